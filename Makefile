@@ -1,0 +1,48 @@
+# omo-edge: `make demo` runs the simulated store, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DEMO_OUT ?= sim-output
+
+.PHONY: all venv mosquitto test lint typecheck unit demo clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "omo-edge needs Python >= 3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+# The tests start their own Mosquitto broker; they need the binary.
+mosquitto:
+	@if command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's mosquitto (the tests start their own broker)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto openssl; \
+	else \
+	  echo "mosquitto is missing; install it with:  sudo apt-get install -y mosquitto openssl" >&2; \
+	  exit 1; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv mosquitto
+	$(BIN)/python -m pytest -q
+
+test: venv mosquitto lint typecheck unit
+
+demo: venv
+	$(BIN)/omo-edge sim --scenario normal-day --seed 7 --duration 900 --speed max \
+	  --out $(DEMO_OUT) --report $(DEMO_OUT)/report.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO_OUT) *.egg-info

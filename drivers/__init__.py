@@ -1,0 +1,1 @@
+"""omo-edge drivers."""

@@ -1,0 +1,73 @@
+"""The event catalogue: every event type omo-edge emits, with its JSON Schema and priority.
+
+The schemas live as JSON files in ``edge/schemas/`` (one per type, plus the envelope),
+so consumers can use them without Python.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+PRIORITY_HIGH = 0
+PRIORITY_NORMAL = 1
+PRIORITY_LOW = 2
+PRIORITY_NAMES = {PRIORITY_HIGH: "high", PRIORITY_NORMAL: "normal", PRIORITY_LOW: "low"}
+
+
+class UnknownEventType(KeyError):
+    pass
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: str
+    description: str
+    priority: int
+    schema: dict[str, Any]
+    validator: jsonschema.protocols.Validator
+
+
+def _load_schema(name: str) -> dict[str, Any]:
+    text = resources.files("edge").joinpath("schemas", name).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def catalogue() -> dict[str, EventSpec]:
+    specs: dict[str, EventSpec] = {}
+    for entry in resources.files("edge").joinpath("schemas").iterdir():
+        name = entry.name
+        if not name.startswith("omo.") or not name.endswith(".json"):
+            continue
+        schema = _load_schema(name)
+        validator_cls = jsonschema.validators.validator_for(schema)
+        validator_cls.check_schema(schema)
+        specs[schema["title"]] = EventSpec(
+            type=schema["title"],
+            description=schema.get("description", ""),
+            priority=int(schema.get("x-priority", PRIORITY_NORMAL)),
+            schema=schema,
+            validator=validator_cls(schema),
+        )
+    return dict(sorted(specs.items()))
+
+
+@cache
+def envelope_validator() -> jsonschema.protocols.Validator:
+    schema = _load_schema("envelope.json")
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)  # type: ignore[no-any-return]
+
+
+def spec(event_type: str) -> EventSpec:
+    try:
+        return catalogue()[event_type]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {event_type!r}") from None

@@ -1,0 +1,324 @@
+"""The `omo-edge` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from edge import __version__
+from edge.config import DEFAULT_PATH, Config, ConfigError, load
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+
+# Subcommands and bench parts that live in their own modules. Each module has
+# `add_arguments(parser)` (cheap: no heavy imports) and `main(args) -> int`.
+PLUGINS: dict[str, tuple[str, str]] = {
+    "sim": ("sim.cli", "run the simulated store end to end and score it"),
+}
+BENCH_PARTS: dict[str, tuple[str, str]] = {
+    "store": ("edge.bench_store", "event log appends per second, single and batched"),
+}
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    given = getattr(args, "config", None) or os.environ.get("OMO_EDGE_CONFIG")
+    return Path(given) if given else DEFAULT_PATH
+
+
+def load_config_or_exit(args: argparse.Namespace) -> Config:
+    path = _config_path(args)
+    try:
+        return load(path)
+    except ConfigError as exc:
+        print(f"omo-edge: config error in {path}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", metavar="PATH",
+                   help=f"store config (TOML); default $OMO_EDGE_CONFIG or {DEFAULT_PATH}")
+
+
+# ------------------------------------------------------------------------- run
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge import logsetup
+    from edge.daemon import Daemon
+    from edge.eventlog import EventLogError
+
+    config = load_config_or_exit(args)
+    logsetup.setup(args.log_level or config.log_level)
+    try:
+        daemon = Daemon(config)
+    except EventLogError as exc:
+        print(f"omo-edge: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    return asyncio.run(daemon.run())
+
+
+# ---------------------------------------------------------------------- status
+def _fmt_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from edge.status import read_status
+
+    config = load_config_or_exit(args)
+    snap = read_status(config.storage.state_dir)
+    running = False
+    if snap is not None:
+        age = time.time() - float(snap.get("updated_at", 0))
+        running = age < 3 * float(snap.get("interval_s", 2)) + 5
+        snap["running"] = running
+        snap["status_age_s"] = round(age, 1)
+    if args.json:
+        print(json.dumps(snap or {"running": False}, indent=2, sort_keys=True))
+        return EXIT_OK if running else EXIT_FAIL
+    if snap is None:
+        print(f"not running: no status in {config.storage.state_dir} (start `omo-edge run`)")
+        return EXIT_FAIL
+    state = "running" if running else f"NOT RUNNING (last status {snap['status_age_s']}s ago)"
+    print(f"omo-edge {snap.get('version')} {snap.get('store')}/{snap.get('device')}: {state}")
+    ob = snap.get("outbox", {})
+    print(f"outbox: {ob.get('queued', 0)} queued, {ob.get('delivered', 0)} delivered, "
+          f"{ob.get('dropped', 0)} dropped, oldest undelivered "
+          f"{_fmt_age(ob.get('oldest_undelivered_age_s'))}, last seq {ob.get('last_seq')}")
+    rates = snap.get("readings", {}).get("per_second", {})
+    if rates:
+        print("readings/s: " + ", ".join(f"{k} {v:g}" for k, v in sorted(rates.items())))
+    print(f"{'COMPONENT':<24} {'HEALTH':<9} {'RESTARTS':>8}  DETAIL / LAST ERROR")
+    worst = EXIT_OK
+    for name, c in sorted(snap.get("components", {}).items()):
+        detail = c.get("detail") or ""
+        if c.get("last_error"):
+            detail = (detail + "; " if detail else "") + f"last error: {c['last_error']}"
+        counters = c.get("counters") or {}
+        if counters:
+            detail += "  [" + ", ".join(f"{k}={v}" for k, v in sorted(counters.items())) + "]"
+        print(f"{name:<24} {c.get('health', '?'):<9} {c.get('restarts', 0):>8}  {detail}")
+        if c.get("health") == "failed":
+            worst = EXIT_FAIL
+    return worst if running else EXIT_FAIL
+
+
+# ---------------------------------------------------------------------- events
+_REL = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+
+
+def parse_when(text: str, now: float | None = None) -> str:
+    """An RFC 3339 time, or a relative one such as 15m, 2h or 7d (ago)."""
+    from edge.events import format_time, parse_time
+
+    m = _REL.match(text)
+    if m:
+        seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        return format_time((time.time() if now is None else now) - seconds)
+    try:
+        return format_time(parse_time(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use RFC 3339 (2026-11-23T09:00:00Z) or 15m, 2h, 7d"
+        ) from None
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from edge.eventlog import EventLogError, open_readonly
+
+    db = Path(args.db) if args.db else load_config_or_exit(args).storage.path
+    try:
+        event_log = open_readonly(db)
+    except EventLogError as exc:
+        print(f"omo-edge: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    types = args.type or []
+    last = 0
+
+    def show(rows: Any) -> int:
+        seen = 0
+        for stored in rows:
+            obj = stored.event.to_dict()
+            if args.with_state:
+                obj["delivered"] = stored.delivered
+            print(json.dumps(obj, ensure_ascii=False), flush=True)
+            seen = stored.event.seq
+        return seen
+
+    try:
+        if args.tail and not args.since:
+            rows = list(event_log.query(types=types, until=args.until, newest_first=True,
+                                        limit=args.tail, undelivered_only=args.undelivered))
+            last = show(reversed(rows)) or event_log.last_seq()
+        else:
+            last = show(event_log.query(types=types, since=args.since, until=args.until,
+                                        limit=args.limit, undelivered_only=args.undelivered))
+        while args.follow:
+            time.sleep(0.5)
+            last = show(event_log.query(types=types, after_seq=last)) or last
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
+    finally:
+        event_log.close()
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- config
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = load_config_or_exit(args)
+    print(f"{config.source_path}: ok (store {config.store}, device {config.device}; "
+          f"{len(config.zones)} zones, {len(config.shelves)} shelves, {len(config.cameras)} "
+          f"cameras, {len(config.ble.receivers)} BLE receivers, {len(config.screens)} screens; "
+          f"broker {'on' if config.broker.enabled else 'off'})")
+    return EXIT_OK
+
+
+def cmd_config_example(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    print(resources.files("edge").joinpath("example-config.toml").read_text(), end="")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- doctor
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from edge.doctor import run_checks
+
+    path = _config_path(args)
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        print(f"FAIL config: {path}: " + "; ".join(exc.problems))
+        print("     fix: correct the keys above, then run `omo-edge config check`")
+        return EXIT_FAIL
+    failures = 0
+    print(f"PASS config: {path}")
+    for result in run_checks(config, timeout_s=args.timeout):
+        print(result.line())
+        failures += not result.ok
+    print(f"{'all checks passed' if not failures else f'{failures} check(s) failed'}")
+    return EXIT_OK if not failures else EXIT_FAIL
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"omo-edge {__version__} (python {sys.version.split()[0]})")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- parser
+def _plugin(module: str) -> ModuleType:
+    return importlib.import_module(module)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="omo-edge",
+        description="In-store edge service for OMO retail: sensors, on-device inference, "
+                    "signage and store-and-forward cloud sync.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run the daemon", description="Run the edge daemon in the "
+                         "foreground (systemd runs it as a service). SIGTERM stops it cleanly.")
+    _add_config(run)
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                     help="override logging.level from the config")
+    run.set_defaults(func=cmd_run)
+
+    for name, (module, help_text) in PLUGINS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        mod = _plugin(module)
+        mod.add_arguments(sp)
+        sp.set_defaults(func=mod.main)
+
+    st = sub.add_parser("status", help="health of each component, counters and outbox lag",
+                        description="Show the running daemon's health: each component, readings "
+                        "per second per source, outbox queue and lag. Exit 1 if not running "
+                        "or a component has failed.")
+    _add_config(st)
+    st.add_argument("--json", action="store_true", help="print the raw status as JSON")
+    st.set_defaults(func=cmd_status)
+
+    ev = sub.add_parser("events", help="tail and query the local event log (JSON lines)",
+                        description="Query the local event log; prints one CloudEvent per line.",
+                        epilog="examples:\n  omo-edge events --type omo.shelf --since 2h\n"
+                               "  omo-edge events --tail 20 --follow",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_config(ev)
+    ev.add_argument("--db", metavar="PATH", help="an event log file (instead of the config's)")
+    ev.add_argument("--type", "-t", action="append", metavar="TYPE",
+                    help="an event type or prefix (omo.shelf); repeat for several")
+    ev.add_argument("--since", type=parse_when, metavar="WHEN",
+                    help="RFC 3339 time or relative (15m, 2h, 7d)")
+    ev.add_argument("--until", type=parse_when, metavar="WHEN", help="likewise, exclusive")
+    ev.add_argument("--limit", type=int, metavar="N", help="at most N events (oldest first)")
+    ev.add_argument("--tail", type=int, metavar="N", help="the newest N events")
+    ev.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    ev.add_argument("--undelivered", action="store_true", help="only events not yet delivered")
+    ev.add_argument("--with-state", action="store_true",
+                    help="add a 'delivered' field to each line")
+    ev.set_defaults(func=cmd_events)
+
+    dr = sub.add_parser("doctor", help="check every configured part and say how to fix it",
+                        description="Check the config, event log, free disk, model files, BLE "
+                        "adapters, cameras, serial ports, display and broker. Each line passes "
+                        "or fails with the fix. Exit 1 if any check fails.")
+    _add_config(dr)
+    dr.add_argument("--timeout", type=float, default=3.0, help="seconds per network check")
+    dr.set_defaults(func=cmd_doctor)
+
+    cf = sub.add_parser("config", help="validate or print a config")
+    csub = cf.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    cc = csub.add_parser("check", help="validate a config; exit 2 with every problem if bad")
+    _add_config(cc)
+    cc.set_defaults(func=cmd_config_check)
+    ce = csub.add_parser("example", help="print a commented example config")
+    ce.set_defaults(func=cmd_config_example)
+
+    vs = sub.add_parser("version", help="print the version")
+    vs.set_defaults(func=cmd_version)
+
+    bench = sub.add_parser("bench", help="measure a part's speed on this machine",
+                           description="Benchmarks print a table, then one JSON object with "
+                           "the figures and the machine on the last line.")
+    bsub = bench.add_subparsers(dest="part", metavar="PART", required=True)
+    for name, (module, help_text) in BENCH_PARTS.items():
+        bp = bsub.add_parser(name, help=help_text, description=help_text)
+        mod = _plugin(module)
+        bp.add_argument("--json", action="store_true",
+                        help="print only the JSON object (still one line)")
+        mod.add_arguments(bp)
+        bp.set_defaults(func=mod.main)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

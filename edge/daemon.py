@@ -1,0 +1,191 @@
+"""The daemon: opens the event log, wires components from config, supervises them, reports
+health, and shuts down cleanly (SIGTERM/SIGINT) within a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from edge import __version__, sdnotify
+from edge.catalogue import PRIORITY_NAMES
+from edge.clock import Clock, SystemClock
+from edge.config import Config
+from edge.eventlog import EventLog, RetentionPolicy
+from edge.events import source_uri
+from edge.ids import new_boot_id
+from edge.runtime import Component, ComponentContext, Emitter, Health, Supervisor
+from edge.status import write_status
+from edge.wiring import build_components
+
+log = logging.getLogger(__name__)
+SHUTDOWN_BUDGET_S = 4.0
+
+
+def retention_policy(config: Config) -> RetentionPolicy:
+    s = config.storage
+    return RetentionPolicy(max_age_s=s.max_age_days * 86400, max_bytes=int(s.max_mb * 2**20),
+                           min_free_bytes=int(s.min_free_mb * 2**20))
+
+
+class Housekeeper:
+    """Applies retention and the free-disk floor, and reports dropped events as an event."""
+
+    name = "housekeeping"
+
+    def __init__(self, event_log: EventLog, every_s: float = 60.0) -> None:
+        self.log = event_log
+        self.every_s = every_s
+
+    async def run(self, ctx: ComponentContext) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            removed = await loop.run_in_executor(None, self.log.enforce_retention, ctx.clock.now())
+            for reason, n in removed.items():
+                ctx.count(f"removed.{reason}", n)
+            for reason, by_prio in self.log.take_drop_report().items():
+                await ctx.emit("omo.device.events.dropped", {
+                    "reason": reason, "count": sum(by_prio.values()),
+                    "by_priority": {PRIORITY_NAMES.get(p, str(p)): n for p, n in by_prio.items()},
+                })
+            ctx.set_health(Health.DEGRADED if "disk_pressure" in removed else Health.OK,
+                           "free disk below the floor" if "disk_pressure" in removed else "")
+            if await ctx.sleep(self.every_s):
+                return
+
+
+class StatusReporter:
+    """Writes the health snapshot (components, readings per second, outbox) every few seconds,
+    and pets the systemd watchdog."""
+
+    name = "status"
+
+    def __init__(self, daemon: Daemon, every_s: float = 2.0) -> None:
+        self.daemon = daemon
+        self.every_s = every_s
+        self._last: tuple[float, dict[str, int]] | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        d = self.daemon
+        now_mono = time.monotonic()
+        totals: dict[str, int] = {}
+        for state in d.supervisor.states.values():
+            for source, n in state.readings.items():
+                totals[source] = totals.get(source, 0) + n
+        rates: dict[str, float] = {}
+        if self._last is not None:
+            dt = max(1e-6, now_mono - self._last[0])
+            rates = {s: round((n - self._last[1].get(s, 0)) / dt, 2) for s, n in totals.items()}
+        self._last = (now_mono, totals)
+        stats = d.event_log.stats()
+        now = d.clock.now()
+        return {
+            "store": d.config.store, "device": d.config.device, "version": __version__,
+            "bootid": d.bootid, "pid": os.getpid(), "started_at": d.started_at,
+            "updated_at": time.time(), "interval_s": self.every_s,
+            "components": {n: s.to_dict() for n, s in d.supervisor.states.items()},
+            "readings": {"total": totals, "per_second": rates},
+            "outbox": {
+                "total": stats.total, "queued": stats.queued, "delivered": stats.delivered,
+                "last_seq": stats.last_seq, "dropped": stats.dropped(),
+                "oldest_undelivered_age_s": stats.oldest_undelivered_age_s(now),
+            },
+            "counters": stats.counters,
+        }
+
+    async def run(self, ctx: ComponentContext) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            snap = await loop.run_in_executor(None, self.snapshot)
+            await loop.run_in_executor(None, write_status, self.daemon.config.storage.state_dir,
+                                       snap)
+            self.daemon.last_status = snap
+            sdnotify.notify("WATCHDOG=1")
+            if await ctx.sleep(self.every_s):
+                return
+
+
+class Daemon:
+    """One store device: the event log, the emitter, and the supervised components."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        components: Sequence[Component] = (),
+        services: dict[str, Any] | None = None,
+        status_every_s: float = 2.0,
+        housekeeping_every_s: float = 60.0,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.bootid = new_boot_id()
+        self.extra_components = list(components)
+        self.services: dict[str, Any] = dict(services or {})
+        self.status_every_s = status_every_s
+        self.housekeeping_every_s = housekeeping_every_s
+        self.started_at = time.time()
+        self.last_status: dict[str, Any] | None = None
+        self.event_log = EventLog(config.storage.path, policy=retention_policy(config))
+        self.emitter = Emitter(self.event_log, self.clock,
+                               source=source_uri(config.store, config.device), bootid=self.bootid)
+        self.supervisor = Supervisor(self.emitter, self.clock, services=self.services)
+        self.ready = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event | None = None, *, handle_signals: bool = True) -> int:
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+        await self.emitter.start()
+        self.services.update(config=self.config, clock=self.clock, event_log=self.event_log,
+                             emitter=self.emitter, daemon=self)
+        if self.event_log.recovered_from is not None:
+            await self.emitter.emit("omo.device.component.faulted", {
+                "component": "eventlog", "fault": "corrupt-database",
+                "detail": f"moved aside to {self.event_log.recovered_from.name}; a new log was "
+                          "started",
+            })
+        components: list[Component] = [
+            Housekeeper(self.event_log, self.housekeeping_every_s),
+            StatusReporter(self, self.status_every_s),
+            *build_components(self.config, self.services),
+            *self.extra_components,
+        ]
+        await self.emitter.emit("omo.device.daemon.started", {
+            "version": __version__, "components": [c.name for c in components]})
+        for component in components:
+            self.supervisor.start(component)
+        sdnotify.notify("READY=1\nSTATUS=running")
+        log.info("omo-edge %s running for %s/%s with %d components", __version__,
+                 self.config.store, self.config.device, len(components))
+        self.ready.set()
+        try:
+            await stop.wait()
+        finally:
+            await self._shutdown(handle_signals)
+        return 0
+
+    async def _shutdown(self, handled_signals: bool) -> None:
+        started = time.monotonic()
+        sdnotify.notify("STOPPING=1")
+        log.info("stopping")
+        await self.supervisor.stop(timeout=SHUTDOWN_BUDGET_S * 0.6)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.emitter.emit("omo.device.daemon.stopped", {
+                "reason": "signal", "uptime_s": round(time.time() - self.started_at, 3)}),
+                timeout=1.0)
+        await self.emitter.stop()
+        self.event_log.close()
+        if handled_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        log.info("stopped in %.2f s", time.monotonic() - started)

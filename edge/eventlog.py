@@ -1,0 +1,570 @@
+"""The durable event log: an append-only SQLite table (WAL) that is also the cloud outbox.
+
+Durability: WAL journal with ``synchronous=FULL``: the WAL is fsynced at every commit, so
+once `append` returns the event survives a killed process and a power cut (as far as the
+storage honours fsync). ``NORMAL`` would survive a killed process but may lose the last
+commits on power loss, which an outbox must not.
+
+Sequence numbers come from an AUTOINCREMENT key: strictly increasing, never reused even
+after retention deletes rows, and a rolled-back insert leaves no gap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import sqlite_utils
+
+from edge.catalogue import PRIORITY_NAMES
+from edge.events import Event, format_time, parse_time
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    time TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    bootid TEXT NOT NULL,
+    data TEXT NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    delivered_at TEXT
+);
+CREATE INDEX IF NOT EXISTS events_outbox ON events(priority, seq) WHERE delivered = 0;
+CREATE INDEX IF NOT EXISTS events_time ON events(time);
+CREATE INDEX IF NOT EXISTS events_type_time ON events(type, time);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_COLUMNS = "seq, id, type, time, priority, source, bootid, data"
+DiskUsage = Callable[[str], Any]
+
+
+class EventLogError(RuntimeError):
+    """The event log cannot be opened or used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long and how much to keep, and the free-disk floor.
+
+    Shedding order (size limit and disk pressure alike): delivered events oldest first,
+    then undelivered events lowest priority first, oldest first. Every undelivered event
+    shed is counted as dropped.
+    """
+
+    max_age_s: float = 30 * 86400
+    max_bytes: int = 1 << 30
+    min_free_bytes: int = 256 << 20
+    shed_batch: int = 2000
+
+
+@dataclass
+class OutboxStats:
+    total: int
+    queued: int
+    delivered: int
+    last_seq: int
+    oldest_undelivered_time: str | None
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def oldest_undelivered_age_s(self, now: float) -> float | None:
+        if self.oldest_undelivered_time is None:
+            return None
+        return max(0.0, now - parse_time(self.oldest_undelivered_time))
+
+    def dropped(self) -> int:
+        return sum(v for k, v in self.counters.items()
+                   if k.startswith("dropped.") and not k.startswith("dropped.priority."))
+
+
+class StoredEvent(NamedTuple):
+    event: Event
+    delivered: bool
+
+
+def _row_to_event(row: Sequence[Any]) -> Event:
+    seq, id_, type_, time_, priority, source, bootid, data = row[:8]
+    return Event(
+        id=id_, type=type_, source=source, time=time_, data=json.loads(data),
+        bootid=bootid, seq=seq, priority=priority,
+    )
+
+
+def _is_disk_full(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+
+
+def _is_io_error(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) == sqlite3.SQLITE_IOERR
+
+
+def _looks_corrupt(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("malformed", "not a database", "corrupt", "quick_check"))
+
+
+class EventLog:
+    """Append-only event log and outbox. Thread-safe: one connection behind a lock."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        policy: RetentionPolicy | None = None,
+        disk_usage: DiskUsage = shutil.disk_usage,
+        readonly: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.policy = policy or RetentionPolicy()
+        self._disk_usage = disk_usage
+        self._lock = threading.RLock()
+        self._readonly = readonly
+        self._pending_counters: dict[str, int] = {}
+        self._drops_unreported: dict[str, dict[int, int]] = {}
+        self.recovered_from: Path | None = None
+        self._last_drop_log = -1e9
+        self._conn = self._open()
+        self.db = sqlite_utils.Database(self._conn)
+
+    # ----------------------------------------------------------------- opening
+    def _connect(self) -> sqlite3.Connection:
+        if self._readonly:
+            if not self.path.exists():
+                raise EventLogError(f"no event log at {self.path} (has the daemon run yet?)")
+            conn = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                isolation_level=None,
+            )
+            conn.execute("PRAGMA busy_timeout=5000")
+            return conn
+        parent = self.path.parent
+        if parent.exists() and not parent.is_dir():
+            raise EventLogError(
+                f"cannot open event log {self.path}: {parent} is not a directory; "
+                "point storage.path at a writable directory"
+            )
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EventLogError(
+                f"cannot create the event log directory {parent}: {exc.strerror}; "
+                "create it and make it writable by the omo-edge user, or set storage.path"
+            ) from None
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise EventLogError(
+                f"cannot write the event log directory {parent}: permission denied; "
+                "make it writable by the omo-edge user, or set storage.path"
+            )
+        if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
+            raise EventLogError(
+                f"cannot write the event log {self.path}: permission denied; "
+                f"fix its owner (chown omo-edge {self.path}) or set storage.path"
+            )
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=5000")
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise EventLogError(f"{self.path}: the file system does not support WAL mode")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(_SCHEMA)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        return conn
+
+    @staticmethod
+    def _check(conn: sqlite3.Connection) -> None:
+        result = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {result}")
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = self._connect()
+            self._check(conn)
+            return conn
+        except EventLogError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            if self._readonly:
+                raise EventLogError(f"event log {self.path} is unreadable: {exc}") from None
+            if not _looks_corrupt(exc):
+                raise EventLogError(f"cannot open event log {self.path}: {exc}") from None
+            moved = self._move_aside(str(exc))
+            conn = self._connect()
+            # Seq must stay strictly increasing across the lost file: restart it from the
+            # clock (milliseconds x 1000), above any seq the old file can have reached.
+            base = int(time.time() * 1000) * 1000
+            conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('events', ?)", (base,))
+            conn.execute(
+                "INSERT INTO counters(name, value) VALUES ('log.corrupt_recovered', 1) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + 1"
+            )
+            self.recovered_from = moved
+            return conn
+
+    def _move_aside(self, reason: str) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        os.replace(self.path, target)
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(self.path) + suffix)
+            if side.exists():
+                os.replace(side, Path(str(target) + suffix))
+        log.error(
+            "event log %s is corrupt (%s): moved it aside to %s (kept, not deleted) "
+            "and started a new log", self.path, reason, target,
+        )
+        return target
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._readonly:
+                self._flush_counters()
+                try:
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error:
+                    pass
+            self._conn.close()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- counters
+    def _upsert_counter(self, name: str, value: int) -> None:
+        self._conn.execute(
+            "INSERT INTO counters(name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            (name, value),
+        )
+
+    def _write_pending_counters(self) -> None:
+        """Inside an open transaction: persist counters kept in memory."""
+        for name, value in self._pending_counters.items():
+            self._upsert_counter(name, value)
+
+    def _flush_counters(self) -> None:
+        if not self._pending_counters or self._readonly:
+            return
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._write_pending_counters()
+            self._conn.execute("COMMIT")
+            self._pending_counters.clear()
+        except sqlite3.Error:
+            self._rollback()
+
+    def _count(self, name: str, value: int = 1) -> None:
+        if value:
+            self._pending_counters[name] = self._pending_counters.get(name, 0) + value
+
+    def _count_drops(self, reason: str, by_priority: dict[int, int]) -> None:
+        total = sum(by_priority.values())
+        if not total:
+            return
+        self._count(f"dropped.{reason}", total)
+        for prio, n in by_priority.items():
+            self._count(f"dropped.priority.{PRIORITY_NAMES.get(prio, prio)}", n)
+        bucket = self._drops_unreported.setdefault(reason, {})
+        for prio, n in by_priority.items():
+            bucket[prio] = bucket.get(prio, 0) + n
+
+    def count(self, name: str, value: int = 1) -> None:
+        """Add to a persistent counter (written with the next transaction)."""
+        with self._lock:
+            self._count(name, value)
+
+    def take_drop_report(self) -> dict[str, dict[int, int]]:
+        """Drops since the last call, by reason and priority (for the dropped-events event)."""
+        with self._lock:
+            report, self._drops_unreported = self._drops_unreported, {}
+            return report
+
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            values = dict(self._conn.execute("SELECT name, value FROM counters").fetchall())
+            for name, value in self._pending_counters.items():
+                values[name] = values.get(name, 0) + value
+            return dict(sorted(values.items()))
+
+    # ----------------------------------------------------------------- writing
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def append(self, event: Event) -> Event | None:
+        """Append one event durably; returns it with its `seq`, or None if it was dropped."""
+        stored = self.append_many([event])
+        return stored[0] if stored else None
+
+    def append_many(self, events: Sequence[Event]) -> list[Event]:
+        """Append events in one transaction (all or none). Returns them with `seq` set, or
+        an empty list if the disk is full or failing (they are counted as dropped)."""
+        if not events:
+            return []
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                cur = self._conn.cursor()
+                out: list[Event] = []
+                for ev in events:
+                    cur.execute(
+                        "INSERT INTO events(id, type, time, priority, source, bootid, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (ev.id, ev.type, ev.time, ev.priority, ev.source, ev.bootid,
+                         json.dumps(ev.data, separators=(",", ":"), ensure_ascii=False)),
+                    )
+                    seq = cur.lastrowid
+                    assert seq is not None
+                    out.append(ev.with_seq(seq))
+                self._write_pending_counters()
+                self._conn.execute("COMMIT")
+                self._pending_counters.clear()
+                return out
+            except sqlite3.IntegrityError:
+                self._rollback()
+                raise
+            except sqlite3.Error as exc:
+                self._rollback()
+                if not (_is_disk_full(exc) or _is_io_error(exc)):
+                    raise
+                reason = "disk_full" if _is_disk_full(exc) else "io_error"
+                by_prio: dict[int, int] = {}
+                for ev in events:
+                    by_prio[ev.priority] = by_prio.get(ev.priority, 0) + 1
+                self._count_drops(reason, by_prio)
+                now = time.monotonic()
+                if now - self._last_drop_log >= 60.0:
+                    self._last_drop_log = now
+                    log.error("event log: %s; dropping events (counted in dropped.%s; "
+                              "this is logged at most once a minute)", exc, reason)
+                return []
+
+    def mark_delivered(self, seqs: Iterable[int], *, when: float | None = None) -> int:
+        """Mark events delivered (after the broker acknowledged them). Returns rows changed.
+        A failure is logged and leaves them undelivered: they are sent again (at least once)."""
+        seq_list = list(seqs)
+        if not seq_list:
+            return 0
+        stamp = format_time(time.time() if when is None else when)
+        with self._lock:
+            changed = 0
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                for start in range(0, len(seq_list), 500):
+                    chunk = seq_list[start:start + 500]
+                    cur = self._conn.execute(
+                        "UPDATE events SET delivered = 1, delivered_at = ? "
+                        f"WHERE delivered = 0 AND seq IN ({','.join('?' * len(chunk))})",
+                        (stamp, *chunk),
+                    )
+                    changed += cur.rowcount
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                log.warning("event log: could not mark %d event(s) delivered: %s "
+                            "(they will be sent again)", len(seq_list), exc)
+                return 0
+            return changed
+
+    # ----------------------------------------------------------------- reading
+    def pending(
+        self, limit: int = 1000, *, after_seq: int = 0, priority: int | None = None
+    ) -> list[Event]:
+        """Undelivered events in seq order (optionally of one priority), after `after_seq`."""
+        with self._lock:
+            if priority is None:
+                rows = self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM events WHERE delivered = 0 AND seq > ? "
+                    "ORDER BY seq LIMIT ?", (after_seq, limit),
+                ).fetchall()
+            else:
+                rows = self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM events INDEXED BY events_outbox "
+                    "WHERE delivered = 0 AND priority = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (priority, after_seq, limit),
+                ).fetchall()
+        return [_row_to_event(r) for r in rows]
+
+    def query(
+        self,
+        *,
+        types: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+        newest_first: bool = False,
+        undelivered_only: bool = False,
+    ) -> Iterator[StoredEvent]:
+        """Events by type (exact, or a prefix such as ``omo.shelf``) and time range
+        (RFC 3339 strings, compared as text), in seq order."""
+        where = ["seq > ?"]
+        args: list[Any] = [after_seq]
+        if types:
+            where.append("(" + " OR ".join("type = ? OR type LIKE ?" for _ in types) + ")")
+            for t in types:
+                args += [t, t.rstrip(".*") + ".%"]
+        if since:
+            where.append("time >= ?")
+            args.append(since)
+        if until:
+            where.append("time < ?")
+            args.append(until)
+        if undelivered_only:
+            where.append("delivered = 0")
+        sql = (f"SELECT {_COLUMNS}, delivered FROM events WHERE {' AND '.join(where)} "
+               f"ORDER BY seq {'DESC' if newest_first else 'ASC'}")
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        for row in rows:
+            yield StoredEvent(_row_to_event(row), bool(row[8]))
+
+    def last_seq(self) -> int:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def stats(self) -> OutboxStats:
+        with self._lock:
+            total = self._conn.execute("SELECT count(*) FROM events").fetchone()[0]
+            queued = self._conn.execute(
+                "SELECT count(*) FROM events INDEXED BY events_outbox WHERE delivered = 0"
+            ).fetchone()[0]
+            oldest = self._conn.execute(
+                "SELECT time FROM events WHERE delivered = 0 ORDER BY seq LIMIT 1"
+            ).fetchone()
+            return OutboxStats(
+                total=total, queued=queued, delivered=total - queued, last_seq=self.last_seq(),
+                oldest_undelivered_time=oldest[0] if oldest else None,
+                counters=self.counters(),
+            )
+
+    def used_bytes(self) -> int:
+        with self._lock:
+            page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+            pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+            free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # --------------------------------------------------------------- retention
+    def _shed(self, count: int, reason: str) -> tuple[int, int]:
+        """Delete up to `count` events: delivered oldest first, then undelivered lowest
+        priority first, oldest first. Returns (delivered pruned, undelivered dropped)."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            pruned = self._conn.execute(
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE delivered = 1 "
+                "ORDER BY seq LIMIT ?)", (count,),
+            ).rowcount
+            victims: list[tuple[int, int]] = []
+            if count - pruned > 0:
+                victims = self._conn.execute(
+                    "SELECT seq, priority FROM events INDEXED BY events_outbox "
+                    "WHERE delivered = 0 ORDER BY priority DESC, seq LIMIT ?", (count - pruned,),
+                ).fetchall()
+                for start in range(0, len(victims), 500):
+                    chunk = victims[start:start + 500]
+                    self._conn.execute(
+                        f"DELETE FROM events WHERE seq IN ({','.join('?' * len(chunk))})",
+                        [v[0] for v in chunk],
+                    )
+            by_prio: dict[int, int] = {}
+            for _, prio in victims:
+                by_prio[prio] = by_prio.get(prio, 0) + 1
+            self._count_drops(reason, by_prio)
+            self._count("pruned.delivered", pruned)
+            self._write_pending_counters()
+            self._conn.execute("COMMIT")
+            self._pending_counters.clear()
+        except sqlite3.Error:
+            self._rollback()
+            raise
+        return pruned, len(victims)
+
+    def enforce_retention(self, now: float | None = None) -> dict[str, int]:
+        """Apply the age, size and free-disk limits once. Returns what was removed, by reason."""
+        now = time.time() if now is None else now
+        removed: dict[str, int] = {}
+        with self._lock:
+            try:
+                cutoff = format_time(now - self.policy.max_age_s)
+                rows = self._conn.execute(
+                    "SELECT priority, delivered, count(*) FROM events WHERE time < ? "
+                    "GROUP BY priority, delivered", (cutoff,),
+                ).fetchall()
+                if rows:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    self._conn.execute("DELETE FROM events WHERE time < ?", (cutoff,))
+                    self._count_drops("age_retention", {p: n for p, d, n in rows if not d})
+                    self._count("pruned.delivered", sum(n for _, d, n in rows if d))
+                    self._write_pending_counters()
+                    self._conn.execute("COMMIT")
+                    self._pending_counters.clear()
+                    removed["age_retention"] = sum(n for _, _, n in rows)
+                while self.used_bytes() > self.policy.max_bytes:
+                    pruned, dropped = self._shed(self.policy.shed_batch, "size_retention")
+                    if pruned + dropped == 0:
+                        break
+                    removed["size_retention"] = removed.get("size_retention", 0) + pruned + dropped
+                free = self._disk_usage(str(self.path.parent)).free
+                if free < self.policy.min_free_bytes:
+                    pruned, dropped = self._shed(self.policy.shed_batch, "disk_pressure")
+                    removed["disk_pressure"] = pruned + dropped
+                    log.warning(
+                        "free disk %d MiB is below the %d MiB floor: removed %d delivered and "
+                        "dropped %d undelivered event(s)", free >> 20,
+                        self.policy.min_free_bytes >> 20, pruned, dropped,
+                    )
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                self._rollback()
+                log.error("event log retention failed: %s", exc)
+        return removed
+
+
+def open_readonly(path: str | os.PathLike[str]) -> EventLog:
+    """Open an existing log for reading (CLI `events`, `status`) beside a running daemon."""
+    return EventLog(path, readonly=True)
+
+
+__all__ = [
+    "EventLog", "EventLogError", "OutboxStats", "RetentionPolicy", "StoredEvent",
+    "open_readonly",
+]

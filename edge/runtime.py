@@ -1,0 +1,287 @@
+"""The asyncio runtime: supervised components, the event emitter and health reporting.
+
+A component is anything with a ``name`` and an ``async run(ctx)``: a source (driver or
+simulator readings), a processor, or a sink (sync, player channel). The supervisor runs
+each as its own task; an exception is logged, counted and reported as a fault event, and
+the component is restarted with exponential backoff while the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from edge.clock import Clock
+from edge.eventlog import EventLog
+from edge.events import Event, InvalidEvent
+
+log = logging.getLogger(__name__)
+
+
+class Health(StrEnum):
+    STARTING = "starting"
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass
+class ComponentState:
+    """What a component reports: health, last error, restarts and its own counters."""
+
+    name: str
+    health: Health = Health.STARTING
+    detail: str = ""
+    last_error: str | None = None
+    last_error_at: float | None = None
+    restarts: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+    readings: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "health": str(self.health), "detail": self.detail, "last_error": self.last_error,
+            "last_error_at": self.last_error_at, "restarts": self.restarts,
+            "counters": dict(self.counters), "readings": dict(self.readings),
+        }
+
+
+class Emitter:
+    """Turns (type, data) into events and appends them durably, with group commit.
+
+    `emit` returns once the event is in the log (or counted as dropped): every call
+    waiting at the same moment shares one transaction, so throughput grows with load.
+    Subscribers get each stored event, in seq order, after it is durable.
+    """
+
+    def __init__(self, log_: EventLog, clock: Clock, *, source: str, bootid: str,
+                 max_batch: int = 512) -> None:
+        self.log = log_
+        self.clock = clock
+        self.source = source
+        self.bootid = bootid
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[Event, asyncio.Future[Event | None]]] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventlog")
+        self._subscribers: list[Callable[[Event], None]] = []
+        self.invalid = 0
+
+    def make(self, event_type: str, data: dict[str, Any], at: float | None = None) -> Event:
+        return Event.new(event_type, data, source=self.source, bootid=self.bootid,
+                         epoch_s=self.clock.now() if at is None else at)
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `callback(event)` on the loop for each stored event; returns an unsubscribe."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._writer = asyncio.create_task(self._write_loop(), name="eventlog-writer")
+
+    async def emit(self, event_type: str, data: dict[str, Any], *,
+                   at: float | None = None) -> Event | None:
+        """Append one event; returns it with its seq, or None if it was dropped.
+        Raises InvalidEvent if `data` does not match the type's schema."""
+        return await self.append(self.make(event_type, data, at))
+
+    async def append(self, event: Event) -> Event | None:
+        if self._queue is None:
+            raise RuntimeError("emitter not started")
+        fut: asyncio.Future[Event | None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((event, fut))
+        return await fut
+
+    def try_emit(self, event_type: str, data: dict[str, Any], *, at: float | None = None
+                 ) -> asyncio.Future[Event | None] | None:
+        """Fire-and-forget from the loop; invalid data is logged and counted, not raised."""
+        try:
+            event = self.make(event_type, data, at)
+        except InvalidEvent as exc:
+            self.invalid += 1
+            log.error("not emitting an invalid event: %s", exc)
+            return None
+        return asyncio.ensure_future(self.append(event))
+
+    async def _write_loop(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            events = [e for e, _ in batch]
+            try:
+                stored = await loop.run_in_executor(self._executor, self.log.append_many, events)
+            except Exception as exc:  # an IntegrityError or a bug: fail these, keep going
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            if stored:
+                for (_, fut), ev in zip(batch, stored, strict=True):
+                    if not fut.done():
+                        fut.set_result(ev)
+                for ev in stored:
+                    for cb in list(self._subscribers):
+                        try:
+                            cb(ev)
+                        except Exception:
+                            log.exception("event subscriber failed")
+            else:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_result(None)
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop the writer."""
+        if self._queue is not None and self._writer is not None:
+            while not self._queue.empty():
+                await asyncio.sleep(0.005)
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        self._executor.shutdown(wait=True)
+
+
+class ComponentContext:
+    """What a running component gets: the clock, the emitter, its state and a stop flag."""
+
+    def __init__(self, name: str, clock: Clock, emitter: Emitter, state: ComponentState,
+                 stopping: asyncio.Event, services: dict[str, Any]) -> None:
+        self.name = name
+        self.clock = clock
+        self.emitter = emitter
+        self.state = state
+        self.stopping = stopping
+        self.services = services
+        self.log = logging.getLogger(f"omo_edge.{name}")
+
+    def set_health(self, health: Health, detail: str = "") -> None:
+        if health != self.state.health or detail != self.state.detail:
+            self.log.debug("health %s -> %s %s", self.state.health, health, detail)
+        self.state.health = health
+        self.state.detail = detail
+
+    def count(self, counter: str, n: int = 1) -> None:
+        self.state.counters[counter] = self.state.counters.get(counter, 0) + n
+
+    def reading(self, source: str, n: int = 1) -> None:
+        """Count readings from one source (shown as readings per second in `status`)."""
+        self.state.readings[source] = self.state.readings.get(source, 0) + n
+
+    async def emit(self, event_type: str, data: dict[str, Any], *,
+                   at: float | None = None) -> Event | None:
+        return await self.emitter.emit(event_type, data, at=at)
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep, waking early on shutdown; returns True if the daemon is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+        return self.stopping.is_set()
+
+
+class Component(Protocol):
+    name: str
+
+    async def run(self, ctx: ComponentContext) -> None: ...
+
+
+@dataclass(frozen=True)
+class Backoff:
+    initial_s: float = 0.5
+    max_s: float = 30.0
+    factor: float = 2.0
+    reset_after_s: float = 60.0  # a run this long resets the backoff
+
+    def delay(self, failures: int) -> float:
+        return float(min(self.max_s, self.initial_s * self.factor ** max(0, failures - 1)))
+
+
+class Supervisor:
+    """Runs components, restarting a failed one with backoff while the others go on."""
+
+    def __init__(self, emitter: Emitter, clock: Clock, *, backoff: Backoff | None = None,
+                 services: dict[str, Any] | None = None) -> None:
+        self.emitter = emitter
+        self.clock = clock
+        self.backoff = backoff or Backoff()
+        self.states: dict[str, ComponentState] = {}
+        self.stopping = asyncio.Event()
+        self.services = services if services is not None else {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, component: Component) -> asyncio.Task[None]:
+        if component.name in self.states:
+            raise ValueError(f"two components are named {component.name!r}")
+        state = ComponentState(component.name)
+        self.states[component.name] = state
+        task = asyncio.create_task(self._supervise(component, state), name=component.name)
+        self._tasks.append(task)
+        return task
+
+    async def _supervise(self, component: Component, state: ComponentState) -> None:
+        failures = 0
+        ctx = ComponentContext(component.name, self.clock, self.emitter, state, self.stopping,
+                               self.services)
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            try:
+                state.health = Health.OK if state.health == Health.STARTING else state.health
+                await component.run(ctx)
+                if self.stopping.is_set():
+                    break
+                state.health, state.detail = Health.STOPPED, "finished"
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if time.monotonic() - started > self.backoff.reset_after_s:
+                    failures = 0
+                failures += 1
+                state.restarts += 1
+                state.health = Health.FAILED
+                state.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                state.last_error_at = self.clock.now()
+                delay = self.backoff.delay(failures)
+                log.error("component %s failed (%s); restart %d in %.1f s",
+                          component.name, state.last_error, state.restarts, delay,
+                          exc_info=exc)
+                self.emitter.try_emit("omo.device.component.faulted", {
+                    "component": component.name, "fault": type(exc).__name__,
+                    "detail": str(exc)[:1000], "restarts": state.restarts,
+                })
+                if await ctx.sleep(delay):
+                    break
+        state.health = Health.STOPPED
+
+    async def stop(self, timeout: float = 3.0) -> None:
+        """Ask every component to stop; cancel what has not stopped after `timeout`."""
+        self.stopping.set()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+        for state in self.states.values():
+            state.health = Health.STOPPED
+
+
+async def run_periodic(ctx: ComponentContext, every_s: float,
+                       step: Callable[[], Awaitable[None]]) -> None:
+    """Run `step` every `every_s` seconds until the daemon stops."""
+    while not ctx.stopping.is_set():
+        await step()
+        if await ctx.sleep(every_s):
+            return
