@@ -63,7 +63,8 @@ def catalogue() -> dict[str, EventSpec]:
 def envelope_validator() -> jsonschema.protocols.Validator:
     schema = _load_schema("envelope.json")
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)  # type: ignore[no-any-return]
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
 
 
 def spec(event_type: str) -> EventSpec:

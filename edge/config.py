@@ -477,8 +477,10 @@ def parse(raw: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
     _unique(r, [b.id for b in ble.receivers], "ble.receivers[].id")
     _unique(r, [s.id for s in screens], "screens[].id")
     zone_ids = {z.id for z in zones}
-    for kind, items in (("shelves", shelves), ("cameras", cameras),
-                        ("ble.receivers", ble.receivers), ("screens", screens)):
+    placed: list[tuple[str, tuple[Shelf | Camera | BleReceiver | Screen, ...]]] = [
+        ("shelves", shelves), ("cameras", cameras), ("ble.receivers", ble.receivers),
+        ("screens", screens)]
+    for kind, items in placed:
         for i, item in enumerate(items):
             if item.zone and item.zone not in zone_ids:
                 r.problems.append(

@@ -11,6 +11,7 @@ after retention deletes rows, and a rolled-back insert leaves no gap.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -243,10 +244,8 @@ class EventLog:
         with self._lock:
             if not self._readonly:
                 self._flush_counters()
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                except sqlite3.Error:
-                    pass
             self._conn.close()
 
     def __enter__(self) -> EventLog:
@@ -314,10 +313,8 @@ class EventLog:
 
     # ----------------------------------------------------------------- writing
     def _rollback(self) -> None:
-        try:
+        with contextlib.suppress(sqlite3.Error):
             self._conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
 
     def append(self, event: Event) -> Event | None:
         """Append one event durably; returns it with its `seq`, or None if it was dropped."""

@@ -22,7 +22,7 @@ class InvalidEvent(ValueError):
 
 def format_time(epoch_s: float) -> str:
     """RFC 3339, UTC, millisecond precision: 2026-11-23T06:00:00.123Z."""
-    ms = int(round(epoch_s * 1000))
+    ms = round(epoch_s * 1000)
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 

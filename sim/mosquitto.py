@@ -25,7 +25,8 @@ def find_mosquitto() -> str:
         None,
     )
     if not found:
-        raise FileNotFoundError(f"the mosquitto binary is missing; install it: {MOSQUITTO_INSTALL_HINT}")
+        raise FileNotFoundError(
+            f"the mosquitto binary is missing; install it: {MOSQUITTO_INSTALL_HINT}")
     return found
 
 
