@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-from edge.catalogue import envelope_validator, spec
+from edge.catalogue import UnknownEventType, envelope_validator, spec
 from edge.ids import new_event_id
 
 SPECVERSION = "1.0"
@@ -57,7 +57,10 @@ class Event:
         cls, event_type: str, data: dict[str, Any], *, source: str, bootid: str, epoch_s: float
     ) -> Event:
         """A new event with a fresh time-ordered id; raises InvalidEvent if `data` is wrong."""
-        event_spec = spec(event_type)
+        try:
+            event_spec = spec(event_type)
+        except UnknownEventType as exc:
+            raise InvalidEvent(str(exc)) from None
         errors = sorted(event_spec.validator.iter_errors(data), key=lambda e: list(e.path))
         if errors:
             first = errors[0]
