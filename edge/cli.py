@@ -80,6 +80,18 @@ def _fmt_age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from edge.status import read_status
 
@@ -88,7 +100,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     running = False
     if snap is not None:
         age = time.time() - float(snap.get("updated_at", 0))
-        running = age < 3 * float(snap.get("interval_s", 2)) + 5
+        running = (age < 3 * float(snap.get("interval_s", 2)) + 5
+                   and not snap.get("stopped_at") and _alive(snap.get("pid")))
         snap["running"] = running
         snap["status_age_s"] = round(age, 1)
     if args.json:
@@ -97,7 +110,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if snap is None:
         print(f"not running: no status in {config.storage.state_dir} (start `omo-edge run`)")
         return EXIT_FAIL
-    state = "running" if running else f"NOT RUNNING (last status {snap['status_age_s']}s ago)"
+    state = "running" if running else (
+        "stopped" if snap.get("stopped_at") else
+        f"NOT RUNNING (last status {snap['status_age_s']}s ago)")
     print(f"omo-edge {snap.get('version')} {snap.get('store')}/{snap.get('device')}: {state}")
     ob = snap.get("outbox", {})
     print(f"outbox: {ob.get('queued', 0)} queued, {ob.get('delivered', 0)} delivered, "

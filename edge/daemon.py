@@ -183,6 +183,10 @@ class Daemon:
                 "reason": "signal", "uptime_s": round(time.time() - self.started_at, 3)}),
                 timeout=1.0)
         await self.emitter.stop()
+        final = dict(self.last_status or {}, stopped_at=time.time(), updated_at=time.time())
+        final["components"] = {n: st.to_dict() for n, st in self.supervisor.states.items()}
+        with contextlib.suppress(OSError):
+            write_status(self.config.storage.state_dir, final)
         self.event_log.close()
         if handled_signals:
             loop = asyncio.get_running_loop()

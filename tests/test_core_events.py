@@ -55,7 +55,7 @@ def test_bad_data_is_rejected_with_the_field_named() -> None:
     with pytest.raises(InvalidEvent, match="quantity"):
         Event.new("omo.shelf.item.picked", {"shelf": "a", "plate": "1", "quantity": 0},
                   source=SOURCE, bootid=BOOT, epoch_s=0)
-    with pytest.raises(InvalidEvent, match="unknown event type|not-a-type"):
+    with pytest.raises(InvalidEvent, match="unknown event type"):
         Event.new("omo.not-a-type", {}, source=SOURCE, bootid=BOOT, epoch_s=0)
 
 
