@@ -89,7 +89,7 @@ def test_all_problems_are_reported_at_once() -> None:
 
 
 def test_a_missing_environment_secret_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="OMO_TEST_BROKER_PASSWORD.*not set"):
+    with pytest.raises(ConfigError, match=r"OMO_TEST_BROKER_PASSWORD.*not set"):
         load(write(tmp_path, GOOD), env={})
 
 

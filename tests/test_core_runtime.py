@@ -176,7 +176,7 @@ def test_daemon_runs_reports_status_and_stops_on_sigterm_within_5s(tmp_path: Pat
     log = open_readonly(tmp_path / "events.db")
     events = [s.event for s in log.query()]
     log.close()
-    assert [e.type for e in events][0] == "omo.device.daemon.started"
+    assert events[0].type == "omo.device.daemon.started"
     assert events[-1].type == "omo.device.daemon.stopped"
     for ev in events:
         validate_envelope(ev.to_dict())
