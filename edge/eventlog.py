@@ -328,19 +328,19 @@ class EventLog:
             return []
         with self._lock:
             try:
+                rows = [(ev.id, ev.type, ev.time, ev.priority, ev.source, ev.bootid,
+                         json.dumps(ev.data, separators=(",", ":"), ensure_ascii=False))
+                        for ev in events]
                 self._conn.execute("BEGIN IMMEDIATE")
-                cur = self._conn.cursor()
-                out: list[Event] = []
-                for ev in events:
-                    cur.execute(
-                        "INSERT INTO events(id, type, time, priority, source, bootid, data) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (ev.id, ev.type, ev.time, ev.priority, ev.source, ev.bootid,
-                         json.dumps(ev.data, separators=(",", ":"), ensure_ascii=False)),
-                    )
-                    seq = cur.lastrowid
-                    assert seq is not None
-                    out.append(ev.with_seq(seq))
+                self._conn.executemany(
+                    "INSERT INTO events(id, type, time, priority, source, bootid, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", rows,
+                )
+                # One writer holds the lock and seq is AUTOINCREMENT: the batch's seqs are
+                # consecutive and end at the last inserted rowid.
+                last = self._conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+                first = last - len(events) + 1
+                out = [ev.with_seq(first + i) for i, ev in enumerate(events)]
                 self._write_pending_counters()
                 self._conn.execute("COMMIT")
                 self._pending_counters.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,7 +77,8 @@ class Event:
         )
 
     def with_seq(self, seq: int) -> Event:
-        return replace(self, seq=seq)
+        return Event(self.id, self.type, self.source, self.time, self.data, self.bootid, seq,
+                     self.priority)
 
     def to_dict(self) -> dict[str, Any]:
         return {
