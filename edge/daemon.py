@@ -102,9 +102,14 @@ class StatusReporter:
         loop = asyncio.get_running_loop()
         while True:
             snap = await loop.run_in_executor(None, self.snapshot)
-            await loop.run_in_executor(None, write_status, self.daemon.config.storage.state_dir,
-                                       snap)
             self.daemon.last_status = snap
+            try:
+                await loop.run_in_executor(None, write_status,
+                                           self.daemon.config.storage.state_dir, snap)
+                ctx.set_health(Health.OK)
+            except OSError as exc:
+                ctx.count("write_errors")
+                ctx.set_health(Health.DEGRADED, f"cannot write the status file: {exc.strerror}")
             sdnotify.notify("WATCHDOG=1")
             if await ctx.sleep(self.every_s):
                 return

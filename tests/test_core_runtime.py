@@ -223,3 +223,51 @@ def test_storage_under_a_file_is_a_clear_error_at_start(tmp_path: Path) -> None:
     r = cli("run", "--config", str(cfg))
     assert r.returncode == 1
     assert "is not a directory" in r.stderr
+
+
+class Chatty:
+    """Emits an event per tick, like a busy sensor."""
+
+    name = "chatty"
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.dropped = 0
+
+    async def run(self, ctx: ComponentContext) -> None:
+        while not ctx.stopping.is_set():
+            stored = await ctx.emit("omo.test.sample.created",
+                                    {"n": self.sent, "payload": "x" * 2000})
+            self.sent += 1
+            self.dropped += stored is None
+            await asyncio.sleep(0)
+
+
+def test_daemon_keeps_running_on_a_really_full_disk(tmp_path: Path) -> None:
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+            capture_output=True).returncode != 0:
+        pytest.skip("needs root and tmpfs to make a really full file system")
+    try:
+        async def scenario() -> None:
+            chatty = Chatty()
+            daemon = Daemon(minimal_config(mnt), components=[chatty], status_every_s=0.05)
+            stop = asyncio.Event()
+            task = asyncio.create_task(daemon.run(stop, handle_signals=False))
+            await wait_until(lambda: chatty.dropped >= 50, timeout=60)
+            sent_then = chatty.sent
+            await wait_until(lambda: chatty.sent > sent_then + 20)  # still going
+            assert daemon.supervisor.states["chatty"].restarts == 0
+            assert daemon.supervisor.states["status"].restarts == 0
+            assert daemon.event_log.counters()["dropped.disk_full"] >= 50
+            stop.set()
+            assert await task == 0
+
+        asyncio.run(scenario())
+        with EventLog(mnt / "events.db", readonly=True) as log:
+            assert log.integrity_check() == "ok"
+            assert log.stats().total > 0
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
