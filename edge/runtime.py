@@ -69,7 +69,7 @@ class Emitter:
         self.source = source
         self.bootid = bootid
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Event, asyncio.Future[Event | None]]] | None = None
+        self._queue: asyncio.Queue[tuple[Event, asyncio.Future[Event | None]] | None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventlog")
         self._subscribers: list[Callable[[Event], None]] = []
@@ -113,12 +113,18 @@ class Emitter:
         return asyncio.ensure_future(self.append(event))
 
     async def _write_loop(self) -> None:
+        """Write whatever is queued in one transaction; a None item means stop after it."""
         assert self._queue is not None
         loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+        stopping = False
+        while not stopping:
+            items = [await self._queue.get()]
+            while len(items) < self.max_batch and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            stopping = None in items
+            batch = [item for item in items if item is not None]
+            if not batch:
+                continue
             events = [e for e, _ in batch]
             try:
                 stored = await loop.run_in_executor(self._executor, self.log.append_many, events)
@@ -143,13 +149,10 @@ class Emitter:
                         fut.set_result(None)
 
     async def stop(self) -> None:
-        """Write what is queued, then stop the writer."""
-        if self._queue is not None and self._writer is not None:
-            while not self._queue.empty():
-                await asyncio.sleep(0.005)
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        """Write everything queued so far, then stop the writer."""
+        if self._queue is not None and self._writer is not None and not self._writer.done():
+            await self._queue.put(None)
+            await self._writer
         self._executor.shutdown(wait=True)
 
 
@@ -236,7 +239,7 @@ class Supervisor:
         while not self.stopping.is_set():
             started = time.monotonic()
             try:
-                state.health = Health.OK if state.health == Health.STARTING else state.health
+                state.health, state.detail = Health.OK, ""
                 await component.run(ctx)
                 if self.stopping.is_set():
                     break
