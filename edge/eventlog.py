@@ -32,6 +32,7 @@ from edge.events import Event, format_time, parse_time
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+FULL_CHECK_MAX_BYTES = 256 << 20
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -191,11 +192,18 @@ class EventLog:
         )
         return conn
 
-    @staticmethod
-    def _check(conn: sqlite3.Connection) -> None:
-        result = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if result != "ok":
-            raise sqlite3.DatabaseError(f"quick_check: {result}")
+    def _check(self, conn: sqlite3.Connection) -> None:
+        """Detect a damaged file at open. Reading the schema catches a file that is not a
+        database or has a broken header; the full `quick_check` is O(size), so it runs at
+        open only for logs up to FULL_CHECK_MAX_BYTES (`omo-edge doctor` runs it always)."""
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if self._readonly:
+            return
+        size = self.path.stat().st_size if self.path.exists() else 0
+        if size <= FULL_CHECK_MAX_BYTES:
+            result = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if result != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {result}")
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -479,6 +487,10 @@ class EventLog:
     def integrity_check(self) -> str:
         with self._lock:
             return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def quick_check(self) -> str:
+        with self._lock:
+            return str(self._conn.execute("PRAGMA quick_check").fetchone()[0])
 
     # --------------------------------------------------------------- retention
     def _shed(self, count: int, reason: str) -> tuple[int, int]:
