@@ -1,1 +1,1 @@
-"""omo-edge drivers."""
+"""Hardware drivers: one module per sensor kind, producing readings. No business logic."""

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from edge.runtime import Component
 
 BUILDERS: list[str] = [
+    "edge.sources:build",
 ]
 
 

@@ -1,0 +1,116 @@
+"""Camera capture: reads frames with OpenCV from a device index, a URL or a video file, and
+keeps only the newest one.
+
+`run()` is blocking (put it on its own thread): it opens the source, reads until the source
+fails or ends, and returns why. A live source (device, stream) paces itself; a file is played
+at its own frame rate against the caller's clock, so a recorded video stands in for a camera.
+If the reader falls behind, frames are grabbed without decoding and skipped: the newest frame
+is what counts. Frames are never written anywhere by this module.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+
+from drivers.readings import Frame
+
+
+class CaptureError(RuntimeError):
+    """The source cannot be opened or yields no frames."""
+
+
+def parse_source(source: str) -> int | str:
+    """A device index ("0") becomes an int; anything else is a URL or a path."""
+    return int(source) if source.strip().isdigit() else source
+
+
+class CaptureSource:
+    def __init__(self, camera: str, source: str, *, now: Callable[[], float],
+                 fps: float | None = None, pace: bool | None = None,
+                 poll_s: float = 0.003) -> None:
+        self.camera = camera
+        self.source = parse_source(source)
+        self.now = now
+        self.fps = fps
+        self.pace = pace if pace is not None else (
+            isinstance(self.source, str) and Path(self.source).is_file())
+        self.poll_s = poll_s
+        self.frames = 0
+        self.skipped = 0
+        self.opens = 0
+        self._lock = threading.Lock()
+        self._newest: Frame | None = None
+        self._cap: cv2.VideoCapture | None = None
+
+    def latest(self) -> Frame | None:
+        with self._lock:
+            return self._newest
+
+    def open(self) -> float:
+        """Open the source; returns its frame rate. Raises CaptureError."""
+        if isinstance(self.source, str) and "://" not in self.source \
+                and not Path(self.source).exists():
+            raise CaptureError(f"{self.source}: no such file or device")
+        cap = cv2.VideoCapture(self.source)
+        if not cap.isOpened():
+            cap.release()
+            raise CaptureError(f"OpenCV cannot open {self.source!r}")
+        self._cap = cap
+        self.opens += 1
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        return fps if fps > 0 else (self.fps or 10.0)
+
+    def close(self) -> None:
+        if self._cap is not None:
+            cap, self._cap = self._cap, None
+            cap.release()
+
+    def _wait_until(self, when: float, stop: threading.Event) -> bool:
+        """Wait for the clock to reach `when`; True if asked to stop."""
+        while self.now() < when:
+            if stop.wait(self.poll_s):
+                return True
+        return stop.is_set()
+
+    def run(self, stop: threading.Event, on_frame: Callable[[Frame], None] | None = None) -> str:
+        """Read until `stop` is set or the source fails; returns the reason. Raises
+        CaptureError if the source cannot be opened or gives no frame at all."""
+        fps = self.open()
+        assert self._cap is not None
+        cap = self._cap
+        t_open = self.now()
+        index = 0
+        try:
+            while not stop.is_set():
+                if self.pace:
+                    due = t_open + index / fps
+                    if self._wait_until(due, stop):
+                        return "stopped"
+                    # behind: skip frames that are already stale, keep the newest
+                    while self.now() >= t_open + (index + 1) / fps:
+                        if not cap.grab():
+                            return self._ended(index)
+                        index += 1
+                        self.skipped += 1
+                ok, image = cap.read()
+                if not ok or image is None:
+                    return self._ended(index)
+                frame = Frame(self.camera, self.now(), index, image)
+                index += 1
+                self.frames += 1
+                with self._lock:
+                    self._newest = frame
+                if on_frame is not None:
+                    on_frame(frame)
+            return "stopped"
+        finally:
+            self.close()
+
+    def _ended(self, index: int) -> str:
+        if index == 0:
+            raise CaptureError(f"{self.source!r} gave no frames (corrupt or empty?)")
+        return "end of stream" if self.pace else "read failed (camera gone?)"

@@ -1,0 +1,46 @@
+"""Readings: what drivers produce. Small, immutable, and free of personal data.
+
+A reading carries the time it was taken (from the caller's clock) and the sensor that took it.
+No raw MAC address ever leaves a driver: BLE adverts carry a keyed hash of the address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BleAdvert:
+    """One advertisement heard by one receiver."""
+
+    receiver: str
+    t: float
+    rssi: int
+    address_hash: str  # 16 hex digits: a keyed hash of the advertiser's address
+    manufacturer_data: tuple[tuple[int, bytes], ...] = ()
+    service_data: tuple[tuple[str, bytes], ...] = ()
+    service_uuids: tuple[str, ...] = ()
+    tx_power: int | None = None
+
+
+@dataclass(frozen=True)
+class WeightSample:
+    """One plate weight reported by a shelf controller (one valid protocol line)."""
+
+    shelf: str
+    controller: str
+    plate: int
+    grams: float
+    seq: int
+    t: float
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The newest frame of a camera. `image` is a BGR numpy array; never stored by default."""
+
+    camera: str
+    t: float
+    index: int
+    image: Any = field(repr=False, compare=False)
