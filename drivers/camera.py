@@ -31,7 +31,7 @@ def parse_source(source: str) -> int | str:
 class CaptureSource:
     def __init__(self, camera: str, source: str, *, now: Callable[[], float],
                  fps: float | None = None, pace: bool | None = None,
-                 poll_s: float = 0.003) -> None:
+                 poll_s: float = 0.002) -> None:
         self.camera = camera
         self.source = parse_source(source)
         self.now = now
@@ -45,6 +45,8 @@ class CaptureSource:
         self._lock = threading.Lock()
         self._newest: Frame | None = None
         self._cap: cv2.VideoCapture | None = None
+        self._rate = fps or 10.0
+        self.waiting_for: float | None = None  # the clock time the reader waits for
 
     def latest(self) -> Frame | None:
         with self._lock:
@@ -62,7 +64,8 @@ class CaptureSource:
         self._cap = cap
         self.opens += 1
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        return fps if fps > 0 else (self.fps or 10.0)
+        self._rate = fps if fps > 0 else (self.fps or 10.0)
+        return self._rate
 
     def close(self) -> None:
         if self._cap is not None:
@@ -71,17 +74,28 @@ class CaptureSource:
 
     def _wait_until(self, when: float, stop: threading.Event) -> bool:
         """Wait for the clock to reach `when`; True if asked to stop."""
-        while self.now() < when:
-            if stop.wait(self.poll_s):
-                return True
-        return stop.is_set()
+        self.waiting_for = when
+        try:
+            while self.now() < when:
+                if stop.wait(self.poll_s):
+                    return True
+            return stop.is_set()
+        finally:
+            self.waiting_for = None
+
+    def caught_up(self, now: float) -> bool:
+        """True while a paced reader has read every frame due by `now`."""
+        w = self.waiting_for
+        return w is not None and w > now
 
     def run(self, stop: threading.Event, on_frame: Callable[[Frame], None] | None = None) -> str:
-        """Read until `stop` is set or the source fails; returns the reason. Raises
-        CaptureError if the source cannot be opened or gives no frame at all."""
-        fps = self.open()
+        """Read until `stop` is set or the source fails; returns the reason. Opens the source
+        unless `open()` was called. Raises CaptureError if the source cannot be opened or
+        gives no frame at all."""
+        if self._cap is None:
+            self.open()
         assert self._cap is not None
-        cap = self._cap
+        cap, fps = self._cap, self._rate
         t_open = self.now()
         index = 0
         try:

@@ -2,7 +2,8 @@
 
 One component per sensor: `ble:<receiver>`, `shelf:<shelf>`, `camera:<camera>`. Each counts its
 readings with `ctx.reading(<same name>)` and publishes them on the reading bus
-(`services["readings"]`) for the processors. Blocking driver work (serial reads, frame
+(`services["readings"]`) for the processors; `services["sensors"]` maps "<kind>:<id>" to
+"online" or "offline". Blocking driver work (serial reads, frame
 decoding) runs on the source's own thread, never on the loop or the shared executor.
 
 A sensor that vanishes marks its source DEGRADED and emits `omo.sensor.status.changed`
@@ -67,11 +68,16 @@ class SensorLink:
         self.state: str | None = None
         self.failures = 0
 
+    def _publish(self) -> None:
+        sensors: dict[str, str] = self.ctx.services.setdefault("sensors", {})
+        sensors[f"{self.kind}:{self.sensor}"] = self.state or "unknown"
+
     async def online(self) -> None:
         if self.state == "offline":
             await self.ctx.emit("omo.sensor.status.changed", {
                 "sensor": self.sensor, "kind": self.kind, "status": "online"})
         self.state = "online"
+        self._publish()
         self.failures = 0
         self.ctx.set_health(Health.OK)
 
@@ -84,6 +90,7 @@ class SensorLink:
                 "sensor": self.sensor, "kind": self.kind, "status": "offline",
                 "detail": detail})
         self.state = "offline"
+        self._publish()
         self.failures += 1
         self.ctx.set_health(Health.DEGRADED, f"{self.kind} {self.sensor} offline: {detail}")
         return await sleep_clock(self.ctx, BACKOFF.delay(self.failures))
@@ -253,7 +260,7 @@ class CameraSource:
         link = SensorLink(ctx, self.camera.id, "camera")
         capture = CaptureSource(self.camera.id, self.camera.source, now=ctx.clock.now,
                                 fps=self.camera.fps)
-        self.capture = capture
+        self.services.setdefault("captures", {})[self.camera.id] = capture
         loop = asyncio.get_running_loop()
         stopper = _Stopper(ctx)
 
@@ -270,16 +277,16 @@ class CameraSource:
         try:
             while not ctx.stopping.is_set():
                 try:
-                    opened_before = capture.opens
+                    await in_thread(f"{self.name}-open", capture.open)
+                    await link.online()
                     reason = await in_thread(
                         self.name, lambda: capture.run(stopper.event, on_frame))
                     if reason == "stopped":
                         return
-                    if capture.opens > opened_before and link.state != "online":
-                        await link.online()  # it ran: it was online, then it ended
                     if await link.offline(reason):
                         return
                 except (CaptureError, cv2.error, OSError) as exc:
+                    capture.close()
                     if await link.offline(str(exc)):
                         return
         finally:

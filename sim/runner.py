@@ -1,0 +1,401 @@
+"""Runs the simulated store: the world, its sensor streams into the real drivers, the same
+daemon as in a store, the live view, and the scoring at the end.
+
+The world and its truth are planned first (pure functions of scenario, seed and duration).
+Then a tick loop moves a ManualClock - the daemon's clock - through the run, at a given
+multiple of real time or as fast as the machine goes ("max"), and on each tick hands the
+drivers what the hardware would: adverts to the bleak backend, protocol lines to the ptys.
+The camera videos are rendered before the run; the daemon's capture sources play them
+against the same clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.clock import ManualClock
+from edge.config import Config, parse
+from edge.daemon import Daemon
+from edge.eventlog import open_readonly
+from sim.ble import BleGenerator, BleHub
+from sim.camera import CameraRenderer
+from sim.scoring import Truth, score
+from sim.shelf import PtyPort, ShelfGenerator
+from sim.world import STORE_UUID, TICK_S, World, build_world, scenarios
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Options:
+    scenario: str = "normal-day"
+    seed: int = 1
+    duration: float = 900.0
+    speed: float | None = None  # None: as fast as possible
+    out: Path = Path("sim-output")
+    report: Path | None = None
+    headless: bool = True
+    snapshot_every_s: float = 150.0
+    progress: bool = True
+    tick_s: float = TICK_S
+
+
+@dataclass
+class Result:
+    world: World
+    report: dict[str, Any]
+    readings: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+    snapshots: list[Path] = field(default_factory=list)
+
+
+def sim_config(world: World, out: Path, broker_port: int | None) -> Config:
+    lay = world.layout
+    raw: dict[str, Any] = {
+        "store": {"id": "sim-store", "device": "sim-edge"},
+        "storage": {"path": str(out / "events.db"), "state_dir": str(out / "state"),
+                    "min_free_mb": 0},
+        "zones": [{"id": z.id, "name": z.name, "kind": z.kind} for z in lay.zones],
+        "shelves": [{"id": s.id, "port": str(out / "dev" / s.id), "zone": s.zone,
+                     "plates": [{"id": p.id, "sku": p.sku, "unit_grams": p.unit_grams,
+                                 "capacity": p.capacity, "low_stock": 3} for p in s.plates]}
+                    for s in lay.shelves],
+        "cameras": [{"id": c.id, "source": str(out / "video" / f"{c.id}.avi"), "zone": c.zone,
+                     "fps": world.params.camera.fps, "width": world.params.camera.width,
+                     "height": world.params.camera.height} for c in lay.cameras],
+        "ble": {"enabled": True, "app_uuids": [STORE_UUID],
+                "receivers": [{"id": r.id, "adapter": "sim", "zone": r.zone}
+                              for r in lay.receivers]},
+        "screens": [{"id": s.id, "zone": s.zone, "fullscreen": False} for s in lay.screens],
+    }
+    if broker_port is not None:
+        raw["broker"] = {"enabled": True, "host": "127.0.0.1", "port": broker_port,
+                         "keepalive": 5}
+    return parse(raw, env={})
+
+
+class Simulation:
+    def __init__(self, opts: Options) -> None:
+        if opts.scenario not in scenarios():
+            raise ValueError(f"no scenario {opts.scenario!r}; scenarios: "
+                             + ", ".join(scenarios()))
+        self.opts = opts
+        self.out = opts.out
+        self.world = build_world(scenarios()[opts.scenario], opts.seed, opts.duration)
+        self.hub = BleHub()
+        self.ble = BleGenerator(self.world)
+        self.shelf = ShelfGenerator(self.world)
+        self.ports: dict[str, PtyPort] = {}
+        self.broker: Any = None
+        self.view: Any = None
+        self.snapshots: list[Path] = []
+        self.offline: set[str] = set()
+        self.frames_rendered: dict[str, int] = {}
+        self.stock = {(s.id, p.number): p.stock for s in self.world.layout.shelves
+                      for p in s.plates}
+        self._stock_changes = sorted(
+            (c.t_end, c.shelf, c.plate, round(c.grams / next(
+                p.unit_grams for p in self.world.layout.shelf(c.shelf).plates
+                if p.number == c.plate)))
+            for c in self.world.weight_changes)
+        self._stock_i = 0
+        self.lagging = 0  # ticks on which a reader could not keep up
+
+    # ------------------------------------------------------------------ setup
+    def prepare(self) -> None:
+        out = self.out
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in ("events.db", "events.db-wal", "events.db-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                (out / stale).unlink()
+        for d in ("dev", "video", "snapshots", "state"):
+            shutil.rmtree(out / d, ignore_errors=True)
+            (out / d).mkdir(parents=True)
+        (out / "truth.jsonl").write_bytes(self.world.truth_jsonl())
+        self._render_videos()
+        for s in self.world.layout.shelves:
+            port = PtyPort(out / "dev" / s.id)
+            port.plug()
+            self.ports[s.id] = port
+
+    def _render_videos(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        jobs = []
+        for cam in self.world.layout.cameras:
+            r = CameraRenderer(self.world, cam)
+            outage = [o for o in self.world.outages("camera") if o[0] == cam.id]
+            path = self.out / "video" / f"{cam.id}.avi"
+            if outage:
+                _, t_off, t_on = outage[0]
+                jobs.append((cam.id, r, path, 0.0, t_off))
+                jobs.append((cam.id, r, path.with_name(f"{cam.id}.resume.avi"), t_on,
+                             self.world.duration + 5))
+            else:
+                jobs.append((cam.id, r, path, 0.0, self.world.duration + 5))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            counts = list(pool.map(lambda j: (j[0], j[1].write(j[2], j[3], j[4])), jobs))
+        for cam_id, n in counts:
+            self.frames_rendered[cam_id] = self.frames_rendered.get(cam_id, 0) + n
+
+    def close(self) -> None:
+        for port in self.ports.values():
+            port.unplug()
+        if self.broker is not None:
+            self.broker.close()
+        if self.view is not None:
+            self.view.close()
+
+    # ---------------------------------------------------------------- outages
+    async def _apply_outages(self, t0: float, t1: float) -> None:
+        w = self.world
+        for target, off, on in w.outages("shelf"):
+            if t0 <= off < t1:
+                self.ports[target].unplug()
+                self.offline.add(target)
+            if t0 <= on < t1:
+                self.ports[target].plug()
+                self.offline.discard(target)
+        for target, off, on in w.outages("camera"):
+            video = self.out / "video" / f"{target}.avi"
+            if t0 <= off < t1:
+                with contextlib.suppress(FileNotFoundError):
+                    video.unlink()
+                self.offline.add(target)
+            if t0 <= on < t1:
+                video.with_name(f"{target}.resume.avi").replace(video)
+                self.offline.discard(target)
+        loop = asyncio.get_running_loop()
+        for _, off, on in w.outages("broker"):
+            if self.broker is not None and t0 <= off < t1:
+                await loop.run_in_executor(None, self.broker.stop)
+                self.offline.add("broker")
+            if self.broker is not None and t0 <= on < t1:
+                await loop.run_in_executor(None, self.broker.start)
+                self.offline.discard("broker")
+
+    # -------------------------------------------------------------------- run
+    async def run(self) -> Result:
+        opts, w = self.opts, self.world
+        broker_port = None
+        if w.scenario.broker:
+            from sim.mosquitto import Mosquitto
+
+            self.broker = Mosquitto(workdir=self.out / "mosquitto")
+            await asyncio.get_running_loop().run_in_executor(None, self.broker.start)
+            broker_port = self.broker.port
+        config = sim_config(w, self.out, broker_port)
+        clock = ManualClock(w.start_epoch)
+        daemon = Daemon(config, clock=clock, services={"ble_backend_factory": self.hub.factory},
+                        status_every_s=1.0)
+        stop = asyncio.Event()
+        abort = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, abort.set)
+            loop.add_signal_handler(signal.SIGTERM, abort.set)
+        daemon_task = asyncio.create_task(daemon.run(stop, handle_signals=False))
+        await self._wait_ready(daemon, daemon_task)
+        wall0 = time.monotonic()
+        if self.view is None:
+            from sim.view import StoreView, display_available
+
+            self.view = StoreView(w, window=not opts.headless and display_available())
+        ticks = round(w.duration / opts.tick_s)
+        next_snapshot = 0.0
+        next_progress = time.monotonic()
+        next_frame = time.monotonic()
+        t_sim = 0.0
+        try:
+            for k in range(ticks):
+                if abort.is_set() or daemon_task.done() or self.view.closed:
+                    break
+                t0, t1 = k * opts.tick_s, (k + 1) * opts.tick_s
+                await self._apply_outages(t0, t1)
+                for rx, address, adv in self.ble.step(t0, t1):
+                    self.hub.deliver(rx, address, adv)
+                for shelf_id, data in self.shelf.step(t0, t1).items():
+                    self.ports[shelf_id].write(data)
+                self._advance_stock(t1)
+                clock.set(w.start_epoch + t1)
+                t_sim = t1
+                await self._drain(daemon, clock.now())
+                if opts.speed is not None:
+                    delay = wall0 + t1 / opts.speed - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                now = time.monotonic()
+                if self.view.window is not None and now >= next_frame:
+                    self.view.render(t1, self._counters(daemon, t1, now - wall0), self.stock,
+                                     self.offline)
+                    next_frame = now + 1 / 20
+                if t1 >= next_snapshot:
+                    self._snapshot(daemon, t1, now - wall0)
+                    next_snapshot += opts.snapshot_every_s
+                if opts.progress and now >= next_progress:
+                    self._progress(daemon, t1, now - wall0)
+                    next_progress = now + 2.0
+            self._snapshot(daemon, t_sim, time.monotonic() - wall0)
+            wall = time.monotonic() - wall0
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(daemon_task, timeout=15)
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+                loop.remove_signal_handler(signal.SIGTERM)
+        readings = self._readings(daemon)
+        report = self._report(daemon, readings, t_sim, wall, aborted=abort.is_set())
+        if opts.report is not None:
+            opts.report.parent.mkdir(parents=True, exist_ok=True)
+            opts.report.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        return Result(w, report, readings, wall, self.snapshots)
+
+    async def _wait_ready(self, daemon: Daemon, daemon_task: asyncio.Task[int]) -> None:
+        """Wait until the daemon runs and every sensor source is connected (real seconds)."""
+        deadline = time.monotonic() + 20
+        receivers = [r.id for r in self.world.layout.receivers]
+        sensors = [f"shelf:{s.id}" for s in self.world.layout.shelves] + [
+            f"camera:{c.id}" for c in self.world.layout.cameras]
+        while time.monotonic() < deadline:
+            if daemon_task.done():
+                daemon_task.result()
+                raise RuntimeError("the daemon stopped before the simulation began")
+            links = daemon.services.get("sensors", {})
+            if daemon.ready.is_set() and self.hub.attached(receivers) and all(
+                    links.get(s) == "online" for s in sensors):
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the daemon's sources did not connect to the simulator within 20 s")
+
+    async def _drain(self, daemon: Daemon, now: float) -> None:
+        """Lockstep: before the clock moves on, let every connected reader take what is due
+        (the shelf readers every byte written, the cameras every frame due by `now`), so the
+        readings do not depend on the machine's speed. Bounded: a reader that lags more than
+        a real second is left behind and counted."""
+        await asyncio.sleep(0)
+        sensors = daemon.services.get("sensors", {})
+        captures = daemon.services.get("captures", {})
+        deadline = time.monotonic() + 1.0
+        while True:
+            ok = True
+            for shelf_id, port in self.ports.items():
+                flushed = port.flush()
+                if sensors.get(f"shelf:{shelf_id}") == "online" and (
+                        not flushed or port.unread()):
+                    ok = False
+            for cam_id, capture in captures.items():
+                if sensors.get(f"camera:{cam_id}") == "online" and not capture.caught_up(now):
+                    ok = False
+            if ok:
+                return
+            if time.monotonic() > deadline:
+                self.lagging += 1
+                return
+            await asyncio.sleep(0.0005)
+
+    def _advance_stock(self, t: float) -> None:
+        ch = self._stock_changes
+        while self._stock_i < len(ch) and ch[self._stock_i][0] <= t:
+            _, shelf, plate, units = ch[self._stock_i]
+            self.stock[(shelf, plate)] += units
+            self._stock_i += 1
+
+    # ---------------------------------------------------------------- reports
+    def _readings(self, daemon: Daemon) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for state in daemon.supervisor.states.values():
+            for source, n in state.readings.items():
+                totals[source] = totals.get(source, 0) + n
+        return dict(sorted(totals.items()))
+
+    def _counters(self, daemon: Daemon, t: float, wall: float) -> dict[str, Any]:
+        w = self.world
+        in_store = sum(1 for a in w.agents if not a.staff and a.state(t) is not None)
+        visits = sum(1 for a in w.agents if not a.staff and a.t_start <= t)
+        truth_picks = sum(1 for r in w.truth if r["type"] == "pick" and r["t"] <= t)
+        readings = self._readings(daemon)
+        by_kind: dict[str, int] = {}
+        for source, n in readings.items():
+            kind = source.split(":")[0]
+            by_kind[kind] = by_kind.get(kind, 0) + n
+        c: dict[str, Any] = {"shoppers in store": in_store, "visits so far": visits,
+                             "picks so far": truth_picks}
+        for kind in ("ble", "shelf", "camera"):
+            c[f"{kind} readings/s"] = f"{by_kind.get(kind, 0) / max(t, 1e-9):.1f}"
+        c["speed"] = f"x{t / max(wall, 1e-9):.1f} real time"
+        c["offline"] = ", ".join(sorted(self.offline)) or "-"
+        return c
+
+    def _snapshot(self, daemon: Daemon, t: float, wall: float) -> None:
+        self.view.render(t, self._counters(daemon, t, wall), self.stock, self.offline)
+        if self.view.window is None:
+            path = self.out / "snapshots" / f"live-{int(t):05d}s.png"
+            self.view.save(path)
+            self.snapshots.append(path)
+
+    def _progress(self, daemon: Daemon, t: float, wall: float) -> None:
+        c = self._counters(daemon, t, wall)
+        print(f"[sim] t={t:5.0f}/{self.world.duration:.0f}s {c['speed']} | in store "
+              f"{c['shoppers in store']}, visits {c['visits so far']}, picks "
+              f"{c['picks so far']} | readings/s (sim) ble {c['ble readings/s']} shelf "
+              f"{c['shelf readings/s']} camera {c['camera readings/s']} | offline "
+              f"{c['offline']}", file=sys.stderr, flush=True)
+
+    def _report(self, daemon: Daemon, readings: dict[str, int], t_sim: float, wall: float,
+                aborted: bool) -> dict[str, Any]:
+        el = open_readonly(self.out / "events.db")
+        try:
+            events = [s.event.to_dict() for s in el.query()]
+        finally:
+            el.close()
+        truth = Truth(self.world.truth)
+        metrics = score(truth, events)
+        by_type: dict[str, int] = {}
+        for e in events:
+            by_type[e["type"]] = by_type.get(e["type"], 0) + 1
+        return {
+            "scenario": self.world.scenario.name, "seed": self.world.seed,
+            "duration_s": self.world.duration, "truth_sha256": self.world.truth_sha256(),
+            "metrics": metrics,
+            "scored": sorted(n for n, m in metrics.items() if m["scored"]),
+            "not_scored": sorted(n for n, m in metrics.items() if not m["scored"]),
+            "run": {
+                "simulated_s": round(t_sim, 1), "wall_s": round(wall, 2),
+                "speed_x_real_time": round(t_sim / wall, 2) if wall else None,
+                "aborted": aborted, "ticks_readers_lagged": self.lagging,
+                "readings": readings,
+                "readings_per_sim_s": {k: round(v / t_sim, 2) if t_sim else 0.0
+                                       for k, v in readings.items()},
+                "sent": {
+                    "ble_adverts": self.ble.sent, "ble_adverts_garbled": self.ble.garbled,
+                    "ble_delivered": dict(sorted(self.hub.delivered.items())),
+                    "shelf_lines": self.shelf.sent, "shelf_lines_garbled": self.shelf.garbled,
+                    "camera_frames_rendered": self.frames_rendered,
+                },
+                "events_by_type": dict(sorted(by_type.items())),
+                "components": {n: {"health": str(s.health), "restarts": s.restarts,
+                                   "counters": dict(s.counters)}
+                               for n, s in sorted(daemon.supervisor.states.items())},
+                "snapshots": [str(p) for p in self.snapshots],
+            },
+        }
+
+
+async def simulate(opts: Options) -> Result:
+    sim = Simulation(opts)
+    try:
+        sim.prepare()
+        return await sim.run()
+    finally:
+        sim.close()

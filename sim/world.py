@@ -1,0 +1,658 @@
+"""The simulated store: layout, parameters, scenarios, shoppers' journeys and ground truth.
+
+Everything here is a pure function of (scenario, seed, duration): the whole run's movements
+are planned before any sensor stream starts, and the ground truth is derived from the plan,
+never from wall-clock timing. The same inputs give byte-identical truth on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from bisect import bisect_right
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+TICK_S = 0.1  # the world's sampling step for zone and field-of-view truth
+STORE_UUID = "6f6d6f2d-6564-6765-2d61-707000000001"  # the store app's iBeacon proximity UUID
+STAFF_NAMESPACE = "6f6d6f65646765737466"  # Eddystone-UID namespace of staff badges
+
+
+# ------------------------------------------------------------------------ layout
+@dataclass(frozen=True)
+class Rect:
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.x0 <= x < self.x1 and self.y0 <= y < self.y1
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2)
+
+    def point(self, rng: random.Random, margin: float = 0.6) -> tuple[float, float]:
+        return (rng.uniform(self.x0 + margin, self.x1 - margin),
+                rng.uniform(self.y0 + margin, self.y1 - margin))
+
+
+@dataclass(frozen=True)
+class ZoneDef:
+    id: str
+    name: str
+    kind: str
+    rect: Rect
+
+
+@dataclass(frozen=True)
+class PlateDef:
+    id: str
+    number: int
+    sku: str
+    name: str
+    unit_grams: float
+    capacity: int
+    stock: int
+    tare_grams: float
+
+
+@dataclass(frozen=True)
+class ShelfDef:
+    id: str
+    controller: str
+    zone: str
+    rect: Rect  # the shelf body, against a wall
+    front_y: float  # where shoppers stand
+    plates: tuple[PlateDef, ...]
+
+    def plate_x(self, plate: PlateDef) -> float:
+        w = (self.rect.x1 - self.rect.x0) / len(self.plates)
+        return self.rect.x0 + w * (plate.number - 0.5)
+
+
+@dataclass(frozen=True)
+class ScreenDef:
+    id: str
+    zone: str
+    pos: tuple[float, float]
+    facing: float  # radians: the direction the screen shows to
+
+
+@dataclass(frozen=True)
+class CameraDef:
+    id: str
+    zone: str
+    screen: str
+    pos: tuple[float, float]
+    direction: float  # radians
+    fov_deg: float
+    range_m: float
+
+    def sees(self, x: float, y: float) -> bool:
+        dx, dy = x - self.pos[0], y - self.pos[1]
+        d = math.hypot(dx, dy)
+        if d > self.range_m or d < 0.3:
+            return False
+        return abs(angle_diff(math.atan2(dy, dx), self.direction)) <= math.radians(
+            self.fov_deg / 2)
+
+
+@dataclass(frozen=True)
+class ReceiverDef:
+    id: str
+    zone: str
+    pos: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Layout:
+    width: float
+    height: float
+    door: tuple[float, float]
+    zones: tuple[ZoneDef, ...]
+    shelves: tuple[ShelfDef, ...]
+    screens: tuple[ScreenDef, ...]
+    cameras: tuple[CameraDef, ...]
+    receivers: tuple[ReceiverDef, ...]
+
+    def zone_at(self, x: float, y: float) -> str | None:
+        for z in self.zones:
+            if z.rect.contains(x, y):
+                return z.id
+        return None
+
+    def zone(self, zone_id: str) -> ZoneDef:
+        return next(z for z in self.zones if z.id == zone_id)
+
+    def shelf(self, shelf_id: str) -> ShelfDef:
+        return next(s for s in self.shelves if s.id == shelf_id)
+
+    def screen(self, screen_id: str) -> ScreenDef:
+        return next(s for s in self.screens if s.id == screen_id)
+
+
+def angle_diff(a: float, b: float) -> float:
+    return (a - b + math.pi) % (2 * math.pi) - math.pi
+
+
+def _plates(specs: list[tuple[str, str, float]], start_stock: int = 18) -> tuple[PlateDef, ...]:
+    return tuple(PlateDef(id=f"p{i}", number=i, sku=sku, name=name, unit_grams=g, capacity=24,
+                          stock=start_stock, tare_grams=round(310.0 + 7.5 * i, 1))
+                 for i, (sku, name, g) in enumerate(specs, start=1))
+
+
+def default_layout() -> Layout:
+    """A 24 m x 14 m convenience store: entrance on the left, three shelf zones, a promo
+    screen in the middle and a checkout with its own screen on the right."""
+    zones = (
+        ZoneDef("entrance", "Entrance", "entrance", Rect(0, 0, 4, 14)),
+        ZoneDef("drinks", "Drinks", "shelf", Rect(4, 0, 12, 5)),
+        ZoneDef("snacks", "Snacks", "shelf", Rect(12, 0, 24, 5)),
+        ZoneDef("promo", "Promotion", "screen", Rect(4, 5, 14, 9.5)),
+        ZoneDef("care", "Personal care", "shelf", Rect(4, 9.5, 14, 14)),
+        ZoneDef("checkout", "Checkout", "checkout", Rect(14, 5, 24, 14)),
+    )
+    shelves = (
+        ShelfDef("shelf-1", "C1", "drinks", Rect(5, 0, 11, 0.8), 1.6, _plates([
+            ("DRK-COLA-500", "Cola 500 ml", 538.0), ("DRK-WATER-500", "Water 500 ml", 521.0),
+            ("DRK-TEA-350", "Green tea 350 ml", 372.0), ("DRK-COFFEE-250", "Iced coffee", 268.0),
+        ])),
+        ShelfDef("shelf-2", "C2", "snacks", Rect(13, 0, 23, 0.8), 1.6, _plates([
+            ("SNK-CHIPS-60", "Chips 60 g", 66.0), ("SNK-CHOC-45", "Chocolate bar", 48.5),
+            ("SNK-NUTS-100", "Mixed nuts", 108.0), ("SNK-GUM-14", "Gum", 15.2),
+        ])),
+        ShelfDef("shelf-3", "C3", "care", Rect(5, 13.2, 13, 14), 12.4, _plates([
+            ("CARE-SOAP-90", "Soap bar", 96.0), ("CARE-TOOTH-75", "Toothpaste", 112.0),
+            ("CARE-SHAMPOO-200", "Shampoo 200 ml", 231.0),
+        ])),
+    )
+    screens = (
+        ScreenDef("screen-1", "promo", (9.0, 5.1), math.pi / 2),
+        ScreenDef("screen-2", "checkout", (23.9, 9.5), math.pi),
+    )
+    cameras = (
+        CameraDef("cam-1", "promo", "screen-1", (9.0, 5.15), math.pi / 2, 80.0, 6.0),
+        CameraDef("cam-2", "checkout", "screen-2", (23.85, 9.5), math.pi, 80.0, 7.0),
+    )
+    receivers = (
+        ReceiverDef("rx-1", "entrance", (2.0, 7.0)),
+        ReceiverDef("rx-2", "drinks", (8.0, 2.5)),
+        ReceiverDef("rx-3", "snacks", (18.0, 2.5)),
+        ReceiverDef("rx-4", "promo", (9.0, 7.5)),
+        ReceiverDef("rx-5", "care", (9.0, 12.0)),
+        ReceiverDef("rx-6", "checkout", (19.0, 9.5)),
+    )
+    return Layout(24.0, 14.0, (0.3, 7.0), zones, shelves, screens, cameras, receivers)
+
+
+# -------------------------------------------------------------------- parameters
+@dataclass(frozen=True)
+class BleParams:
+    interval_s: float = 1.0  # advertising interval of the app and staff beacons
+    phone_interval_s: float = 2.0  # other phones' adverts (no beacon payload)
+    phone_share: float = 0.5  # share of non-app shoppers whose phone advertises
+    tx_power_1m: int = -59
+    path_loss_n: float = 2.3
+    noise_db: float = 2.5
+    shadow_db: float = 3.5  # slow per beacon-receiver shadowing (body, shelves)
+    miss: float = 0.12  # share of packets a receiver misses
+    floor_dbm: float = -96.0
+    garbled: float = 0.002  # share of beacon adverts that arrive truncated
+
+
+@dataclass(frozen=True)
+class ShelfParams:
+    rate_hz: float = 4.0  # reports per plate per second
+    noise_g: float = 1.2
+    drift_g_per_min: float = 0.8
+    bumps_per_hour: float = 8.0  # per shelf: knocks that are not picks
+    garbled: float = 0.002  # share of lines with line noise
+
+
+@dataclass(frozen=True)
+class CameraParams:
+    fps: float = 2.0
+    width: int = 320
+    height: int = 240
+
+
+@dataclass(frozen=True)
+class Params:
+    arrivals_per_hour: float = 220.0
+    rush: tuple[float, float, float] = (0.0, 0.0, 1.0)  # (from, to) as run fractions, factor
+    app_share: float = 0.3
+    staff: int = 2
+    walk_speed: tuple[float, float] = (0.8, 1.4)
+    stops: tuple[int, int] = (1, 3)
+    shelf_dwell_s: tuple[float, float] = (6.0, 35.0)
+    pick_prob: float = 0.6
+    double_pick_prob: float = 0.12  # both hands: two plates at once
+    qty2_prob: float = 0.15
+    return_prob: float = 0.2
+    screen_stop_prob: float = 0.35  # shoppers who stop to watch the promo screen
+    watch_s: tuple[float, float] = (2.0, 14.0)
+    checkout_prob: float = 0.8
+    checkout_s: tuple[float, float] = (15.0, 50.0)
+    checkout_watch_prob: float = 0.4
+    ble: BleParams = field(default_factory=BleParams)
+    shelf: ShelfParams = field(default_factory=ShelfParams)
+    camera: CameraParams = field(default_factory=CameraParams)
+
+
+@dataclass(frozen=True)
+class Outage:
+    kind: str  # shelf | camera | broker
+    target: str
+    start_frac: float
+    end_frac: float
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    params: Params
+    outages: tuple[Outage, ...] = ()
+    broker: bool = False
+
+
+def scenarios() -> dict[str, Scenario]:
+    base = Params()
+    return {s.name: s for s in (
+        Scenario("normal-day", "an ordinary trading period with the default parameters", base),
+        Scenario("rush-hour", "three times the arrivals in the middle half, shorter dwell",
+                 replace(base, rush=(0.25, 0.75, 3.0), shelf_dwell_s=(4.0, 20.0),
+                         checkout_s=(25.0, 80.0))),
+        Scenario("broker-outage", "a normal day; the MQTT broker stops for a third of the run",
+                 base, (Outage("broker", "mosquitto", 0.3, 0.6),), broker=True),
+        Scenario("sensor-unplug", "a shelf controller and a camera vanish and come back",
+                 base, (Outage("shelf", "shelf-2", 0.35, 0.55),
+                        Outage("camera", "cam-1", 0.45, 0.65))),
+        Scenario("noisy-ble", "heavy RF noise: deeper shadowing, more misses, garbled adverts",
+                 replace(base, ble=replace(base.ble, noise_db=7.0, shadow_db=8.0, miss=0.45,
+                                           garbled=0.03, phone_share=0.9))),
+    )}
+
+
+# ---------------------------------------------------------------------- planning
+@dataclass
+class Waypoint:
+    t: float
+    x: float
+    y: float
+    heading: float
+    activity: str  # walk | look:<target> | watch:<screen> | queue
+
+
+@dataclass
+class Agent:
+    id: str
+    staff: bool
+    opted_in: bool
+    beacon: dict[str, Any] | None  # what the agent's device advertises
+    phone: str | None  # a non-beacon phone's address seed
+    color: tuple[int, int, int]
+    face: int  # which face image the renderer uses
+    speed: float
+    path: list[Waypoint] = field(default_factory=list)
+
+    @property
+    def t_start(self) -> float:
+        return self.path[0].t
+
+    @property
+    def t_end(self) -> float:
+        return self.path[-1].t
+
+    def state(self, t: float) -> tuple[float, float, float, str] | None:
+        """(x, y, heading, activity) at time t, or None if not in the store."""
+        p = self.path
+        if t < p[0].t or t > p[-1].t:
+            return None
+        i = bisect_right(self._times(), t)
+        if i >= len(p):
+            w = p[-1]
+            return w.x, w.y, w.heading, w.activity
+        a, b = p[i - 1], p[i]
+        f = 0.0 if b.t <= a.t else (t - a.t) / (b.t - a.t)
+        return a.x + (b.x - a.x) * f, a.y + (b.y - a.y) * f, b.heading, b.activity
+
+    def _times(self) -> list[float]:
+        cached: list[float] | None = getattr(self, "_tcache", None)
+        if cached is None or len(cached) != len(self.path):
+            cached = [w.t for w in self.path]
+            self._tcache = cached
+        return cached
+
+
+@dataclass(frozen=True)
+class WeightChange:
+    shelf: str
+    plate: int
+    t: float
+    t_end: float
+    grams: float  # signed change of the plate's load
+
+
+@dataclass
+class World:
+    scenario: Scenario
+    seed: int
+    duration: float
+    layout: Layout
+    agents: list[Agent]
+    truth: list[dict[str, Any]]
+    weight_changes: list[WeightChange]
+    bumps: list[tuple[str, int, float, float, float]]  # shelf, plate, t, grams, length_s
+    start_epoch: float = 1_767_258_000.0  # 2026-01-01T09:00:00Z
+
+    @property
+    def params(self) -> Params:
+        return self.scenario.params
+
+    def truth_jsonl(self) -> bytes:
+        return b"".join(json.dumps(r, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+                        for r in self.truth)
+
+    def truth_sha256(self) -> str:
+        return hashlib.sha256(self.truth_jsonl()).hexdigest()
+
+    def outages(self, kind: str) -> list[tuple[str, float, float]]:
+        return [(o.target, o.start_frac * self.duration, o.end_frac * self.duration)
+                for o in self.scenario.outages if o.kind == kind]
+
+
+def _r(x: float) -> float:
+    return round(x, 3)
+
+
+class _Planner:
+    def __init__(self, layout: Layout, params: Params, rng: random.Random) -> None:
+        self.layout = layout
+        self.params = params
+        self.rng = rng
+        self.stock = {(s.id, p.number): p.stock for s in layout.shelves for p in s.plates}
+        self.events: list[dict[str, Any]] = []
+        self.changes: list[WeightChange] = []
+
+    def walk(self, agent: Agent, x: float, y: float) -> None:
+        last = agent.path[-1]
+        d = math.hypot(x - last.x, y - last.y)
+        if d < 1e-6:
+            return
+        heading = math.atan2(y - last.y, x - last.x)
+        agent.path.append(Waypoint(last.t + d / agent.speed, x, y, heading, "walk"))
+
+    def stay(self, agent: Agent, seconds: float, heading: float, activity: str) -> None:
+        last = agent.path[-1]
+        agent.path.append(Waypoint(last.t + seconds, last.x, last.y, heading, activity))
+
+    def shelf_stop(self, agent: Agent, shelf: ShelfDef) -> None:
+        p, rng = self.params, self.rng
+        plate = rng.choice(shelf.plates)
+        x = min(max(shelf.plate_x(plate) + rng.uniform(-0.4, 0.4), shelf.rect.x0 + 0.3),
+                shelf.rect.x1 - 0.3)
+        self.walk(agent, x, shelf.front_y + rng.uniform(-0.2, 0.3))
+        t0 = agent.path[-1].t
+        dwell = rng.uniform(*p.shelf_dwell_s)
+        heading = -math.pi / 2 if shelf.front_y < self.layout.height / 2 else math.pi / 2
+        self.stay(agent, dwell, heading, f"look:{shelf.id}")
+        looked = [plate]
+        if not agent.staff and rng.random() < p.pick_prob and dwell > 3.0:
+            picks = [plate]
+            if rng.random() < p.double_pick_prob:
+                other = [q for q in shelf.plates if abs(q.number - plate.number) == 1]
+                if other:
+                    picks.append(rng.choice(other))
+                    looked.append(picks[-1])
+            t_pick = t0 + rng.uniform(1.0, max(1.1, dwell * 0.6))
+            ramp = rng.uniform(0.4, 2.5)
+            for q in picks:
+                qty = 2 if rng.random() < p.qty2_prob else 1
+                key = (shelf.id, q.number)
+                qty = min(qty, self.stock[key])
+                if qty <= 0:
+                    continue
+                self.stock[key] -= qty
+                self._change(agent, "pick", shelf, q, qty, t_pick, ramp)
+                left = t0 + dwell - (t_pick + ramp)
+                if rng.random() < p.return_prob and left > 2.0:
+                    t_ret = t_pick + ramp + rng.uniform(1.0, left - 1.0)
+                    back = 1 if qty == 2 and rng.random() < 0.5 else qty
+                    self.stock[key] += back
+                    self._change(agent, "return", shelf, q, back, t_ret, rng.uniform(0.5, 2.0))
+        if not agent.staff:
+            self.events.append({
+                "type": "look", "visitor": agent.id, "target_kind": "shelf",
+                "target": shelf.id, "zone": shelf.zone, "t": _r(t0), "t_end": _r(t0 + dwell),
+                "duration_s": _r(dwell), "skus": sorted(q.sku for q in looked),
+            })
+
+    def _change(self, agent: Agent, kind: str, shelf: ShelfDef, plate: PlateDef, qty: int,
+                t: float, ramp: float) -> None:
+        sign = -1 if kind == "pick" else 1
+        self.changes.append(WeightChange(shelf.id, plate.number, t, t + ramp,
+                                         sign * qty * plate.unit_grams))
+        self.events.append({
+            "type": kind, "visitor": agent.id, "shelf": shelf.id, "plate": plate.id,
+            "sku": plate.sku, "zone": shelf.zone, "quantity": qty, "t": _r(t),
+            "t_end": _r(t + ramp), "grams": _r(qty * plate.unit_grams), "slow": ramp > 1.5,
+        })
+
+    def watch(self, agent: Agent, screen: ScreenDef, seconds: float, activity: str) -> None:
+        last = agent.path[-1]
+        t0 = last.t
+        heading = math.atan2(screen.pos[1] - last.y, screen.pos[0] - last.x)
+        self.stay(agent, seconds, heading, activity)
+        self.events.append({
+            "type": "look", "visitor": agent.id, "target_kind": "screen", "target": screen.id,
+            "zone": screen.zone, "t": _r(t0), "t_end": _r(t0 + seconds),
+            "duration_s": _r(seconds), "skus": [],
+        })
+
+
+def _arrivals(params: Params, duration: float, rng: random.Random) -> list[float]:
+    """Arrival times: a Poisson process with a gentle day curve, and the rush factor."""
+    base = params.arrivals_per_hour / 3600.0
+    r0, r1, factor = params.rush
+    peak = base * max(1.0, factor) * 1.2
+    times, t = [], 0.0
+    end = duration * 0.85  # leave time for the last shoppers to finish
+    while True:
+        t += rng.expovariate(peak)
+        if t >= end:
+            return times
+        frac = t / duration
+        rate = base * (0.8 + 0.4 * math.sin(math.pi * frac))
+        if r0 <= frac < r1:
+            rate *= factor
+        if rng.random() < rate / peak:
+            times.append(t)
+
+
+def _color(rng: random.Random) -> tuple[int, int, int]:
+    return (rng.randrange(40, 230), rng.randrange(40, 230), rng.randrange(40, 230))
+
+
+def build_world(scenario: Scenario, seed: int, duration: float,
+                layout: Layout | None = None) -> World:
+    layout = layout or default_layout()
+    p = scenario.params
+    rng = random.Random(f"omo-sim:{seed}:{scenario.name}:world")
+    planner = _Planner(layout, p, rng)
+    agents: list[Agent] = []
+    minors = rng.sample(range(1, 65535), 4000)
+    shelves = list(layout.shelves)
+    promo = layout.screen("screen-1")
+    checkout_screen = layout.screen("screen-2")
+    checkout = layout.zone("checkout").rect
+
+    for i, t_arrive in enumerate(_arrivals(p, duration, rng), start=1):
+        opted = rng.random() < p.app_share
+        agent = Agent(
+            id=f"v{i:04d}", staff=False, opted_in=opted,
+            beacon={"kind": "ibeacon", "uuid": STORE_UUID, "major": 1, "minor": minors[i],
+                    "address": _address(rng)} if opted else None,
+            phone=_address(rng) if not opted and rng.random() < p.ble.phone_share else None,
+            color=_color(rng), face=rng.randrange(0, 100), speed=rng.uniform(*p.walk_speed))
+        agent.path.append(Waypoint(t_arrive, *layout.door, 0.0, "walk"))
+        planner.walk(agent, *layout.zone("entrance").rect.point(rng, 1.0))
+        targets: list[Any] = list(rng.sample(shelves, rng.randint(*p.stops)))
+        if rng.random() < p.screen_stop_prob:
+            targets.insert(rng.randrange(len(targets) + 1), promo)
+        for target in targets:
+            if isinstance(target, ShelfDef):
+                planner.shelf_stop(agent, target)
+            else:
+                ang = rng.uniform(math.pi / 2 - 0.5, math.pi / 2 + 0.5)
+                dist = rng.uniform(1.8, 3.6)
+                planner.walk(agent, promo.pos[0] + dist * math.cos(ang),
+                             promo.pos[1] + dist * math.sin(ang))
+                planner.watch(agent, promo, rng.uniform(*p.watch_s), "watch:screen-1")
+        if rng.random() < p.checkout_prob:
+            planner.walk(agent, rng.uniform(18.5, 22.0), rng.uniform(7.5, 11.5))
+            total = rng.uniform(*p.checkout_s)
+            if rng.random() < p.checkout_watch_prob:
+                w = min(total * 0.6, rng.uniform(*p.watch_s))
+                planner.stay(agent, (total - w) / 2, 0.0, "queue")
+                planner.watch(agent, checkout_screen, w, "watch:screen-2")
+                planner.stay(agent, (total - w) / 2, 0.0, "queue")
+            else:
+                planner.stay(agent, total, 0.0, "queue")
+        else:
+            planner.walk(agent, *layout.zone("promo").rect.point(rng, 1.0))
+        planner.walk(agent, 2.0, rng.uniform(5.5, 8.5))
+        planner.walk(agent, *layout.door)
+        agents.append(agent)
+
+    for j in range(1, p.staff + 1):
+        staff = Agent(id=f"s{j:02d}", staff=True, opted_in=False,
+                      beacon={"kind": "eddystone", "namespace": STAFF_NAMESPACE,
+                              "instance": f"{j:012x}", "address": _address(rng)},
+                      phone=None, color=(30, 30, 30), face=100 + j, speed=1.0)
+        staff.path.append(Waypoint(0.0, *checkout.center, math.pi, "queue"))
+        while staff.path[-1].t < duration:
+            if rng.random() < 0.4:
+                planner.shelf_stop(staff, rng.choice(shelves))
+            else:
+                planner.walk(staff, rng.uniform(4.5, 23.0), rng.uniform(1.8, 12.2))
+                planner.stay(staff, rng.uniform(5.0, 40.0), rng.uniform(-math.pi, math.pi),
+                             "walk")
+        agents.append(staff)
+
+    # bumps: knocks on a shelf that move the load for a moment but are not picks
+    bumps: list[tuple[str, int, float, float, float]] = []
+    for shelf in shelves:
+        t = 0.0
+        while True:
+            t += rng.expovariate(p.shelf.bumps_per_hour / 3600.0)
+            if t >= duration:
+                break
+            plate = rng.choice(shelf.plates)
+            grams = rng.choice((-1, 1)) * rng.uniform(40.0, 400.0)
+            bumps.append((shelf.id, plate.number, t, grams, rng.uniform(0.15, 0.6)))
+            planner.events.append({"type": "bump", "shelf": shelf.id, "plate": plate.id,
+                                   "t": _r(t), "grams": _r(grams)})
+
+    truth = _derive_truth(layout, agents, planner.events, scenario, duration)
+    world = World(scenario, seed, duration, layout, agents, [], sorted(
+        planner.changes, key=lambda c: (c.shelf, c.plate, c.t)), sorted(bumps))
+    header = {
+        "type": "run", "t": 0.0, "seed": seed, "scenario": scenario.name,
+        "duration_s": duration, "start_epoch": world.start_epoch, "tick_s": TICK_S,
+        "params": asdict(p),
+        "layout": {
+            "zones": [z.id for z in layout.zones],
+            "shelves": {s.id: {p.id: p.sku for p in s.plates} for s in layout.shelves},
+            "cameras": {c.id: c.screen for c in layout.cameras},
+            "receivers": [r.id for r in layout.receivers],
+        },
+    }
+    world.truth = [header, *truth]
+    return world
+
+
+def _address(rng: random.Random) -> str:
+    b = [rng.randrange(256) for _ in range(6)]
+    b[0] |= 0xC0  # a random static address
+    return ":".join(f"{x:02X}" for x in b)
+
+
+def _derive_truth(layout: Layout, agents: list[Agent], events: list[dict[str, Any]],
+                  scenario: Scenario, duration: float) -> list[dict[str, Any]]:
+    out = [e for e in events if e["t"] <= duration]
+    for agent in agents:
+        _agent_truth(layout, agent, duration, out, [e for e in events
+                                                    if e.get("visitor") == agent.id])
+    for o in scenario.outages:
+        t0, t1 = o.start_frac * duration, o.end_frac * duration
+        out.append({"type": f"{o.kind}.offline", "target": o.target, "t": _r(t0)})
+        out.append({"type": f"{o.kind}.online", "target": o.target, "t": _r(t1)})
+    order = {"run": 0, "visit.started": 1, "zone.entered": 2, "zone.exited": 3}
+    out.sort(key=lambda r: (r["t"], order.get(r["type"], 5), r["type"],
+                            r.get("visitor", r.get("camera", r.get("shelf", "")))))
+    return out
+
+
+def _agent_truth(layout: Layout, agent: Agent, duration: float, out: list[dict[str, Any]],
+                 own: list[dict[str, Any]]) -> None:
+    t0, t1 = agent.t_start, min(agent.t_end, duration)
+    n = math.floor((t1 - t0) / TICK_S) + 1
+    zone: str | None = None
+    zone_since = t0
+    zones_seen: list[str] = []
+    in_fov: dict[str, float] = {}
+    passes: list[dict[str, Any]] = []
+    looks = [e for e in own if e["type"] == "look" and e["target_kind"] == "screen"]
+    if not agent.staff:
+        out.append({"type": "visit.started", "visitor": agent.id, "t": _r(t0),
+                    "opted_in": agent.opted_in,
+                    "app_user": agent.beacon["minor"] if agent.beacon else None})
+    for k in range(n + 1):
+        t = t0 + k * TICK_S if k < n else t1
+        if t > t1:
+            t = t1
+        st = agent.state(t)
+        if st is None:
+            continue
+        x, y = st[0], st[1]
+        z = layout.zone_at(x, y) if k < n else None
+        if k == n and agent.t_end > duration:
+            z = zone  # still in the store when the run ends: no exit
+        if z != zone and not agent.staff:
+            if zone is not None:
+                out.append({"type": "zone.exited", "visitor": agent.id, "zone": zone,
+                            "t": _r(t), "dwell_s": _r(t - zone_since)})
+            if z is not None:
+                out.append({"type": "zone.entered", "visitor": agent.id, "zone": z, "t": _r(t)})
+                if z not in zones_seen:
+                    zones_seen.append(z)
+            zone, zone_since = z, t
+        for cam in layout.cameras:
+            sees = k < n and cam.sees(x, y)
+            if sees and cam.id not in in_fov:
+                in_fov[cam.id] = t
+            elif not sees and cam.id in in_fov:
+                start = in_fov.pop(cam.id)
+                att = sum(max(0.0, min(t, lk["t_end"]) - max(start, lk["t"]))
+                          for lk in looks if lk["target"] == cam.screen)
+                passes.append({"type": "camera.pass", "camera": cam.id, "person": agent.id,
+                               "staff": agent.staff, "t": _r(start), "t_end": _r(t),
+                               "watched": att > 0, "attention_s": _r(float(att))})
+    out.extend(passes)
+    if agent.staff:
+        out.append({"type": "staff.shift", "staff": agent.id, "t": _r(t0), "t_end": _r(t1)})
+    elif agent.t_end <= duration:
+        net: dict[str, int] = {}
+        for e in own:
+            if e["type"] in ("pick", "return"):
+                net[e["sku"]] = net.get(e["sku"], 0) + (
+                    e["quantity"] if e["type"] == "pick" else -e["quantity"])
+        out.append({"type": "visit.ended", "visitor": agent.id, "t": _r(agent.t_end),
+                    "duration_s": _r(agent.t_end - t0), "opted_in": agent.opted_in,
+                    "zones": zones_seen,
+                    "picked": sorted(s for s, q in net.items() for _ in range(max(0, q)))})
