@@ -97,7 +97,10 @@ class SerialLineReader:
         serial.SerialException when the device goes away."""
         if self._ser is None:
             raise serial.SerialException("port not open")
-        chunk = self._ser.read(max(1, self._ser.in_waiting))
+        try:
+            chunk = self._ser.read(max(1, self._ser.in_waiting))
+        except OSError as exc:  # EIO from the tty layer when the device is gone
+            raise serial.SerialException(f"read failed: {exc}") from exc
         if not chunk:
             return []
         self._buf.extend(chunk)

@@ -85,6 +85,7 @@ def main(args: argparse.Namespace) -> int:
     print(summary(result.report))
     if result.snapshots:
         print(f"live view snapshots: {len(result.snapshots)} in {args.out / 'snapshots'}")
+    print(f"status: omo-edge status -c {args.out / 'status.toml'}")
     print(f"truth: {args.out / 'truth.jsonl'}; event log: {args.out / 'events.db'}"
           + (f"; report: {args.report}" if args.report else ""))
     return 0 if not result.report["run"]["aborted"] else 130

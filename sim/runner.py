@@ -122,6 +122,11 @@ class Simulation:
             shutil.rmtree(out / d, ignore_errors=True)
             (out / d).mkdir(parents=True)
         (out / "truth.jsonl").write_bytes(self.world.truth_jsonl())
+        # enough config for `omo-edge status -c <out>/status.toml` during and after the run
+        (out / "status.toml").write_text(
+            '[store]\nid = "sim-store"\ndevice = "sim-edge"\n\n[storage]\n'
+            f'path = "{(out / "events.db").resolve()}"\n'
+            f'state_dir = "{(out / "state").resolve()}"\nmin_free_mb = 0\n')
         self._render_videos()
         for s in self.world.layout.shelves:
             port = PtyPort(out / "dev" / s.id)

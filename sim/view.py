@@ -100,8 +100,8 @@ class StoreView:
             pg.draw.rect(s, (40, 40, 120), rect)
         for rx in lay.receivers:
             x, y = self._p(*rx.pos)
-            pg.draw.circle(s, (0, 120, 200), (x, y), 5, 2)
-            pg.draw.circle(s, (0, 120, 200, 60), (x, y), 14, 1)
+            pg.draw.polygon(s, (0, 120, 200), [(x, y - 7), (x + 7, y), (x, y + 7), (x - 7, y)], 2)
+            s.blit(self.font.render(rx.id, True, (0, 90, 160)), (x + 8, y - 6))
         for a in w.agents:
             st = a.state(t)
             if st is None:
@@ -137,7 +137,8 @@ class StoreView:
         for k, v in counters.items():
             lines.append((f"{k}: {v}", self.font))
         lines += [("", self.font), ("o shopper   (o) app beacon", self.font),
-                  ("# staff   - heading", self.font), ("orange: camera view", self.font)]
+                  ("# staff   - heading", self.font), ("<> BLE receiver", self.font),
+                  ("orange: camera view; red: offline", self.font)]
         y = 12
         for text, font in lines:
             s.blit(font.render(text, True, (30, 30, 30)), (x, y))

@@ -592,7 +592,7 @@ def _derive_truth(layout: Layout, agents: list[Agent], events: list[dict[str, An
         t0, t1 = o.start_frac * duration, o.end_frac * duration
         out.append({"type": f"{o.kind}.offline", "target": o.target, "t": _r(t0)})
         out.append({"type": f"{o.kind}.online", "target": o.target, "t": _r(t1)})
-    order = {"run": 0, "visit.started": 1, "zone.entered": 2, "zone.exited": 3}
+    order = {"run": 0, "visit.started": 1, "zone.exited": 2, "zone.entered": 3}
     out.sort(key=lambda r: (r["t"], order.get(r["type"], 5), r["type"],
                             r.get("visitor", r.get("camera", r.get("shelf", "")))))
     return out

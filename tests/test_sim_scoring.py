@@ -1,0 +1,136 @@
+"""The scorers' maths on synthetic truth and event pairs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from edge.events import format_time
+from sim.scoring import Truth, load_parts, match_by_time, ranks, score, spearman
+
+T0 = 1_767_258_000.0
+
+
+def truth(*records: dict[str, Any]) -> Truth:
+    run = {"type": "run", "t": 0.0, "start_epoch": T0, "duration_s": 600.0, "layout": {
+        "shelves": {"shelf-1": {"p1": "A", "p2": "B", "p3": "C"}},
+        "cameras": {"cam-1": "screen-1"}}}
+    return Truth([run, *records])
+
+
+def ev(event_type: str, t: float, **data: Any) -> dict[str, Any]:
+    return {"type": event_type, "time": format_time(T0 + t), "data": data}
+
+
+def pick(t: float, plate: str, qty: int = 1, kind: str = "pick", sku: str = "A",
+         visitor: str = "v1") -> dict[str, Any]:
+    return {"type": kind, "visitor": visitor, "shelf": "shelf-1", "plate": plate, "sku": sku,
+            "quantity": qty, "t": t - 1, "t_end": t}
+
+
+def test_every_metric_is_registered_once_and_unscored_without_its_events() -> None:
+    names = set(load_parts().scorers)
+    assert names == {"visit_count_error", "zone_dwell_mae", "pick_return_precision_recall",
+                     "quantity_accuracy", "people_passing_error", "watchers_error",
+                     "attention_time_error", "product_interest_rho", "attribution_precision"}
+    out = score(truth(), [ev("omo.device.daemon.started", 0, version="x", components=[])])
+    assert all(not m["scored"] and m["reason"] and m["how"] for m in out.values())
+
+
+def test_visit_count_error() -> None:
+    tr = truth(*({"type": "visit.started", "visitor": f"v{i}", "t": i, "opted_in": i < 2}
+                 for i in range(10)))
+    events = [ev("omo.presence.visit.started", i, visitor=f"{i:016x}", opted_in=i < 1)
+              for i in range(8)]
+    m = score(tr, events)["visit_count_error"]
+    assert m["scored"] and m["value"] == 0.2
+    assert m["details"]["opted_in_error"] == 0.5
+
+
+def test_pick_return_precision_recall_and_quantity() -> None:
+    tr = truth(pick(10, "p1"), pick(50, "p2", qty=2, sku="B"), pick(90, "p1"),
+               pick(95, "p1", kind="return"),
+               {"type": "bump", "shelf": "shelf-1", "plate": "p3", "t": 120.0, "grams": 80.0})
+    events = [
+        ev("omo.shelf.item.picked", 11, shelf="shelf-1", plate="p1", quantity=1),  # match
+        ev("omo.shelf.item.picked", 52, shelf="shelf-1", plate="p2", quantity=1),  # qty wrong
+        ev("omo.shelf.item.picked", 91, shelf="shelf-1", plate="p2", quantity=1),  # plate wrong
+        ev("omo.shelf.item.picked", 121, shelf="shelf-1", plate="p3", quantity=1),  # a bump
+        ev("omo.shelf.item.returned", 96, shelf="shelf-1", plate="p1", quantity=1),  # match
+    ]
+    out = score(tr, events)
+    v = out["pick_return_precision_recall"]["value"]
+    assert v == {"pick_precision": 0.5, "pick_recall": 0.6667, "return_precision": 1.0,
+                 "return_recall": 1.0}
+    assert out["quantity_accuracy"]["value"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_match_by_time_is_one_to_one_and_closest_first() -> None:
+    pairs = match_by_time([(10.0, "a"), (11.0, "a")], [(10.9, "a"), (30.0, "a")], 2.0)
+    assert pairs == [(1, 0)]
+
+
+def test_spearman() -> None:
+    assert ranks([3.0, 1.0, 3.0, 2.0]) == [3.5, 1.0, 3.5, 2.0]
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5)
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_product_interest_rho() -> None:
+    tr = truth({"type": "look", "visitor": "v1", "target_kind": "shelf", "target": "shelf-1",
+                "t": 1.0, "t_end": 5.0, "skus": ["A"]},
+               pick(3, "p1"), pick(20, "p1"), pick(30, "p2", sku="B"))
+    events = [ev("omo.shelf.item.picked", 3, shelf="shelf-1", plate="p1", quantity=1),
+              ev("omo.shelf.item.picked", 20, shelf="shelf-1", plate="p1", quantity=1,
+                 sku="A"),
+              ev("omo.shelf.item.picked", 31, shelf="shelf-1", plate="p2", quantity=1)]
+    m = score(tr, events)["product_interest_rho"]
+    assert m["details"]["truth"] == {"A": 3.0, "B": 1.0, "C": 0.0}
+    assert m["value"] == pytest.approx(1.0)
+
+
+def test_audience_window_errors() -> None:
+    tr = truth(
+        {"type": "camera.pass", "camera": "cam-1", "person": "v1", "staff": False, "t": 5.0,
+         "t_end": 25.0, "watched": True, "attention_s": 8.0},
+        {"type": "camera.pass", "camera": "cam-1", "person": "v2", "staff": False, "t": 40.0,
+         "t_end": 45.0, "watched": False, "attention_s": 0.0},
+        {"type": "look", "visitor": "v1", "target_kind": "screen", "target": "screen-1",
+         "t": 10.0, "t_end": 18.0, "skus": []})
+    events = [ev("omo.vision.audience.window", 30, camera="cam-1", window_s=30, passing=1,
+                 watchers=1, attention_s=6.0),
+              ev("omo.vision.audience.window", 60, camera="cam-1", window_s=30, passing=2,
+                 watchers=0, attention_s=0.0)]
+    out = score(tr, events)
+    assert out["people_passing_error"]["value"] == 0.5  # 3 counted, 2 true
+    assert out["watchers_error"]["value"] == 0.0
+    assert out["attention_time_error"]["value"] == 0.25  # 6 s of 8
+    assert out["people_passing_error"]["details"]["mae_per_window"] == 0.5
+
+
+def test_zone_dwell_mae() -> None:
+    tr = truth({"type": "zone.exited", "visitor": "v1", "zone": "drinks", "t": 30.0,
+                "dwell_s": 20.0},
+               {"type": "zone.exited", "visitor": "v2", "zone": "drinks", "t": 50.0,
+                "dwell_s": 40.0},
+               {"type": "zone.exited", "visitor": "v2", "zone": "promo", "t": 60.0,
+                "dwell_s": 10.0})
+    events = [ev("omo.presence.zone.exited", 30, visitor="0" * 16, zone="drinks", dwell_s=36),
+              ev("omo.presence.zone.exited", 60, visitor="0" * 16, zone="promo", dwell_s=12)]
+    assert score(tr, events)["zone_dwell_mae"]["value"] == pytest.approx((6 + 2) / 2)
+
+
+def test_attribution_precision() -> None:
+    tr = truth({"type": "visit.ended", "visitor": "v1", "t": 100.0, "duration_s": 80.0,
+                "opted_in": True, "zones": [], "picked": ["A", "B"]},
+               {"type": "visit.ended", "visitor": "v2", "t": 300.0, "duration_s": 60.0,
+                "opted_in": True, "zones": [], "picked": []})
+    events = [ev("omo.journey.completed", 103, visitor="1" * 16, duration_s=82,
+                 picked=["A", "C"]),
+              ev("omo.journey.completed", 500, visitor="2" * 16, duration_s=60, picked=["B"])]
+    m = score(tr, events)["attribution_precision"]
+    assert m["value"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["details"]["matched_visits"] == 1
