@@ -1,0 +1,526 @@
+"""The MQTT connection: one paho client per connection attempt, reconnect with jittered
+backoff, and a clear reason for every refusal.
+
+Why a fresh paho client per attempt: after a reconnect paho re-sends its whole queue of
+unacknowledged messages at once, ignoring its in-flight limit. We keep our own window
+(edge/sync/publisher.py) and, on a disconnect, forget paho's queue entirely: the outbox
+re-sends from the first undelivered event once the next connection is up. The broker
+session (subscriptions, queued commands) is kept: the client id is stable and the session
+persistent (MQTT 3.1.1 clean_session=false; MQTT 5 clean_start=false with a session
+expiry).
+
+Threads: paho's network loop runs on its own thread (``loop_start``) with
+``reconnect_on_failure=False`` so it ends when the connection ends; everything it reports
+(CONNACK, PUBACK, messages, disconnects) is queued and handed to the asyncio loop in
+batches with ``call_soon_threadsafe``. Reconnecting is decided on the asyncio side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge.config import Broker
+
+log = logging.getLogger("omo_edge.sync.connection")
+
+SESSION_EXPIRY_S = 86400  # MQTT 5: the broker keeps our session (and queued commands) a day
+CONNACK_TIMEOUT_S = 15.0
+REFUSAL_LOG_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter: each delay is drawn from [half, full] of
+    ``initial * factor**(failures-1)``, capped at ``max_s``, so devices that lost the
+    broker together do not come back together."""
+
+    initial_s: float = 0.25
+    max_s: float = 15.0
+    factor: float = 2.0
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        base = min(self.max_s, self.initial_s * self.factor ** max(0, failures - 1))
+        return base * rng.uniform(0.5, 1.0)
+
+
+class TlsSetupError(ValueError):
+    """The TLS files in the config cannot be loaded."""
+
+
+# CONNACK reason codes (MQTT 5 numbering; paho maps MQTT 3.1.1 return codes onto them).
+_REFUSALS: dict[int, str] = {
+    0x84: "the broker does not support MQTT {protocol}: set broker.protocol to the other "
+          "version ('3.1.1' or '5')",
+    0x85: "the broker rejected the client id {client_id!r}: set broker.client_id",
+    0x86: "the broker refused the credentials (bad user name or password): check "
+          "broker.username and the password in the environment variable named by "
+          "broker.password_env",
+    0x87: "the broker refused the connection: not authorised (the user may not connect, "
+          "or the broker needs a user name and password or a client certificate)",
+    0x88: "the broker is unavailable (it refused the connection: server unavailable)",
+    0x89: "the broker is busy (it refused the connection: server busy)",
+    0x8A: "the broker refused the connection: this client is banned",
+    0x8C: "the broker refused the connection: bad authentication method",
+    0x95: "the broker refused the connection: packet too large",
+    0x97: "the broker refused the connection: quota exceeded",
+    0x9C: "the broker refused the connection and asks to use another server",
+    0x9D: "the broker refused the connection: the server has moved",
+}
+AUTH_REFUSALS = frozenset({0x86, 0x87, 0x8A, 0x8C})
+
+
+def refusal_message(code: int, name: str, broker: Broker, client_id: str) -> str:
+    text = _REFUSALS.get(code)
+    if text is None:
+        return f"the broker refused the connection: {name} (reason code {code})"
+    return text.format(protocol=broker.protocol, client_id=client_id)
+
+
+def describe_connect_error(exc: BaseException, broker: Broker) -> str:
+    """A clear sentence for a failed TCP/TLS connect, with what to check."""
+    where = f"{broker.host}:{broker.port}"
+    if isinstance(exc, TlsSetupError):
+        return f"TLS setup failed: {exc}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"TLS failure: the broker's certificate at {where} was not accepted "
+                f"({exc.verify_message or exc.reason}); check broker.tls.ca and that "
+                "broker.host matches the certificate")
+    if isinstance(exc, ssl.SSLError):
+        detail = exc.reason or str(exc)
+        hint = ""
+        if "CERTIFICATE_REQUIRED" in str(exc) or "HANDSHAKE_FAILURE" in str(exc):
+            hint = " (the broker may require a client certificate: broker.tls.cert/key)"
+        elif "WRONG_VERSION_NUMBER" in str(exc) or "RECORD_LAYER" in str(exc):
+            hint = " (is this port a plain MQTT listener? remove [broker.tls] or fix the port)"
+        return f"TLS failure with {where}: {detail}{hint}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where}: is the broker running and listening there?"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the broker host {broker.host!r}: {exc.strerror}"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"timed out connecting to {where}"
+    if isinstance(exc, OSError):
+        return f"cannot connect to {where}: {exc.strerror or exc}"
+    return f"cannot connect to {where}: {type(exc).__name__}: {exc}"
+
+
+def describe_lost(last_error: str | None) -> str:
+    """Why an established connection ended, from paho's last logged error."""
+    if last_error and ("SSL" in last_error or "CERTIFICATE" in last_error.upper()):
+        hint = ""
+        if "CERTIFICATE_REQUIRED" in last_error.upper():
+            hint = " (the broker requires a client certificate: set broker.tls.cert and key)"
+        return f"TLS failure: {last_error}{hint}"
+    return "connection lost" + (f": {last_error}" if last_error else "")
+
+
+def tls_context(broker: Broker) -> ssl.SSLContext | None:
+    tls = broker.tls
+    if tls is None:
+        return None
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsSetupError(f"cannot load broker.tls.ca {tls.ca!r}: {exc}") from None
+    if tls.cert and tls.key:
+        try:
+            ctx.load_cert_chain(tls.cert, tls.key)
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsSetupError(
+                f"cannot load the client certificate broker.tls.cert/key: {exc}") from None
+    if tls.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def default_client_id(store: str, device: str) -> str:
+    return f"omo-edge-{store}-{device}"[:128]
+
+
+class LinkListener:
+    """What the connection reports, on the asyncio loop. Override what you need."""
+
+    def link_up(self, generation: int, session_present: bool) -> None:
+        """A connection is up (CONNACK accepted)."""
+
+    def link_down(self, generation: int, reason: str) -> None:
+        """That connection ended; anything unacknowledged on it is to be sent again."""
+
+    def acks(self, generation: int, acks: list[tuple[int, int]]) -> None:
+        """PUBACKs (message id, reason code; >= 0x80 is a refusal) in arrival order."""
+
+    def message(self, generation: int, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        """An incoming message; QoS 1 messages must be acknowledged with `Link.ack`."""
+
+
+@dataclass
+class LinkStatus:
+    connected: bool = False
+    reason: str = "not connected yet"
+    refused: bool = False  # the last failure was a refusal (credentials, authorisation, TLS)
+    since: float = field(default_factory=time.time)
+    attempts: int = 0
+    connects: int = 0
+    refusals: int = 0
+    failures: int = 0
+    next_retry_in_s: float | None = None
+
+
+class _Handoff:
+    """Items from paho's thread, handed to the asyncio loop in batches (one wake-up for
+    however many arrived), in order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop,
+                 dispatch: Callable[[list[tuple[Any, ...]]], None]) -> None:
+        self._loop = loop
+        self._dispatch = dispatch
+        self._items: deque[tuple[Any, ...]] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def put(self, item: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._items.append(item)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
+            self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+            self._scheduled = False
+        self._dispatch(items)
+
+
+class Link:
+    """One MQTT connection at a time to the configured broker, reconnecting until stopped."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        client_id: str,
+        will: tuple[str, bytes] | None = None,
+        subscriptions: list[str] | None = None,
+        paho_inflight: int = 0,
+        backoff: Backoff | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.broker = broker
+        self.client_id = client_id
+        self.will = will
+        self.subscriptions = list(subscriptions or [])
+        self.paho_inflight = paho_inflight
+        self.backoff = backoff or Backoff()
+        self.rng = rng or random.Random()
+        self.status = LinkStatus()
+        self.generation = 0
+        self.listeners: list[LinkListener] = []
+        self.on_status: Callable[[LinkStatus], None] | None = None
+        self._client: mqtt.Client | None = None
+        self._handoff: _Handoff | None = None
+        self._up: asyncio.Event | None = None
+        self._down: asyncio.Future[str] | None = None
+        self._refusal: dict[int, str] = {}
+        self._last_error: dict[int, str] = {}
+        self._dropped: dict[int, str] = {}
+        self._logged: tuple[str, float] = ("", -1e9)
+
+    # ------------------------------------------------------------------ paho side
+    def _new_client(self, generation: int) -> mqtt.Client:
+        b = self.broker
+        v5 = b.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            userdata=generation,
+            reconnect_on_failure=False,
+            manual_ack=True,
+        )
+        client.max_inflight_messages_set(self.paho_inflight)
+        client.max_queued_messages_set(0)
+        if b.username is not None:
+            client.username_pw_set(b.username, b.password)
+        ctx = tls_context(b)
+        if ctx is not None:
+            client.tls_set_context(ctx)
+            if b.tls is not None and b.tls.insecure_skip_verify:
+                client.tls_insecure_set(True)
+        if self.will is not None:
+            client.will_set(self.will[0], self.will[1], qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.on_log = self._on_log
+        client.connect_timeout = 5.0
+        return client
+
+    def _open(self, generation: int) -> mqtt.Client:
+        """Blocking (run in an executor): TCP, TLS handshake, CONNECT; then the network
+        thread. Raises on TCP/TLS failure."""
+        b = self.broker
+        client = self._new_client(generation)
+        if b.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            client.connect(b.host, b.port, b.keepalive_s, clean_start=False, properties=props)
+        else:
+            client.connect(b.host, b.port, b.keepalive_s)
+        client.loop_start()
+        return client
+
+    def _put(self, item: tuple[Any, ...]) -> None:
+        if self._handoff is not None:
+            self._handoff.put(item)
+
+    def _on_connect(self, client: mqtt.Client, gen: int, flags: mqtt.ConnectFlags,
+                    reason: ReasonCode, props: Properties | None) -> None:
+        if reason.is_failure:
+            self._put(("refused", gen, int(reason.value), str(reason)))
+            return
+        for topic in self.subscriptions:
+            client.subscribe(topic, qos=1)
+        self._put(("up", gen, bool(flags.session_present)))
+
+    def _on_disconnect(self, client: mqtt.Client, gen: int, flags: mqtt.DisconnectFlags,
+                       reason: ReasonCode, props: Properties | None) -> None:
+        if flags.is_disconnect_packet_from_server:
+            why = f"the broker closed the connection: {reason}"
+        else:
+            why = describe_lost(self._last_error.get(gen))
+        self._put(("down", gen, why))
+
+    def _on_publish(self, client: mqtt.Client, gen: int, mid: int, reason: ReasonCode,
+                    props: Properties) -> None:
+        self._put(("ack", gen, mid, int(reason.value)))
+
+    def _on_message(self, client: mqtt.Client, gen: int, msg: mqtt.MQTTMessage) -> None:
+        self._put(("msg", gen, msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+
+    def _on_log(self, client: mqtt.Client, gen: int, level: int, text: str) -> None:
+        if level == mqtt.MQTT_LOG_ERR:
+            self._last_error[gen] = text[:300]
+
+    # --------------------------------------------------------------- loop side
+    def _dispatch(self, items: list[tuple[Any, ...]]) -> None:
+        i = 0
+        while i < len(items):
+            kind, gen = items[i][0], items[i][1]
+            if kind == "ack":
+                batch = []
+                while i < len(items) and items[i][0] == "ack" and items[i][1] == gen:
+                    batch.append((items[i][2], items[i][3]))
+                    i += 1
+                for listener in self.listeners:
+                    listener.acks(gen, batch)
+                continue
+            i += 1
+            if kind == "msg":
+                for listener in self.listeners:
+                    listener.message(gen, *items[i - 1][2:])
+            elif kind == "up":
+                self._connected(gen, items[i - 1][2])
+            elif kind == "refused":
+                self._refused(gen, items[i - 1][2], items[i - 1][3])
+            elif kind == "down" and self._down is not None and gen == self.generation:
+                if not self._down.done():
+                    self._down.set_result(self._refusal.get(gen, items[i - 1][2]))
+
+    def _connected(self, gen: int, session_present: bool) -> None:
+        if gen != self.generation:
+            return
+        st = self.status
+        was_down_for = time.time() - st.since
+        st.connected, st.refused, st.since = True, False, time.time()
+        st.reason, st.next_retry_in_s = "", None
+        st.connects += 1
+        log.info("connected to %s:%d (MQTT %s, %s, session %s)%s", self.broker.host,
+                 self.broker.port, self.broker.protocol,
+                 "TLS" if self.broker.tls else "plain",
+                 "resumed" if session_present else "new",
+                 f" after {was_down_for:.1f} s" if st.connects > 1 else "")
+        self._logged = ("", -1e9)
+        if self._up is not None:
+            self._up.set()
+        for listener in self.listeners:
+            listener.link_up(gen, session_present)
+        self._notify()
+
+    def _refused(self, gen: int, code: int, name: str) -> None:
+        self.status.refusals += 1
+        msg = refusal_message(code, name, self.broker, self.client_id)
+        self._refusal[gen] = msg
+        self.status.refused = True
+
+    def _notify(self) -> None:
+        if self.on_status is not None:
+            self.on_status(self.status)
+
+    def _log_failure(self, reason: str, delay: float) -> None:
+        last, at = self._logged
+        now = time.monotonic()
+        if reason != last or now - at >= REFUSAL_LOG_EVERY_S:
+            self._logged = (reason, now)
+            log.warning("MQTT %s:%d: %s; retrying in %.1f s (logged again in %d s if it "
+                        "goes on)", self.broker.host, self.broker.port, reason, delay,
+                        int(REFUSAL_LOG_EVERY_S))
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Connect, and reconnect after every loss with jittered backoff, until `stopping`."""
+        loop = asyncio.get_running_loop()
+        self._handoff = _Handoff(loop, self._dispatch)
+        failures = 0
+        while not stopping.is_set():
+            self.generation += 1
+            gen = self.generation
+            self._up = asyncio.Event()
+            self._down = loop.create_future()
+            self.status.attempts += 1
+            client: mqtt.Client | None = None
+            dropped: str | None = None
+            try:
+                client = await loop.run_in_executor(None, self._open, gen)
+            except Exception as exc:
+                reason = describe_connect_error(exc, self.broker)
+                refused = isinstance(exc, ssl.SSLError | TlsSetupError)
+                self.status.refusals += refused
+            else:
+                self._client = client
+                reason = await self._session(client, gen, stopping)
+                dropped = self._dropped.pop(gen, None)
+                reason = dropped or reason
+                refused = gen in self._refusal or reason.startswith("TLS failure")
+            was_up = self._up.is_set() and not refused
+            if stopping.is_set() and client is not None and reason == "stopping":
+                return  # still connected: `close` says goodbye and disconnects cleanly
+            self._client = None
+            if client is not None:
+                await loop.run_in_executor(None, _stop_client, client)
+            self._refusal.pop(gen, None)
+            self._last_error.pop(gen, None)
+            if stopping.is_set():
+                break
+            failures = 1 if was_up and dropped is None else failures + 1
+            delay = self.backoff.delay(failures, self.rng)
+            st = self.status
+            if was_up or st.connected:
+                for listener in self.listeners:
+                    listener.link_down(gen, reason)
+                log.warning("MQTT connection to %s:%d lost: %s; reconnecting in %.1f s",
+                            self.broker.host, self.broker.port, reason, delay)
+            else:
+                self._log_failure(reason, delay)
+            if st.connected:
+                st.since = time.time()
+            st.connected, st.reason, st.refused = False, reason, refused
+            st.failures += not was_up
+            st.next_retry_in_s = round(delay, 2)
+            self._notify()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=delay)
+
+    async def _session(self, client: mqtt.Client, gen: int, stopping: asyncio.Event) -> str:
+        """Wait for CONNACK, then for the end of the connection or for `stopping`."""
+        assert self._up is not None and self._down is not None
+        stop_task = asyncio.ensure_future(stopping.wait())
+        up_task = asyncio.ensure_future(self._up.wait())
+        try:
+            await asyncio.wait([self._down, stop_task, up_task], timeout=CONNACK_TIMEOUT_S,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not self._up.is_set() and not self._down.done() and not stopping.is_set():
+                client.disconnect()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._down), timeout=2.0)
+                return self._refusal.get(gen, "no CONNACK from the broker within "
+                                         f"{CONNACK_TIMEOUT_S:.0f} s")
+            await asyncio.wait([self._down, stop_task], return_when=asyncio.FIRST_COMPLETED)
+            if self._down.done():
+                return self._down.result()
+            return "stopping"
+        finally:
+            stop_task.cancel()
+            up_task.cancel()
+
+    # ----------------------------------------------------------------- actions
+    @property
+    def connected(self) -> bool:
+        return self.status.connected and self._client is not None
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1,
+                retain: bool = False) -> int | None:
+        """Hand one message to paho; returns its message id, or None when not connected."""
+        client = self._client
+        if client is None or not self.status.connected:
+            return None
+        info = client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return None
+        return int(info.mid)
+
+    def drop(self, generation: int, reason: str) -> None:
+        """End the connection `generation` (e.g. the broker refused a publish): it is
+        reconnected with a growing backoff, and the outbox re-sends what was unacknowledged."""
+        client = self._client
+        if client is None or generation != self.generation or generation in self._dropped:
+            return
+        self._dropped[generation] = reason
+        client.disconnect()
+
+    def ack(self, generation: int, mid: int, qos: int) -> None:
+        """Acknowledge an incoming message on the connection it came on (else the broker
+        delivers it again on the next connection, and the command store answers it as a
+        duplicate)."""
+        client = self._client
+        if client is not None and generation == self.generation and qos > 0:
+            client.ack(mid, qos)
+
+    async def close(self, last_will_payload: bytes | None = None, timeout: float = 1.0) -> None:
+        """Publish `last_will_payload` (retained, on the will topic) if connected, then
+        disconnect cleanly (the broker does not send the Last Will after a clean disconnect)."""
+        client = self._client
+        if client is None:
+            return
+        loop = asyncio.get_running_loop()
+        if self.status.connected and last_will_payload is not None and self.will is not None:
+            info = client.publish(self.will[0], last_will_payload, qos=1, retain=True)
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                with contextlib.suppress(Exception):
+                    await loop.run_in_executor(None, info.wait_for_publish, timeout)
+        with contextlib.suppress(Exception):
+            client.disconnect()
+        await loop.run_in_executor(None, _stop_client, client)
+        self._client = None
+        self.status.connected = False
+
+
+def _stop_client(client: mqtt.Client) -> None:
+    with contextlib.suppress(Exception):
+        client.loop_stop()
+    with contextlib.suppress(Exception):
+        sock = client.socket()
+        if sock is not None:
+            sock.close()

@@ -1,0 +1,278 @@
+"""Outbox -> MQTT: every undelivered event, QoS 1, marked delivered only on PUBACK.
+
+- **Own in-flight window.** At most `window` events are handed to paho unacknowledged.
+  On a disconnect we forget them (paho's client is thrown away with its queue) and, when
+  the next connection is up, read the outbox again from the first undelivered event.
+  Events that were in flight at the disconnect may reach the broker twice: duplicates
+  only within the window (consumers dedupe by event `id`).
+- **Priority lanes.** One lane per priority (0 high, 1 normal, 2 low), each in `seq`
+  order; a free slot in the window goes to the highest-priority lane with an event
+  waiting, so a stock-out or a fault overtakes a telemetry backlog. Consumers order by
+  `seq` (and dedupe by `id`).
+- **Rate cap.** While draining, normal and low lanes are capped at `rate_limit`
+  events/s (a token bucket; 0 = no cap); the high lane is never held back.
+- **Live tail without polling.** A lane that has caught up with the log takes new events
+  straight from the emitter's subscription; otherwise it reads a page from the log.
+- **Ack batching.** PUBACKs are collected and written with one `mark_delivered` (one
+  fsync) per batch: whatever arrived while the previous batch was being written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from edge.catalogue import PRIORITY_NAMES
+from edge.eventlog import EventLog
+from edge.events import Event
+from edge.sync.connection import Link, LinkListener
+from edge.sync.topics import Topics
+
+log = logging.getLogger("omo_edge.sync.publisher")
+
+
+@dataclass
+class _Lane:
+    priority: int
+    cursor: int = 0          # highest seq taken into `buf` on this connection
+    seen: int = 0            # highest seq announced by the emitter
+    buf: deque[Event] = field(default_factory=deque)
+    more: bool = True        # the log may hold undelivered events after `cursor`
+    live: bool = False       # caught up: new events are appended straight to `buf`
+    reading: bool = False
+
+    def reset(self) -> None:
+        self.cursor = 0
+        self.buf.clear()
+        self.more, self.live, self.reading = True, False, False
+
+
+class Publisher(LinkListener):
+    def __init__(
+        self,
+        event_log: EventLog,
+        link: Link,
+        topics: Topics,
+        *,
+        window: int,
+        rate_limit: float = 0.0,
+        page: int = 500,
+        counters: dict[str, int] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        self.log = event_log
+        self.link = link
+        self.topics = topics
+        self.window = window
+        self.rate_limit = rate_limit
+        self.page = page
+        self.counters = counters if counters is not None else {}
+        self._monotonic = monotonic
+        self._lanes = [_Lane(p) for p in sorted(PRIORITY_NAMES)]
+        self._lane_of = {lane.priority: lane for lane in self._lanes}
+        self._inflight: dict[int, int] = {}     # paho message id -> seq
+        self._acked_unflushed: set[int] = set()
+        self._ack_buf: list[int] = []
+        self._gen = 0                            # the connection we are publishing on
+        self._wake = asyncio.Event()
+        self._acks_ready = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._burst = max(1.0, min(float(window), rate_limit / 10)) if rate_limit else 0.0
+        self._tokens = self._burst
+        self._tokens_at = monotonic()
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="outbox-read")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="outbox-ack")
+        self._flush_lock = asyncio.Lock()
+        self.last_nack: str | None = None
+        for name in ("published", "acked", "delivered", "resent", "nacked"):
+            self.counters.setdefault(name, 0)
+        self.counters["inflight"] = 0
+
+    # --------------------------------------------------------------- listeners
+    def on_event(self, event: Event) -> None:
+        """The emitter stored a new event (called on the loop, in seq order)."""
+        lane = self._lane_of.get(event.priority)
+        if lane is None:
+            return
+        lane.seen = max(lane.seen, event.seq)
+        if not self._gen:
+            return
+        if lane.live and not lane.reading and event.seq > lane.cursor:
+            if len(lane.buf) < 2 * self.page:
+                lane.buf.append(event)
+                lane.cursor = event.seq
+            else:  # publishing is behind: go back to reading pages from the log
+                lane.live, lane.more = False, True
+        elif event.seq > lane.cursor:
+            lane.more = True
+        self._wake.set()
+
+    def link_up(self, generation: int, session_present: bool) -> None:
+        self._gen = generation
+        self._inflight.clear()
+        for lane in self._lanes:
+            lane.reset()
+        self._tokens, self._tokens_at = self._burst, self._monotonic()
+        self._wake.set()
+
+    def link_down(self, generation: int, reason: str) -> None:
+        if self._inflight:
+            self.counters["resent"] += len(self._inflight)
+        self._gen = 0
+        self._inflight.clear()
+        self.counters["inflight"] = 0
+        for lane in self._lanes:
+            lane.reset()
+
+    def acks(self, generation: int, acks: list[tuple[int, int]]) -> None:
+        if generation != self._gen:
+            return
+        nack: str | None = None
+        for mid, code in acks:
+            seq = self._inflight.pop(mid, None)
+            if seq is None:
+                continue  # a status, heartbeat or command result, not an event
+            if code >= 0x80:
+                self.counters["nacked"] += 1
+                nack = f"the broker refused a published event (PUBACK reason code 0x{code:02X})"
+                continue
+            self._ack_buf.append(seq)
+            self._acked_unflushed.add(seq)
+            self.counters["acked"] += 1
+        self.counters["inflight"] = len(self._inflight)
+        if self._ack_buf:
+            self._acks_ready.set()
+        if nack is not None:
+            self.last_nack = nack
+            log.warning("%s; reconnecting and sending again from the outbox", nack)
+            self.link.drop(generation, nack)
+        self._wake.set()
+
+    # ---------------------------------------------------------------- running
+    async def run(self, stopping: asyncio.Event) -> None:
+        flusher = asyncio.create_task(self._flush_loop(), name="sync-ack-flush")
+        waker = asyncio.create_task(_set_when(stopping, self._wake))
+        try:
+            while not stopping.is_set():
+                await self._wake.wait()
+                self._wake.clear()
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                delay = await self._fill()
+                if delay is not None:
+                    self._timer = asyncio.get_running_loop().call_later(delay, self._wake.set)
+                if flusher.done():
+                    flusher.result()  # a failed flusher fails the component
+        finally:
+            waker.cancel()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+
+    async def _fill(self) -> float | None:
+        """Hand events to paho until the window is full; returns a delay when the rate cap
+        holds the rest back."""
+        gen = self._gen
+        while gen and gen == self._gen and len(self._inflight) < self.window:
+            lane = await self._next_lane(gen)
+            if lane is None or gen != self._gen:
+                break
+            event = lane.buf[0]
+            if event.priority > 0 and self.rate_limit > 0:
+                now = self._monotonic()
+                self._tokens = min(self._burst,
+                                   self._tokens + (now - self._tokens_at) * self.rate_limit)
+                self._tokens_at = now
+                if self._tokens < 1.0:
+                    self.counters["inflight"] = len(self._inflight)
+                    return (1.0 - self._tokens) / self.rate_limit
+                self._tokens -= 1.0
+            lane.buf.popleft()
+            if event.seq in self._acked_unflushed:
+                continue  # acknowledged on an earlier connection, not yet marked delivered
+            mid = self.link.publish(self.topics.event(event.type), event.to_json(), qos=1)
+            if mid is None:
+                lane.buf.appendleft(event)
+                break
+            self._inflight[mid] = event.seq
+            self.counters["published"] += 1
+        self.counters["inflight"] = len(self._inflight)
+        return None
+
+    async def _next_lane(self, gen: int) -> _Lane | None:
+        for lane in self._lanes:
+            if not lane.buf and lane.more and not lane.reading:
+                await self._refill(lane, gen)
+                if gen != self._gen:
+                    return None
+            if lane.buf:
+                return lane
+        return None
+
+    async def _refill(self, lane: _Lane, gen: int) -> None:
+        lane.reading = True
+        loop = asyncio.get_running_loop()
+        try:
+            rows = await loop.run_in_executor(
+                self._reader, lambda: self.log.pending(self.page, after_seq=lane.cursor,
+                                                       priority=lane.priority))
+        finally:
+            lane.reading = False
+        if gen != self._gen:
+            return  # the connection changed while reading: the lane was reset
+        lane.buf.extend(rows)
+        if rows:
+            lane.cursor = rows[-1].seq
+        if len(rows) < self.page:
+            # Caught up, unless the emitter announced events the read did not see.
+            lane.more = lane.seen > lane.cursor
+            lane.live = not lane.more
+        else:
+            lane.more, lane.live = True, False
+
+    async def _flush_loop(self) -> None:
+        """Mark acknowledged events delivered: one transaction (one fsync) for whatever
+        arrived while the previous one was being written."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._acks_ready.wait()
+            self._acks_ready.clear()
+            await self._flush_once(loop)
+
+    async def _flush_once(self, loop: asyncio.AbstractEventLoop) -> None:
+        async with self._flush_lock:
+            seqs, self._ack_buf = self._ack_buf, []
+            if not seqs:
+                return
+            changed = await loop.run_in_executor(self._writer, self.log.mark_delivered, seqs)
+        self._acked_unflushed.difference_update(seqs)
+        self.counters["delivered"] += changed
+        self.counters["ack_flushes"] = self.counters.get("ack_flushes", 0) + 1
+
+    async def flush(self) -> None:
+        """Write every acknowledgement received so far (at shutdown)."""
+        await self._flush_once(asyncio.get_running_loop())
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._reader.shutdown(wait=False)
+        self._writer.shutdown(wait=True)
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+
+async def _set_when(condition: asyncio.Event, target: asyncio.Event) -> None:
+    await condition.wait()
+    target.set()
