@@ -64,10 +64,10 @@ def test_a_video_file_is_decoded_and_a_corrupt_one_fails(tmp_path: Path) -> None
 def test_broker_refused_then_reachable(tmp_path: Path) -> None:
     port = free_port()
     cfg = config(tmp_path, broker={"host": "127.0.0.1", "port": port})
-    line = [r for r in run_checks(cfg, timeout_s=2) if r.name.startswith("broker")][0]
+    line = next(r for r in run_checks(cfg, timeout_s=2) if r.name.startswith("broker"))
     assert not line.ok and "refused" in line.detail and "start the broker" in line.fix
     with Mosquitto(port=port):
-        line = [r for r in run_checks(cfg, timeout_s=2) if r.name.startswith("broker")][0]
+        line = next(r for r in run_checks(cfg, timeout_s=2) if r.name.startswith("broker"))
         assert line.ok and "reachable" in line.detail
 
 
