@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 BUILDERS: list[str] = [
     "edge.sources:build",
+    "edge.sync.component:build",
 ]
 
 

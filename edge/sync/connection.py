@@ -241,7 +241,7 @@ class Link:
         self._client: mqtt.Client | None = None
         self._handoff: _Handoff | None = None
         self._up: asyncio.Event | None = None
-        self._down: asyncio.Future[str] | None = None
+        self._down: asyncio.Future[Any] | None = None
         self._refusal: dict[int, str] = {}
         self._last_error: dict[int, str] = {}
         self._dropped: dict[int, str] = {}
@@ -285,7 +285,7 @@ class Link:
         b = self.broker
         client = self._new_client(generation)
         if b.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY_S
             client.connect(b.host, b.port, b.keepalive_s, clean_start=False, properties=props)
         else:
@@ -346,9 +346,9 @@ class Link:
                 self._connected(gen, items[i - 1][2])
             elif kind == "refused":
                 self._refused(gen, items[i - 1][2], items[i - 1][3])
-            elif kind == "down" and self._down is not None and gen == self.generation:
-                if not self._down.done():
-                    self._down.set_result(self._refusal.get(gen, items[i - 1][2]))
+            elif (kind == "down" and self._down is not None and gen == self.generation
+                  and not self._down.done()):
+                self._down.set_result(self._refusal.get(gen, items[i - 1][2]))
 
     def _connected(self, gen: int, session_present: bool) -> None:
         if gen != self.generation:
@@ -366,9 +366,9 @@ class Link:
         self._logged = ("", -1e9)
         if self._up is not None:
             self._up.set()
+        self._notify()
         for listener in self.listeners:
             listener.link_up(gen, session_present)
-        self._notify()
 
     def _refused(self, gen: int, code: int, name: str) -> None:
         self.status.refusals += 1
@@ -446,10 +446,11 @@ class Link:
     async def _session(self, client: mqtt.Client, gen: int, stopping: asyncio.Event) -> str:
         """Wait for CONNACK, then for the end of the connection or for `stopping`."""
         assert self._up is not None and self._down is not None
-        stop_task = asyncio.ensure_future(stopping.wait())
-        up_task = asyncio.ensure_future(self._up.wait())
+        down = self._down
+        stop_task: asyncio.Future[Any] = asyncio.ensure_future(stopping.wait())
+        up_task: asyncio.Future[Any] = asyncio.ensure_future(self._up.wait())
         try:
-            await asyncio.wait([self._down, stop_task, up_task], timeout=CONNACK_TIMEOUT_S,
+            await asyncio.wait([down, stop_task, up_task], timeout=CONNACK_TIMEOUT_S,
                                return_when=asyncio.FIRST_COMPLETED)
             if not self._up.is_set() and not self._down.done() and not stopping.is_set():
                 client.disconnect()
@@ -457,9 +458,9 @@ class Link:
                     await asyncio.wait_for(asyncio.shield(self._down), timeout=2.0)
                 return self._refusal.get(gen, "no CONNACK from the broker within "
                                          f"{CONNACK_TIMEOUT_S:.0f} s")
-            await asyncio.wait([self._down, stop_task], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([down, stop_task], return_when=asyncio.FIRST_COMPLETED)
             if self._down.done():
-                return self._down.result()
+                return str(self._down.result())
             return "stopping"
         finally:
             stop_task.cancel()

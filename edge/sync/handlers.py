@@ -1,0 +1,137 @@
+"""Default command handlers.
+
+The signage player runs as its own process and is not written yet, so `signage.show`,
+`signage.playlist` and `order.ready` write the latest state atomically as JSON under
+``<state_dir>/signage/`` for the player to read:
+
+    signage/show/<screen>.json         the content or recommendation to show now
+    signage/playlists/<playlist>.json  a whole playlist
+    signage/orders/<board>.json        order numbers ready for pickup
+
+A part that handles a command itself registers its own handler in
+``services["command_handlers"]`` (name -> async callable); defaults fill only the gaps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from edge import __version__
+from edge.config import Config, ConfigError, load
+from edge.events import format_time
+from edge.sync.commands import Command, CommandRejected, Handler
+
+
+def write_json_atomic(path: Path, obj: dict[str, Any]) -> None:
+    """Write, fsync and rename, so a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, ensure_ascii=False, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _config_sections(config: Config) -> dict[str, Any]:
+    return {
+        "store": (config.store, config.device, config.timezone), "logging": config.log_level,
+        "storage": config.storage, "privacy": config.privacy, "zones": config.zones,
+        "shelves": config.shelves, "cameras": config.cameras, "ble": config.ble,
+        "screens": config.screens, "broker": config.broker,
+    }
+
+
+class DefaultHandlers:
+    def __init__(self, config: Config, services: dict[str, Any], *, bootid: str) -> None:
+        self.config = config
+        self.services = services
+        self.bootid = bootid
+        self.signage_dir = config.storage.state_dir / "signage"
+
+    def table(self) -> dict[str, Handler]:
+        return {"ping": self.ping, "config.reload": self.config_reload,
+                "signage.show": self.signage_show, "signage.playlist": self.signage_playlist,
+                "order.ready": self.order_ready}
+
+    def _stamp(self, cmd: Command) -> dict[str, Any]:
+        return {"command_id": cmd.id, "received_at": format_time(cmd.received_at)}
+
+    async def ping(self, cmd: Command) -> dict[str, Any]:
+        out: dict[str, Any] = {"pong": True, "version": __version__, "bootid": self.bootid,
+                               "time": format_time(time.time())}
+        if "echo" in cmd.args:
+            out["echo"] = cmd.args["echo"]
+        return out
+
+    async def config_reload(self, cmd: Command) -> dict[str, Any]:
+        path = self.config.source_path
+        if not path:
+            raise CommandRejected("the daemon was not started from a config file")
+        try:
+            new = load(path)
+        except ConfigError as exc:
+            raise CommandRejected("config invalid: " + "; ".join(exc.problems)[:900]) from None
+        old_s, new_s = _config_sections(self.config), _config_sections(new)
+        changed = sorted(k for k in old_s if old_s[k] != new_s[k])
+        self.services["config_pending"] = new
+        return {"valid": True, "changed": changed, "applied": False,
+                "restart_required": bool(changed)}
+
+    def _check_screen(self, screen: str) -> None:
+        known = {s.id for s in self.config.screens}
+        if known and screen not in known:
+            raise CommandRejected(f"unknown screen {screen!r}; configured screens: "
+                                  + ", ".join(sorted(known)))
+
+    async def signage_show(self, cmd: Command) -> dict[str, Any]:
+        screen = cmd.args["screen"]
+        self._check_screen(screen)
+        path = self.signage_dir / "show" / f"{screen}.json"
+        write_json_atomic(path, {**self._stamp(cmd), **cmd.args})
+        return {"screen": screen, "written": str(path.relative_to(self.signage_dir.parent))}
+
+    async def signage_playlist(self, cmd: Command) -> dict[str, Any]:
+        for screen in cmd.args.get("screens", []):
+            self._check_screen(screen)
+        name = cmd.args["playlist"]
+        path = self.signage_dir / "playlists" / f"{name}.json"
+        write_json_atomic(path, {**self._stamp(cmd), **cmd.args})
+        return {"playlist": name, "items": len(cmd.args["items"])}
+
+    async def order_ready(self, cmd: Command) -> dict[str, Any]:
+        board = cmd.args.get("board", "pickup")
+        mode = cmd.args.get("mode", "replace")
+        path = self.signage_dir / "orders" / f"{board}.json"
+        current: list[str] = []
+        if mode != "replace":
+            try:
+                current = list(json.loads(path.read_text(encoding="utf-8")).get("orders", []))
+            except (OSError, ValueError, AttributeError):
+                current = []
+        incoming = list(dict.fromkeys(cmd.args["orders"]))
+        if mode == "replace":
+            orders = incoming
+        elif mode == "add":
+            orders = current + [o for o in incoming if o not in current]
+        else:
+            orders = [o for o in current if o not in set(incoming)]
+        write_json_atomic(path, {**self._stamp(cmd), "board": board, "orders": orders})
+        return {"board": board, "orders": orders}
+
+
+def install_defaults(config: Config, services: dict[str, Any], bootid: str) -> dict[str, Handler]:
+    """services["command_handlers"], with a default for each command nobody else handles."""
+    handlers: dict[str, Handler] = services.setdefault("command_handlers", {})
+    for name, handler in DefaultHandlers(config, services, bootid=bootid).table().items():
+        handlers.setdefault(name, handler)
+    return handlers
