@@ -95,6 +95,7 @@ class Publisher(LinkListener):
         for name in ("published", "acked", "delivered", "resent", "nacked"):
             self.counters.setdefault(name, 0)
         self.counters["inflight"] = 0
+        self.counters.setdefault("inflight_peak", 0)
 
     # --------------------------------------------------------------- listeners
     def on_event(self, event: Event) -> None:
@@ -205,6 +206,8 @@ class Publisher(LinkListener):
                 break
             self._inflight[mid] = event.seq
             self.counters["published"] += 1
+            if len(self._inflight) > self.counters["inflight_peak"]:
+                self.counters["inflight_peak"] = len(self._inflight)
         self.counters["inflight"] = len(self._inflight)
         return None
 

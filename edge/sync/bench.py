@@ -1,0 +1,294 @@
+"""`omo-edge bench sync`: events/s from append to PUBACK (marked delivered) through the
+event log, the emitter and the sync publisher, against raw paho-mqtt publishing the same
+payloads to the same topics at QoS 1 with the same in-flight window (the ceiling); and a
+drain of a backlog built during an outage, with its peak RSS.
+
+Each measurement runs in its own child process (a clean peak RSS per phase); each child
+talks to a real Mosquitto started with sim.mosquitto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+CHILD_KINDS = ("raw", "omo-live", "omo-drain")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=20000,
+                        help="events in the append-to-PUBACK run (default 20000)")
+    parser.add_argument("--drain-events", type=int, default=100000,
+                        help="events backlogged during the outage (default 100000)")
+    parser.add_argument("--window", type=int, default=200,
+                        help="in-flight window, ours and raw paho's (default 200, as "
+                             "broker.max_inflight)")
+    parser.add_argument("--protocol", choices=["3.1.1", "5"], default="5")
+    parser.add_argument("--payload-bytes", type=int, default=200,
+                        help="size of the text field in each event (default 200)")
+    parser.add_argument("--producers", type=int, default=64,
+                        help="concurrent tasks appending events (default 64)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of the live comparison; the best of each is kept")
+    parser.add_argument("--child", choices=CHILD_KINDS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+
+
+# --------------------------------------------------------------------- payloads
+def _events(n: int, payload_bytes: int, start: int = 0) -> Any:
+    """The same events in every child: ids, times and payloads from a fixed seed."""
+    import random
+    import uuid
+
+    from edge.events import Event, format_time, source_uri
+
+    rng = random.Random(20261123 + start)
+    src = source_uri("bench", "edge-01")
+    boot = "b" * 32
+    base = 1_767_225_600.0
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for i in range(start, start + n):
+        ms = int(base * 1000) + i
+        value = (ms << 80) | (0x7 << 76) | (rng.getrandbits(12) << 64) | (0b10 << 62)
+        value |= rng.getrandbits(62)
+        yield Event(id=str(uuid.UUID(int=value)), type="omo.test.sample.created", source=src,
+                    time=format_time(ms / 1000), bootid=boot, priority=2,
+                    data={"n": i, "payload": "".join(rng.choices(letters, k=payload_bytes))})
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _broker_config(port: int, protocol: str, window: int) -> Any:
+    from edge.config import parse
+
+    return parse({"store": {"id": "bench", "device": "edge-01"},
+                  "broker": {"host": "127.0.0.1", "port": port, "protocol": protocol,
+                             "max_inflight": window}}, env={}).broker
+
+
+# ------------------------------------------------------------------ raw paho
+def _child_raw(args: argparse.Namespace) -> dict[str, Any]:
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from edge.sync.topics import Topics
+
+    topics = Topics("omo/v1", "bench", "edge-01")
+    msgs = [(topics.event(e.type), e.with_seq(i + 1).to_json())
+            for i, e in enumerate(_events(args.n, args.payload_bytes))]
+    proto = mqtt.MQTTv5 if args.protocol == "5" else mqtt.MQTTv311
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-raw", protocol=proto)
+    client.max_inflight_messages_set(0)  # the window is kept below, as ours is
+    cond = threading.Condition()
+    state = {"inflight": 0, "acked": 0}
+    connected = threading.Event()
+
+    def on_publish(*_: Any) -> None:
+        with cond:
+            state["inflight"] -= 1
+            state["acked"] += 1
+            cond.notify()
+
+    client.on_publish = on_publish
+    client.on_connect = lambda *_: connected.set()
+    client.connect("127.0.0.1", args.port, 30)
+    client.loop_start()
+    if not connected.wait(10):
+        raise RuntimeError("raw paho: no connection")
+    window = args.window
+    t0 = time.perf_counter()
+    for topic, payload in msgs:
+        with cond:
+            while state["inflight"] >= window:
+                cond.wait()
+            state["inflight"] += 1
+        client.publish(topic, payload, qos=1)
+    with cond:
+        while state["acked"] < len(msgs):
+            cond.wait()
+    elapsed = time.perf_counter() - t0
+    client.disconnect()
+    client.loop_stop()
+    return {"events": len(msgs), "per_s": len(msgs) / elapsed, "seconds": elapsed,
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+# ------------------------------------------------------------------ omo-edge
+async def _produce(emitter: Any, n: int, payload_bytes: int, producers: int) -> None:
+    """`producers` tasks append events concurrently (the emitter commits them in groups)."""
+    import asyncio
+
+    chunk = 2000
+    for start in range(0, n, chunk):
+        events = list(_events(min(chunk, n - start), payload_bytes, start))
+
+        async def worker(k: int, events: list[Any] = events) -> None:
+            for ev in events[k::producers]:
+                await emitter.append(ev)
+
+        await asyncio.gather(*(worker(k) for k in range(producers)))
+
+
+async def _omo(args: argparse.Namespace, drain: bool) -> dict[str, Any]:
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from edge.clock import SystemClock
+    from edge.eventlog import EventLog
+    from edge.events import source_uri
+    from edge.runtime import Emitter
+    from edge.sync.connection import Backoff, Link
+    from edge.sync.publisher import Publisher
+    from edge.sync.topics import Topics
+    from sim.mosquitto import Mosquitto
+
+    broker = Mosquitto() if drain else None
+    port = broker.port if broker else args.port
+    with tempfile.TemporaryDirectory(prefix="omo-bench-sync-") as tmp:
+        log = EventLog(Path(tmp) / "events.db")
+        emitter = Emitter(log, SystemClock(), source=source_uri("bench", "edge-01"),
+                          bootid="b" * 32)
+        await emitter.start()
+        topics = Topics("omo/v1", "bench", "edge-01")
+        link = Link(_broker_config(port, args.protocol, args.window), client_id="bench-omo",
+                    backoff=Backoff(initial_s=0.05, max_s=0.2))
+        publisher = Publisher(log, link, topics, window=args.window)
+        link.listeners.append(publisher)
+        unsubscribe = emitter.subscribe(publisher.on_event)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(link.run(stop)), asyncio.create_task(publisher.run(stop))]
+        n = args.n
+        out: dict[str, Any] = {"events": n}
+        try:
+            if drain:
+                t_a = time.perf_counter()
+                await _produce(emitter, n, args.payload_bytes, args.producers)
+                out["append_during_outage_per_s"] = n / (time.perf_counter() - t_a)
+                out["queued_before_reconnect"] = log.stats().queued
+                assert broker is not None
+                t_b = time.perf_counter()
+                broker.start()
+                while not link.connected:
+                    await asyncio.sleep(0.001)
+                t0 = time.perf_counter()
+                out["reconnect_s"] = t0 - t_b
+            else:
+                while not link.connected:
+                    await asyncio.sleep(0.01)
+                t0 = time.perf_counter()
+                await _produce(emitter, n, args.payload_bytes, args.producers)
+                out["append_done_s"] = time.perf_counter() - t0
+            while publisher.counters["delivered"] < n:
+                await asyncio.sleep(0.002)
+            elapsed = time.perf_counter() - t0
+            out.update(per_s=n / elapsed, seconds=elapsed, peak_rss_mb=_peak_rss_mb(),
+                       inflight_peak=publisher.counters.get("inflight_peak", 0),
+                       ack_flushes=publisher.counters.get("ack_flushes", 0),
+                       undelivered_after=log.stats().queued)
+        finally:
+            stop.set()
+            await publisher.flush()
+            await link.close()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            unsubscribe()
+            publisher.close()
+            await emitter.stop()
+            log.close()
+            if broker is not None:
+                broker.close()
+    return out
+
+
+def _run_child(kind: str, n: int, port: int | None, args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "edge.sync.bench", "--child", kind, "--n", str(n),
+           "--window", str(args.window), "--protocol", args.protocol,
+           "--payload-bytes", str(args.payload_bytes), "--producers", str(args.producers)]
+    if port is not None:
+        cmd += ["--port", str(port)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench child {kind} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from edge.bench_machine import machine_info
+    from sim.mosquitto import Mosquitto
+
+    live_omo: list[dict[str, Any]] = []
+    live_raw: list[dict[str, Any]] = []
+    with Mosquitto() as broker:
+        for _ in range(max(1, args.repeat)):
+            live_raw.append(_run_child("raw", args.events, broker.port, args))
+            live_omo.append(_run_child("omo-live", args.events, broker.port, args))
+        drain_raw = _run_child("raw", args.drain_events, broker.port, args)
+    drain_omo = _run_child("omo-drain", args.drain_events, None, args)
+    best_omo = max(live_omo, key=lambda r: r["per_s"])
+    best_raw = max(live_raw, key=lambda r: r["per_s"])
+    live = {"events": args.events, "omo_edge_per_s": round(best_omo["per_s"], 1),
+            "raw_paho_per_s": round(best_raw["per_s"], 1),
+            "ratio": round(best_omo["per_s"] / best_raw["per_s"], 3),
+            "runs_omo_edge_per_s": [round(r["per_s"], 1) for r in live_omo],
+            "runs_raw_paho_per_s": [round(r["per_s"], 1) for r in live_raw],
+            "peak_rss_mb": best_omo["peak_rss_mb"]}
+    drain = {"events": args.drain_events, "omo_edge_per_s": round(drain_omo["per_s"], 1),
+             "raw_paho_per_s": round(drain_raw["per_s"], 1),
+             "ratio": round(drain_omo["per_s"] / drain_raw["per_s"], 3),
+             "seconds": round(drain_omo["seconds"], 2),
+             "reconnect_s": round(drain_omo["reconnect_s"], 3),
+             "append_during_outage_per_s": round(drain_omo["append_during_outage_per_s"], 1),
+             "peak_rss_mb": drain_omo["peak_rss_mb"],
+             "raw_paho_peak_rss_mb": drain_raw["peak_rss_mb"],
+             "undelivered_after": drain_omo["undelivered_after"]}
+    return {"bench": "sync", "qos": 1, "protocol": args.protocol, "window": args.window,
+            "payload_bytes": args.payload_bytes, "producers": args.producers,
+            "ratio": live["ratio"], "drain_ratio": drain["ratio"],
+            "drain_per_s": drain["omo_edge_per_s"], "peak_rss_mb": drain["peak_rss_mb"],
+            "live": live, "drain": drain, "machine": machine_info()}
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.child:
+        if args.child == "raw":
+            result = _child_raw(args)
+        else:
+            import asyncio
+
+            result = asyncio.run(_omo(args, drain=args.child == "omo-drain"))
+        print(json.dumps(result))
+        return 0
+    result = run(args)
+    if not getattr(args, "json", False):
+        lv, dr = result["live"], result["drain"]
+        print(f"{'run':<34} {'events':>8} {'omo-edge/s':>11} {'raw paho/s':>11} {'ratio':>6} "
+              f"{'peak RSS':>9}")
+        print(f"{'append -> PUBACK (QoS 1)':<34} {lv['events']:>8} {lv['omo_edge_per_s']:>11.0f} "
+              f"{lv['raw_paho_per_s']:>11.0f} {lv['ratio']:>6.2f} {lv['peak_rss_mb']:>7.0f}MB")
+        print(f"{'drain after outage':<34} {dr['events']:>8} {dr['omo_edge_per_s']:>11.0f} "
+              f"{dr['raw_paho_per_s']:>11.0f} {dr['ratio']:>6.2f} {dr['peak_rss_mb']:>7.0f}MB")
+        print(f"window {result['window']}, MQTT {result['protocol']}, payload text "
+              f"{result['payload_bytes']} B, reconnect after the outage {dr['reconnect_s']} s")
+    print(json.dumps(result, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="python -m edge.sync.bench")
+    add_arguments(_parser)
+    _parser.add_argument("--json", action="store_true")
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    raise SystemExit(main(_parser.parse_args()))
