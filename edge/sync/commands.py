@@ -206,6 +206,8 @@ class CommandProcessor:
         except json.JSONDecodeError as exc:
             raise CommandRejected(f"payload is not JSON: {exc.msg} at line {exc.lineno} "
                                   f"column {exc.colno}") from None
+        except RecursionError:
+            raise CommandRejected("payload is nested too deeply") from None
         problem = _first_error(_validator("envelope"), obj, "payload")
         if problem:
             raise CommandRejected(problem)
