@@ -128,7 +128,7 @@ def describe_connect_error(exc: BaseException, broker: Broker) -> str:
 
 def describe_lost(last_error: str | None) -> str:
     """Why an established connection ended, from paho's last logged error."""
-    if last_error and ("SSL" in last_error or "CERTIFICATE" in last_error.upper()):
+    if last_error and ("SSL" in last_error.upper() or "CERTIFICATE" in last_error.upper()):
         hint = ""
         if "CERTIFICATE_REQUIRED" in last_error.upper():
             hint = " (the broker requires a client certificate: set broker.tls.cert and key)"
@@ -421,7 +421,6 @@ class Link:
             listener.link_up(gen, session_present)
 
     def _refused(self, gen: int, code: int, name: str) -> None:
-        self.status.refusals += 1
         msg = refusal_message(code, name, self.broker, self.client_id)
         self._refusal[gen] = msg
         self.status.refused = True
@@ -457,7 +456,6 @@ class Link:
             except Exception as exc:
                 reason = describe_connect_error(exc, self.broker)
                 refused = isinstance(exc, ssl.SSLError | TlsSetupError)
-                self.status.refusals += refused
             else:
                 self._client = client
                 self._attach(client)
@@ -466,6 +464,7 @@ class Link:
                 reason = dropped or reason
                 refused = gen in self._refusal or reason.startswith("TLS failure")
             was_up = self._up.is_set() and not refused
+            self.status.refusals += refused
             if stopping.is_set() and client is not None and reason == "stopping":
                 return  # still connected: `close` says goodbye and disconnects cleanly
             self._client = None
