@@ -77,6 +77,11 @@ def toml_value(v: Any) -> str:
 def write_toml(path: Path, raw: dict[str, Any]) -> Path:
     lines: list[str] = []
     for section, table in raw.items():
+        if isinstance(table, list):
+            for item in table:
+                lines.append(f"[[{section}]]")
+                lines += [f"{k} = {toml_value(v)}" for k, v in item.items()]
+            continue
         nested = {k: v for k, v in table.items() if isinstance(v, dict)}
         lines.append(f"[{section}]")
         lines += [f"{k} = {toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)]
