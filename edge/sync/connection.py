@@ -105,10 +105,11 @@ def describe_connect_error(exc: BaseException, broker: Broker) -> str:
         return f"TLS setup failed: {exc}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (f"TLS failure: the broker's certificate at {where} was not accepted "
-                f"({exc.verify_message or exc.reason}); check broker.tls.ca and that "
+                f"({getattr(exc, 'verify_message', None) or getattr(exc, 'reason', None) or exc}"
+                "); check broker.tls.ca and that "
                 "broker.host matches the certificate")
     if isinstance(exc, ssl.SSLError):
-        detail = exc.reason or str(exc)
+        detail = getattr(exc, "reason", None) or str(exc)
         hint = ""
         if "CERTIFICATE_REQUIRED" in str(exc) or "HANDSHAKE_FAILURE" in str(exc):
             hint = " (the broker may require a client certificate: broker.tls.cert/key)"
