@@ -127,12 +127,17 @@ def describe_connect_error(exc: BaseException, broker: Broker) -> str:
     return f"cannot connect to {where}: {type(exc).__name__}: {exc}"
 
 
-def describe_lost(last_error: str | None) -> str:
-    """Why an established connection ended, from paho's last logged error."""
+def describe_lost(last_error: str | None, client_cert: bool = True) -> str:
+    """Why an established connection ended, from paho's last logged error. `client_cert`:
+    whether we present one (a broker that wants one may just close the TLS connection)."""
     if last_error and ("SSL" in last_error.upper() or "CERTIFICATE" in last_error.upper()):
         hint = ""
-        if "CERTIFICATE_REQUIRED" in last_error.upper():
+        upper = last_error.upper()
+        if "CERTIFICATE_REQUIRED" in upper:
             hint = " (the broker requires a client certificate: set broker.tls.cert and key)"
+        elif "EOF" in upper and not client_cert:
+            hint = (" (the broker closed the TLS connection; it may require a client "
+                    "certificate: set broker.tls.cert and key)")
         return f"TLS failure: {last_error}{hint}"
     return "connection lost" + (f": {last_error}" if last_error else "")
 
@@ -362,7 +367,9 @@ class Link:
         if flags.is_disconnect_packet_from_server:
             why = f"the broker closed the connection: {reason}"
         else:
-            why = describe_lost(self._last_error.get(gen))
+            tls = self.broker.tls
+            why = describe_lost(self._last_error.get(gen),
+                                client_cert=tls is not None and tls.cert is not None)
         self._put(("down", gen, why))
 
     def _on_publish(self, client: mqtt.Client, gen: int, mid: int, reason: ReasonCode,
