@@ -29,7 +29,8 @@ PLUGINS: dict[str, tuple[str, str]] = {
 }
 BENCH_PARTS: dict[str, tuple[str, str]] = {
     "store": ("edge.bench_store", "event log appends per second, single and batched"),
-    "sync": ("edge.sync.bench", "MQTT sync: append-to-PUBACK events/s and a backlog drain vs raw paho"),
+    "sync": ("edge.sync.bench",
+             "MQTT sync: append-to-PUBACK events/s and a backlog drain vs raw paho"),
 }
 
 

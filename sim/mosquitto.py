@@ -55,6 +55,10 @@ class Mosquitto:
             "log_type error", "log_type warning", "log_type notice", "log_type information",
             "max_queued_messages 100000",
         ]
+        if os.geteuid() == 0:
+            # As root Mosquitto drops to the `mosquitto` user, which cannot write its log
+            # into our root-owned temporary directory; keep it as the caller.
+            lines.append("user root")
         if default_listener:
             lines += [f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
         self.config_path.write_text("\n".join(lines) + "\n" + extra_config + "\n")

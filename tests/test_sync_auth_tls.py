@@ -33,7 +33,7 @@ def password_broker(tmp_path_factory: pytest.TempPathFactory) -> Mosquitto:
     pw.chmod(0o644)
     port = free_port()
     broker = Mosquitto(port=port, default_listener=False, extra_config=(
-        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\nuser root\n"))
+        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\n"))
     broker.start()
     yield broker
     broker.close()
@@ -108,7 +108,7 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> tuple[Mosquitto, int
     broker = Mosquitto(extra_config=(
         f"listener {tls_port} 127.0.0.1\ncafile {certs['ca.crt']}\n"
         f"certfile {certs['server.crt']}\nkeyfile {certs['server.key']}\n"
-        "require_certificate true\nuser root\n"))
+        "require_certificate true\n"))
     broker.start()
     yield broker, tls_port, certs
     broker.close()

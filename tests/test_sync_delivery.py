@@ -52,10 +52,7 @@ def _start_daemon(cfg: Path, rate: int, count: int, err: Path) -> subprocess.Pop
 def test_every_event_arrives_across_broker_outages_and_a_daemon_sigkill(tmp_path: Path) -> None:
     mq_dir = tmp_path / "mosquitto"
     mq_dir.mkdir()
-    # `user root`: run as root, mosquitto would drop to its own user and could not write
-    # the persistence file in our temp dir (it has no effect when not started as root).
-    broker = Mosquitto(extra_config=f"persistence true\npersistence_location {mq_dir}/\n"
-                                    "user root\n")
+    broker = Mosquitto(extra_config=f"persistence true\npersistence_location {mq_dir}/\n")
     broker.start()
     collector = Collector(broker.port, [f"{BASE}/events/#", f"{BASE}/status"],
                           client_id="cloud-counter", clean=False)
