@@ -298,15 +298,22 @@ def _shelves(r: _Reader, raw: Mapping[str, Any]) -> tuple[Shelf, ...]:
     return tuple(shelves)
 
 
+def _is_source(v: str | int) -> bool:
+    if isinstance(v, bool):
+        return False
+    return v >= 0 if isinstance(v, int) else bool(v.strip())
+
+
 def _cameras(r: _Reader, raw: Mapping[str, Any]) -> tuple[Camera, ...]:
     cams = []
     for i, t in enumerate(r.tables(raw, "cameras", "cameras")):
         k = f"cameras[{i}]."
         r.unknown(t, {"id", "source", "zone", "fps", "width", "height"}, k)
+        source = r.get(t, "source", k + "source", (str, int), check=_is_source,
+                       allowed="a device index, a URL or a video file")
         cams.append(Camera(
             id=r.get(t, "id", k + "id", str, check=_is_id, allowed=ID_ALLOWED) or "?",
-            source=str(r.get(t, "source", k + "source", (str, int),
-                             allowed="a device index, a URL or a video file") or ""),
+            source="" if source is None else str(source),
             zone=r.get(t, "zone", k + "zone", str, check=_is_id, allowed="a zone id") or "",
             fps=r.get(t, "fps", k + "fps", float, 10.0, lambda v: 0.1 <= v <= 60,
                       "a frame rate from 0.1 to 60"),
@@ -442,10 +449,12 @@ def parse(raw: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
 
     st = r.table(raw, "storage", "storage")
     r.unknown(st, {"path", "state_dir", "max_age_days", "max_mb", "min_free_mb"}, "storage.")
-    path = Path(r.get(st, "path", "storage.path", str, "/var/lib/omo-edge/events.db"))
+    path = Path(r.get(st, "path", "storage.path", str, "/var/lib/omo-edge/events.db", bool,
+                      "a file path such as /var/lib/omo-edge/events.db"))
     storage = Storage(
         path=path,
-        state_dir=Path(r.get(st, "state_dir", "storage.state_dir", str, str(path.parent))),
+        state_dir=Path(r.get(st, "state_dir", "storage.state_dir", str, str(path.parent), bool,
+                             "a directory path")),
         max_age_days=r.get(st, "max_age_days", "storage.max_age_days", float, 30.0,
                            lambda v: 0.01 <= v <= 3650, "days from 0.01 to 3650"),
         max_mb=r.get(st, "max_mb", "storage.max_mb", float, 1024.0,
