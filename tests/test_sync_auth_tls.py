@@ -86,8 +86,12 @@ def test_refused_credentials_are_reported_and_events_accumulate(
             await _emit_samples(daemon, 30)
             stats = daemon.event_log.stats()
             assert stats.queued >= 30 and stats.delivered == 0
-            await await_until(lambda: "refused" in json.dumps(
-                read_status(cfg.storage.state_dir) or {}), 10, "the status file")
+            def status_shows_it() -> bool:
+                snap = read_status(cfg.storage.state_dir) or {}
+                return ("refused" in json.dumps(snap)
+                        and snap.get("outbox", {}).get("queued", 0) >= 30)
+
+            await await_until(status_shows_it, 10, "the status file")
             snap = read_status(cfg.storage.state_dir)
             assert snap is not None
             assert snap["components"]["sync"]["health"] == "degraded"
