@@ -1,59 +1,223 @@
-"""The systemd units pass `systemd-analyze verify` without warnings; the installer's dry run."""
+"""The systemd units verify clean and agree with what the daemon does (sd_notify, stop time,
+exit codes); the installer's dry run and a real `--prefix` install, run twice."""
 
 from __future__ import annotations
 
+import configparser
+import inspect
+import os
 import shutil
+import signal
+import socket
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SYSTEMD = ROOT / "systemd"
+INSTALL = SYSTEMD / "install.sh"
 UNITS = ["omo-edge.service", "omo-edge-signage.service"]
+VENV_BIN = Path(sys.executable).parent
 BAD = ("unknown key", "unknown section", "invalid", "failed to parse", "ignoring",
-       "not executable", "no such file")
+       "not executable", "no such file", "unknown lvalue", "missing '='")
+needs_verify = pytest.mark.skipif(not shutil.which("systemd-analyze"),
+                                  reason="systemd-analyze not installed")
 
 
-def verify(unit: Path) -> str:
-    r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
-                       timeout=60)
+def unit_copy(tmp: Path, name: str, edit: tuple[str, str] | None = None) -> Path:
+    """The unit with ExecStart pointing at this venv (verify wants the binary to exist)."""
+    text = (SYSTEMD / name).read_text().replace("/opt/omo-edge/.venv/bin", str(VENV_BIN))
+    if edit:
+        assert edit[0] in text
+        text = text.replace(*edit)
+    path = tmp / name
+    path.write_text(text)
+    return path
+
+
+def verify(*units: Path) -> str:
+    r = subprocess.run(["systemd-analyze", "verify", *map(str, units)], capture_output=True,
+                       text=True, timeout=60, cwd=units[0].parent)
     return r.stdout + r.stderr
 
 
-@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
-@pytest.mark.parametrize("name", UNITS)
-def test_unit_verifies_clean(tmp_path: Path, name: str) -> None:
-    venv_bin = Path(sys.executable).parent
-    text = (ROOT / "systemd" / name).read_text().replace("/opt/omo-edge/.venv/bin", str(venv_bin))
-    unit = tmp_path / name
-    unit.write_text(text)
+def complaints(out: str, unit: Path) -> list[str]:
+    return [line for line in out.splitlines()
+            if unit.name in line and any(b in line.lower() for b in BAD)]
+
+
+def sections(name: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None,
+                                       inline_comment_prefixes=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(SYSTEMD / name)
+    return parser
+
+
+# ------------------------------------------------------------------------ verify
+@needs_verify
+def test_units_verify_clean(tmp_path: Path) -> None:
+    units = [unit_copy(tmp_path, name) for name in UNITS]
+    out = verify(*units)
+    for unit in units:
+        assert not complaints(out, unit), out
+
+
+@needs_verify
+@pytest.mark.parametrize(("edit", "expected"), [
+    (("RestartSec=5", "RestartSec=5\nRestartt=no"), "Unknown key"),
+    (("[Install]", "[Instal]"), "Unknown section"),
+    (("WatchdogSec=30", "WatchdogSec=thirty"), "Failed to parse"),
+])
+def test_verify_would_catch_a_broken_unit(tmp_path: Path, edit: tuple[str, str],
+                                          expected: str) -> None:
+    unit = unit_copy(tmp_path, UNITS[0], edit)
     out = verify(unit)
-    ours = [line for line in out.splitlines() if str(unit) in line]
-    assert not [line for line in ours if any(b in line.lower() for b in BAD)], out
+    assert complaints(out, unit) and expected in out, out
 
 
-@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
-def test_verify_would_catch_a_misspelt_key(tmp_path: Path) -> None:
-    venv_bin = Path(sys.executable).parent
-    text = (ROOT / "systemd" / UNITS[0]).read_text().replace("/opt/omo-edge/.venv/bin",
-                                                             str(venv_bin))
-    unit = tmp_path / UNITS[0]
-    unit.write_text(text.replace("RestartSec=5", "RestartSec=5\nRestartt=no"))
-    assert "Unknown key 'Restartt'" in verify(unit)
+# ------------------------------------------------------- what the units promise
+def test_the_daemon_unit_matches_the_daemon() -> None:
+    from edge.daemon import SHUTDOWN_BUDGET_S, StatusReporter
+
+    unit = sections("omo-edge.service")
+    svc, top = unit["Service"], unit["Unit"]
+    assert svc["Type"] == "notify" and svc["NotifyAccess"] == "main"
+    assert svc["ExecStart"] == ("/opt/omo-edge/.venv/bin/omo-edge run --config "
+                                "/etc/omo-edge/config.toml")
+    pet_every = inspect.signature(StatusReporter).parameters["every_s"].default
+    assert pet_every * 4 <= int(svc["WatchdogSec"])
+    assert SHUTDOWN_BUDGET_S < int(svc["TimeoutStopSec"]) == 10
+    assert svc["Restart"] == "on-failure" and svc["RestartPreventExitStatus"] == "2"
+    assert int(top["StartLimitBurst"]) >= 3 and int(top["StartLimitIntervalSec"]) > 0
+    assert svc["User"] == "omo-edge" and svc["StateDirectory"] == "omo-edge"
+    assert svc["ConfigurationDirectory"] == "omo-edge"
+    assert svc["EnvironmentFile"] == "-/etc/omo-edge/env"
+    assert svc["ProtectSystem"] == "strict" and svc["NoNewPrivileges"] == "yes"
+    families = set(svc["RestrictAddressFamilies"].split())
+    assert {"AF_UNIX", "AF_INET", "AF_INET6", "AF_BLUETOOTH", "AF_NETLINK"} <= families
 
 
-def test_units_match_what_the_daemon_does() -> None:
-    text = (ROOT / "systemd" / "omo-edge.service").read_text()
-    assert "Type=notify" in text  # edge/sdnotify.py sends READY=1 and WATCHDOG=1
-    assert "RestartPreventExitStatus=2" in text  # exit 2 = bad config
-    assert "omo-edge run --config /etc/omo-edge/config.toml" in text
+@pytest.mark.parametrize("name", UNITS)
+def test_no_setting_hides_the_devices(name: str) -> None:
+    """PrivateDevices hides /dev/tty*, /dev/video*; DeviceAllow (also implied by
+    ProtectClock) turns on an allow-list that would shut out hot-plugged shelves and cameras."""
+    svc = sections(name)["Service"]
+    assert not {"PrivateDevices", "DeviceAllow", "DevicePolicy", "ProtectClock",
+                "PrivateUsers"} & set(svc)
 
 
-def test_installer_dry_run(tmp_path: Path) -> None:
-    r = subprocess.run(["bash", str(ROOT / "systemd" / "install.sh"), "--dry-run", "--prefix",
-                        str(tmp_path)], capture_output=True, text=True, timeout=60)
+def test_the_signage_unit_is_independent() -> None:
+    unit = sections("omo-edge-signage.service")
+    assert unit["Service"]["ExecStart"].startswith(
+        "/opt/omo-edge/.venv/bin/omo-edge signage --config /etc/omo-edge/config.toml")
+    deps = " ".join(unit["Unit"].get(k, "") for k in ("Requires", "BindsTo", "PartOf"))
+    assert "omo-edge.service" not in deps  # a daemon restart must not stop the screens
+    # WantedBy=multi-user.target plus After=graphical.target would be an ordering cycle.
+    assert "graphical.target" not in unit["Unit"].get("After", "")
+
+
+# -------------------------------------------------------------- sd_notify, live
+def test_the_daemon_speaks_sd_notify_as_the_unit_expects(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[store]\nid = "s"\ndevice = "d"\n[storage]\npath = "{tmp_path}/e.db"\n'
+                      'min_free_mb = 0\n')
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(20)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OMO_EDGE_", "JOURNAL"))}
+        env.update(NOTIFY_SOCKET=address, WATCHDOG_USEC="30000000")
+        proc = subprocess.Popen([str(VENV_BIN / "omo-edge"), "run", "--config", str(config)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            seen: list[str] = []
+
+            def until(word: str) -> None:
+                while not any(word in m for m in seen):
+                    seen.append(sock.recv(4096).decode())
+
+            until("READY=1")
+            until("WATCHDOG=1")
+            proc.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            until("STOPPING=1")
+            assert proc.wait(timeout=10) == 0
+            assert time.monotonic() - started < 5.0  # TimeoutStopSec=10 leaves room
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            assert proc.stderr is not None
+            proc.stderr.close()
+    assert seen[0].startswith("READY=1")
+
+
+# ---------------------------------------------------------------------- installer
+def install(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(INSTALL), *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_the_installer_is_strict_bash() -> None:
+    text = INSTALL.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n") and "\nset -euo pipefail\n" in text
+    assert subprocess.run(["bash", "-n", str(INSTALL)]).returncode == 0
+    assert INSTALL.stat().st_mode & stat.S_IXUSR
+
+
+def test_installer_dry_run_changes_nothing(tmp_path: Path) -> None:
+    r = install("--dry-run", "--prefix", str(tmp_path))
     assert r.returncode == 0, r.stderr
-    assert f"cp {ROOT}/edge/example-config.toml {tmp_path}/etc/omo-edge/config.toml" in r.stdout
-    assert "(mode 0600)" in r.stdout
+    assert (f"+ install -m 0644 {ROOT}/edge/example-config.toml "
+            f"{tmp_path}/etc/omo-edge/config.toml") in r.stdout
+    assert f"+ create {tmp_path}/etc/omo-edge/env (mode 0600)" in r.stdout
+    assert f"{tmp_path}/opt/omo-edge/.venv/bin/pip install" in r.stdout
+    assert "systemctl" not in r.stdout and "useradd" not in r.stdout  # not under a prefix
     assert not any(tmp_path.iterdir()), "a dry run changes nothing"
+
+
+def test_installer_dry_run_for_the_real_system() -> None:
+    r = install("--dry-run")
+    assert r.returncode == 0, r.stderr
+    for step in ("+ systemctl daemon-reload", "+ systemctl enable omo-edge.service",
+                 "+ install -m 0644", "/etc/systemd/system/"):
+        assert step in r.stdout
+    if subprocess.run(["id", "omo-edge"], capture_output=True).returncode != 0:
+        assert "+ useradd --system --user-group" in r.stdout
+
+
+def test_installer_rejects_unknown_options() -> None:
+    r = install("--frobnicate")
+    assert r.returncode == 2 and "unknown option --frobnicate" in r.stderr
+
+
+def test_installer_into_a_prefix_twice_keeps_config_and_secrets(tmp_path: Path) -> None:
+    r = install("--prefix", str(tmp_path), "--no-venv")
+    assert r.returncode == 0, r.stderr
+    etc = tmp_path / "etc" / "omo-edge"
+    assert (etc / "config.toml").read_text() == (ROOT / "edge" / "example-config.toml").read_text()
+    assert stat.S_IMODE((etc / "env").stat().st_mode) == 0o600
+    for name in UNITS:
+        installed = tmp_path / "etc" / "systemd" / "system" / name
+        assert installed.read_text() == (SYSTEMD / name).read_text()
+        assert stat.S_IMODE(installed.stat().st_mode) == 0o644
+    src = tmp_path / "opt" / "omo-edge" / "src"
+    assert (src / "edge" / "doctor.py").is_file() and (src / "pyproject.toml").is_file()
+    assert not list(src.rglob("__pycache__"))
+
+    (etc / "config.toml").write_text("# edited by the store\n")
+    (etc / "env").write_text("OMO_EDGE_BROKER_PASSWORD=s3cret\n")
+    (etc / "env").chmod(0o644)
+    (src / "edge" / "stale_module.py").write_text("")
+    r = install("--prefix", str(tmp_path), "--no-venv")
+    assert r.returncode == 0, r.stderr
+    assert f"kept {etc}/config.toml" in r.stdout
+    assert (etc / "config.toml").read_text() == "# edited by the store\n"
+    assert (etc / "env").read_text() == "OMO_EDGE_BROKER_PASSWORD=s3cret\n"
+    assert stat.S_IMODE((etc / "env").stat().st_mode) == 0o600, "mode drift is repaired"
+    assert not (src / "edge" / "stale_module.py").exists(), "an upgrade drops removed files"
