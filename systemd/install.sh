@@ -48,6 +48,23 @@ write() {
   mv -f "$1.tmp" "$1"
 }
 
+# load_env FILE: export its KEY=value lines the way systemd's EnvironmentFile= reads them
+# (comments, optional quotes), without running the file as shell.
+load_env() {
+  local line key val
+  [ -f "$1" ] || return 0
+  while IFS= read -r line || [ -n "$line" ]; do
+    line="${line#"${line%%[![:space:]]*}"}"
+    case "$line" in ''|'#'*|';'*) continue ;; esac
+    key="${line%%=*}"; val="${line#*=}"
+    key="${key%"${key##*[![:space:]]}"}"
+    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+    val="${val#"${val%%[![:space:]]*}"}"
+    case "$val" in \'*\') val="${val:1:${#val}-2}" ;; \"*\") val="${val:1:${#val}-2}" ;; esac
+    export "$key=$val"
+  done < "$1"
+}
+
 if [ "$DRY" = 0 ] && [ -z "$PREFIX" ] && [ "$(id -u)" != 0 ]; then
   echo "install.sh: run as root (sudo $0), or use --dry-run or --prefix DIR" >&2
   exit 1
@@ -109,14 +126,28 @@ fi
 if [ -e "$ETC/env" ]; then
   run chmod 0600 "$ETC/env"
 else
-  write "$ETC/env" 0600 "# Secrets for omo-edge, read by systemd (EnvironmentFile=); KEY=value lines.
-# Name them in config.toml with broker.password_env / privacy.pseudonym_key_env.
+  write "$ETC/env" 0600 "# Secrets for omo-edge, read by systemd (EnvironmentFile=): KEY='value' lines
+# (single quotes keep spaces and symbols literal). Name them in config.toml with
+# broker.password_env / privacy.pseudonym_key_env.
 # OMO_EDGE_BROKER_PASSWORD=
 # OMO_EDGE_PSEUDONYM_KEY=
 "
 fi
 
-# 4. The units.
+# 4. Check the config with the code just installed, secrets loaded as systemd will.
+CONFIG_OK=1
+if [ "$DRY" = 0 ] && [ -x "$OPT/.venv/bin/omo-edge" ]; then
+  if ! (load_env "$ETC/env" &&
+        "$OPT/.venv/bin/omo-edge" config check --config "$ETC/config.toml" >/dev/null); then
+    CONFIG_OK=0
+    say "WARNING: $ETC/config.toml does not pass this version's check (above):"
+    say "  fix it, then: systemctl restart omo-edge. The running service was not restarted."
+  fi
+elif [ "$DRY" = 1 ]; then
+  say "+ omo-edge config check --config $ETC/config.toml (with $ETC/env loaded)"
+fi
+
+# 5. The units.
 run install -m 0644 "$SRC/systemd/omo-edge.service" "$SRC/systemd/omo-edge-signage.service" \
   "$UNITS/"
 if [ -z "$PREFIX" ]; then
@@ -125,7 +156,9 @@ if [ -z "$PREFIX" ]; then
   run systemctl daemon-reload
   run systemctl enable omo-edge.service
   # An upgrade restarts what runs; a fresh install waits for the config to be edited.
-  run systemctl try-restart omo-edge.service omo-edge-signage.service
+  if [ "$CONFIG_OK" = 1 ]; then
+    run systemctl try-restart omo-edge.service omo-edge-signage.service
+  fi
   if [ "$DRY" = 0 ]; then
     say "installed. Next: sudoedit $ETC/config.toml; sudoedit $ETC/env;"
     say "  systemctl start omo-edge && omo-edge doctor"

@@ -143,3 +143,23 @@ def test_values_that_used_to_slip_through(raw: dict[str, Any]) -> None:
         parse({"store": {"id": "s", "device": "d"}, "zones": [{"id": "z"}], **raw}, env={})
     [problem] = info.value.problems
     assert re.match(r"(cameras\[0\]\.source|storage\.path|storage\.state_dir) = ", problem)
+
+
+def test_the_operations_guide_documents_every_key() -> None:
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    reference = guide.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+    sections = {}
+    for chunk in reference.split("\n### ")[1:]:
+        heading, _, body = chunk.partition("\n")
+        for marker in re.findall(r"`\[\[?([a-z.]+)\]\]?`", heading):
+            sections[marker] = body
+    known = known_keys()
+    for table, keys in known.items():
+        if not table:
+            continue
+        keys = {k for k in keys if f"{table}.{k}" not in known}  # sub-tables have sections
+        assert table in sections, f"no section for [{table}] in docs/operations.md"
+        last = table.rsplit(".", 1)[-1]
+        for key in keys:
+            assert f"`{key}`" in sections[table] or f"`{last}.{key}`" in sections[table], \
+                f"docs/operations.md: [{table}] does not document {key}"

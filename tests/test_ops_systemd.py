@@ -159,8 +159,9 @@ def test_the_daemon_speaks_sd_notify_as_the_unit_expects(tmp_path: Path) -> None
 
 # ---------------------------------------------------------------------- installer
 def install(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMO_EDGE_")}
     return subprocess.run(["bash", str(INSTALL), *args], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, env=env)
 
 
 def test_the_installer_is_strict_bash() -> None:
@@ -221,3 +222,38 @@ def test_installer_into_a_prefix_twice_keeps_config_and_secrets(tmp_path: Path) 
     assert (etc / "env").read_text() == "OMO_EDGE_BROKER_PASSWORD=s3cret\n"
     assert stat.S_IMODE((etc / "env").stat().st_mode) == 0o600, "mode drift is repaired"
     assert not (src / "edge" / "stale_module.py").exists(), "an upgrade drops removed files"
+
+
+def test_installer_checks_the_config_with_the_new_code(tmp_path: Path) -> None:
+    venv_bin = tmp_path / "opt" / "omo-edge" / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "omo-edge").symlink_to(VENV_BIN / "omo-edge")
+    r = install("--prefix", str(tmp_path), "--no-venv")
+    assert r.returncode == 0 and "WARNING" not in r.stdout, r.stdout + r.stderr
+    config = tmp_path / "etc" / "omo-edge" / "config.toml"
+    config.write_text(config.read_text().replace("max_mb = 1024", "max_megabytes = 1024"))
+    r = install("--prefix", str(tmp_path), "--no-venv")
+    assert r.returncode == 0
+    assert "storage.max_megabytes: unknown key" in r.stderr
+    assert f"WARNING: {config} does not pass this version's check" in r.stdout
+    assert "was not restarted" in r.stdout
+
+
+def test_installer_check_loads_secrets_like_systemd_without_running_them(tmp_path: Path) -> None:
+    venv_bin = tmp_path / "opt" / "omo-edge" / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "omo-edge").symlink_to(VENV_BIN / "omo-edge")
+    etc = tmp_path / "etc" / "omo-edge"
+    etc.mkdir(parents=True)
+    marker = tmp_path / "ran"
+    (etc / "config.toml").write_text(
+        '[store]\nid = "s"\ndevice = "d"\n[broker]\nhost = "h"\n'
+        'password_env = "OMO_EDGE_BROKER_PASSWORD"\n')
+    (etc / "env").write_text("# secrets\n  OMO_EDGE_OTHER=x\n"
+                             f"OMO_EDGE_BROKER_PASSWORD='pw with spaces $(touch {marker})'\n")
+    r = install("--prefix", str(tmp_path), "--no-venv")
+    assert r.returncode == 0 and "WARNING" not in r.stdout, r.stdout + r.stderr
+    assert not marker.exists(), "the env file must not be run as shell"
+    (etc / "env").write_text("OMO_EDGE_OTHER=x\n")
+    r = install("--prefix", str(tmp_path), "--no-venv")
+    assert "WARNING" in r.stdout and "that environment variable is not set" in r.stderr
