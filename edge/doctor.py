@@ -120,15 +120,20 @@ def check_event_log(config: Config) -> CheckResult:
     if not os.access(path, os.R_OK | os.W_OK):
         return CheckResult(False, name, f"{path}: permission denied",
                            f"chown omo-edge {path} (and its -wal and -shm files)")
+    if path.stat().st_size == 0:
+        return CheckResult(True, name, f"{path} is empty; the daemon will set it up")
+    corrupt_fix = ("restart the daemon: it moves a corrupt log aside (kept, with a "
+                   ".corrupt-<time> suffix) and starts a new one")
     try:
         log = _open_log_readonly(path)
     except EventLogError as exc:
-        return CheckResult(False, name, str(exc),
-                           "restart the daemon: it moves a corrupt log aside (kept, with a "
-                           ".corrupt-<time> suffix) and starts a new one")
+        return CheckResult(False, name, str(exc), corrupt_fix)
     try:
         result = log.quick_check()
         stats = log.stats()
+    except sqlite3.DatabaseError as exc:
+        return CheckResult(False, name, f"{path} is not a readable omo-edge event log: {exc}",
+                           corrupt_fix)
     finally:
         log.close()
     size_mb = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists()) / 2**20
@@ -234,10 +239,13 @@ def check_serial(index: int, shelf: Shelf) -> CheckResult:
         port.close()
     except (serial.SerialException, OSError, ValueError) as exc:
         text = str(exc)
-        if "ermission denied" in text:
+        lower = text.lower()
+        if "permission denied" in lower:
             fix = "add the omo-edge user to the dialout group (systemd/install.sh does)"
-        elif "busy" in text.lower() or "ock" in text:
-            fix = "another program holds the port (fuser -v " + shelf.port + "): stop it"
+        elif "busy" in lower or "locked" in lower:
+            fix = f"another program holds the port (fuser -v {shelf.port}): stop it"
+        elif is_url:
+            fix = f"check that the server in shelves[{index}].port is up and reachable"
         else:
             fix = f"check the cable and shelves[{index}].port / baudrate"
         return CheckResult(False, name, f"cannot open: {text}", fix)

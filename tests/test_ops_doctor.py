@@ -78,6 +78,14 @@ def test_a_file_that_is_not_a_tty_fails_to_open(tmp_path: Path) -> None:
     assert not result.ok and "cannot open" in result.detail, result.line()
 
 
+def test_a_serial_url_nobody_serves_fails_with_a_url_fix(tmp_path: Path) -> None:
+    url = f"socket://127.0.0.1:{free_port()}"
+    cfg = config(tmp_path, shelves=[{"id": "a", "port": url, "zone": "z"}])
+    result = only(cfg, "serial")
+    assert not result.ok and "cannot open" in result.detail, result.line()
+    assert "shelves[0].port is up and reachable" in result.fix
+
+
 # ---------------------------------------------------------------------- cameras
 def write_video(path: Path, frames: int = 5, size: tuple[int, int] = (160, 120)) -> None:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 5, size)
@@ -263,6 +271,27 @@ def test_a_corrupt_event_log_fails(tmp_path: Path) -> None:
     cfg.storage.path.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 64)
     result = only(cfg, "event log")
     assert not result.ok and "moves a corrupt log aside" in result.fix, result.line()
+
+
+def test_an_empty_or_foreign_database_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    cfg = config(tmp_path)
+    cfg.storage.path.touch()
+    empty = only(cfg, "event log")
+    assert empty.ok and "empty" in empty.detail
+    with sqlite3.connect(cfg.storage.path) as conn:
+        conn.execute("CREATE TABLE other (x)")
+    conn.close()
+    foreign = only(cfg, "event log")
+    assert not foreign.ok and "not a readable omo-edge event log" in foreign.detail
+
+
+def test_a_log_path_under_a_file_fails(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    cfg = config(tmp_path, storage={"path": str(tmp_path / "afile" / "sub" / "e.db")})
+    result = only(cfg, "event log")
+    assert not result.ok and "not writable" in result.detail and "storage.path" in result.fix
 
 
 @pytest.mark.skipif(AS_ROOT, reason="root can write anywhere")
