@@ -39,10 +39,10 @@ def _config_path(args: argparse.Namespace) -> Path:
     return Path(given) if given else DEFAULT_PATH
 
 
-def load_config_or_exit(args: argparse.Namespace) -> Config:
+def load_config_or_exit(args: argparse.Namespace, *, require_secrets: bool = True) -> Config:
     path = _config_path(args)
     try:
-        return load(path)
+        return load(path, require_secrets=require_secrets)
     except ConfigError as exc:
         print(f"omo-edge: config error in {path}:", file=sys.stderr)
         for problem in exc.problems:
@@ -97,7 +97,7 @@ def _alive(pid: object) -> bool:
 def cmd_status(args: argparse.Namespace) -> int:
     from edge.status import read_status
 
-    config = load_config_or_exit(args)
+    config = load_config_or_exit(args, require_secrets=False)
     snap = read_status(config.storage.state_dir)
     running = False
     if snap is not None:
@@ -161,7 +161,8 @@ def parse_when(text: str, now: float | None = None) -> str:
 def cmd_events(args: argparse.Namespace) -> int:
     from edge.eventlog import EventLogError, open_readonly
 
-    db = Path(args.db) if args.db else load_config_or_exit(args).storage.path
+    db = (Path(args.db) if args.db
+          else load_config_or_exit(args, require_secrets=False).storage.path)
     try:
         event_log = open_readonly(db)
     except EventLogError as exc:
@@ -220,14 +221,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from edge.doctor import run_checks
 
     path = _config_path(args)
+    failures = 0
     try:
-        config = load(path)
+        config = load(path, require_secrets=False)
     except ConfigError as exc:
         print(f"FAIL config: {path}: " + "; ".join(exc.problems))
         print("     fix: correct the keys above, then run `omo-edge config check`")
         return EXIT_FAIL
-    failures = 0
     print(f"PASS config: {path}")
+    try:
+        load(path)
+    except ConfigError as exc:  # only secrets can fail here: the rest passed above
+        failures += 1
+        print("FAIL secrets: " + "; ".join(exc.problems))
+        print("     fix: put them in /etc/omo-edge/env (the service reads it) and, in a "
+              "shell, export them before running omo-edge")
     for result in run_checks(config, timeout_s=args.timeout):
         print(result.line())
         failures += not result.ok

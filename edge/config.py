@@ -157,9 +157,10 @@ _MISSING = object()
 class _Reader:
     """Reads typed values from nested tables and collects problems instead of raising."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], require_secrets: bool = True) -> None:
         self.problems: list[str] = []
         self.env = env
+        self.require_secrets = require_secrets
 
     def bad(self, key: str, value: Any, allowed: str) -> None:
         shown = repr(value) if not isinstance(value, dict) else "a table"
@@ -218,7 +219,9 @@ class _Reader:
         if env_name is None:
             return None
         if env_name not in self.env:
-            self.problems.append(f"{key}_env = {env_name!r}: that environment variable is not set")
+            if self.require_secrets:
+                self.problems.append(
+                    f"{key}_env = {env_name!r}: that environment variable is not set")
             return None
         return self.env[env_name]
 
@@ -425,9 +428,11 @@ def _unique(r: _Reader, ids: list[str], key: str) -> None:
 
 
 def parse(raw: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
-          source_path: str | None = None) -> Config:
-    """Validate a parsed TOML document; raise ConfigError listing every problem."""
-    r = _Reader(os.environ if env is None else env)
+          source_path: str | None = None, require_secrets: bool = True) -> Config:
+    """Validate a parsed TOML document; raise ConfigError listing every problem.
+    With `require_secrets` False (read-only commands: status, events, doctor) a secret whose
+    environment variable is not set is None instead of a problem."""
+    r = _Reader(os.environ if env is None else env, require_secrets)
     r.unknown(raw, {"store", "storage", "logging", "privacy", "zones", "shelves", "cameras",
                     "ble", "screens", "broker"}, "")
     store_t = r.table(raw, "store", "store")
@@ -509,7 +514,8 @@ def parse(raw: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
     )
 
 
-def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
+def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None,
+         require_secrets: bool = True) -> Config:
     """Read and validate a config file; raise ConfigError on any problem."""
     p = Path(path)
     try:
@@ -522,4 +528,4 @@ def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) 
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML: {exc}"], str(p)) from None
-    return parse(raw, env=env, source_path=str(p))
+    return parse(raw, env=env, source_path=str(p), require_secrets=require_secrets)

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from edge.config import Broker, Camera, Config, Shelf
 from edge.eventlog import EventLog, EventLogError
@@ -80,20 +79,8 @@ def _writable_dir(path: Path) -> bool:
 
 
 # -------------------------------------------------------------------- event log
-class _ImmutableLog(EventLog):
-    """An event log that no process has open (no ``-wal``/``-shm`` beside it), opened with
-    SQLite's ``immutable=1`` so that reading it creates no side files. EventLog's read-only
-    mode (``mode=ro``) creates them and cannot remove them on close; run as root, they would
-    be root-owned and lock the service out of its own log."""
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro&immutable=1", uri=True,
-                               check_same_thread=False, isolation_level=None)
-
-
 def _open_log_readonly(path: Path) -> EventLog:
-    live = any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm"))
-    return EventLog(path, readonly=True) if live else _ImmutableLog(path, readonly=True)
+    return EventLog(path, readonly=True)  # immutable when no process has it open
 
 
 def check_event_log(config: Config) -> CheckResult:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 import sqlite_utils
 
@@ -150,8 +151,12 @@ class EventLog:
         if self._readonly:
             if not self.path.exists():
                 raise EventLogError(f"no event log at {self.path} (has the daemon run yet?)")
+            # A log no process has open (no -wal/-shm beside it) is opened immutable, so that
+            # reading it creates no side files: made by root, they would lock the daemon out.
+            live = any(Path(f"{self.path}{s}").exists() for s in ("-wal", "-shm"))
+            mode = "mode=ro" if live else "mode=ro&immutable=1"
             conn = sqlite3.connect(
-                f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                f"file:{quote(str(self.path))}?{mode}", uri=True, check_same_thread=False,
                 isolation_level=None,
             )
             conn.execute("PRAGMA busy_timeout=5000")

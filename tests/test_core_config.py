@@ -121,3 +121,15 @@ def test_cli_rejects_malformed_toml_and_a_missing_file(tmp_path: Path) -> None:
     assert r.returncode == 2 and "not valid TOML" in r.stderr
     r = run_cli("run", "--config", str(tmp_path / "absent.toml"))
     assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_read_only_commands_do_not_need_the_secrets(tmp_path: Path) -> None:
+    cfg = write(tmp_path, GOOD)  # names OMO_TEST_BROKER_PASSWORD, which is not set here
+    assert load(cfg, env={}, require_secrets=False).broker.password is None
+    status = run_cli("status", "--config", str(cfg))
+    assert status.returncode == 1 and "not running" in status.stdout  # not a config error
+    events = run_cli("events", "--config", str(cfg))
+    assert "no event log" in events.stderr
+    doctor = run_cli("doctor", "--config", str(cfg), "--timeout", "0.5")
+    assert "FAIL secrets: broker.password_env = 'OMO_TEST_BROKER_PASSWORD'" in doctor.stdout
+    assert doctor.returncode == 1
