@@ -10,6 +10,7 @@ import pytest
 
 from edge.cli import main as cli_main
 from edge.eventlog import open_readonly
+from edge.events import validate_envelope
 from edge.status import read_status
 from tests.sim_fixtures import short_run
 
@@ -71,6 +72,8 @@ def test_sensor_unplug_goes_offline_and_comes_back(tmp_path: Path) -> None:
     el = open_readonly(tmp_path / "events.db")
     changes = [(s.event.data["sensor"], s.event.data["status"])
                for s in el.query(types=["omo.sensor.status.changed"])]
+    for stored in el.query():  # every event the run emitted matches its schema
+        validate_envelope(stored.event.to_dict())
     el.close()
     assert changes.count(("shelf-2", "offline")) == 1 and ("shelf-2", "online") in changes
     assert changes.count(("cam-1", "offline")) == 1 and ("cam-1", "online") in changes

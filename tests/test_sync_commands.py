@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from edge.config import load
+from edge.events import validate_envelope
 from edge.runtime import Health
 from sim.mosquitto import Mosquitto
 from tests.sync_fixtures import (
@@ -135,8 +136,11 @@ def test_good_bad_and_duplicate_commands(tmp_path: Path, broker: Mosquitto) -> N
             assert reload["outcome"] == "rejected" and "bogus" in reload["error"]
 
             await await_until(lambda: daemon.event_log.stats().queued == 0, 15, "records out")
-            records = [s.event.data for s in daemon.event_log.query(
+            stored = [s.event for s in daemon.event_log.query(
                 types=["omo.cloud.command.received"])]
+            for event in stored:  # each record matches the catalogue's schema
+                validate_envelope(event.to_dict())
+            records = [e.data for e in stored]
         outcomes = [(r["command"], r["outcome"]) for r in records]
         assert ("ping", "ok") in outcomes and ("signage.show", "duplicate") in outcomes
         assert sum(1 for _, o in outcomes if o == "rejected") == len(bad) + 1
