@@ -79,10 +79,6 @@ def _writable_dir(path: Path) -> bool:
 
 
 # -------------------------------------------------------------------- event log
-def _open_log_readonly(path: Path) -> EventLog:
-    return EventLog(path, readonly=True)  # immutable when no process has it open
-
-
 def check_event_log(config: Config) -> CheckResult:
     path = config.storage.path
     name = "event log"
@@ -112,7 +108,7 @@ def check_event_log(config: Config) -> CheckResult:
     corrupt_fix = ("restart the daemon: it moves a corrupt log aside (kept, with a "
                    ".corrupt-<time> suffix) and starts a new one")
     try:
-        log = _open_log_readonly(path)
+        log = EventLog(path, readonly=True)  # immutable when no process has it open
     except EventLogError as exc:
         return CheckResult(False, name, str(exc), corrupt_fix)
     try:

@@ -19,36 +19,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.config import Config, parse
 from edge.daemon import Daemon
 from edge.sync.connection import Backoff
+from tests.waiting import await_until, wait_until  # noqa: F401 (re-exported)
 
 STORE, DEVICE = "store-1", "edge-01"
 PREFIX = "omo/v1"
 BASE = f"{PREFIX}/{STORE}/{DEVICE}"
 FAST_BACKOFF = Backoff(initial_s=0.1, max_s=0.5)
-
-
-def wait_until(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition",
-               every: float = 0.02) -> Any:
-    """Poll `cond` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)  # polling a condition with a deadline, not a fixed delay
-
-
-async def await_until(cond: Callable[[], Any], timeout: float = 20.0,
-                      what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def sync_raw(tmp: Path, port: int, **broker: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,16 +21,9 @@ from edge.events import validate_envelope
 from edge.logsetup import JournalFormatter
 from edge.runtime import Backoff, ComponentContext, Emitter, Health, Supervisor
 from tests.core_fixtures import SOURCE, minimal_config
+from tests.waiting import await_until
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 class Flaky:
@@ -71,13 +63,13 @@ def test_a_failing_component_is_restarted_with_backoff_while_others_go_on(tmp_pa
         flaky, ticker = Flaky(failures=3), Ticker()
         sup.start(flaky)
         sup.start(ticker)
-        await wait_until(lambda: sup.states["flaky"].detail == "recovered")
+        await await_until(lambda: sup.states["flaky"].detail == "recovered")
         ticks_then = ticker.ticks
-        await wait_until(lambda: ticker.ticks > ticks_then + 10)
+        await await_until(lambda: ticker.ticks > ticks_then + 10)
         state = sup.states["flaky"]
         assert state.restarts == 3 and state.health == Health.OK
         assert state.last_error == "RuntimeError: sensor glitch 3"
-        await wait_until(lambda: log.stats().total == 3)
+        await await_until(lambda: log.stats().total == 3)
         await sup.stop(timeout=1)
         await emitter.stop()
         faults = [s.event for s in log.query(types=["omo.device.component.faulted"])]
@@ -193,7 +185,7 @@ def test_in_process_daemon_emits_only_valid_events(tmp_path: Path) -> None:
         daemon = Daemon(minimal_config(tmp_path), status_every_s=0.05)
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop, handle_signals=False))
-        await wait_until(lambda: daemon.last_status is not None)
+        await await_until(lambda: daemon.last_status is not None)
         assert daemon.last_status is not None
         assert daemon.last_status["outbox"]["last_seq"] >= 1
         stop.set()
@@ -256,9 +248,9 @@ def test_daemon_keeps_running_on_a_really_full_disk(tmp_path: Path) -> None:
             daemon = Daemon(minimal_config(mnt), components=[chatty], status_every_s=0.05)
             stop = asyncio.Event()
             task = asyncio.create_task(daemon.run(stop, handle_signals=False))
-            await wait_until(lambda: chatty.dropped >= 50, timeout=60)
+            await await_until(lambda: chatty.dropped >= 50, timeout=60)
             sent_then = chatty.sent
-            await wait_until(lambda: chatty.sent > sent_then + 20)  # still going
+            await await_until(lambda: chatty.sent > sent_then + 20)  # still going
             assert daemon.supervisor.states["chatty"].restarts == 0
             assert daemon.supervisor.states["status"].restarts == 0
             assert daemon.event_log.counters()["dropped.disk_full"] >= 50
