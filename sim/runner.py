@@ -194,7 +194,7 @@ class Simulation:
         opts, w = self.opts, self.world
         broker_port = None
         if w.scenario.broker:
-            from sim.mosquitto import Mosquitto
+            from edge.mosquitto import Mosquitto
 
             self.broker = Mosquitto(workdir=self.out / "mosquitto")
             await asyncio.get_running_loop().run_in_executor(None, self.broker.start)

@@ -20,7 +20,7 @@ import pytest
 import edge.doctor as doctor
 from edge.config import Config, parse
 from edge.doctor import CheckResult, check_display, check_models, run_checks
-from sim.mosquitto import Mosquitto, free_port
+from edge.mosquitto import Mosquitto, free_port
 from tests.sync_fixtures import make_certs
 
 ROOT = Path(__file__).resolve().parent.parent

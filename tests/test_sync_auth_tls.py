@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from edge.mosquitto import Mosquitto, free_port
 from edge.runtime import Health
 from edge.status import read_status
-from sim.mosquitto import Mosquitto, free_port
 from tests.sync_fixtures import (
     BASE,
     Collector,

@@ -13,8 +13,8 @@ import pytest
 
 from edge.config import load
 from edge.events import validate_envelope
+from edge.mosquitto import Mosquitto
 from edge.runtime import Health
-from sim.mosquitto import Mosquitto
 from tests.sync_fixtures import (
     BASE,
     PREFIX,

@@ -22,7 +22,7 @@ from typing import Any
 
 from edge.eventlog import open_readonly
 from edge.events import validate_envelope
-from sim.mosquitto import Mosquitto
+from edge.mosquitto import Mosquitto
 from tests.sync_fixtures import BASE, Collector, sync_raw, wait_until, write_toml
 
 ROOT = Path(__file__).resolve().parent.parent

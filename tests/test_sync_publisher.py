@@ -19,6 +19,7 @@ from edge.catalogue import PRIORITY_NAMES, catalogue
 from edge.clock import SystemClock
 from edge.eventlog import EventLog
 from edge.events import source_uri
+from edge.mosquitto import Mosquitto
 from edge.runtime import Emitter
 from edge.sync.connection import (
     Backoff,
@@ -30,7 +31,6 @@ from edge.sync.connection import (
 from edge.sync.device_status import DeviceStatus
 from edge.sync.publisher import Publisher
 from edge.sync.topics import Topics
-from sim.mosquitto import Mosquitto
 from tests.sync_fixtures import BASE, DEVICE, STORE, Collector, await_until, sync_config
 
 TOPICS = Topics("omo/v1", STORE, DEVICE)

@@ -8,7 +8,7 @@ drain of a backlog built during an outage, with its peak RSS.
 it, which is about twice as fast on a small machine: both are reported.
 
 Each measurement runs in its own child process (a clean peak RSS per phase); each child
-talks to a real Mosquitto started with sim.mosquitto.
+talks to a real Mosquitto started with edge.mosquitto.
 """
 
 from __future__ import annotations
@@ -214,11 +214,11 @@ async def _omo(args: argparse.Namespace, drain: bool) -> dict[str, Any]:
     from edge.clock import SystemClock
     from edge.eventlog import EventLog
     from edge.events import source_uri
+    from edge.mosquitto import Mosquitto
     from edge.runtime import Emitter
     from edge.sync.connection import Backoff, Link
     from edge.sync.publisher import Publisher
     from edge.sync.topics import Topics
-    from sim.mosquitto import Mosquitto
 
     broker = Mosquitto() if drain else None
     port = broker.port if broker else args.port
@@ -293,7 +293,7 @@ def _run_child(kind: str, n: int, port: int | None, args: argparse.Namespace) ->
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from edge.bench_machine import machine_info
-    from sim.mosquitto import Mosquitto
+    from edge.mosquitto import Mosquitto
 
     live_omo: list[dict[str, Any]] = []
     live_raw: list[dict[str, Any]] = []

@@ -1,7 +1,8 @@
 """Start a real Mosquitto broker on a free loopback port, and stop and restart it.
 
-Used by the simulator (the `broker-outage` scenario) and by the tests. Never a mock: it runs
-Debian's `mosquitto` binary with a generated config in a temporary directory.
+Shared by the sync bench (`omo-edge bench sync`), the simulator (the `broker-outage`
+scenario) and the tests; it lives in `edge` so that `edge` never imports `sim`. Never a
+mock: it runs Debian's `mosquitto` binary with a generated config in a temporary directory.
 """
 
 from __future__ import annotations
