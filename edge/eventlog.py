@@ -29,6 +29,7 @@ import sqlite_utils
 
 from edge.catalogue import PRIORITY_NAMES
 from edge.events import Event, format_time, parse_time
+from edge.ratelimit import LogEvery
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class EventLog:
         self._pending_counters: dict[str, int] = {}
         self._drops_unreported: dict[str, dict[int, int]] = {}
         self.recovered_from: Path | None = None
-        self._last_drop_log = -1e9
+        self._drop_log = LogEvery(60.0)
         self._conn = self._open()
         self.db = sqlite_utils.Database(self._conn)
 
@@ -370,9 +371,7 @@ class EventLog:
                 for ev in events:
                     by_prio[ev.priority] = by_prio.get(ev.priority, 0) + 1
                 self._count_drops(reason, by_prio)
-                now = time.monotonic()
-                if now - self._last_drop_log >= 60.0:
-                    self._last_drop_log = now
+                if self._drop_log.due(reason):
                     log.error("event log: %s; dropping events (counted in dropped.%s; "
                               "this is logged at most once a minute)", exc, reason)
                 return []

@@ -11,6 +11,7 @@ import jsonschema
 
 from edge.catalogue import UnknownEventType, envelope_validator, spec
 from edge.ids import new_event_id
+from edge.schema_errors import describe, first_problem
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -61,11 +62,9 @@ class Event:
             event_spec = spec(event_type)
         except UnknownEventType as exc:
             raise InvalidEvent(str(exc)) from None
-        errors = sorted(event_spec.validator.iter_errors(data), key=lambda e: list(e.path))
-        if errors:
-            first = errors[0]
-            where = "/".join(str(p) for p in first.path) or "(data)"
-            raise InvalidEvent(f"{event_type}: {where}: {first.message}")
+        problem = first_problem(event_spec.validator, data, whole="(data)")
+        if problem:
+            raise InvalidEvent(f"{event_type}: {problem}")
         return cls(
             id=new_event_id(int(epoch_s * 1000)),
             type=event_type,
@@ -117,7 +116,6 @@ def validate_envelope(obj: dict[str, Any]) -> None:
         envelope_validator().validate(obj)
         spec(obj["type"]).validator.validate(obj["data"])
     except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(event)"
-        raise InvalidEvent(f"{obj.get('type', '?')}: {where}: {exc.message}") from None
+        raise InvalidEvent(f"{obj.get('type', '?')}: {describe(exc, whole='(event)')}") from None
     except KeyError as exc:
         raise InvalidEvent(str(exc)) from None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from edge.backoff import Backoff as Backoff  # re-exported: sources import it from here
 from edge.clock import Clock
 from edge.eventlog import EventLog
 from edge.events import Event, InvalidEvent
@@ -197,17 +198,6 @@ class Component(Protocol):
     name: str
 
     async def run(self, ctx: ComponentContext) -> None: ...
-
-
-@dataclass(frozen=True)
-class Backoff:
-    initial_s: float = 0.5
-    max_s: float = 30.0
-    factor: float = 2.0
-    reset_after_s: float = 60.0  # a run this long resets the backoff
-
-    def delay(self, failures: int) -> float:
-        return float(min(self.max_s, self.initial_s * self.factor ** max(0, failures - 1)))
 
 
 class Supervisor:

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from edge.files import write_json_atomic
 
 STATUS_FILE = "status.json"
 
 
 def write_status(state_dir: Path, snapshot: dict[str, Any]) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".status-", dir=state_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(snapshot, fh, indent=2, sort_keys=True)
-        os.replace(tmp, state_dir / STATUS_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace the status file atomically. Not fsynced: it is rewritten every few seconds
+    and a lost update after a power cut is harmless. Raises OSError."""
+    write_json_atomic(state_dir / STATUS_FILE, snapshot, indent=2, fsync=False)
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:

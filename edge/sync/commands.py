@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -33,6 +33,8 @@ from typing import Any
 import jsonschema
 
 from edge.events import format_time, parse_time
+from edge.ratelimit import LogEvery, TokenBucket
+from edge.schema_errors import first_problem
 from edge.sync.command_store import CommandStore
 from edge.sync.topics import Topics, is_command_name
 
@@ -74,32 +76,6 @@ def schema_names() -> list[str]:
                   if e.name.endswith(".json") and e.name != "envelope.json")
 
 
-def _first_error(validator: jsonschema.protocols.Validator, obj: Any, where: str) -> str | None:
-    errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return None
-    err = errors[0]
-    path = "/".join(str(p) for p in err.absolute_path)
-    message = err.message if len(err.message) <= 300 else err.message[:300] + "..."
-    return f"{where}{'/' + path if path else ''}: {message}"
-
-
-@dataclass
-class _Bucket:
-    rate: float
-    burst: float
-    tokens: float = 0.0
-    at: float = field(default_factory=time.monotonic)
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
 class CommandProcessor:
     """Turns one incoming message into at most one run of a handler and exactly one answer
     (except under a flood, where the excess is counted and shed)."""
@@ -115,6 +91,7 @@ class CommandProcessor:
         max_bytes: int,
         counters: dict[str, int] | None = None,
         wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         rate: float = 20.0,
         burst: float = 50.0,
     ) -> None:
@@ -126,8 +103,9 @@ class CommandProcessor:
         self.max_bytes = max_bytes
         self.counters = counters if counters is not None else {}
         self._wall = wall
-        self._bucket = _Bucket(rate, burst, tokens=burst)
-        self._last_flood_log = -1e9
+        self._bucket = TokenBucket(rate, burst, now=monotonic())
+        self._monotonic = monotonic
+        self._flood_log = LogEvery(60.0, monotonic)
         for key in ("received", "ok", "rejected", "duplicate", "failed", "shed"):
             self.counters.setdefault(f"commands.{key}", 0)
 
@@ -137,11 +115,9 @@ class CommandProcessor:
         raw_name = self.topics.command_name(topic)
         if raw_name is None:
             return None
-        now = time.monotonic()
-        if not self._bucket.take(now):
+        if not self._bucket.take(self._monotonic()):
             self.counters["commands.shed"] += 1
-            if now - self._last_flood_log > 60:
-                self._last_flood_log = now
+            if self._flood_log.due():
                 log.warning("more than %.0f commands/s: shedding the excess (counted in "
                             "commands.shed; logged once a minute)", self._bucket.rate)
             return None
@@ -208,7 +184,7 @@ class CommandProcessor:
                                   f"column {exc.colno}") from None
         except RecursionError:
             raise CommandRejected("payload is nested too deeply") from None
-        problem = _first_error(_validator("envelope"), obj, "payload")
+        problem = first_problem(_validator("envelope"), obj, root="payload")
         if problem:
             raise CommandRejected(problem)
         known = sorted(self.handlers)
@@ -216,7 +192,7 @@ class CommandProcessor:
             raise CommandRejected(f"unknown command {name!r}; known: {', '.join(known)}")
         args = obj.get("args", {})
         if name in schema_names():
-            problem = _first_error(_validator(name), args, "args")
+            problem = first_problem(_validator(name), args, root="args")
             if problem:
                 raise CommandRejected(problem)
         expires = obj.get("expires_at")

@@ -41,7 +41,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.backoff import Backoff as Backoff  # re-exported for the sync component
 from edge.config import Broker
+from edge.ratelimit import LogEvery
 
 log = logging.getLogger("omo_edge.sync.connection")
 
@@ -50,19 +52,8 @@ CONNACK_TIMEOUT_S = 15.0
 REFUSAL_LOG_EVERY_S = 60.0
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with jitter: each delay is drawn from [half, full] of
-    ``initial * factor**(failures-1)``, capped at ``max_s``, so devices that lost the
-    broker together do not come back together."""
-
-    initial_s: float = 0.25
-    max_s: float = 15.0
-    factor: float = 2.0
-
-    def delay(self, failures: int, rng: random.Random) -> float:
-        base = min(self.max_s, self.initial_s * self.factor ** max(0, failures - 1))
-        return base * rng.uniform(0.5, 1.0)
+# Reconnect delays: jittered (the link passes its rng), from 0.25 s up to 15 s.
+LINK_BACKOFF = Backoff(initial_s=0.25, max_s=15.0)
 
 
 class TlsSetupError(ValueError):
@@ -248,7 +239,7 @@ class Link:
         self.will = will
         self.subscriptions = list(subscriptions or [])
         self.paho_inflight = paho_inflight
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or LINK_BACKOFF
         self.rng = rng or random.Random()
         self.status = LinkStatus()
         self.generation = 0
@@ -261,7 +252,7 @@ class Link:
         self._refusal: dict[int, str] = {}
         self._last_error: dict[int, str] = {}
         self._dropped: dict[int, str] = {}
-        self._logged: tuple[str, float] = ("", -1e9)
+        self._failure_log = LogEvery(REFUSAL_LOG_EVERY_S)
 
     # ------------------------------------------------------------------ paho side
     def _new_client(self, generation: int) -> mqtt.Client:
@@ -421,7 +412,7 @@ class Link:
                  "TLS" if self.broker.tls else "plain",
                  "resumed" if session_present else "new",
                  f" after {was_down_for:.1f} s" if st.connects > 1 else "")
-        self._logged = ("", -1e9)
+        self._failure_log.reset()
         if self._up is not None:
             self._up.set()
         self._notify()
@@ -438,10 +429,7 @@ class Link:
             self.on_status(self.status)
 
     def _log_failure(self, reason: str, delay: float) -> None:
-        last, at = self._logged
-        now = time.monotonic()
-        if reason != last or now - at >= REFUSAL_LOG_EVERY_S:
-            self._logged = (reason, now)
+        if self._failure_log.due(reason):
             log.warning("MQTT %s:%d: %s; retrying in %.1f s (logged again in %d s if it "
                         "goes on)", self.broker.host, self.broker.port, reason, delay,
                         int(REFUSAL_LOG_EVERY_S))

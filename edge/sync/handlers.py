@@ -15,31 +15,14 @@ A part that handles a command itself registers its own handler in
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from edge import __version__
 from edge.config import Config, ConfigError, load
 from edge.events import format_time
+from edge.files import write_json_atomic
 from edge.sync.commands import Command, CommandRejected, Handler
-
-
-def write_json_atomic(path: Path, obj: dict[str, Any]) -> None:
-    """Write, fsync and rename, so a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, ensure_ascii=False, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _config_sections(config: Config) -> dict[str, Any]:

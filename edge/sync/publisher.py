@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from edge.catalogue import PRIORITY_NAMES
 from edge.eventlog import EventLog
 from edge.events import Event
+from edge.ratelimit import TokenBucket
 from edge.sync.connection import Link, LinkListener
 from edge.sync.topics import Topics
 
@@ -85,9 +86,8 @@ class Publisher(LinkListener):
         self._wake = asyncio.Event()
         self._acks_ready = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
-        self._burst = max(1.0, min(float(window), rate_limit / 10)) if rate_limit else 0.0
-        self._tokens = self._burst
-        self._tokens_at = monotonic()
+        self._bucket = (TokenBucket(rate_limit, max(1.0, min(float(window), rate_limit / 10)),
+                                    now=monotonic()) if rate_limit > 0 else None)
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="outbox-read")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="outbox-ack")
         self._flush_lock = asyncio.Lock()
@@ -121,7 +121,8 @@ class Publisher(LinkListener):
         self._inflight.clear()
         for lane in self._lanes:
             lane.reset()
-        self._tokens, self._tokens_at = self._burst, self._monotonic()
+        if self._bucket is not None:
+            self._bucket.refill(self._monotonic())
         self._wake.set()
 
     def link_down(self, generation: int, reason: str) -> None:
@@ -188,15 +189,11 @@ class Publisher(LinkListener):
             if lane is None or gen != self._gen:
                 break
             event = lane.buf[0]
-            if event.priority > 0 and self.rate_limit > 0:
+            if event.priority > 0 and self._bucket is not None:
                 now = self._monotonic()
-                self._tokens = min(self._burst,
-                                   self._tokens + (now - self._tokens_at) * self.rate_limit)
-                self._tokens_at = now
-                if self._tokens < 1.0:
+                if not self._bucket.take(now):
                     self.counters["inflight"] = len(self._inflight)
-                    return (1.0 - self._tokens) / self.rate_limit
-                self._tokens -= 1.0
+                    return self._bucket.wait_s(now)
             lane.buf.popleft()
             if event.seq in self._acked_unflushed:
                 continue  # acknowledged on an earlier connection, not yet marked delivered

@@ -1,0 +1,32 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write `data` to a temporary file beside `path`, fsync it (unless `fsync` is False)
+    and rename it over `path`. Creates the parent directory. Raises OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, obj: Any, *, indent: int = 1, fsync: bool = True) -> None:
+    """`write_atomic` of `obj` as UTF-8 JSON with sorted keys."""
+    text = json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=True)
+    write_atomic(path, text.encode("utf-8"), fsync=fsync)
