@@ -8,16 +8,33 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import IntEnum
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import jsonschema
 
-PRIORITY_HIGH = 0
-PRIORITY_NORMAL = 1
-PRIORITY_LOW = 2
-PRIORITY_NAMES = {PRIORITY_HIGH: "high", PRIORITY_NORMAL: "normal", PRIORITY_LOW: "low"}
+
+class Priority(IntEnum):
+    """An event type's delivery priority (its schema's ``x-priority``; stored as the
+    integer). Lower goes first: the outbox publishes high before normal before low, and
+    sheds low before normal before high."""
+
+    HIGH = 0
+    NORMAL = 1
+    LOW = 2
+
+    @property
+    def label(self) -> str:
+        """The name in counters, docs and reports: ``high``, ``normal``, ``low``."""
+        return self.name.lower()
+
+
+PRIORITY_HIGH = Priority.HIGH
+PRIORITY_NORMAL = Priority.NORMAL
+PRIORITY_LOW = Priority.LOW
+PRIORITY_NAMES: dict[int, str] = {p: p.label for p in Priority}
 
 
 class UnknownEventType(KeyError):
@@ -28,7 +45,7 @@ class UnknownEventType(KeyError):
 class EventSpec:
     type: str
     description: str
-    priority: int
+    priority: Priority
     schema: dict[str, Any]
     validator: jsonschema.protocols.Validator
 
@@ -52,7 +69,7 @@ def catalogue() -> dict[str, EventSpec]:
         specs[schema["title"]] = EventSpec(
             type=schema["title"],
             description=schema.get("description", ""),
-            priority=int(schema.get("x-priority", PRIORITY_NORMAL)),
+            priority=Priority(int(schema.get("x-priority", Priority.NORMAL))),
             schema=schema,
             validator=validator_cls(schema),
         )

@@ -27,8 +27,8 @@ from urllib.parse import quote
 
 import sqlite_utils
 
-from edge.catalogue import PRIORITY_NAMES
-from edge.events import Event, format_time, parse_time
+from edge.catalogue import PRIORITY_NAMES, Priority
+from edge.events import Event, encode_data, envelope_json, format_time, parse_time
 from edge.ratelimit import LogEvery
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,11 @@ DiskUsage = Callable[[str], Any]
 
 class EventLogError(RuntimeError):
     """The event log cannot be opened or used; the message says why and what to do."""
+
+
+class DuplicateEventError(EventLogError):
+    """An event with this id is already in the log (or twice in one batch): nothing of the
+    batch was stored."""
 
 
 @dataclass(frozen=True)
@@ -101,12 +106,32 @@ class StoredEvent(NamedTuple):
     delivered: bool
 
 
+class OutboxItem(NamedTuple):
+    """An undelivered event as the publisher sends it: `payload` is the CloudEvent JSON
+    with the data text exactly as stored (see `edge.events.envelope_json`)."""
+
+    seq: int
+    type: str
+    payload: bytes
+
+
 def _row_to_event(row: Sequence[Any]) -> Event:
     seq, id_, type_, time_, priority, source, bootid, data = row[:8]
     return Event(
         id=id_, type=type_, source=source, time=time_, data=json.loads(data),
-        bootid=bootid, seq=seq, priority=priority,
+        bootid=bootid, seq=seq, priority=Priority(priority), data_json=data,
     )
+
+
+def _row_to_outbox(row: Sequence[Any]) -> OutboxItem:
+    seq, id_, type_, time_, _priority, source, bootid, data = row
+    return OutboxItem(seq, type_, envelope_json(
+        id=id_, source=source, type=type_, time=time_, data_json=data, seq=seq,
+        bootid=bootid).encode())
+
+
+_UNIQUE_VIOLATIONS = frozenset({sqlite3.SQLITE_CONSTRAINT_UNIQUE,
+                                sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY})
 
 
 def _is_disk_full(exc: sqlite3.Error) -> bool:
@@ -331,20 +356,27 @@ class EventLog:
             self._conn.execute("ROLLBACK")
 
     def append(self, event: Event) -> Event | None:
-        """Append one event durably; returns it with its `seq`, or None if it was dropped."""
+        """Append one event durably; returns it with its `seq`, or None if it was dropped.
+        Raises DuplicateEventError if its id is already in the log, EventLogError if the
+        database refuses it for another reason."""
         stored = self.append_many([event])
         return stored[0] if stored else None
 
     def append_many(self, events: Sequence[Event]) -> list[Event]:
-        """Append events in one transaction (all or none). Returns them with `seq` set, or
-        an empty list if the disk is full or failing (they are counted as dropped)."""
+        """Append events in one transaction (all or none). Returns them with `seq` and
+        `data_json` (the data's JSON text as stored) set, or an empty list if the disk is
+        full or failing (they are counted as dropped).
+
+        Raises DuplicateEventError (nothing stored) if an id is already in the log or
+        twice in `events`; EventLogError for another constraint the database enforces;
+        sqlite3.Error for any other database failure."""
         if not events:
             return []
         with self._lock:
             try:
-                rows = [(ev.id, ev.type, ev.time, ev.priority, ev.source, ev.bootid,
-                         json.dumps(ev.data, separators=(",", ":"), ensure_ascii=False))
-                        for ev in events]
+                texts = [encode_data(ev.data) for ev in events]
+                rows = [(ev.id, ev.type, ev.time, int(ev.priority), ev.source, ev.bootid, text)
+                        for ev, text in zip(events, texts, strict=True)]
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.executemany(
                     "INSERT INTO events(id, type, time, priority, source, bootid, data) "
@@ -354,14 +386,21 @@ class EventLog:
                 # consecutive and end at the last inserted rowid.
                 last = self._conn.execute("SELECT last_insert_rowid()").fetchone()[0]
                 first = last - len(events) + 1
-                out = [ev.with_seq(first + i) for i, ev in enumerate(events)]
+                out = [ev.stored(first + i, text)
+                       for i, (ev, text) in enumerate(zip(events, texts, strict=True))]
                 self._write_pending_counters()
                 self._conn.execute("COMMIT")
                 self._pending_counters.clear()
                 return out
-            except sqlite3.IntegrityError:
+            except sqlite3.IntegrityError as exc:
                 self._rollback()
-                raise
+                if getattr(exc, "sqlite_errorcode", None) in _UNIQUE_VIOLATIONS:
+                    ids = ", ".join(sorted({ev.id for ev in events})[:3])
+                    raise DuplicateEventError(
+                        f"event id already in the event log (batch of {len(events)}: "
+                        f"{ids}{', ...' if len(events) > 3 else ''}); nothing was stored"
+                    ) from None
+                raise EventLogError(f"the event log refused the events: {exc}") from None
             except sqlite3.Error as exc:
                 self._rollback()
                 if not (_is_disk_full(exc) or _is_io_error(exc)):
@@ -421,6 +460,17 @@ class EventLog:
                     (priority, after_seq, limit),
                 ).fetchall()
         return [_row_to_event(r) for r in rows]
+
+    def outbox(self, limit: int, *, after_seq: int, priority: Priority) -> list[OutboxItem]:
+        """Undelivered events of one priority after `after_seq`, in seq order, ready to
+        publish: the stored data text goes out as it is, never decoded."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM events INDEXED BY events_outbox "
+                "WHERE delivered = 0 AND priority = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (int(priority), after_seq, limit),
+            ).fetchall()
+        return [_row_to_outbox(r) for r in rows]
 
     def query(
         self,
@@ -578,6 +628,6 @@ def open_readonly(path: str | os.PathLike[str]) -> EventLog:
 
 
 __all__ = [
-    "EventLog", "EventLogError", "OutboxStats", "RetentionPolicy", "StoredEvent",
-    "open_readonly",
+    "DuplicateEventError", "EventLog", "EventLogError", "OutboxItem", "OutboxStats",
+    "RetentionPolicy", "StoredEvent", "open_readonly",
 ]

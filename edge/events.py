@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 import jsonschema
 
-from edge.catalogue import UnknownEventType, envelope_validator, spec
+from edge.catalogue import Priority, UnknownEventType, envelope_validator, spec
 from edge.ids import new_event_id
 from edge.schema_errors import describe, first_problem
 
@@ -40,9 +41,27 @@ def source_uri(store: str, device: str) -> str:
     return f"omo-edge://{store}/{device}"
 
 
+def encode_data(data: dict[str, Any]) -> str:
+    """The event data as the log stores it: compact JSON, UTF-8 kept as is."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def envelope_json(*, id: str, source: str, type: str, time: str, data_json: str, seq: int,
+                  bootid: str) -> str:
+    """The structured-mode CloudEvent, with `data_json` (already JSON text, as stored)
+    placed in it as it is: nothing is decoded or encoded again. The same text as
+    ``json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)``."""
+    return (f'{{"specversion":"{SPECVERSION}","id":{encode_basestring(id)},'
+            f'"source":{encode_basestring(source)},"type":{encode_basestring(type)},'
+            f'"time":{encode_basestring(time)},"datacontenttype":"{CONTENT_TYPE}",'
+            f'"data":{data_json},"seq":{int(seq)},"bootid":{encode_basestring(bootid)}}}')
+
+
 @dataclass(frozen=True)
 class Event:
-    """One event. `seq` is 0 until the event log assigns it."""
+    """One event. `seq` is 0 until the event log assigns it; `data_json` is the data's
+    JSON text as the log stored it (None before), so it is published without encoding
+    the data again."""
 
     id: str
     type: str
@@ -51,7 +70,8 @@ class Event:
     data: dict[str, Any]
     bootid: str
     seq: int = 0
-    priority: int = field(default=1, compare=False)
+    priority: Priority = field(default=Priority.NORMAL, compare=False)
+    data_json: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def new(
@@ -77,7 +97,12 @@ class Event:
 
     def with_seq(self, seq: int) -> Event:
         return Event(self.id, self.type, self.source, self.time, self.data, self.bootid, seq,
-                     self.priority)
+                     self.priority, self.data_json)
+
+    def stored(self, seq: int, data_json: str) -> Event:
+        """This event as the log stored it: with its `seq` and its data's JSON text."""
+        return Event(self.id, self.type, self.source, self.time, self.data, self.bootid, seq,
+                     self.priority, data_json)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,7 +118,10 @@ class Event:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        """The CloudEvent as compact JSON (the stored data text when there is one)."""
+        data_json = self.data_json if self.data_json is not None else encode_data(self.data)
+        return envelope_json(id=self.id, source=self.source, type=self.type, time=self.time,
+                             data_json=data_json, seq=self.seq, bootid=self.bootid)
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> Event:

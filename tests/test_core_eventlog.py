@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -13,8 +14,15 @@ import pytest
 import sqlite_utils
 
 from edge.catalogue import PRIORITY_HIGH, PRIORITY_LOW
-from edge.eventlog import EventLog, EventLogError, RetentionPolicy, open_readonly
-from tests.core_fixtures import sample
+from edge.eventlog import (
+    DuplicateEventError,
+    EventLog,
+    EventLogError,
+    RetentionPolicy,
+    open_readonly,
+)
+from edge.events import Event
+from tests.core_fixtures import SOURCE, sample
 
 Usage = namedtuple("Usage", "total used free")
 T0 = 1_767_225_600.0
@@ -225,6 +233,38 @@ def test_a_duplicate_id_is_refused_and_nothing_of_the_batch_is_stored(tmp_path: 
     with EventLog(tmp_path / "e.db") as log:
         ev = sample(1)
         log.append(ev)
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(DuplicateEventError) as raised:
             log.append_many([sample(2), ev])
+        assert isinstance(raised.value, EventLogError)
+        assert not isinstance(raised.value, sqlite3.IntegrityError)
         assert log.stats().total == 1
+        twice = sample(3)
+        with pytest.raises(DuplicateEventError):  # twice in one batch
+            log.append_many([twice, twice])
+        assert log.stats().total == 1
+
+
+def test_the_outbox_publishes_the_stored_data_text_as_stored(tmp_path: Path) -> None:
+    """The bytes handed to MQTT are the envelope around the data's stored JSON text, equal
+    to the event's own JSON; the text is not decoded and encoded again on the way out."""
+    with EventLog(tmp_path / "e.db") as log:
+        data = {"n": 1, "payload": "café \u2028 \"q\" ✓ \\ {}\n"}
+        stored = log.append(Event.new("omo.test.sample.created", data, source=SOURCE,
+                                      bootid="c" * 32, epoch_s=1_800_000_000.0))
+        assert stored is not None and stored.data_json is not None
+        [item] = log.outbox(10, after_seq=0, priority=stored.priority)
+        assert item.seq == stored.seq and item.type == stored.type
+        assert item.payload == stored.to_json().encode()
+        assert json.loads(item.payload) == stored.to_dict()
+        raw = log._conn.execute("SELECT data FROM events WHERE seq = ?",
+                                (stored.seq,)).fetchone()[0]
+        assert raw == stored.data_json
+        assert b'"data":' + raw.encode() + b',"seq":' in item.payload
+        # A hand-written row whose text differs from what json.dumps would write still goes
+        # out byte for byte.
+        odd = '{"n": 2,  "payload":"\\u00e9"}'
+        log._conn.execute(
+            "UPDATE events SET data = ? WHERE seq = ?", (odd, stored.seq))
+        [item] = log.outbox(10, after_seq=0, priority=stored.priority)
+        assert b'"data":' + odd.encode() + b',"seq":' in item.payload
+        assert json.loads(item.payload)["data"] == {"n": 2, "payload": "é"}

@@ -50,6 +50,7 @@ def _events(n: int, payload_bytes: int, start: int = 0) -> Any:
     import random
     import uuid
 
+    from edge.catalogue import Priority
     from edge.events import Event, format_time, source_uri
 
     rng = random.Random(20261123 + start)
@@ -62,7 +63,7 @@ def _events(n: int, payload_bytes: int, start: int = 0) -> Any:
         value = (ms << 80) | (0x7 << 76) | (rng.getrandbits(12) << 64) | (0b10 << 62)
         value |= rng.getrandbits(62)
         yield Event(id=str(uuid.UUID(int=value)), type="omo.test.sample.created", source=src,
-                    time=format_time(ms / 1000), bootid=boot, priority=2,
+                    time=format_time(ms / 1000), bootid=boot, priority=Priority.LOW,
                     data={"n": i, "payload": "".join(rng.choices(letters, k=payload_bytes))})
 
 

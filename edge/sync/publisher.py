@@ -13,6 +13,9 @@
   events/s (a token bucket; 0 = no cap); the high lane is never held back.
 - **Live tail without polling.** A lane that has caught up with the log takes new events
   straight from the emitter's subscription; otherwise it reads a page from the log.
+- **Stored bytes out.** What is published is the CloudEvent JSON with the data text
+  exactly as the log stored it (`EventLog.outbox`, or the stored event from the live
+  tail): the data is never decoded and encoded again on the way out.
 - **Ack batching.** PUBACKs are collected and written with one `mark_delivered` (one
   fsync) per batch: whatever arrived while the previous batch was being written.
 """
@@ -28,8 +31,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from edge.catalogue import PRIORITY_NAMES
-from edge.eventlog import EventLog
+from edge.catalogue import Priority
+from edge.eventlog import EventLog, OutboxItem
 from edge.events import Event
 from edge.ratelimit import TokenBucket
 from edge.sync.connection import Link, LinkListener
@@ -40,10 +43,10 @@ log = logging.getLogger("omo_edge.sync.publisher")
 
 @dataclass
 class _Lane:
-    priority: int
+    priority: Priority
     cursor: int = 0          # highest seq taken into `buf` on this connection
     seen: int = 0            # highest seq announced by the emitter
-    buf: deque[Event] = field(default_factory=deque)
+    buf: deque[OutboxItem] = field(default_factory=deque)
     more: bool = True        # the log may hold undelivered events after `cursor`
     live: bool = False       # caught up: new events are appended straight to `buf`
     reading: bool = False
@@ -77,7 +80,7 @@ class Publisher(LinkListener):
         self.page = page
         self.counters = counters if counters is not None else {}
         self._monotonic = monotonic
-        self._lanes = [_Lane(p) for p in sorted(PRIORITY_NAMES)]
+        self._lanes = [_Lane(p) for p in sorted(Priority)]
         self._lane_of = {lane.priority: lane for lane in self._lanes}
         self._inflight: dict[int, int] = {}     # paho message id -> seq
         self._acked_unflushed: set[int] = set()
@@ -108,7 +111,7 @@ class Publisher(LinkListener):
             return
         if lane.live and not lane.reading and event.seq > lane.cursor:
             if len(lane.buf) < 2 * self.page:
-                lane.buf.append(event)
+                lane.buf.append(OutboxItem(event.seq, event.type, event.to_json().encode()))
                 lane.cursor = event.seq
             else:  # publishing is behind: go back to reading pages from the log
                 lane.live, lane.more = False, True
@@ -188,20 +191,20 @@ class Publisher(LinkListener):
             lane = await self._next_lane(gen)
             if lane is None or gen != self._gen:
                 break
-            event = lane.buf[0]
-            if event.priority > 0 and self._bucket is not None:
+            item = lane.buf[0]
+            if lane.priority > Priority.HIGH and self._bucket is not None:
                 now = self._monotonic()
                 if not self._bucket.take(now):
                     self.counters["inflight"] = len(self._inflight)
                     return self._bucket.wait_s(now)
             lane.buf.popleft()
-            if event.seq in self._acked_unflushed:
+            if item.seq in self._acked_unflushed:
                 continue  # acknowledged on an earlier connection, not yet marked delivered
-            mid = self.link.publish(self.topics.event(event.type), event.to_json(), qos=1)
+            mid = self.link.publish(self.topics.event(item.type), item.payload, qos=1)
             if mid is None:
-                lane.buf.appendleft(event)
+                lane.buf.appendleft(item)
                 break
-            self._inflight[mid] = event.seq
+            self._inflight[mid] = item.seq
             self.counters["published"] += 1
             if len(self._inflight) > self.counters["inflight_peak"]:
                 self.counters["inflight_peak"] = len(self._inflight)
@@ -223,8 +226,8 @@ class Publisher(LinkListener):
         loop = asyncio.get_running_loop()
         try:
             rows = await loop.run_in_executor(
-                self._reader, lambda: self.log.pending(self.page, after_seq=lane.cursor,
-                                                       priority=lane.priority))
+                self._reader, lambda: self.log.outbox(self.page, after_seq=lane.cursor,
+                                                      priority=lane.priority))
         finally:
             lane.reading = False
         if gen != self._gen:
