@@ -12,6 +12,7 @@ after retention deletes rows, and a rolled-back insert leaves no gap.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -130,6 +131,15 @@ def _row_to_outbox(row: Sequence[Any]) -> OutboxItem:
         bootid=bootid).encode())
 
 
+_INSERT_ROWS = 256  # 7 parameters a row; SQLite allows 32766 a statement
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    return ("INSERT INTO events(id, type, time, priority, source, bootid, data) VALUES "
+            + ",".join(["(?,?,?,?,?,?,?)"] * rows))
+
+
 _UNIQUE_VIOLATIONS = frozenset({sqlite3.SQLITE_CONSTRAINT_UNIQUE,
                                 sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY})
 
@@ -169,6 +179,11 @@ class EventLog:
         self._drops_unreported: dict[str, dict[int, int]] = {}
         self.recovered_from: Path | None = None
         self._drop_log = LogEvery(60.0)
+        self._marks_lock = threading.Lock()  # only the in-memory mark queue, never held long
+        self._to_mark: list[int] = []
+        self._to_mark_since: float | None = None
+        self._marked: list[int] = []
+        self._marked_rows = 0
         self._conn = self._open()
         self.db = sqlite_utils.Database(self._conn)
 
@@ -282,6 +297,7 @@ class EventLog:
     def close(self) -> None:
         with self._lock:
             if not self._readonly:
+                self.flush_delivered()
                 self._flush_counters()
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -373,27 +389,36 @@ class EventLog:
         if not events:
             return []
         with self._lock:
+            marks = self._take_marks()
             try:
                 texts = [encode_data(ev.data) for ev in events]
-                rows = [(ev.id, ev.type, ev.time, int(ev.priority), ev.source, ev.bootid, text)
-                        for ev, text in zip(events, texts, strict=True)]
+                params: list[Any] = []
+                for ev, text in zip(events, texts, strict=True):
+                    params += (ev.id, ev.type, ev.time, int(ev.priority), ev.source, ev.bootid,
+                               text)
                 self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(
-                    "INSERT INTO events(id, type, time, priority, source, bootid, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)", rows,
-                )
+                # Multi-row INSERTs rather than executemany: one statement step (one release
+                # of the GIL to SQLite) per _INSERT_ROWS events, not one per event.
+                last = 0
+                for start in range(0, len(events), _INSERT_ROWS):
+                    n = min(_INSERT_ROWS, len(events) - start)
+                    cur = self._conn.execute(_insert_sql(n), params[start * 7:(start + n) * 7])
+                    last = cur.lastrowid or 0
                 # One writer holds the lock and seq is AUTOINCREMENT: the batch's seqs are
                 # consecutive and end at the last inserted rowid.
-                last = self._conn.execute("SELECT last_insert_rowid()").fetchone()[0]
                 first = last - len(events) + 1
                 out = [ev.stored(first + i, text)
                        for i, (ev, text) in enumerate(zip(events, texts, strict=True))]
+                changed = self._set_delivered(marks, format_time(time.time())) if marks else 0
                 self._write_pending_counters()
                 self._conn.execute("COMMIT")
                 self._pending_counters.clear()
+                if marks:
+                    self._note_marked(marks, changed)
                 return out
             except sqlite3.IntegrityError as exc:
                 self._rollback()
+                self._requeue_marks(marks)
                 if getattr(exc, "sqlite_errorcode", None) in _UNIQUE_VIOLATIONS:
                     ids = ", ".join(sorted({ev.id for ev in events})[:3])
                     raise DuplicateEventError(
@@ -403,6 +428,7 @@ class EventLog:
                 raise EventLogError(f"the event log refused the events: {exc}") from None
             except sqlite3.Error as exc:
                 self._rollback()
+                self._requeue_marks(marks)
                 if not (_is_disk_full(exc) or _is_io_error(exc)):
                     raise
                 reason = "disk_full" if _is_disk_full(exc) else "io_error"
@@ -423,17 +449,9 @@ class EventLog:
             return 0
         stamp = format_time(time.time() if when is None else when)
         with self._lock:
-            changed = 0
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-                for start in range(0, len(seq_list), 500):
-                    chunk = seq_list[start:start + 500]
-                    cur = self._conn.execute(
-                        "UPDATE events SET delivered = 1, delivered_at = ? "
-                        f"WHERE delivered = 0 AND seq IN ({','.join('?' * len(chunk))})",
-                        (stamp, *chunk),
-                    )
-                    changed += cur.rowcount
+                changed = self._set_delivered(seq_list, stamp)
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
@@ -441,6 +459,72 @@ class EventLog:
                             "(they will be sent again)", len(seq_list), exc)
                 return 0
             return changed
+
+    def _set_delivered(self, seqs: list[int], stamp: str) -> int:
+        """Inside an open transaction: mark `seqs` delivered; returns rows changed."""
+        changed = 0
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start:start + 500]
+            cur = self._conn.execute(
+                "UPDATE events SET delivered = 1, delivered_at = ? "
+                f"WHERE delivered = 0 AND seq IN ({','.join('?' * len(chunk))})",
+                (stamp, *chunk),
+            )
+            changed += cur.rowcount
+        return changed
+
+    # ------------------------------------------------------- deferred delivery marks
+    # The publisher queues each acknowledged seq here instead of writing it at once: the
+    # next append carries the marks in its own transaction (no fsync of their own, and
+    # appends never wait behind a mark transaction); `flush_delivered` writes whatever no
+    # append picked up. Until written an event is undelivered: a crash re-sends it.
+    def mark_delivered_later(self, seqs: Iterable[int]) -> None:
+        """Queue acknowledged events to be marked delivered with the next write. Takes
+        only a short in-memory lock, never the database: safe on the event loop."""
+        with self._marks_lock:
+            if not self._to_mark:
+                self._to_mark_since = time.monotonic()
+            self._to_mark.extend(seqs)
+
+    def unmarked_age(self) -> float | None:
+        """Seconds the oldest queued delivered mark has waited; None if none is queued."""
+        with self._marks_lock:
+            since = self._to_mark_since
+        return None if since is None else time.monotonic() - since
+
+    def flush_delivered(self) -> None:
+        """Write the queued delivered marks now, in one transaction of their own. A failure
+        is logged (see `mark_delivered`): those events stay undelivered and are sent
+        again."""
+        with self._lock:
+            marks = self._take_marks()
+            if marks:
+                self._note_marked(marks, self.mark_delivered(marks))
+
+    def take_marked(self) -> tuple[list[int], int]:
+        """The queued seqs whose marks were written (or given up after a failure) since
+        the last call, and how many rows that changed."""
+        with self._marks_lock:
+            seqs, self._marked = self._marked, []
+            rows, self._marked_rows = self._marked_rows, 0
+        return seqs, rows
+
+    def _take_marks(self) -> list[int]:
+        with self._marks_lock:
+            marks, self._to_mark, self._to_mark_since = self._to_mark, [], None
+        return marks
+
+    def _requeue_marks(self, marks: list[int]) -> None:
+        if marks:
+            with self._marks_lock:
+                self._to_mark[:0] = marks
+                if self._to_mark_since is None:
+                    self._to_mark_since = time.monotonic()
+
+    def _note_marked(self, marks: list[int], changed: int) -> None:
+        with self._marks_lock:
+            self._marked.extend(marks)
+            self._marked_rows += changed
 
     # ----------------------------------------------------------------- reading
     def pending(

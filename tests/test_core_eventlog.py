@@ -268,3 +268,33 @@ def test_the_outbox_publishes_the_stored_data_text_as_stored(tmp_path: Path) -> 
         [item] = log.outbox(10, after_seq=0, priority=stored.priority)
         assert b'"data":' + odd.encode() + b',"seq":' in item.payload
         assert json.loads(item.payload)["data"] == {"n": 2, "payload": "é"}
+
+
+def test_queued_delivered_marks_ride_on_the_next_append_or_are_flushed(tmp_path: Path) -> None:
+    with EventLog(tmp_path / "e.db") as log:
+        first = log.append_many([sample(i) for i in range(3)])
+        log.mark_delivered_later([first[0].seq, first[1].seq])
+        assert log.unmarked_age() is not None
+        assert log.stats().queued == 3                  # queued, not yet written
+        log.append(sample(9))                           # carries the marks
+        assert log.unmarked_age() is None
+        assert log.take_marked() == ([first[0].seq, first[1].seq], 2)
+        assert log.take_marked() == ([], 0)
+        assert log.stats().queued == 2
+        log.mark_delivered_later([first[2].seq, first[2].seq])
+        log.flush_delivered()                           # no append came: written on its own
+        assert log.take_marked() == ([first[2].seq, first[2].seq], 1)
+        assert log.stats().queued == 1
+
+
+def test_queued_marks_survive_a_failed_append(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "e.db")
+    [a] = log.append_many([sample(1)])
+    log.mark_delivered_later([a.seq])
+    with pytest.raises(DuplicateEventError):
+        log.append(a)
+    assert log.take_marked() == ([], 0)
+    assert log.unmarked_age() is not None               # put back, not lost
+    log.close()
+    with EventLog(tmp_path / "e.db") as log:            # close wrote them
+        assert log.stats().queued == 0

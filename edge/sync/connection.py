@@ -186,6 +186,20 @@ class LinkStatus:
     next_retry_in_s: float | None = None
 
 
+class _ErrorKeeper(logging.Logger):
+    """paho's logger for one connection: keeps its last error text (to say why the
+    connection ended) and lets everything below ERROR go without being formatted."""
+
+    def __init__(self, errors: dict[int, str], generation: int) -> None:
+        super().__init__("omo_edge.sync.paho", logging.ERROR)
+        self.propagate = False
+        self._errors = errors
+        self._generation = generation
+
+    def handle(self, record: logging.LogRecord) -> None:
+        self._errors[self._generation] = record.getMessage()[:300]
+
+
 class _Handoff:
     """What paho reports, dispatched on the asyncio loop outside paho's callbacks, in order
     and in batches (one dispatch for however many arrived). Items from another thread
@@ -282,7 +296,9 @@ class Link:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
-        client.on_log = self._on_log
+        # paho formats a debug line for every packet when `on_log` is set; a logger that
+        # only takes errors costs one level check a packet instead.
+        client.enable_logger(_ErrorKeeper(self._last_error, generation))
         client.connect_timeout = 5.0
         return client
 
@@ -369,10 +385,6 @@ class Link:
 
     def _on_message(self, client: mqtt.Client, gen: int, msg: mqtt.MQTTMessage) -> None:
         self._put(("msg", gen, msg.topic, bytes(msg.payload), msg.mid, msg.qos))
-
-    def _on_log(self, client: mqtt.Client, gen: int, level: int, text: str) -> None:
-        if level == mqtt.MQTT_LOG_ERR:
-            self._last_error[gen] = text[:300]
 
     # --------------------------------------------------------------- loop side
     def _dispatch(self, items: list[tuple[Any, ...]]) -> None:

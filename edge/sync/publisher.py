@@ -16,8 +16,11 @@
 - **Stored bytes out.** What is published is the CloudEvent JSON with the data text
   exactly as the log stored it (`EventLog.outbox`, or the stored event from the live
   tail): the data is never decoded and encoded again on the way out.
-- **Ack batching.** PUBACKs are collected and written with one `mark_delivered` (one
-  fsync) per batch: whatever arrived while the previous batch was being written.
+- **Ack batching.** Each PUBACK's seq is queued in the event log
+  (`EventLog.mark_delivered_later`); the next append writes the marks in its own
+  transaction (no fsync of their own, and appends never queue behind a mark transaction).
+  What no append has carried within `ack_linger_s` (20 ms) is written on its own, one
+  transaction for all of it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from edge.sync.connection import Link, LinkListener
 from edge.sync.topics import Topics
 
 log = logging.getLogger("omo_edge.sync.publisher")
+ACK_LINGER_S = 0.02
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Publisher(LinkListener):
         page: int = 500,
         counters: dict[str, int] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        ack_linger_s: float = ACK_LINGER_S,
     ) -> None:
         if window < 1:
             raise ValueError("window must be at least 1")
@@ -83,8 +88,8 @@ class Publisher(LinkListener):
         self._lanes = [_Lane(p) for p in sorted(Priority)]
         self._lane_of = {lane.priority: lane for lane in self._lanes}
         self._inflight: dict[int, int] = {}     # paho message id -> seq
-        self._acked_unflushed: set[int] = set()
-        self._ack_buf: list[int] = []
+        self.ack_linger_s = ack_linger_s
+        self._acked_unflushed: set[int] = set()   # acknowledged, mark not yet written
         self._gen = 0                            # the connection we are publishing on
         self._wake = asyncio.Event()
         self._acks_ready = asyncio.Event()
@@ -95,7 +100,7 @@ class Publisher(LinkListener):
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="outbox-ack")
         self._flush_lock = asyncio.Lock()
         self.last_nack: str | None = None
-        for name in ("published", "acked", "delivered", "resent", "nacked"):
+        for name in ("published", "acked", "delivered", "resent", "nacked", "ack_flushes"):
             self.counters.setdefault(name, 0)
         self.counters["inflight"] = 0
         self.counters.setdefault("inflight_peak", 0)
@@ -141,6 +146,7 @@ class Publisher(LinkListener):
         if generation != self._gen:
             return
         nack: str | None = None
+        acked: list[int] = []
         for mid, code in acks:
             seq = self._inflight.pop(mid, None)
             if seq is None:
@@ -149,11 +155,12 @@ class Publisher(LinkListener):
                 self.counters["nacked"] += 1
                 nack = f"the broker refused a published event (PUBACK reason code 0x{code:02X})"
                 continue
-            self._ack_buf.append(seq)
-            self._acked_unflushed.add(seq)
-            self.counters["acked"] += 1
+            acked.append(seq)
         self.counters["inflight"] = len(self._inflight)
-        if self._ack_buf:
+        if acked:
+            self._acked_unflushed.update(acked)
+            self.counters["acked"] += len(acked)
+            self.log.mark_delivered_later(acked)
             self._acks_ready.set()
         if nack is not None:
             self.last_nack = nack
@@ -243,23 +250,32 @@ class Publisher(LinkListener):
             lane.more, lane.live = True, False
 
     async def _flush_loop(self) -> None:
-        """Mark acknowledged events delivered: one transaction (one fsync) for whatever
-        arrived while the previous one was being written."""
+        """See that queued delivered marks are written: by an append within
+        `ack_linger_s`, else by a transaction of their own."""
         loop = asyncio.get_running_loop()
         while True:
             await self._acks_ready.wait()
             self._acks_ready.clear()
+            while (age := self.log.unmarked_age()) is not None and age < self.ack_linger_s:
+                await asyncio.sleep(self.ack_linger_s - age)  # a batching delay
+                self._collect()
             await self._flush_once(loop)
+
+    def _collect(self) -> None:
+        """Take note of the marks the log has written since the last call."""
+        seqs, changed = self.log.take_marked()
+        if seqs:
+            self._acked_unflushed.difference_update(seqs)
+            self.counters["delivered"] += changed
 
     async def _flush_once(self, loop: asyncio.AbstractEventLoop) -> None:
         async with self._flush_lock:
-            seqs, self._ack_buf = self._ack_buf, []
-            if not seqs:
+            self._collect()
+            if self.log.unmarked_age() is None:
                 return
-            changed = await loop.run_in_executor(self._writer, self.log.mark_delivered, seqs)
-        self._acked_unflushed.difference_update(seqs)
-        self.counters["delivered"] += changed
-        self.counters["ack_flushes"] = self.counters.get("ack_flushes", 0) + 1
+            await loop.run_in_executor(self._writer, self.log.flush_delivered)
+            self.counters["ack_flushes"] += 1
+            self._collect()
 
     async def flush(self) -> None:
         """Write every acknowledgement received so far (at shutdown)."""
