@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -118,10 +118,17 @@ def describe_connect_error(exc: BaseException, broker: Broker) -> str:
     return f"cannot connect to {where}: {type(exc).__name__}: {exc}"
 
 
+def is_tls_error(last_error: str | None) -> bool:
+    """Whether paho's last logged error (its only report of why a socket failed) came from
+    the TLS layer. The one place that reads paho's text; everything after uses the flag."""
+    upper = (last_error or "").upper()
+    return "SSL" in upper or "CERTIFICATE" in upper
+
+
 def describe_lost(last_error: str | None, client_cert: bool = True) -> str:
     """Why an established connection ended, from paho's last logged error. `client_cert`:
     whether we present one (a broker that wants one may just close the TLS connection)."""
-    if last_error and ("SSL" in last_error.upper() or "CERTIFICATE" in last_error.upper()):
+    if last_error and is_tls_error(last_error):
         hint = ""
         upper = last_error.upper()
         if "CERTIFICATE_REQUIRED" in upper:
@@ -157,6 +164,13 @@ def default_client_id(store: str, device: str) -> str:
     return f"omo-edge-{store}-{device}"[:128]
 
 
+class PubAck(NamedTuple):
+    """A PUBACK as the listeners get it: message id and reason code (>= 0x80: refused)."""
+
+    mid: int
+    code: int
+
+
 class LinkListener:
     """What the connection reports, on the asyncio loop. Override what you need."""
 
@@ -166,7 +180,7 @@ class LinkListener:
     def link_down(self, generation: int, reason: str) -> None:
         """That connection ended; anything unacknowledged on it is to be sent again."""
 
-    def acks(self, generation: int, acks: list[tuple[int, int]]) -> None:
+    def acks(self, generation: int, acks: list[PubAck]) -> None:
         """PUBACKs (message id, reason code; >= 0x80 is a refusal) in arrival order."""
 
     def message(self, generation: int, topic: str, payload: bytes, mid: int, qos: int) -> None:
@@ -184,6 +198,64 @@ class LinkStatus:
     refusals: int = 0
     failures: int = 0
     next_retry_in_s: float | None = None
+
+
+# What paho reports, as typed items handed from its callbacks to the loop (`_Handoff`).
+@dataclass(frozen=True, slots=True)
+class _Up:
+    """CONNACK accepted."""
+
+    generation: int
+    session_present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """CONNACK refused, with its reason code and paho's name for it."""
+
+    generation: int
+    code: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Down:
+    """The connection ended; `tls_failure` when paho's last error was a TLS one."""
+
+    generation: int
+    reason: str
+    tls_failure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Ack:
+    """A PUBACK: message id and reason code (>= 0x80 is a refusal)."""
+
+    generation: int
+    mid: int
+    code: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """An incoming message (QoS 1 ones are acknowledged with `Link.ack`)."""
+
+    generation: int
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+LinkEvent = _Up | _Refused | _Down | _Ack | _Message
+
+
+class _End(NamedTuple):
+    """How a connection attempt ended (the result of `Link._session`)."""
+
+    reason: str
+    stopping: bool = False     # we are shutting down; still connected
+    tls_failure: bool = False  # the TLS layer failed: a refusal, not a lost connection
 
 
 class _ErrorKeeper(logging.Logger):
@@ -207,14 +279,14 @@ class _Handoff:
     ``call_soon_threadsafe``."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop,
-                 dispatch: Callable[[list[tuple[Any, ...]]], None]) -> None:
+                 dispatch: Callable[[list[LinkEvent]], None]) -> None:
         self._loop = loop
         self._thread = threading.get_ident()
         self._dispatch = dispatch
-        self._items: deque[tuple[Any, ...]] = deque()
+        self._items: deque[LinkEvent] = deque()
         self._scheduled = False
 
-    def put(self, item: tuple[Any, ...]) -> None:
+    def put(self, item: LinkEvent) -> None:
         self._items.append(item)
         if not self._scheduled:
             self._scheduled = True
@@ -226,7 +298,7 @@ class _Handoff:
 
     def _drain(self) -> None:
         self._scheduled = False
-        items = []
+        items: list[LinkEvent] = []
         pop = self._items.popleft
         with contextlib.suppress(IndexError):
             while True:
@@ -262,7 +334,7 @@ class Link:
         self._client: mqtt.Client | None = None
         self._handoff: _Handoff | None = None
         self._up: asyncio.Event | None = None
-        self._down: asyncio.Future[Any] | None = None
+        self._down: asyncio.Future[_End] | None = None
         self._refusal: dict[int, str] = {}
         self._last_error: dict[int, str] = {}
         self._dropped: dict[int, str] = {}
@@ -356,60 +428,73 @@ class Link:
 
         loop.call_later(1.0, misc)
 
-    def _put(self, item: tuple[Any, ...]) -> None:
+    def _put(self, item: LinkEvent) -> None:
         if self._handoff is not None:
             self._handoff.put(item)
 
     def _on_connect(self, client: mqtt.Client, gen: int, flags: mqtt.ConnectFlags,
                     reason: ReasonCode, props: Properties | None) -> None:
         if reason.is_failure:
-            self._put(("refused", gen, int(reason.value), str(reason)))
+            self._put(_Refused(gen, int(reason.value), str(reason)))
             return
         for topic in self.subscriptions:
             client.subscribe(topic, qos=1)
-        self._put(("up", gen, bool(flags.session_present)))
+        self._put(_Up(gen, bool(flags.session_present)))
 
     def _on_disconnect(self, client: mqtt.Client, gen: int, flags: mqtt.DisconnectFlags,
                        reason: ReasonCode, props: Properties | None) -> None:
         if flags.is_disconnect_packet_from_server:
-            why = f"the broker closed the connection: {reason}"
-        else:
-            tls = self.broker.tls
-            why = describe_lost(self._last_error.get(gen),
-                                client_cert=tls is not None and tls.cert is not None)
-        self._put(("down", gen, why))
+            self._put(_Down(gen, f"the broker closed the connection: {reason}"))
+            return
+        tls = self.broker.tls
+        last_error = self._last_error.get(gen)
+        self._put(_Down(gen, describe_lost(last_error, client_cert=tls is not None
+                                           and tls.cert is not None),
+                        tls_failure=is_tls_error(last_error)))
 
     def _on_publish(self, client: mqtt.Client, gen: int, mid: int, reason: ReasonCode,
                     props: Properties) -> None:
-        self._put(("ack", gen, mid, int(reason.value)))
+        self._put(_Ack(gen, mid, int(reason.value)))
 
     def _on_message(self, client: mqtt.Client, gen: int, msg: mqtt.MQTTMessage) -> None:
-        self._put(("msg", gen, msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+        self._put(_Message(gen, msg.topic, bytes(msg.payload), msg.mid, msg.qos))
 
     # --------------------------------------------------------------- loop side
-    def _dispatch(self, items: list[tuple[Any, ...]]) -> None:
+    def _dispatch(self, items: list[LinkEvent]) -> None:
         i = 0
         while i < len(items):
-            kind, gen = items[i][0], items[i][1]
-            if kind == "ack":
-                batch = []
-                while i < len(items) and items[i][0] == "ack" and items[i][1] == gen:
-                    batch.append((items[i][2], items[i][3]))
-                    i += 1
-                for listener in self.listeners:
-                    listener.acks(gen, batch)
-                continue
+            item = items[i]
             i += 1
-            if kind == "msg":
-                for listener in self.listeners:
-                    listener.message(gen, *items[i - 1][2:])
-            elif kind == "up":
-                self._connected(gen, items[i - 1][2])
-            elif kind == "refused":
-                self._refused(gen, items[i - 1][2], items[i - 1][3])
-            elif (kind == "down" and self._down is not None and gen == self.generation
-                  and not self._down.done()):
-                self._down.set_result(self._refusal.get(gen, items[i - 1][2]))
+            match item:
+                case _Ack(generation=gen):
+                    # Consecutive PUBACKs of one connection go to the listeners as one batch.
+                    batch = [PubAck(item.mid, item.code)]
+                    while i < len(items):
+                        nxt = items[i]
+                        if not isinstance(nxt, _Ack) or nxt.generation != gen:
+                            break
+                        batch.append(PubAck(nxt.mid, nxt.code))
+                        i += 1
+                    for listener in self.listeners:
+                        listener.acks(gen, batch)
+                case _Message():
+                    for listener in self.listeners:
+                        listener.message(item.generation, item.topic, item.payload, item.mid,
+                                         item.qos)
+                case _Up():
+                    self._connected(item.generation, item.session_present)
+                case _Refused():
+                    self._refused(item.generation, item.code, item.name)
+                case _Down():
+                    self._lost(item)
+
+    def _lost(self, down: _Down) -> None:
+        gen = down.generation
+        if self._down is None or gen != self.generation or self._down.done():
+            return
+        refusal = self._refusal.get(gen)
+        self._down.set_result(_End(refusal) if refusal is not None
+                              else _End(down.reason, tls_failure=down.tls_failure))
 
     def _connected(self, gen: int, session_present: bool) -> None:
         if gen != self.generation:
@@ -464,16 +549,18 @@ class Link:
             except Exception as exc:
                 reason = describe_connect_error(exc, self.broker)
                 refused = isinstance(exc, ssl.SSLError | TlsSetupError)
+                still_up = False
             else:
                 self._client = client
                 self._attach(client)
-                reason = await self._session(client, gen, stopping)
+                end = await self._session(client, gen, stopping)
                 dropped = self._dropped.pop(gen, None)
-                reason = dropped or reason
-                refused = gen in self._refusal or reason.startswith("TLS failure")
+                reason = dropped or end.reason
+                refused = gen in self._refusal or (dropped is None and end.tls_failure)
+                still_up = dropped is None and end.stopping
             was_up = self._up.is_set() and not refused
             self.status.refusals += refused
-            if stopping.is_set() and client is not None and reason == "stopping":
+            if stopping.is_set() and client is not None and still_up:
                 return  # still connected: `close` says goodbye and disconnects cleanly
             self._client = None
             if client is not None:
@@ -501,7 +588,7 @@ class Link:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=delay)
 
-    async def _session(self, client: mqtt.Client, gen: int, stopping: asyncio.Event) -> str:
+    async def _session(self, client: mqtt.Client, gen: int, stopping: asyncio.Event) -> _End:
         """Wait for CONNACK, then for the end of the connection or for `stopping`."""
         assert self._up is not None and self._down is not None
         down = self._down
@@ -514,12 +601,12 @@ class Link:
                 client.disconnect()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(self._down), timeout=2.0)
-                return self._refusal.get(gen, "no CONNACK from the broker within "
-                                         f"{CONNACK_TIMEOUT_S:.0f} s")
+                return _End(self._refusal.get(gen, "no CONNACK from the broker within "
+                                              f"{CONNACK_TIMEOUT_S:.0f} s"))
             await asyncio.wait([down, stop_task], return_when=asyncio.FIRST_COMPLETED)
             if self._down.done():
-                return str(self._down.result())
-            return "stopping"
+                return self._down.result()
+            return _End("stopping", stopping=True)
         finally:
             stop_task.cancel()
             up_task.cancel()

@@ -38,7 +38,7 @@ from edge.catalogue import Priority
 from edge.eventlog import EventLog, OutboxItem
 from edge.events import Event
 from edge.ratelimit import TokenBucket
-from edge.sync.connection import Link, LinkListener
+from edge.sync.connection import Link, LinkListener, PubAck
 from edge.sync.topics import Topics
 
 log = logging.getLogger("omo_edge.sync.publisher")
@@ -142,7 +142,7 @@ class Publisher(LinkListener):
         for lane in self._lanes:
             lane.reset()
 
-    def acks(self, generation: int, acks: list[tuple[int, int]]) -> None:
+    def acks(self, generation: int, acks: list[PubAck]) -> None:
         if generation != self._gen:
             return
         nack: str | None = None
