@@ -26,6 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -42,6 +43,15 @@ log = logging.getLogger("omo_edge.sync.commands")
 
 HANDLER_TIMEOUT_S = 10.0
 RECORD_TYPE = "omo.cloud.command.received"
+
+
+class Outcome(StrEnum):
+    """How a command ended; the `outcome` of its answer and of its record."""
+
+    OK = "ok"
+    REJECTED = "rejected"      # bad, oversized, expired or unknown, or refused by its handler
+    DUPLICATE = "duplicate"    # its id ran before: answered with the first run's result
+    FAILED = "failed"          # its handler raised or timed out
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,7 @@ class CommandProcessor:
         self._bucket = TokenBucket(rate, burst, now=monotonic())
         self._monotonic = monotonic
         self._flood_log = LogEvery(60.0, monotonic)
-        for key in ("received", "ok", "rejected", "duplicate", "failed", "shed"):
+        for key in ("received", *Outcome, "shed"):
             self.counters.setdefault(f"commands.{key}", 0)
 
     async def handle(self, topic: str, payload: bytes) -> dict[str, Any] | None:
@@ -125,7 +135,9 @@ class CommandProcessor:
         loop = asyncio.get_running_loop()
         name = raw_name if is_command_name(raw_name) else "_invalid"
         cmd_id: str | None = None
-        outcome, error, result = "rejected", None, None
+        outcome: Outcome = Outcome.REJECTED
+        error: str | None = None
+        result: dict[str, Any] | None = None
         try:
             to_all = topic.startswith(f"{self.topics.prefix}/{self.topics.store}/all/cmd/")
             command = self._parse(name, payload, to_all=to_all)
@@ -133,32 +145,33 @@ class CommandProcessor:
             previous = await loop.run_in_executor(None, self.store.claim, command.id, name,
                                                   self._wall())
             if previous is not None:
-                outcome = "duplicate"
+                outcome = Outcome.DUPLICATE
                 error = f"command id already seen (first outcome: {previous[0]})"
                 result = previous[1]
             else:
                 outcome, error, result = await self._run(command)
-                await loop.run_in_executor(None, self.store.finish, command.id, outcome,
-                                           {"outcome": outcome, "error": error,
+                await loop.run_in_executor(None, self.store.finish, command.id, str(outcome),
+                                           {"outcome": str(outcome), "error": error,
                                             "result": result})
         except CommandRejected as exc:
             error = str(exc)
             if len(payload) <= self.max_bytes:
                 cmd_id = cmd_id or _peek_id(payload)
-        if outcome == "duplicate" and isinstance(result, dict) and "outcome" in result:
+        if outcome is Outcome.DUPLICATE and isinstance(result, dict) and "outcome" in result:
             result = result.get("result")
         self.counters[f"commands.{outcome}"] += 1
-        log.info("command %s id=%s: %s%s", name, cmd_id or "-", outcome,
-                 f" ({error})" if error and outcome != "ok" else "")
-        data: dict[str, Any] = {"command": name[:128], "outcome": outcome}
+        # The error text stays out of the journal: it may quote the payload.
+        log.info("command %s id=%s: %s", name, cmd_id or "-", outcome)
+        data: dict[str, Any] = {"command": name[:128], "outcome": str(outcome)}
         if cmd_id:
             data["command_id"] = cmd_id[:128]
         if error:
             data["error"] = error[:1000]
         await self.record(data)
         answer: dict[str, Any] = {
-            "id": cmd_id, "command": name, "device": self.topics.device, "outcome": outcome,
-            "ok": outcome == "ok", "time": format_time(self._wall()),
+            "id": cmd_id, "command": name, "device": self.topics.device,
+            "outcome": str(outcome), "ok": outcome is Outcome.OK,
+            "time": format_time(self._wall()),
         }
         if error:
             answer["error"] = error
@@ -201,18 +214,21 @@ class CommandProcessor:
         return Command(name=name, id=obj["id"], args=args, received_at=self._wall(),
                        to_all=to_all)
 
-    async def _run(self, command: Command) -> tuple[str, str | None, dict[str, Any] | None]:
+    async def _run(self, command: Command
+                   ) -> tuple[Outcome, str | None, dict[str, Any] | None]:
         handler = self.handlers[command.name]
         try:
             result = await asyncio.wait_for(handler(command), timeout=HANDLER_TIMEOUT_S)
         except CommandRejected as exc:
-            return "rejected", str(exc), None
+            return Outcome.REJECTED, str(exc), None
         except TimeoutError:
-            return "failed", f"timed out after {HANDLER_TIMEOUT_S:.0f} s", None
+            return Outcome.FAILED, f"timed out after {HANDLER_TIMEOUT_S:.0f} s", None
         except Exception as exc:
-            log.exception("command %s id=%s failed", command.name, command.id)
-            return "failed", f"{type(exc).__name__}: {exc}"[:500], None
-        return "ok", None, result
+            # Not the message or traceback: they may quote the command's arguments.
+            log.error("command %s id=%s failed: %s", command.name, command.id,
+                      type(exc).__name__)
+            return Outcome.FAILED, f"{type(exc).__name__}: {exc}"[:500], None
+        return Outcome.OK, None, result
 
 
 def _peek_id(payload: bytes) -> str | None:
