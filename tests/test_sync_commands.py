@@ -1,22 +1,29 @@
-"""Cloud commands end to end against a real Mosquitto and the in-process daemon: good
-commands run and are answered, bad ones are answered with the error and change nothing,
-a command id seen twice runs once (also across a restart), every command is recorded."""
+"""Cloud commands end to end against a real Mosquitto and the in-process daemon, one
+behaviour a test: good commands run and are answered, bad ones are answered with the
+error and change nothing, a command id seen twice runs once (also across a restart),
+every command is recorded. The processor's cases in detail: tests/test_sync_units.py."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge.config import load
+from edge.daemon import Daemon
 from edge.events import validate_envelope
 from edge.mosquitto import Mosquitto
-from edge.runtime import Health
+from edge.runtime import ComponentState, Health
+from edge.sync.commands import RECORD_TYPE
 from tests.sync_fixtures import (
     BASE,
+    DEVICE,
     PREFIX,
     STORE,
     Collector,
@@ -47,109 +54,174 @@ async def _wait_result(col: Collector, name: str, count: int) -> list[dict[str, 
     return _results(col, name)
 
 
-def test_good_bad_and_duplicate_commands(tmp_path: Path, broker: Mosquitto) -> None:
+@dataclass
+class Cloud:
+    """A running daemon, its sync state and a cloud-side subscriber to command results."""
+
+    daemon: Daemon
+    col: Collector
+    state: ComponentState
+    signage: Path
+    tmp: Path
+
+    async def send(self, name: str, payload: Any, *, to_all: bool = False) -> None:
+        await asyncio.to_thread(_send, self.col, name, payload, to_all=to_all)
+
+    async def ask(self, name: str, payload: Any, *, to_all: bool = False) -> dict[str, Any]:
+        """Send one command and return its answer."""
+        before = len(_results(self.col, name))
+        await self.send(name, payload, to_all=to_all)
+        return (await _wait_result(self.col, name, before + 1))[before]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [s.event.data for s in self.daemon.event_log.query(types=[RECORD_TYPE])]
+
+
+@contextlib.asynccontextmanager
+async def cloud(tmp_path: Path, broker: Mosquitto) -> AsyncIterator[Cloud]:
     raw = sync_raw(tmp_path, broker.port, max_command_bytes=1024)
     raw["zones"] = [{"id": "front", "kind": "screen"}]
     raw["screens"] = [{"id": "screen-1", "zone": "front"}]
     cfg = load(write_toml(tmp_path / "config.toml", raw))
-    col = Collector(broker.port, [f"{BASE}/cmd/+/result"], client_id="cmd-cloud")
-    signage = cfg.storage.state_dir / "signage"
-    show = {"id": "show-1", "args": {"screen": "screen-1", "content": {
-        "kind": "image", "uri": "https://cdn.example/a.png", "duration_s": 10}}}
-
-    async def scenario() -> None:
+    col = Collector(broker.port, [f"{BASE}/cmd/+/result"], client_id=f"cmd-{tmp_path.name}")
+    try:
         async with running_daemon(cfg) as daemon:
             state = daemon.supervisor.states["sync"]
             await await_until(lambda: state.health == Health.OK, 15, "connected")
-            await asyncio.to_thread(_send, col, "ping", {"id": "p-1", "args": {"echo": "hi"}})
-            (pong,) = await _wait_result(col, "ping", 1)
-            assert pong["ok"] and pong["result"]["pong"] and pong["result"]["echo"] == "hi"
-            assert pong["result"]["bootid"] == daemon.bootid
+            yield Cloud(daemon, col, state, cfg.storage.state_dir / "signage", tmp_path)
+    finally:
+        col.close()
 
-            await asyncio.to_thread(_send, col, "signage.show", show)
-            (shown,) = await _wait_result(col, "signage.show", 1)
+
+SHOW = {"id": "show-1", "args": {"screen": "screen-1", "content": {
+    "kind": "image", "uri": "https://cdn.example/a.png", "duration_s": 10}}}
+
+
+def test_ping_is_answered_with_the_boot_id(tmp_path: Path, broker: Mosquitto) -> None:
+    async def scenario() -> None:
+        async with cloud(tmp_path, broker) as c:
+            pong = await c.ask("ping", {"id": "p-1", "args": {"echo": "hi"}})
+            assert pong["ok"] and pong["result"]["pong"] and pong["result"]["echo"] == "hi"
+            assert pong["result"]["bootid"] == c.daemon.bootid
+            assert pong["id"] == "p-1" and pong["device"] == DEVICE
+
+    asyncio.run(scenario())
+
+
+def test_signage_show_writes_the_file_and_a_redelivery_does_not_run_again(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    async def scenario() -> None:
+        async with cloud(tmp_path, broker) as c:
+            shown = await c.ask("signage.show", SHOW)
             assert shown["outcome"] == "ok"
-            written = json.loads((signage / "show" / "screen-1.json").read_text())
+            path = c.signage / "show" / "screen-1.json"
+            written = json.loads(path.read_text())
             assert written["content"]["uri"] == "https://cdn.example/a.png"
             assert written["command_id"] == "show-1"
-            # The same id again (a redelivery): answered, not run again.
-            (signage / "show" / "screen-1.json").unlink()
-            await asyncio.to_thread(_send, col, "signage.show", show)
-            results = await _wait_result(col, "signage.show", 2)
-            assert results[1]["outcome"] == "duplicate" and results[1]["result"] == shown["result"]
-            assert not (signage / "show" / "screen-1.json").exists()
+            path.unlink()
+            again = await c.ask("signage.show", SHOW)  # the same id: a redelivery
+            assert again["outcome"] == "duplicate" and again["result"] == shown["result"]
+            assert not path.exists()
 
-            # Commands to every device of the store.
-            await asyncio.to_thread(_send, col, "order.ready", {
-                "id": "o-1", "args": {"orders": ["A12", "B7"]}}, to_all=True)
-            await asyncio.to_thread(_send, col, "order.ready", {
-                "id": "o-2", "args": {"orders": ["C3"], "mode": "add"}})
-            await asyncio.to_thread(_send, col, "order.ready", {
-                "id": "o-3", "args": {"orders": ["A12"], "mode": "remove"}})
-            await _wait_result(col, "order.ready", 3)
-            board = json.loads((signage / "orders" / "pickup.json").read_text())
-            assert board["orders"] == ["B7", "C3"]
+    asyncio.run(scenario())
 
-            await asyncio.to_thread(_send, col, "signage.playlist", {
+
+def test_order_ready_replaces_adds_and_removes_also_sent_to_all(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    async def scenario() -> None:
+        async with cloud(tmp_path, broker) as c:
+            await c.ask("order.ready", {"id": "o-1", "args": {"orders": ["A12", "B7"]}},
+                        to_all=True)
+            await c.ask("order.ready", {"id": "o-2", "args": {"orders": ["C3"], "mode": "add"}})
+            last = await c.ask("order.ready", {"id": "o-3", "args": {"orders": ["A12"],
+                                                                      "mode": "remove"}})
+            board = json.loads((c.signage / "orders" / "pickup.json").read_text())
+            assert board["orders"] == last["result"]["orders"] == ["B7", "C3"]
+
+    asyncio.run(scenario())
+
+
+def test_signage_playlist_is_written(tmp_path: Path, broker: Mosquitto) -> None:
+    async def scenario() -> None:
+        async with cloud(tmp_path, broker) as c:
+            pl = await c.ask("signage.playlist", {
                 "id": "pl-1", "args": {"playlist": "morning", "items": [
                     {"kind": "video", "uri": "asset://promo.mp4"},
                     {"kind": "text", "text": "Fresh bread at 8", "duration_s": 5}]}})
-            (pl,) = await _wait_result(col, "signage.playlist", 1)
-            assert pl["ok"] and (signage / "playlists" / "morning.json").exists()
+            assert pl["ok"] and pl["result"] == {"playlist": "morning", "items": 2}
+            assert (c.signage / "playlists" / "morning.json").exists()
 
-            # Bad commands: each answered with the error, nothing changes.
-            before = sorted(p.name for p in signage.rglob("*.json"))
-            bad: list[tuple[str, Any, str]] = [
-                ("signage.show", b"{not json", "not JSON"),
-                ("signage.show", b"\xff\xfe", "not UTF-8"),
-                ("signage.show", b"[" * 5000 + b"]" * 5000, "too large"),
-                ("signage.show", {"id": "s-2", "args": {"screen": "screen-1"}}, "args"),
-                ("signage.show", {"id": "s-3", "args": {"screen": "nope", "content": {
-                    "kind": "text", "text": "x"}}}, "unknown screen"),
-                ("signage.show", {"args": {}}, "'id' is a required property"),
-                ("signage.show", {"id": "s-4", "args": show["args"],
-                                  "expires_at": "2020-01-01T00:00:00Z"}, "expired"),
-                ("self.destruct", {"id": "x-1"}, "unknown command"),
-                ("UPPER", {"id": "x-2"}, "invalid command name"),
-            ]
-            for name, payload, _ in bad:
-                await asyncio.to_thread(_send, col, name, payload)
-            await await_until(lambda: state.counters.get("commands.rejected", 0) >= len(bad),
-                              15, "all rejections")
+    asyncio.run(scenario())
+
+
+BAD: list[tuple[str, Any, str]] = [
+    ("signage.show", b"{not json", "not JSON"),
+    ("signage.show", b"\xff\xfe", "not UTF-8"),
+    ("signage.show", b"[" * 5000 + b"]" * 5000, "too large"),
+    ("signage.show", {"id": "s-2", "args": {"screen": "screen-1"}}, "args"),
+    ("signage.show", {"id": "s-3", "args": {"screen": "nope", "content": {
+        "kind": "text", "text": "x"}}}, "unknown screen"),
+    ("signage.show", {"args": {}}, "'id' is a required property"),
+    ("signage.show", {"id": "s-4", "args": SHOW["args"],
+                      "expires_at": "2020-01-01T00:00:00Z"}, "expired"),
+    ("self.destruct", {"id": "x-1"}, "unknown command"),
+    ("UPPER", {"id": "x-2"}, "invalid command name"),
+]
+
+
+def test_bad_commands_are_answered_with_the_error_and_change_nothing(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    async def scenario() -> None:
+        async with cloud(tmp_path, broker) as c:
+            before = sorted(p.name for p in c.tmp.rglob("*.json"))
+            for name, payload, _ in BAD:
+                await c.send(name, payload)
 
             def answers() -> list[dict[str, Any]]:
-                return (_results(col, "signage.show")[2:] + _results(col, "self.destruct")
-                        + _results(col, "_invalid"))
+                return (_results(c.col, "signage.show") + _results(c.col, "self.destruct")
+                        + _results(c.col, "_invalid"))
 
-            await await_until(lambda: len(answers()) >= len(bad), 15, "all answers")
-            assert len(answers()) == len(bad)
-            for answer, (_, _, expected) in zip(answers(), bad, strict=True):
+            await await_until(lambda: len(answers()) >= len(BAD), 15, "all answers")
+            assert len(answers()) == len(BAD)
+            for answer, (_, _, expected) in zip(answers(), BAD, strict=True):
                 assert answer["outcome"] == "rejected" and not answer["ok"]
                 assert expected in answer["error"], (expected, answer["error"])
-            assert sorted(p.name for p in signage.rglob("*.json")) == before
-            assert state.health == Health.OK
+            assert c.state.counters["commands.rejected"] == len(BAD)
+            assert sorted(p.name for p in c.tmp.rglob("*.json")) == before
+            assert c.state.health == Health.OK
 
-            # config.reload: an invalid file is answered with its problems.
+    asyncio.run(scenario())
+
+
+def test_config_reload_of_an_invalid_file_is_answered_with_its_problems(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    async def scenario() -> None:
+        async with cloud(tmp_path, broker) as c:
             (tmp_path / "config.toml").write_text("[store]\nid = 'store-1'\nbogus = 1\n")
-            await asyncio.to_thread(_send, col, "config.reload", {"id": "r-1"})
-            (reload,) = await _wait_result(col, "config.reload", 1)
+            reload = await c.ask("config.reload", {"id": "r-1"})
             assert reload["outcome"] == "rejected" and "bogus" in reload["error"]
 
-            await await_until(lambda: daemon.event_log.stats().queued == 0, 15, "records out")
-            stored = [s.event for s in daemon.event_log.query(
-                types=["omo.cloud.command.received"])]
-            for event in stored:  # each record matches the catalogue's schema
-                validate_envelope(event.to_dict())
-            records = [e.data for e in stored]
-        outcomes = [(r["command"], r["outcome"]) for r in records]
-        assert ("ping", "ok") in outcomes and ("signage.show", "duplicate") in outcomes
-        assert sum(1 for _, o in outcomes if o == "rejected") == len(bad) + 1
-        assert len(records) == 7 + len(bad) + 1  # every command is recorded
+    asyncio.run(scenario())
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        col.close()
+
+def test_every_command_is_recorded_as_a_valid_event_and_sent(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    async def scenario() -> None:
+        async with cloud(tmp_path, broker) as c:
+            await c.ask("ping", {"id": "p-1"})
+            await c.ask("ping", {"id": "p-1"})
+            await c.ask("ping", b"{not json")
+            await c.ask("self.destruct", {"id": "x-1"})
+            await await_until(lambda: c.daemon.event_log.stats().queued == 0, 15,
+                              "records out")
+            for stored in c.daemon.event_log.query(types=[RECORD_TYPE]):
+                validate_envelope(stored.event.to_dict())  # matches the catalogue
+            outcomes = [(r["command"], r["outcome"], r.get("command_id"))
+                        for r in c.records()]
+        assert outcomes == [("ping", "ok", "p-1"), ("ping", "duplicate", "p-1"),
+                            ("ping", "rejected", None), ("self.destruct", "rejected", "x-1")]
+
+    asyncio.run(scenario())
 
 
 def test_a_command_id_runs_once_across_a_restart(tmp_path: Path, broker: Mosquitto) -> None:
