@@ -41,9 +41,13 @@ def source_uri(store: str, device: str) -> str:
     return f"omo-edge://{store}/{device}"
 
 
+_DATA_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_data(data: dict[str, Any]) -> str:
-    """The event data as the log stores it: compact JSON, UTF-8 kept as is."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    """The event data as the log stores it: compact JSON, UTF-8 kept as is (the same text
+    as ``json.dumps(data, separators=(",", ":"), ensure_ascii=False)``)."""
+    return _DATA_ENCODER.encode(data)
 
 
 def envelope_json(*, id: str, source: str, type: str, time: str, data_json: str, seq: int,

@@ -50,7 +50,9 @@ class _Lane:
     priority: Priority
     cursor: int = 0          # highest seq taken into `buf` on this connection
     seen: int = 0            # highest seq announced by the emitter
-    buf: deque[OutboxItem] = field(default_factory=deque)
+    # Read from the log (OutboxItem) or taken from the live tail (Event: its JSON is made
+    # when it is published, off the append path).
+    buf: deque[OutboxItem | Event] = field(default_factory=deque)
     more: bool = True        # the log may hold undelivered events after `cursor`
     live: bool = False       # caught up: new events are appended straight to `buf`
     reading: bool = False
@@ -116,7 +118,7 @@ class Publisher(LinkListener):
             return
         if lane.live and not lane.reading and event.seq > lane.cursor:
             if len(lane.buf) < 2 * self.page:
-                lane.buf.append(OutboxItem(event.seq, event.type, event.to_json().encode()))
+                lane.buf.append(event)
                 lane.cursor = event.seq
             else:  # publishing is behind: go back to reading pages from the log
                 lane.live, lane.more = False, True
@@ -207,7 +209,8 @@ class Publisher(LinkListener):
             lane.buf.popleft()
             if item.seq in self._acked_unflushed:
                 continue  # acknowledged on an earlier connection, not yet marked delivered
-            mid = self.link.publish(self.topics.event(item.type), item.payload, qos=1)
+            payload = item.payload if isinstance(item, OutboxItem) else item.to_json().encode()
+            mid = self.link.publish(self.topics.event(item.type), payload, qos=1)
             if mid is None:
                 lane.buf.appendleft(item)
                 break
