@@ -438,7 +438,7 @@ class EventLog:
                 self._count_drops(reason, by_prio)
                 if self._drop_log.due(reason):
                     log.error("event log: %s; dropping events (counted in dropped.%s; "
-                              "this is logged at most once a minute)", exc, reason)
+                              "logged at most once a minute for each reason)", exc, reason)
                 return []
 
     def mark_delivered(self, seqs: Iterable[int], *, when: float | None = None) -> int:
