@@ -210,9 +210,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_example(args: argparse.Namespace) -> int:
-    from importlib import resources
+    from edge.config.render import example_config
 
-    print(resources.files("edge").joinpath("example-config.toml").read_text(), end="")
+    print(example_config(), end="")  # equal to the packaged example-config.toml (tested)
     return EXIT_OK
 
 

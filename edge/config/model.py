@@ -88,7 +88,7 @@ class Plate:
     unit_grams: float = key("weight of one item", range=(0.5, 100_000),
                             unit="a weight in grams")
     capacity: int = key("items the plate holds", 20, range=(1, 10_000))
-    low_stock: int = key("omo.shelf.stock.low at or below this count (less than capacity)", 2,
+    low_stock: int = key("`omo.shelf.stock.low` at or below this count (less than `capacity`)", 2,
                          range=(0, 10_000))
 
 
@@ -102,7 +102,7 @@ class Shelf:
     baudrate: int = key("serial speed", 115200, choices=BAUD_RATES,
                         allowed="a standard baud rate (9600 ... 460800)")
     zone: str = _zone_ref("where the shelf is")
-    plates: tuple[Plate, ...] = key("the shelf's load-cell plates, one table each")
+    plates: tuple[Plate, ...] = key("The shelf's load-cell plates, one table each.")
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,8 @@ class Camera:
 @dataclass(frozen=True)
 class BleReceiver:
     id: str = _id("the receiver")
-    adapter: str = key("the Bluetooth adapter (hciconfig / bluetoothctl list); \"sim\" when "
-                       "the simulator feeds the scanner", "hci0", pattern=r"hci\d+|sim",
+    adapter: str = key("the Bluetooth adapter (`hciconfig` / `bluetoothctl list`); `sim` "
+                       "when the simulator feeds the scanner", "hci0", pattern=r"hci\d+|sim",
                        allowed="hciN or 'sim'")
     zone: str = _zone_ref("where it listens")
 
@@ -133,7 +133,7 @@ class Ble:
     enabled: bool = key("scan for the store app's beacons; true needs at least one receiver",
                         derive=lambda v, raw: bool(v.get("receivers")),
                         default_doc="`true` if receivers are configured", example=True)
-    receivers: tuple[BleReceiver, ...] = key("BLE receivers, one table each")
+    receivers: tuple[BleReceiver, ...] = key("BLE receivers, one table each.")
     app_uuids: tuple[str, ...] = key(
         "which beacons belong to the store app: iBeacon proximity UUIDs or 10-byte Eddystone "
         "namespaces", (), pattern=r"[0-9a-fA-F-]{20,36}", convert=str.lower,
@@ -155,12 +155,14 @@ _key = key  # Tls has a field named key
 
 @dataclass(frozen=True)
 class Tls:
-    ca: str | None = _key("CA bundle that signed the broker's certificate; default: the "
-                         "system's CA store", None, example="/etc/omo-edge/tls/ca.pem")
+    ca: str | None = _key("CA bundle that signed the broker's certificate", None,
+                          default_doc="the system's CA store", allowed="an existing file",
+                          example="/etc/omo-edge/tls/ca.pem")
     cert: str | None = _key("client certificate for mutual TLS; goes with key", None,
-                           example="/etc/omo-edge/tls/device.pem")
-    key: str | None = _key("its private key (chmod 0640, group omo-edge); goes with cert", None,
-                          example="/etc/omo-edge/tls/device.key")
+                            allowed="an existing file", example="/etc/omo-edge/tls/device.pem")
+    key: str | None = _key("its private key (chmod 0640, group omo-edge); goes with cert",
+                           None, allowed="an existing file",
+                           example="/etc/omo-edge/tls/device.key")
     insecure_skip_verify: bool = _key("skip certificate checks: tests only", False)
 
 
@@ -186,7 +188,7 @@ class Broker:
     tls: Tls | None = key(
         "TLS, as cloud IoT brokers require. The files must exist (config check verifies it), "
         "so this stays commented out until they are in place.")
-    prefix: str = key("topics are <prefix>/<store>/<device>/...", "omo/v1",
+    prefix: str = key("topics are `<prefix>/<store>/<device>/...`", "omo/v1",
                       pattern=TOPIC_PREFIX_PATTERN,
                       allowed="a topic prefix without wildcards or a trailing '/'")
     keepalive_s: int = key("MQTT keepalive", 30, toml="keepalive", range=(5, 3600),
@@ -229,8 +231,8 @@ class Privacy:
 
 @dataclass(frozen=True)
 class Config:
-    store: str = key("the store; events' source is omo-edge://<store>/<device>", toml="store.id",
-                     pattern=DEVICE_ID_PATTERN, example="tokyo-shibuya-01",
+    store: str = key("the store; events' `source` is `omo-edge://<store>/<device>`",
+                     toml="store.id", pattern=DEVICE_ID_PATTERN, example="tokyo-shibuya-01",
                      allowed="a store id of letters, digits, '.', '-' or '_' (at most 64)")
     device: str = key("this device, unique within the store (\"all\" is reserved: it addresses "
                       "every device in commands)", toml="store.device",
@@ -243,8 +245,8 @@ class Config:
                          choices=("debug", "info", "warning", "error"),
                          allowed="debug, info, warning or error")
     storage: Storage = key("Where the event log and the daemon's state live.")
-    privacy: Privacy = key("Secrets never go in this file: a *_env key names an environment "
-                           "variable, set in /etc/omo-edge/env.")
+    privacy: Privacy = key("Secrets never go in this file: a `*_env` key names an environment "
+                           "variable, set in `/etc/omo-edge/env`.")
     zones: tuple[Zone, ...] = key(
         "Zones: the places events happen, one table each. Everything below names one by its "
         "id.", example=[{"id": "entrance", "name": "Entrance", "kind": "entrance"},
