@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import ConfigError, load, parse
+from edge.config import Config, ConfigError, load, parse
 from edge.config.reader import Reader
 from edge.config.render import docs_reference, example_config
-from edge.config.schema import key
+from edge.config.schema import NO_EXAMPLE, REQUIRED, Group, Kind, Spec, key, layout
 
 GOOD = """
 [store]
@@ -214,3 +214,28 @@ class BareRoot:
 def test_the_example_needs_an_example_value_for_a_required_key() -> None:
     with pytest.raises(ValueError, match=r"bare\.where: declare an example="):
         example_config(BareRoot)
+
+
+def _declared(cls: type, path: str = "") -> list[tuple[str, Spec]]:
+    out = []
+    for entry in layout(cls).entries:
+        if isinstance(entry, Group):
+            out += [(f"{path}{entry.name}.{s.toml}", s) for s in entry.table.specs()]
+        elif entry.kind in (Kind.TABLE, Kind.TABLES):
+            out += _declared(entry.type, f"{path}{entry.toml}.")
+        else:
+            out.append((path + entry.toml, entry))
+    return out
+
+
+def test_every_declared_default_and_example_passes_its_own_rules() -> None:
+    declared = _declared(Config)
+    assert len(declared) > 50
+    for name, spec in declared:
+        for value in (spec.key.default, spec.key.example):
+            if value in (REQUIRED, NO_EXAMPLE, None) or spec.key.secret:
+                continue
+            items = value if spec.kind is Kind.LIST else [value]
+            for item in items:
+                raw = str(item) if isinstance(item, Path) else item
+                assert spec.key.valid(raw), f"{name}: {value!r} breaks its own rules"

@@ -51,8 +51,8 @@ ZONE_KINDS = ("entrance", "aisle", "shelf", "screen", "checkout", "pickup", "oth
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
 
 
-def _id(help: str, **rules: Any) -> Any:
-    return key(help, pattern=ID_PATTERN, allowed=ID_ALLOWED, **rules)
+def _id(help: str) -> Any:
+    return key(help, pattern=ID_PATTERN, allowed=ID_ALLOWED)
 
 
 def _zone_ref(help: str) -> Any:

@@ -92,10 +92,19 @@ def number(v: float) -> str:
     return str(int(v)) if float(v).is_integer() and not isinstance(v, bool) else repr(v)
 
 
-def key(help: str, default: Any = REQUIRED, **rules: Any) -> Any:
-    """Declare a config key on a dataclass field (see `Key` for the rules)."""
-    spec = Key(help=help, default=default, **rules)
-    return field(metadata={"key": spec}, repr=not spec.secret)
+def key(help: str, default: Any = REQUIRED, *, derive: Derive | None = None,
+        default_doc: str | None = None, allowed: str | None = None,
+        choices: tuple[Any, ...] = (), range: tuple[float | None, float | None] | None = None,
+        unit: str | None = None, pattern: str | None = None,
+        check: Callable[[Any], bool] | None = None, accepts: tuple[type, ...] | None = None,
+        convert: Callable[[Any], Any] | None = None, toml: str | None = None,
+        secret: bool = False, example: Any = NO_EXAMPLE, commented: bool = False) -> Any:
+    """Declare a config key on a dataclass field (see `Key` for what each rule does)."""
+    spec = Key(help=help, default=default, derive=derive, default_doc=default_doc,
+               allowed=allowed, choices=choices, range=range, unit=unit, pattern=pattern,
+               check=check, accepts=accepts, convert=convert, toml=toml, secret=secret,
+               example=example, commented=commented)
+    return field(metadata={"key": spec}, repr=not secret)
 
 
 # ------------------------------------------------------------------ layout
