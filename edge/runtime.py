@@ -16,11 +16,14 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge.clock import Clock
 from edge.eventlog import EventLog
 from edge.events import Event, InvalidEvent
+
+if TYPE_CHECKING:
+    from edge.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +163,7 @@ class ComponentContext:
     """What a running component gets: the clock, the emitter, its state and a stop flag."""
 
     def __init__(self, name: str, clock: Clock, emitter: Emitter, state: ComponentState,
-                 stopping: asyncio.Event, services: dict[str, Any]) -> None:
+                 stopping: asyncio.Event, services: Services) -> None:
         self.name = name
         self.clock = clock
         self.emitter = emitter
@@ -213,14 +216,13 @@ class Backoff:
 class Supervisor:
     """Runs components, restarting a failed one with backoff while the others go on."""
 
-    def __init__(self, emitter: Emitter, clock: Clock, *, backoff: Backoff | None = None,
-                 services: dict[str, Any] | None = None) -> None:
-        self.emitter = emitter
-        self.clock = clock
+    def __init__(self, services: Services, *, backoff: Backoff | None = None) -> None:
+        self.services = services
+        self.emitter = services.emitter
+        self.clock = services.clock
         self.backoff = backoff or Backoff()
-        self.states: dict[str, ComponentState] = {}
+        self.states: dict[str, ComponentState] = services.components
         self.stopping = asyncio.Event()
-        self.services = services if services is not None else {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self, component: Component) -> asyncio.Task[None]:

@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivers.camera import CaptureSource
 from edge.clock import ManualClock
 from edge.config import Config, parse
 from edge.daemon import Daemon
 from edge.eventlog import open_readonly
+from edge.processing.registry import ProcessorFactory
+from edge.services import SimHooks
 from sim.ble import BleGenerator, BleHub
 from sim.camera import CameraRenderer
 from sim.scoring import Truth, score
@@ -48,6 +51,8 @@ class Options:
     snapshot_every_s: float = 150.0
     progress: bool = True
     tick_s: float = TICK_S
+    processors: tuple[ProcessorFactory, ...] = ()  # run besides the configured ones
+    record: Path | None = None  # write the readings the daemon sees here (omo-edge replay)
 
 
 @dataclass
@@ -74,7 +79,7 @@ def sim_config(world: World, out: Path, broker_port: int | None) -> Config:
                      "fps": world.params.camera.fps, "width": world.params.camera.width,
                      "height": world.params.camera.height} for c in lay.cameras],
         "ble": {"enabled": True, "app_uuids": [STORE_UUID],
-                "receivers": [{"id": r.id, "adapter": "sim", "zone": r.zone}
+                "receivers": [{"id": r.id, "zone": r.zone}
                               for r in lay.receivers]},
         "screens": [{"id": s.id, "zone": s.zone, "fullscreen": False} for s in lay.screens],
     }
@@ -110,6 +115,11 @@ class Simulation:
             for c in self.world.weight_changes)
         self._stock_i = 0
         self.lagging = 0  # ticks on which a reader could not keep up
+        self.captures: dict[str, CaptureSource] = {}
+
+    def _capture_opened(self, camera: str, capture: CaptureSource) -> None:
+        """SimHooks.capture_opened: keep the capture to wait for it in `_drain`."""
+        self.captures[camera] = capture
 
     # ------------------------------------------------------------------ setup
     def prepare(self) -> None:
@@ -201,7 +211,8 @@ class Simulation:
             broker_port = self.broker.port
         config = sim_config(w, self.out, broker_port)
         clock = ManualClock(w.start_epoch)
-        daemon = Daemon(config, clock=clock, services={"ble_backend_factory": self.hub.factory},
+        hooks = SimHooks(ble_backend=self.hub.factory, capture_opened=self._capture_opened)
+        daemon = Daemon(config, clock=clock, hooks=hooks, processors=opts.processors,
                         status_every_s=1.0)
         stop = asyncio.Event()
         abort = asyncio.Event()
@@ -276,9 +287,9 @@ class Simulation:
             if daemon_task.done():
                 daemon_task.result()
                 raise RuntimeError("the daemon stopped before the simulation began")
-            links = daemon.services.get("sensors", {})
+            links = daemon.services.sensors
             if daemon.ready.is_set() and self.hub.attached(receivers) and all(
-                    links.get(s) == "online" for s in sensors):
+                    links.online(s) for s in sensors):
                 return
             await asyncio.sleep(0.01)
         raise TimeoutError("the daemon's sources did not connect to the simulator within 20 s")
@@ -289,18 +300,17 @@ class Simulation:
         readings do not depend on the machine's speed. Bounded: a reader that lags more than
         a real second is left behind and counted."""
         await asyncio.sleep(0)
-        sensors = daemon.services.get("sensors", {})
-        captures = daemon.services.get("captures", {})
+        sensors = daemon.services.sensors
         deadline = time.monotonic() + 1.0
         while True:
             ok = True
             for shelf_id, port in self.ports.items():
                 flushed = port.flush()
-                if sensors.get(f"shelf:{shelf_id}") == "online" and (
+                if sensors.online(f"shelf:{shelf_id}") and (
                         not flushed or port.unread()):
                     ok = False
-            for cam_id, capture in captures.items():
-                if sensors.get(f"camera:{cam_id}") == "online" and not capture.caught_up(now):
+            for cam_id, capture in self.captures.items():
+                if sensors.online(f"camera:{cam_id}") and not capture.caught_up(now):
                     ok = False
             if ok:
                 return
