@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from drivers.base import Driver
 from drivers.readings import BleAdvert, Frame, Reading, WeightSample
-from edge.runtime import Backoff, Component, ComponentContext, Health
+from edge.runtime import Backoff, Component, ComponentContext, Health, StopPhase
 from edge.services import SensorState
 
 if TYPE_CHECKING:
@@ -97,6 +97,8 @@ def describe(exc: BaseException) -> str:
 
 class SensorSource(Generic[R]):
     """Runs one sensor's driver: open, read and publish until it fails, then back off."""
+
+    stop_phase = StopPhase.SOURCES
 
     def __init__(self, kind: SensorKind, sensor: str,
                  make_driver: Callable[[ComponentContext], Driver[R]]) -> None:

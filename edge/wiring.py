@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 BUILDERS: list[str] = [
     "edge.sources:build",
+    "edge.recording.tap:build",
     "edge.sync.component:build",
 ]
 

@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from drivers.camera import CaptureSource
+from drivers.readings import RECORDABLE
+from edge import __version__
 from edge.clock import ManualClock
 from edge.config import Config, parse
 from edge.daemon import Daemon
 from edge.eventlog import open_readonly
 from edge.processing.registry import ProcessorFactory
+from edge.recording.format import Header, RecordingWriter
 from edge.services import SimHooks
 from sim.ble import BleGenerator, BleHub
 from sim.camera import CameraRenderer
@@ -222,6 +225,7 @@ class Simulation:
             loop.add_signal_handler(signal.SIGTERM, abort.set)
         daemon_task = asyncio.create_task(daemon.run(stop, handle_signals=False))
         await self._wait_ready(daemon, daemon_task)
+        recorder = self._start_recording(daemon, clock.now()) if opts.record else None
         wall0 = time.monotonic()
         if self.view is None:
             from sim.view import StoreView, display_available
@@ -267,6 +271,8 @@ class Simulation:
             stop.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(daemon_task, timeout=15)
+            if recorder is not None:
+                recorder.close(w.start_epoch + t_sim)
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
                 loop.remove_signal_handler(signal.SIGTERM)
@@ -276,6 +282,16 @@ class Simulation:
             opts.report.parent.mkdir(parents=True, exist_ok=True)
             opts.report.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
         return Result(w, report, readings, wall, self.snapshots)
+
+    def _start_recording(self, daemon: Daemon, now: float) -> RecordingWriter:
+        """What `omo-edge record` would write: every reading the daemon's bus carries."""
+        assert self.opts.record is not None
+        cfg = daemon.config
+        rec = RecordingWriter(self.opts.record, Header(cfg.store, cfg.device, now, __version__))
+        bus = daemon.services.readings
+        for kind in RECORDABLE:
+            bus.subscribe_callback(kind, rec.write)
+        return rec
 
     async def _wait_ready(self, daemon: Daemon, daemon_task: asyncio.Task[int]) -> None:
         """Wait until the daemon runs and every sensor source is connected (real seconds)."""

@@ -136,6 +136,7 @@ class ProcessorHost:
         self._own: set[str] = set()
         self._pending: deque[asyncio.Future[Event | None]] = deque()
         self._idle = asyncio.Event()
+        self.attached = asyncio.Event()  # set once subscribed to the bus and the log's tail
         self._warned_at = -math.inf
         self._reported_drops = 0
         self._dropped_at = -math.inf
@@ -167,10 +168,12 @@ class ProcessorHost:
         unsubscribe = [bus.subscribe(kind, self.inbox) for kind in subs.readings]
         if subs.events:
             unsubscribe.append(ctx.emitter.subscribe(self._on_event))
+        self.attached.set()
         ctx.set_health(Health.OK)
         try:
             await self._loop(ctx)
         finally:
+            self.attached.clear()
             for undo in unsubscribe:
                 undo()
             await self._flush(ctx)
