@@ -460,7 +460,8 @@ def _arrivals(params: Params, duration: float, rng: random.Random) -> list[float
     base = params.arrivals_per_hour / 3600.0
     r0, r1, factor = params.rush
     peak = base * max(1.0, factor) * 1.2
-    times, t = [], 0.0
+    times: list[float] = []
+    t = 0.0
     end = duration * 0.85  # leave time for the last shoppers to finish
     while True:
         t += rng.expovariate(peak)
