@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
+import re
 import sys
 import time
 import urllib.parse
@@ -16,6 +18,15 @@ if TYPE_CHECKING:
 
 DEFAULT_SEED = 1
 MQTT_PORT = 1883
+
+
+def _is_host(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return bool(re.fullmatch(r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9])?",
+                                 name))
+    return True
 
 
 def parse_broker_url(text: str) -> tuple[str, int]:
@@ -40,6 +51,8 @@ def parse_broker_url(text: str) -> tuple[str, int]:
         raise ValueError(f"{text!r}: no path, query or fragment; {want}")
     if not url.hostname:
         raise ValueError(f"{text!r}: no host; {want}")
+    if not _is_host(url.hostname):
+        raise ValueError(f"{text!r}: {url.hostname!r} is not a host name or IP address")
     if port == 0:
         raise ValueError(f"{text!r}: port 0; {want}")
     return url.hostname, MQTT_PORT if port is None else port

@@ -73,6 +73,7 @@ def test_broker_url(url: str, expected: tuple[str, int]) -> None:
     ("mqtt://localhost:0", "port 0"),
     ("mqtt://u:secret@localhost:1883", "user names and passwords are not supported"),
     ("mqtt://localhost:1883/omo", "no path"),
+    ("mqtt://bad host!:1883", "'bad host!' is not a host name or IP address"),
 ])
 def test_bad_broker_url_is_a_usage_error(url: str, says: str,
                                          capsys: pytest.CaptureFixture[str]) -> None:
