@@ -19,7 +19,8 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from edge.recording.format import Header, RecordingWriter
 from edge.services import SimHooks
 from sim.ble import BleGenerator, BleHub
 from sim.camera import CameraRenderer
+from sim.overrides import Value, apply
 from sim.scoring import Truth, score
 from sim.shelf import PtyPort, ShelfGenerator
 from sim.world import STORE_UUID, TICK_S, World, build_world, scenarios
@@ -56,6 +58,8 @@ class Options:
     tick_s: float = TICK_S
     processors: tuple[ProcessorFactory, ...] = ()  # run besides the configured ones
     record: Path | None = None  # write the readings the daemon sees here (omo-edge replay)
+    overrides: Mapping[str, Value] = field(default_factory=dict)  # sim.overrides.parse_sets
+    broker: tuple[str, int] | None = None  # an external broker (host, port) to sync to
 
 
 @dataclass
@@ -67,7 +71,8 @@ class Result:
     snapshots: list[Path] = field(default_factory=list)
 
 
-def sim_config(world: World, out: Path, broker_port: int | None) -> Config:
+def sim_config(world: World, out: Path, broker_port: int | None,
+               broker_host: str = "127.0.0.1") -> Config:
     lay = world.layout
     raw: dict[str, Any] = {
         "store": {"id": "sim-store", "device": "sim-edge"},
@@ -87,7 +92,7 @@ def sim_config(world: World, out: Path, broker_port: int | None) -> Config:
         "screens": [{"id": s.id, "zone": s.zone, "fullscreen": False} for s in lay.screens],
     }
     if broker_port is not None:
-        raw["broker"] = {"enabled": True, "host": "127.0.0.1", "port": broker_port,
+        raw["broker"] = {"enabled": True, "host": broker_host, "port": broker_port,
                          "keepalive": 5}
     return parse(raw, env={})
 
@@ -97,9 +102,15 @@ class Simulation:
         if opts.scenario not in scenarios():
             raise ValueError(f"no scenario {opts.scenario!r}; scenarios: "
                              + ", ".join(scenarios()))
+        scenario = scenarios()[opts.scenario]
+        if opts.broker is not None and scenario.broker:
+            raise ValueError(f"scenario {opts.scenario!r} stops and restarts its own broker, "
+                             "so it cannot sync to an external one (--broker)")
+        if opts.overrides:
+            scenario = replace(scenario, params=apply(scenario.params, opts.overrides))
         self.opts = opts
         self.out = opts.out
-        self.world = build_world(scenarios()[opts.scenario], opts.seed, opts.duration)
+        self.world = build_world(scenario, opts.seed, opts.duration)
         self.hub = BleHub()
         self.ble = BleGenerator(self.world)
         self.shelf = ShelfGenerator(self.world)
@@ -205,14 +216,16 @@ class Simulation:
     # -------------------------------------------------------------------- run
     async def run(self) -> Result:
         opts, w = self.opts, self.world
-        broker_port = None
-        if w.scenario.broker:
+        broker_host, broker_port = "127.0.0.1", None
+        if opts.broker is not None:
+            broker_host, broker_port = opts.broker
+        elif w.scenario.broker:
             from sim.mosquitto import Mosquitto
 
             self.broker = Mosquitto(workdir=self.out / "mosquitto")
             await asyncio.get_running_loop().run_in_executor(None, self.broker.start)
             broker_port = self.broker.port
-        config = sim_config(w, self.out, broker_port)
+        config = sim_config(w, self.out, broker_port, broker_host)
         clock = ManualClock(w.start_epoch)
         hooks = SimHooks(ble_backend=self.hub.factory, capture_opened=self._capture_opened)
         daemon = Daemon(config, clock=clock, hooks=hooks, processors=opts.processors,
@@ -267,6 +280,8 @@ class Simulation:
                     next_progress = now + 2.0
             self._snapshot(daemon, t_sim, time.monotonic() - wall0)
             wall = time.monotonic() - wall0
+            if opts.broker is not None and not abort.is_set():
+                await self._deliver(daemon, daemon_task)
         finally:
             stop.set()
             with contextlib.suppress(Exception):
@@ -335,6 +350,20 @@ class Simulation:
                 return
             await asyncio.sleep(0.0005)
 
+    async def _deliver(self, daemon: Daemon, daemon_task: asyncio.Task[int],
+                       timeout_s: float = 10.0) -> None:
+        """With an external broker: before the daemon stops, give its outbox up to
+        `timeout_s` real seconds to deliver what the run logged (at max speed a run can
+        end before the broker has taken the last events)."""
+        deadline = time.monotonic() + timeout_s
+        queued = daemon.event_log.stats().queued
+        if queued and self.opts.progress:
+            print(f"[sim] waiting up to {timeout_s:.0f} s for the broker to take {queued} "
+                  "queued events", file=sys.stderr, flush=True)
+        while queued and time.monotonic() < deadline and not daemon_task.done():
+            await asyncio.sleep(0.05)
+            queued = daemon.event_log.stats().queued
+
     def _advance_stock(self, t: float) -> None:
         ch = self._stock_changes
         while self._stock_i < len(ch) and ch[self._stock_i][0] <= t:
@@ -398,6 +427,7 @@ class Simulation:
         return {
             "scenario": self.world.scenario.name, "seed": self.world.seed,
             "duration_s": self.world.duration, "truth_sha256": self.world.truth_sha256(),
+            "overrides": dict(sorted(self.opts.overrides.items())),
             "metrics": metrics,
             "scored": sorted(n for n, m in metrics.items() if m["scored"]),
             "not_scored": sorted(n for n, m in metrics.items() if not m["scored"]),
