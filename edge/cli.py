@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import os
 import re
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,16 +23,12 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 
-# Subcommands and bench parts that live in their own modules. Each module has
+# Subcommands and bench parts that live in their own modules register themselves as entry
+# points (pyproject.toml: groups "omo_edge.commands" and "omo_edge.bench"), so this module
+# imports none of them: `edge` never imports `sim`. Each module has `HELP` (one line),
 # `add_arguments(parser)` (cheap: no heavy imports) and `main(args) -> int`.
-PLUGINS: dict[str, tuple[str, str]] = {
-    "sim": ("sim.cli", "run the simulated store end to end and score it"),
-}
-BENCH_PARTS: dict[str, tuple[str, str]] = {
-    "store": ("edge.bench_store", "event log appends per second, single and batched"),
-    "sync": ("edge.sync.bench",
-             "MQTT sync: append-to-PUBACK events/s and a backlog drain vs raw paho"),
-}
+COMMAND_GROUP = "omo_edge.commands"
+BENCH_GROUP = "omo_edge.bench"
 
 
 def _config_path(args: argparse.Namespace) -> Path:
@@ -347,8 +344,27 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- parser
-def _plugin(module: str) -> ModuleType:
-    return importlib.import_module(module)
+@dataclass(frozen=True)
+class Plugin:
+    name: str
+    help: str
+    module: ModuleType
+
+
+def plugins(group: str) -> list[Plugin]:
+    """The subcommands (or bench parts) registered in an entry-point group, by name. One
+    that cannot be loaded is left out with a warning on stderr, not a traceback."""
+    found: list[Plugin] = []
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        try:
+            module = ep.load()
+            help_text = str(module.HELP)
+        except Exception as exc:  # a broken or half-installed part must not break the CLI
+            print(f"omo-edge: warning: {group} {ep.name!r} ({ep.value}) cannot be loaded: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        found.append(Plugin(ep.name, help_text, module))
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -366,11 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override logging.level from the config")
     run.set_defaults(func=cmd_run)
 
-    for name, (module, help_text) in PLUGINS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
-        mod = _plugin(module)
-        mod.add_arguments(sp)
-        sp.set_defaults(func=mod.main)
+    for plugin in plugins(COMMAND_GROUP):
+        sp = sub.add_parser(plugin.name, help=plugin.help, description=plugin.help)
+        plugin.module.add_arguments(sp)
+        sp.set_defaults(func=plugin.module.main)
 
     st = sub.add_parser("status", help="health of each component, counters and outbox lag",
                         description="Show the running daemon's health: each component, readings "
@@ -450,13 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Benchmarks print a table, then one JSON object with "
                            "the figures and the machine on the last line.")
     bsub = bench.add_subparsers(dest="part", metavar="PART", required=True)
-    for name, (module, help_text) in BENCH_PARTS.items():
-        bp = bsub.add_parser(name, help=help_text, description=help_text)
-        mod = _plugin(module)
+    for plugin in plugins(BENCH_GROUP):
+        bp = bsub.add_parser(plugin.name, help=plugin.help, description=plugin.help)
         bp.add_argument("--json", action="store_true",
                         help="print only the JSON object (still one line)")
-        mod.add_arguments(bp)
-        bp.set_defaults(func=mod.main)
+        plugin.module.add_arguments(bp)
+        bp.set_defaults(func=plugin.module.main)
     return p
 
 

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 DEFAULT_SEED = 1
 MQTT_PORT = 1883
 
+HELP = "run the simulated store end to end and score it"
+RECORDING = "readings.rec.gz"
+
 
 def _is_host(name: str) -> bool:
     try:
@@ -97,6 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="truth, event log, videos and snapshots go here (default "
                              "sim-output)")
     parser.add_argument("--report", type=Path, metavar="F", help="write the report JSON here")
+    parser.add_argument("--record", action="store_true",
+                        help="also record the readings the daemon sees to DIR/readings.rec.gz "
+                             "(what `omo-edge record` writes; replay with `omo-edge replay`)")
     parser.add_argument("--snapshot-every", type=float, default=150.0, metavar="S",
                         help="simulated seconds between live-view snapshots (default 150)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -176,7 +182,8 @@ def main(args: argparse.Namespace) -> int:
                    seed=DEFAULT_SEED if args.seed is None else args.seed,
                    duration=args.duration, speed=args.speed, out=args.out, report=args.report,
                    headless=args.headless, snapshot_every_s=args.snapshot_every,
-                   progress=not args.quiet, overrides=overrides, broker=broker)
+                   progress=not args.quiet, overrides=overrides, broker=broker,
+                   record=args.out / RECORDING if args.record else None)
     if seeds is not None:
         return _many(opts, seeds)
     return _one(opts, args.broker)
@@ -191,6 +198,8 @@ def _one(opts: Options, broker_url: str | None) -> int:
         print(f"live view snapshots: {len(result.snapshots)} in {opts.out / 'snapshots'}")
     if broker_url is not None:
         print(_delivered(opts.out, broker_url))
+    if opts.record is not None:
+        print(f"recording: {opts.record} (omo-edge replay {opts.record} -c CONFIG)")
     print(f"status: omo-edge status -c {opts.out / 'status.toml'}")
     print(f"truth: {opts.out / 'truth.jsonl'}; event log: {opts.out / 'events.db'}"
           + (f"; report: {opts.report}" if opts.report else ""))
@@ -224,8 +233,9 @@ def _many(opts: Options, seeds: list[int]) -> int:
         if opts.progress:
             print(f"[sim] seed {seed} ({i}/{len(seeds)}) -> {out}", file=sys.stderr, flush=True)
         t0 = time.monotonic()
-        result = asyncio.run(simulate(replace(opts, seed=seed, out=out,
-                                              report=out / "report.json")))
+        result = asyncio.run(simulate(replace(
+            opts, seed=seed, out=out, report=out / "report.json",
+            record=out / RECORDING if opts.record else None)))
         report = result.report
         scored = len(report["scored"])
         if opts.progress:
