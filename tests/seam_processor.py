@@ -8,6 +8,7 @@ It uses readings, ticks and its own state only, as every processor must.
 from __future__ import annotations
 
 import math
+import threading
 
 from drivers.readings import BleAdvert, DoorCrossing, Frame, Reading, WeightSample
 from edge.config import Config
@@ -82,6 +83,22 @@ class Fragile(BaseProcessor):
         if isinstance(reading, BleAdvert):
             out.emit("omo.test.sample.created", {"n": -1})
             out.emit("omo.test.sample.created", {"n": reading.rssi + 200})
+
+
+class Threaded(BaseProcessor):
+    """Handles weight samples on a thread of its own and notes where and in which order."""
+
+    name = "threaded"
+    subscriptions = Subscriptions(readings=(WeightSample,), own_thread=True)
+
+    def __init__(self) -> None:
+        self.threads: set[str] = set()
+        self.seqs: list[int] = []
+
+    def on_reading(self, reading: Reading, out: Output) -> None:
+        self.threads.add(threading.current_thread().name)
+        assert isinstance(reading, WeightSample)
+        self.seqs.append(reading.seq)
 
 
 def window_counter(config: Config) -> WindowCounter:

@@ -8,6 +8,7 @@ import gzip
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from drivers.readings import BleAdvert, Direction, DoorCrossing, Frame, WeightSample
-from edge.config import load
+from edge.config import Config, load
 from edge.daemon import Daemon
 from edge.eventlog import open_readonly
 from edge.events import format_time
@@ -26,7 +27,7 @@ from edge.recording.replay import replay
 from edge.runtime import ComponentContext
 from sim.runner import Options, simulate
 from tests.core_fixtures import minimal_config
-from tests.seam_processor import echo, fragile, window_counter
+from tests.seam_processor import Threaded, echo, fragile, window_counter
 from tests.waiting import await_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,6 +145,22 @@ def test_a_processor_that_raises_or_emits_invalid_events_is_counted_and_goes_on(
     assert c["events_out"] == adverts
     # the other processor was not disturbed
     assert res.counters["processor:window-counter"]["readings"] == res.tally.total
+
+
+def test_a_processor_may_run_on_its_own_thread_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "r.rec.gz"
+    synthetic_recording(path)
+    made: list[Threaded] = []
+
+    def factory(config: Config) -> Threaded:
+        made.append(Threaded())
+        return made[-1]
+
+    res = asyncio.run(replay(path, tmp_path / "a.db", minimal_config(tmp_path),
+                             processors=(factory,)))
+    (p,) = made
+    assert p.seqs == sorted(p.seqs) and len(p.seqs) == res.tally.readings["weight"]
+    assert p.threads and threading.main_thread().name not in p.threads
 
 
 def test_a_truncated_recording_replays_what_it_holds(tmp_path: Path) -> None:

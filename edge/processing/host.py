@@ -23,7 +23,10 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from drivers.readings import Frame, Reading
 from edge.events import Event, InvalidEvent, parse_time
@@ -32,6 +35,7 @@ from edge.processing.processor import Output, Processor
 from edge.runtime import ComponentContext, Health
 
 log = logging.getLogger(__name__)
+In = TypeVar("In")
 
 TICK_GRACE_S = 2.0  # clock seconds a live tick waits for readings still on their way
 INBOX_CAPACITY = 10_000  # queued readings and events per processor
@@ -137,6 +141,7 @@ class ProcessorHost:
         self._pending: deque[asyncio.Future[Event | None]] = deque()
         self._idle = asyncio.Event()
         self.attached = asyncio.Event()  # set once subscribed to the bus and the log's tail
+        self._thread: ThreadPoolExecutor | None = None
         self._warned_at = -math.inf
         self._reported_drops = 0
         self._dropped_at = -math.inf
@@ -168,6 +173,8 @@ class ProcessorHost:
         unsubscribe = [bus.subscribe(kind, self.inbox) for kind in subs.readings]
         if subs.events:
             unsubscribe.append(ctx.emitter.subscribe(self._on_event))
+        if subs.own_thread:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix=self.name)
         self.attached.set()
         ctx.set_health(Health.OK)
         try:
@@ -178,6 +185,9 @@ class ProcessorHost:
                 undo()
             await self._flush(ctx)
             self._report(ctx)
+            if self._thread is not None:
+                self._thread.shutdown(wait=False)
+                self._thread = None
 
     async def _loop(self, ctx: ComponentContext) -> None:
         subs = self.processor.subscriptions
@@ -208,10 +218,10 @@ class ProcessorHost:
             try:
                 if isinstance(item, Event):
                     ctx.count("events_in")
-                    self.processor.on_event(item, out)
+                    await self._call(self.processor.on_event, item, out)
                 else:
                     ctx.count("readings")
-                    self.processor.on_reading(item, out)
+                    await self._call(self.processor.on_reading, item, out)
             except Exception:
                 self._failed(ctx, "input")
             await self._emit(ctx, out)
@@ -232,10 +242,17 @@ class ProcessorHost:
             out = Output(now)
             ctx.count("ticks")
             try:
-                self.processor.on_tick(now, out)
+                await self._call(self.processor.on_tick, now, out)
             except Exception:
                 self._failed(ctx, "tick")
             await self._emit(ctx, out)
+
+    async def _call(self, handler: Callable[[In, Output], None], item: In, out: Output) -> None:
+        """A handler, on the loop or on the processor's own thread (`own_thread`)."""
+        if self._thread is None:
+            handler(item, out)
+        else:
+            await asyncio.get_running_loop().run_in_executor(self._thread, handler, item, out)
 
     def _failed(self, ctx: ComponentContext, what: str) -> None:
         ctx.count("errors")

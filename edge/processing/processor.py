@@ -12,7 +12,9 @@ A processor declares what it consumes in `subscriptions`:
 - `events`: event types or dotted prefixes from the log's live tail (`omo.shelf` takes every
   shelf event); a processor never receives its own events;
 - `tick_s`: if set, `on_tick` is called at every multiple of `tick_s` seconds of reading time
-  (and of clock time while no readings come), before any later input: for timeouts.
+  (and of clock time while no readings come), before any later input: for timeouts;
+- `own_thread`: run the handlers on a thread of the processor's own, in order, instead of on
+  the event loop: for heavy work such as inference on frames.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Subscriptions:
     readings: tuple[type[Reading], ...] = ()
     events: tuple[str, ...] = ()
     tick_s: float | None = None
+    own_thread: bool = False
 
     def __post_init__(self) -> None:
         if self.tick_s is not None and self.tick_s <= 0:
