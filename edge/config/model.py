@@ -122,9 +122,8 @@ class Camera:
 @dataclass(frozen=True)
 class BleReceiver:
     id: str = _id("the receiver")
-    adapter: str = key("the Bluetooth adapter (`hciconfig` / `bluetoothctl list`); `sim` "
-                       "when the simulator feeds the scanner", "hci0", pattern=r"hci\d+|sim",
-                       allowed="hciN or 'sim'")
+    adapter: str = key("the Bluetooth adapter (`hciconfig` / `bluetoothctl list`)", "hci0",
+                       pattern=r"hci\d+", allowed="hciN (hci0, hci1, ...)")
     zone: str = _zone_ref("where it listens")
 
 
