@@ -156,7 +156,7 @@ class Toy:
 
 @dataclass(frozen=True)
 class ToyRoot:
-    toy: Toy = key("Toy things.")  # noqa: RUF009 (key() returns a dataclasses.field)
+    toy: Toy = key("Toy things.")
     toys: tuple[Toy, ...] = key("More toys, one table each.",
                                 example=[{"name": "one"}, {"name": "two", "count": 2}])
 
@@ -208,7 +208,7 @@ class Bare:
 
 @dataclass(frozen=True)
 class BareRoot:
-    bare: Bare = key("A table.")  # noqa: RUF009
+    bare: Bare = key("A table.")
 
 
 def test_the_example_needs_an_example_value_for_a_required_key() -> None:

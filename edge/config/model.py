@@ -28,7 +28,6 @@ Then regenerate the example config and the docs table::
 """
 
 # key() returns a dataclasses.field() carrying the declaration, which RUF009 cannot see.
-# ruff: noqa: RUF009
 from __future__ import annotations
 
 import re
