@@ -13,9 +13,12 @@ are counted in `bad` and skipped.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import os
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +30,7 @@ from drivers.beacons import MalformedBeacon, decode_eddystone_uid, decode_ibeaco
 from drivers.readings import BleAdvert
 
 log = logging.getLogger(__name__)
+QUEUE_LIMIT = 10_000  # adverts waiting for read() before the newest are dropped and counted
 
 
 def hash_address(address: str, key: bytes) -> str:
@@ -36,12 +40,15 @@ def hash_address(address: str, key: bytes) -> str:
 
 class BleScanner:
     """One receiver (adapter). `on_advert` is called for each good advert, on the thread
-    bleak calls back on (the asyncio loop for BlueZ and for the simulator)."""
+    bleak calls back on (the asyncio loop for BlueZ and for the simulator).
+
+    It is also a `drivers.base.Driver`: without `on_advert`, adverts wait in a bounded queue
+    (overflow counted) for `read()`; `open()` starts scanning and `close()` stops it."""
 
     def __init__(
         self,
         receiver: str,
-        on_advert: Callable[[BleAdvert], None],
+        on_advert: Callable[[BleAdvert], None] | None = None,
         *,
         now: Callable[[], float],
         adapter: str = "hci0",
@@ -58,7 +65,10 @@ class BleScanner:
         self._key = address_key if address_key is not None else os.urandom(16)
         self.adverts = 0
         self.bad = 0
+        self.overflow = 0
         self._scanner: BleakScanner | None = None
+        self._queue: deque[BleAdvert] = deque()
+        self._ready = asyncio.Event()
 
     async def start(self) -> None:
         kwargs: dict[str, Any] = dict(self.backend_kwargs)
@@ -82,7 +92,34 @@ class BleScanner:
             log.debug("skipping a malformed advert on %s: %s", self.receiver, exc)
             return
         self.adverts += 1
-        self.on_advert(reading)
+        if self.on_advert is not None:
+            self.on_advert(reading)
+        elif len(self._queue) >= QUEUE_LIMIT:
+            self.overflow += 1
+        else:
+            self._queue.append(reading)
+            self._ready.set()
+
+    # drivers.base.Driver
+    async def open(self) -> None:
+        await self.start()
+
+    async def read(self) -> list[BleAdvert]:
+        await self._ready.wait()
+        self._ready.clear()
+        batch = list(self._queue)
+        self._queue.clear()
+        return batch
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.stop()
+
+    def counters(self) -> dict[str, int]:
+        counters = {"bad_adverts": self.bad}
+        if self.overflow:
+            counters["overflow"] = self.overflow
+        return counters
 
     def _to_reading(self, device: BLEDevice, adv: AdvertisementData) -> BleAdvert:
         rssi = adv.rssi

@@ -1,26 +1,47 @@
 """Camera capture: reads frames with OpenCV from a device index, a URL or a video file, and
 keeps only the newest one.
 
-`run()` is blocking (put it on its own thread): it opens the source, reads until the source
-fails or ends, and returns why. A live source (device, stream) paces itself; a file is played
-at its own frame rate against the caller's clock, so a recorded video stands in for a camera.
-If the reader falls behind, frames are grabbed without decoding and skipped: the newest frame
-is what counts. Frames are never written anywhere by this module.
+`read()` and `run()` block (put them on a thread of their own: `drivers.base.ThreadedDriver`):
+`read()` gives the next frame and raises `CaptureEnded` when the source fails or ends; `run()`
+reads until then and returns why (a `CaptureEnd`). A live source (device, stream) paces
+itself; a file is played at its own frame rate against the caller's clock, so a recorded
+video stands in for a camera. If the reader falls behind, frames are grabbed without
+decoding and skipped: the newest frame is what counts. Frames are never written anywhere by
+this module.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
+from typing import NoReturn
 
 import cv2
 
+from drivers.base import SensorLost
 from drivers.readings import Frame
 
 
 class CaptureError(RuntimeError):
     """The source cannot be opened or yields no frames."""
+
+
+class CaptureEnd(StrEnum):
+    """Why a capture stopped giving frames."""
+
+    STOPPED = "stopped"  # asked to stop
+    END_OF_STREAM = "end of stream"  # a file played to its end
+    READ_FAILED = "read failed (camera gone?)"  # a live source stopped answering
+
+
+class CaptureEnded(SensorLost):
+    """The capture stopped giving frames; `reason` says why."""
+
+    def __init__(self, reason: CaptureEnd) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 def parse_source(source: str) -> int | str:
@@ -47,6 +68,8 @@ class CaptureSource:
         self._cap: cv2.VideoCapture | None = None
         self._rate = fps or 10.0
         self.waiting_for: float | None = None  # the clock time the reader waits for
+        self._t_open: float | None = None  # clock time of the first read since open
+        self._index = 0
 
     def latest(self) -> Frame | None:
         with self._lock:
@@ -68,6 +91,7 @@ class CaptureSource:
         return self._rate
 
     def close(self) -> None:
+        self._t_open = None
         if self._cap is not None:
             cap, self._cap = self._cap, None
             cap.release()
@@ -88,43 +112,57 @@ class CaptureSource:
         w = self.waiting_for
         return w is not None and w > now
 
-    def run(self, stop: threading.Event, on_frame: Callable[[Frame], None] | None = None) -> str:
-        """Read until `stop` is set or the source fails; returns the reason. Opens the source
-        unless `open()` was called. Raises CaptureError if the source cannot be opened or
-        gives no frame at all."""
+    def read(self, stop: threading.Event) -> list[Frame]:
+        """The next frame (a file waits for the clock to reach its time), or none if `stop`
+        was set. Raises CaptureEnded when the source ends or fails, CaptureError if it gives
+        no frame at all; opens the source unless `open()` was called."""
         if self._cap is None:
             self.open()
         assert self._cap is not None
         cap, fps = self._cap, self._rate
-        t_open = self.now()
-        index = 0
+        if self._t_open is None:
+            self._t_open, self._index = self.now(), 0
+        t_open = self._t_open
+        if self.pace:
+            if self._wait_until(t_open + self._index / fps, stop):
+                return []
+            # behind: skip frames that are already stale, keep the newest
+            while self.now() >= t_open + (self._index + 1) / fps:
+                if not cap.grab():
+                    self._end()
+                self._index += 1
+                self.skipped += 1
+        ok, image = cap.read()
+        if not ok or image is None:
+            self._end()
+        frame = Frame(self.camera, self.now(), self._index, image)
+        self._index += 1
+        self.frames += 1
+        with self._lock:
+            self._newest = frame
+        return [frame]
+
+    def run(self, stop: threading.Event,
+            on_frame: Callable[[Frame], None] | None = None) -> CaptureEnd:
+        """Read until `stop` is set or the source ends or fails; returns why. Raises
+        CaptureError if the source cannot be opened or gives no frame at all."""
         try:
             while not stop.is_set():
-                if self.pace:
-                    due = t_open + index / fps
-                    if self._wait_until(due, stop):
-                        return "stopped"
-                    # behind: skip frames that are already stale, keep the newest
-                    while self.now() >= t_open + (index + 1) / fps:
-                        if not cap.grab():
-                            return self._ended(index)
-                        index += 1
-                        self.skipped += 1
-                ok, image = cap.read()
-                if not ok or image is None:
-                    return self._ended(index)
-                frame = Frame(self.camera, self.now(), index, image)
-                index += 1
-                self.frames += 1
-                with self._lock:
-                    self._newest = frame
-                if on_frame is not None:
-                    on_frame(frame)
-            return "stopped"
+                for frame in self.read(stop):
+                    if on_frame is not None:
+                        on_frame(frame)
+            return CaptureEnd.STOPPED
+        except CaptureEnded as end:
+            return end.reason
         finally:
             self.close()
 
-    def _ended(self, index: int) -> str:
+    def counters(self) -> dict[str, int]:
+        return {"frames": self.frames, "skipped_frames": self.skipped}
+
+    def _end(self) -> NoReturn:
+        index = self._index
+        self.close()
         if index == 0:
             raise CaptureError(f"{self.source!r} gave no frames (corrupt or empty?)")
-        return "end of stream" if self.pace else "read failed (camera gone?)"
+        raise CaptureEnded(CaptureEnd.END_OF_STREAM if self.pace else CaptureEnd.READ_FAILED)

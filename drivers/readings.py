@@ -7,6 +7,7 @@ No raw MAC address ever leaves a driver: BLE adverts carry a keyed hash of the a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 
@@ -44,3 +45,27 @@ class Frame:
     t: float
     index: int
     image: Any = field(repr=False, compare=False)
+
+
+class Direction(StrEnum):
+    """Which way a person crossed a door counter's beams."""
+
+    IN = "in"
+    OUT = "out"
+
+
+@dataclass(frozen=True)
+class DoorCrossing:
+    """One person crossing a door counter, with the direction its beams gave."""
+
+    counter: str
+    t: float
+    direction: Direction
+
+
+Reading = BleAdvert | WeightSample | Frame | DoorCrossing
+"""Every kind of reading a driver produces; the reading bus dispatches on the class."""
+
+RECORDABLE: tuple[type[BleAdvert] | type[WeightSample] | type[DoorCrossing], ...] = (
+    BleAdvert, WeightSample, DoorCrossing)
+"""The readings `omo-edge record` keeps (never frames: images do not leave the device)."""

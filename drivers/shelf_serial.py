@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -140,9 +141,9 @@ class ShelfReader:
     def close(self) -> None:
         self.lines.close()
 
-    def read(self) -> list[WeightSample]:
+    def read(self, stop: threading.Event | None = None) -> list[WeightSample]:
         """The samples that arrived within the timeout; raises serial.SerialException when
-        the controller goes away."""
+        the controller goes away. (`stop` is not needed: the read times out by itself.)"""
         out = []
         for line in self.lines.read_lines():
             try:
@@ -158,3 +159,6 @@ class ShelfReader:
     @property
     def bad_total(self) -> int:
         return self.bad + self.lines.overlong
+
+    def counters(self) -> dict[str, int]:
+        return {"bad_lines": self.bad_total}

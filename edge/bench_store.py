@@ -16,6 +16,8 @@ from edge.eventlog import _SCHEMA, EventLog
 from edge.events import Event, source_uri
 from edge.ids import new_boot_id
 
+HELP = "event log appends per second, single and batched"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=2000,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import os
 import re
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,16 +23,12 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 
-# Subcommands and bench parts that live in their own modules. Each module has
+# Subcommands and bench parts that live in their own modules register themselves as entry
+# points (pyproject.toml: groups "omo_edge.commands" and "omo_edge.bench"), so this module
+# imports none of them: `edge` never imports `sim`. Each module has `HELP` (one line),
 # `add_arguments(parser)` (cheap: no heavy imports) and `main(args) -> int`.
-PLUGINS: dict[str, tuple[str, str]] = {
-    "sim": ("sim.cli", "run the simulated store end to end and score it"),
-}
-BENCH_PARTS: dict[str, tuple[str, str]] = {
-    "store": ("edge.bench_store", "event log appends per second, single and batched"),
-    "sync": ("edge.sync.bench",
-             "MQTT sync: append-to-PUBACK events/s and a backlog drain vs raw paho"),
-}
+COMMAND_GROUP = "omo_edge.commands"
+BENCH_GROUP = "omo_edge.bench"
 
 
 def _config_path(args: argparse.Namespace) -> Path:
@@ -210,9 +207,107 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_example(args: argparse.Namespace) -> int:
-    from importlib import resources
+    from edge.config.render import example_config
 
-    print(resources.files("edge").joinpath("example-config.toml").read_text(), end="")
+    print(example_config(), end="")  # equal to the packaged example-config.toml (tested)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------- record, replay
+def cmd_record(args: argparse.Namespace) -> int:
+    import signal
+
+    from edge.recording.tap import RecordClientError, print_progress, record, socket_path
+
+    config = load_config_or_exit(args, require_secrets=False)
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"omo-edge: {out} exists; choose another --out or add --force", file=sys.stderr)
+        return EXIT_USAGE
+    seconds = args.minutes * 60.0
+    print(f"recording the readings of {config.store}/{config.device} for {seconds:.0f} s "
+          f"into {out} (Ctrl-C stops early and keeps what was recorded)", file=sys.stderr)
+
+    async def go() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            res = await record(socket_path(config.storage.state_dir), out, seconds,
+                               progress=None if args.quiet else print_progress, stop=stop)
+        except RecordClientError as exc:
+            print(f"omo-edge: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(res.readings.items())) or "none"
+        print(f"recorded {sum(res.readings.values())} readings ({kinds}) in {res.seconds:.0f} s"
+              f" to {out} ({out.stat().st_size / 1e3:.1f} kB)"
+              + (f"; {res.dropped} dropped by the daemon" if res.dropped else "")
+              + ("; the daemon stopped during the recording" if res.daemon_stopped else ""))
+        print(f"replay it: omo-edge replay {out}")
+        return EXIT_OK
+
+    return asyncio.run(go())
+
+
+def _positive_minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
+    if not 0 < value <= 24 * 60:
+        raise argparse.ArgumentTypeError("minutes must be above 0 and at most 1440")
+    return value
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from edge.eventlog import EventLogError
+    from edge.recording.format import RecordingError
+    from edge.recording.replay import replay
+    from edge.recording.tap import print_progress
+
+    config = load_config_or_exit(args, require_secrets=False)
+    recording = Path(args.file)
+    db = Path(args.db) if args.db else recording.with_name(recording.name + ".replay.db")
+    if db.exists():
+        if not args.force:
+            print(f"omo-edge: {db} exists; choose another --db or add --force to replace it",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+    try:
+        res = asyncio.run(replay(recording, db, config,
+                                 progress=None if args.quiet else print_progress))
+    except (RecordingError, EventLogError, ValueError) as exc:
+        print(f"omo-edge: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    t = res.tally
+    summary = {
+        "recording": str(recording), "event_log": str(db), "processors": res.processors,
+        "readings": t.readings, "bad_lines": t.bad_lines, "truncated": t.truncated,
+        "dropped_while_recording": t.dropped, "events": res.events,
+        "simulated_s": round(res.simulated_s, 3), "wall_s": round(res.wall_s, 3),
+        "speed_x_real_time": round(res.simulated_s / res.wall_s, 1) if res.wall_s else None,
+        "counters": res.counters,
+    }
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+        return EXIT_OK
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(t.readings.items())) or "none"
+    print(f"replayed {t.total} readings ({kinds}) "
+          f"covering {res.simulated_s:.0f} s in {res.wall_s:.2f} s into {db}")
+    if t.truncated:
+        print("  the recording was cut short (no footer): replayed what it holds")
+    if t.bad_lines:
+        print(f"  {t.bad_lines} damaged line(s) skipped")
+    if t.dropped:
+        print(f"  {t.dropped} reading(s) were dropped while recording (the recorder was slow)")
+    if not res.processors:
+        print("  no processors are configured: nothing to turn the readings into events")
+    for name, n in sorted(res.events.items()):
+        print(f"  {n:>8}  {name}")
+    print(f"query it: omo-edge events --db {db}")
     return EXIT_OK
 
 
@@ -249,8 +344,27 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- parser
-def _plugin(module: str) -> ModuleType:
-    return importlib.import_module(module)
+@dataclass(frozen=True)
+class Plugin:
+    name: str
+    help: str
+    module: ModuleType
+
+
+def plugins(group: str) -> list[Plugin]:
+    """The subcommands (or bench parts) registered in an entry-point group, by name. One
+    that cannot be loaded is left out with a warning on stderr, not a traceback."""
+    found: list[Plugin] = []
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        try:
+            module = ep.load()
+            help_text = str(module.HELP)
+        except Exception as exc:  # a broken or half-installed part must not break the CLI
+            print(f"omo-edge: warning: {group} {ep.name!r} ({ep.value}) cannot be loaded: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        found.append(Plugin(ep.name, help_text, module))
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,11 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override logging.level from the config")
     run.set_defaults(func=cmd_run)
 
-    for name, (module, help_text) in PLUGINS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
-        mod = _plugin(module)
-        mod.add_arguments(sp)
-        sp.set_defaults(func=mod.main)
+    for plugin in plugins(COMMAND_GROUP):
+        sp = sub.add_parser(plugin.name, help=plugin.help, description=plugin.help)
+        plugin.module.add_arguments(sp)
+        sp.set_defaults(func=plugin.module.main)
 
     st = sub.add_parser("status", help="health of each component, counters and outbox lag",
                         description="Show the running daemon's health: each component, readings "
@@ -318,6 +431,33 @@ def build_parser() -> argparse.ArgumentParser:
     ce = csub.add_parser("example", help="print a commented example config")
     ce.set_defaults(func=cmd_config_example)
 
+    rec = sub.add_parser(
+        "record", help="record the readings a running daemon sees, for replay",
+        description="Record the readings the running daemon sees (BLE adverts with hashed "
+        "addresses, weight samples, door crossings; never camera frames) into a compact file "
+        "(gzip'd JSON lines) for `omo-edge replay`. Needs the daemon's recording socket "
+        "(<storage.state_dir>/record.sock): run as root or the daemon's user.")
+    _add_config(rec)
+    rec.add_argument("--minutes", type=_positive_minutes, required=True, metavar="N",
+                     help="how long to record (fractions allowed: 0.5 is 30 s)")
+    rec.add_argument("--out", required=True, metavar="FILE", help="the recording to write")
+    rec.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    rec.add_argument("--quiet", action="store_true", help="no progress lines")
+    rec.set_defaults(func=cmd_record)
+
+    rp = sub.add_parser(
+        "replay", help="run a recording through the configured processors",
+        description="Run a recording from `omo-edge record` through the processors the "
+        "config enables, as fast as the machine goes, into a fresh event log. The same "
+        "readings give the same events as in the store (ids and boot ids differ).")
+    _add_config(rp)
+    rp.add_argument("file", metavar="FILE", help="a recording from `omo-edge record`")
+    rp.add_argument("--db", metavar="PATH", help="the event log to write (default FILE.replay.db)")
+    rp.add_argument("--force", action="store_true", help="replace the event log if it exists")
+    rp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    rp.add_argument("--quiet", action="store_true", help="no progress lines")
+    rp.set_defaults(func=cmd_replay)
+
     vs = sub.add_parser("version", help="print the version")
     vs.set_defaults(func=cmd_version)
 
@@ -325,13 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Benchmarks print a table, then one JSON object with "
                            "the figures and the machine on the last line.")
     bsub = bench.add_subparsers(dest="part", metavar="PART", required=True)
-    for name, (module, help_text) in BENCH_PARTS.items():
-        bp = bsub.add_parser(name, help=help_text, description=help_text)
-        mod = _plugin(module)
+    for plugin in plugins(BENCH_GROUP):
+        bp = bsub.add_parser(plugin.name, help=plugin.help, description=plugin.help)
         bp.add_argument("--json", action="store_true",
                         help="print only the JSON object (still one line)")
-        mod.add_arguments(bp)
-        bp.set_defaults(func=mod.main)
+        plugin.module.add_arguments(bp)
+        bp.set_defaults(func=plugin.module.main)
     return p
 
 

@@ -19,7 +19,9 @@ from edge.config import Config
 from edge.eventlog import EventLog, RetentionPolicy
 from edge.events import source_uri
 from edge.ids import new_boot_id
+from edge.processing.registry import ProcessorFactory
 from edge.runtime import Component, ComponentContext, Emitter, Health, Supervisor
+from edge.services import CommandHandler, Services, SimHooks
 from edge.status import write_status
 from edge.wiring import build_components
 
@@ -90,6 +92,7 @@ class StatusReporter:
             "updated_at": time.time(), "interval_s": self.every_s,
             "components": {n: s.to_dict() for n, s in d.supervisor.states.items()},
             "readings": {"total": totals, "per_second": rates},
+            "sensors": d.services.sensors.snapshot(),
             "outbox": {
                 "total": stats.total, "queued": stats.queued, "delivered": stats.delivered,
                 "last_seq": stats.last_seq, "dropped": stats.dropped(),
@@ -124,7 +127,9 @@ class Daemon:
         *,
         clock: Clock | None = None,
         components: Sequence[Component] = (),
-        services: dict[str, Any] | None = None,
+        processors: Sequence[ProcessorFactory] = (),
+        hooks: SimHooks | None = None,
+        command_handlers: dict[str, CommandHandler] | None = None,
         status_every_s: float = 2.0,
         housekeeping_every_s: float = 60.0,
     ) -> None:
@@ -132,7 +137,7 @@ class Daemon:
         self.clock = clock or SystemClock()
         self.bootid = new_boot_id()
         self.extra_components = list(components)
-        self.services: dict[str, Any] = dict(services or {})
+        self.extra_processors = list(processors)
         self.status_every_s = status_every_s
         self.housekeeping_every_s = housekeeping_every_s
         self.started_at = time.time()
@@ -140,7 +145,10 @@ class Daemon:
         self.event_log = EventLog(config.storage.path, policy=retention_policy(config))
         self.emitter = Emitter(self.event_log, self.clock,
                                source=source_uri(config.store, config.device), bootid=self.bootid)
-        self.supervisor = Supervisor(self.emitter, self.clock, services=self.services)
+        self.services = Services(config=config, clock=self.clock, event_log=self.event_log,
+                                 emitter=self.emitter, hooks=hooks or SimHooks(),
+                                 command_handlers=dict(command_handlers or {}))
+        self.supervisor = Supervisor(self.services)
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event | None = None, *, handle_signals: bool = True) -> int:
@@ -150,8 +158,6 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
         await self.emitter.start()
-        self.services.update(config=self.config, clock=self.clock, event_log=self.event_log,
-                             emitter=self.emitter, daemon=self)
         if self.event_log.recovered_from is not None:
             await self.emitter.emit("omo.device.component.faulted", {
                 "component": "eventlog", "fault": "corrupt-database",
@@ -161,7 +167,7 @@ class Daemon:
         components: list[Component] = [
             Housekeeper(self.event_log, self.housekeeping_every_s),
             StatusReporter(self, self.status_every_s),
-            *build_components(self.config, self.services),
+            *build_components(self.config, self.services, self.extra_processors),
             *self.extra_components,
         ]
         await self.emitter.emit("omo.device.daemon.started", {

@@ -196,8 +196,6 @@ def check_models(models_dir: Path = MODELS_DIR) -> list[CheckResult]:
 # -------------------------------------------------------------------------- BLE
 def check_ble_adapter(index: int, receiver_id: str, adapter: str) -> CheckResult:
     name = f"BLE ble.receivers[{index}] {adapter}"
-    if adapter == "sim":
-        return CheckResult(True, name, f"{receiver_id}: simulated adapter (no hardware)")
     if (SYS_BLUETOOTH / adapter).exists():
         return CheckResult(True, name, f"{receiver_id}: adapter present")
     present = sorted(p.name for p in SYS_BLUETOOTH.glob("hci*")) if SYS_BLUETOOTH.exists() else []

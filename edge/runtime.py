@@ -15,13 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Protocol
+from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge.backoff import Backoff as Backoff  # re-exported: sources import it from here
 from edge.clock import Clock
 from edge.eventlog import EventLog
 from edge.events import Event, InvalidEvent
+
+if TYPE_CHECKING:
+    from edge.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +164,7 @@ class ComponentContext:
     """What a running component gets: the clock, the emitter, its state and a stop flag."""
 
     def __init__(self, name: str, clock: Clock, emitter: Emitter, state: ComponentState,
-                 stopping: asyncio.Event, services: dict[str, Any]) -> None:
+                 stopping: asyncio.Event, services: Services) -> None:
         self.name = name
         self.clock = clock
         self.emitter = emitter
@@ -200,38 +203,54 @@ class Component(Protocol):
     async def run(self, ctx: ComponentContext) -> None: ...
 
 
+class StopPhase(IntEnum):
+    """When a component is asked to stop: sources first, so that processors can finish the
+    readings already handed to them, then everything else."""
+
+    SOURCES = 0
+    OTHERS = 1
+
+
+def stop_phase(component: Component) -> StopPhase:
+    phase = getattr(component, "stop_phase", StopPhase.OTHERS)
+    return phase if isinstance(phase, StopPhase) else StopPhase.OTHERS
+
+
 class Supervisor:
     """Runs components, restarting a failed one with backoff while the others go on."""
 
-    def __init__(self, emitter: Emitter, clock: Clock, *, backoff: Backoff | None = None,
-                 services: dict[str, Any] | None = None) -> None:
-        self.emitter = emitter
-        self.clock = clock
+    def __init__(self, services: Services, *, backoff: Backoff | None = None) -> None:
+        self.services = services
+        self.emitter = services.emitter
+        self.clock = services.clock
         self.backoff = backoff or Backoff()
-        self.states: dict[str, ComponentState] = {}
-        self.stopping = asyncio.Event()
-        self.services = services if services is not None else {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self.states: dict[str, ComponentState] = services.components
+        self.stopping = asyncio.Event()  # set when the supervisor begins to stop
+        self._phases = {phase: asyncio.Event() for phase in StopPhase}
+        self._tasks: list[tuple[StopPhase, asyncio.Task[None]]] = []
 
     def start(self, component: Component) -> asyncio.Task[None]:
         if component.name in self.states:
             raise ValueError(f"two components are named {component.name!r}")
         state = ComponentState(component.name)
         self.states[component.name] = state
-        task = asyncio.create_task(self._supervise(component, state), name=component.name)
-        self._tasks.append(task)
+        phase = stop_phase(component)
+        task = asyncio.create_task(self._supervise(component, state, self._phases[phase]),
+                                   name=component.name)
+        self._tasks.append((phase, task))
         return task
 
-    async def _supervise(self, component: Component, state: ComponentState) -> None:
+    async def _supervise(self, component: Component, state: ComponentState,
+                         stopping: asyncio.Event) -> None:
         failures = 0
-        ctx = ComponentContext(component.name, self.clock, self.emitter, state, self.stopping,
+        ctx = ComponentContext(component.name, self.clock, self.emitter, state, stopping,
                                self.services)
-        while not self.stopping.is_set():
+        while not stopping.is_set():
             started = time.monotonic()
             try:
                 state.health, state.detail = Health.OK, ""
                 await component.run(ctx)
-                if self.stopping.is_set():
+                if stopping.is_set():
                     break
                 state.health, state.detail = Health.STOPPED, "finished"
                 return
@@ -258,15 +277,21 @@ class Supervisor:
         state.health = Health.STOPPED
 
     async def stop(self, timeout: float = 3.0) -> None:
-        """Ask every component to stop; cancel what has not stopped after `timeout`."""
+        """Ask the components to stop, phase by phase (`StopPhase`); cancel what has not
+        stopped within `timeout` seconds in all."""
         self.stopping.set()
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(self._tasks, timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
+        deadline = time.monotonic() + timeout
+        for phase in StopPhase:
+            self._phases[phase].set()
+            tasks = [t for p, t in self._tasks if p == phase]
+            if not tasks:
+                continue
+            left = max(0.05, deadline - time.monotonic())
+            _, pending = await asyncio.wait(tasks, timeout=left)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
         for state in self.states.values():
             state.health = Health.STOPPED
 

@@ -32,7 +32,7 @@ class BleHub:
         self.delivered: dict[str, int] = {}
 
     def factory(self, receiver: Any) -> tuple[type[BaseBleakScanner], dict[str, Any]]:
-        """services["ble_backend_factory"]: the bleak backend class and its arguments."""
+        """SimHooks.ble_backend: the bleak backend class and its arguments."""
         return SimScannerBackend, {"sim_hub": self, "sim_receiver": receiver.id}
 
     def attached(self, receivers: list[str]) -> bool:

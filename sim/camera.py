@@ -10,6 +10,7 @@ read back by the daemon's capture source through OpenCV, like any recorded camer
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -25,9 +26,12 @@ def _faces() -> tuple[list[np.ndarray], np.ndarray]:
     """BGR face crops (square), and a hair patch for heads turned away."""
     from skimage import data
 
-    lfw = data.lfw_subset()[:100]  # the first 100 images of the subset are faces
+    # scikit-image ships no type hints: state what these two loaders return
+    lfw_subset: Callable[[], np.ndarray] = data.lfw_subset
+    astronaut: Callable[[], np.ndarray] = data.astronaut
+    lfw = lfw_subset()[:100]  # the first 100 images of the subset are faces
     faces = [cv2.cvtColor((img * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR) for img in lfw]
-    astro = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    astro = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
     faces[0] = astro[25:195, 145:315].copy()
     hair = astro[18:70, 170:290].copy()
     return faces, hair
@@ -61,7 +65,7 @@ class CameraRenderer:
 
     def frame(self, t: float) -> np.ndarray:
         img = self.background.copy()
-        people: list[tuple[float, Agent, float, float]] = []
+        people: list[tuple[float, Agent, float, bool]] = []
         cam = self.camera
         for a in self.world.agents:
             st = a.state(t)
@@ -72,11 +76,12 @@ class CameraRenderer:
             rel = angle_diff(math.atan2(dy, dx), cam.direction)
             to_cam = math.atan2(-dy, -dx)
             facing = abs(angle_diff(st[2], to_cam)) < math.radians(FACE_TURN_DEG)
-            people.append((d, a, rel, 1.0 if facing else 0.0))
-        for d, a, rel, facing in sorted(people, key=lambda p: -p[0]):
-            self._draw_person(img, a, d, rel, facing > 0)
+            people.append((d, a, rel, facing))
+        for dist, agent, angle, faces in sorted(people, key=lambda p: -p[0]):
+            self._draw_person(img, agent, dist, angle, faces)
         noise = self.rng.integers(-6, 7, img.shape, dtype=np.int16)
-        return np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+        noisy: np.ndarray = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+        return noisy
 
     def _draw_person(self, img: np.ndarray, a: Agent, d: float, rel: float,
                      facing: bool) -> None:
@@ -108,7 +113,7 @@ class CameraRenderer:
         """Write the frames for [t0, t1) to `path` (MJPG/AVI); returns the frame count."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.stem + ".part.avi")
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), self.fps,
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), self.fps,
                                  (self.w, self.h))
         if not writer.isOpened():
             raise RuntimeError(f"OpenCV cannot write {tmp}")

@@ -19,16 +19,24 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from drivers.camera import CaptureSource
+from drivers.readings import RECORDABLE
+from edge import __version__
 from edge.clock import ManualClock
 from edge.config import Config, parse
 from edge.daemon import Daemon
 from edge.eventlog import open_readonly
+from edge.processing.registry import ProcessorFactory
+from edge.recording.format import Header, RecordingWriter
+from edge.services import SimHooks
 from sim.ble import BleGenerator, BleHub
 from sim.camera import CameraRenderer
+from sim.overrides import Value, apply
 from sim.scoring import Truth, score
 from sim.shelf import PtyPort, ShelfGenerator
 from sim.world import STORE_UUID, TICK_S, World, build_world, scenarios
@@ -48,6 +56,10 @@ class Options:
     snapshot_every_s: float = 150.0
     progress: bool = True
     tick_s: float = TICK_S
+    processors: tuple[ProcessorFactory, ...] = ()  # run besides the configured ones
+    record: Path | None = None  # write the readings the daemon sees here (omo-edge replay)
+    overrides: Mapping[str, Value] = field(default_factory=dict)  # sim.overrides.parse_sets
+    broker: tuple[str, int] | None = None  # an external broker (host, port) to sync to
 
 
 @dataclass
@@ -59,7 +71,8 @@ class Result:
     snapshots: list[Path] = field(default_factory=list)
 
 
-def sim_config(world: World, out: Path, broker_port: int | None) -> Config:
+def sim_config(world: World, out: Path, broker_port: int | None,
+               broker_host: str = "127.0.0.1") -> Config:
     lay = world.layout
     raw: dict[str, Any] = {
         "store": {"id": "sim-store", "device": "sim-edge"},
@@ -74,12 +87,12 @@ def sim_config(world: World, out: Path, broker_port: int | None) -> Config:
                      "fps": world.params.camera.fps, "width": world.params.camera.width,
                      "height": world.params.camera.height} for c in lay.cameras],
         "ble": {"enabled": True, "app_uuids": [STORE_UUID],
-                "receivers": [{"id": r.id, "adapter": "sim", "zone": r.zone}
+                "receivers": [{"id": r.id, "zone": r.zone}
                               for r in lay.receivers]},
         "screens": [{"id": s.id, "zone": s.zone, "fullscreen": False} for s in lay.screens],
     }
     if broker_port is not None:
-        raw["broker"] = {"enabled": True, "host": "127.0.0.1", "port": broker_port,
+        raw["broker"] = {"enabled": True, "host": broker_host, "port": broker_port,
                          "keepalive": 5}
     return parse(raw, env={})
 
@@ -89,9 +102,15 @@ class Simulation:
         if opts.scenario not in scenarios():
             raise ValueError(f"no scenario {opts.scenario!r}; scenarios: "
                              + ", ".join(scenarios()))
+        scenario = scenarios()[opts.scenario]
+        if opts.broker is not None and scenario.broker:
+            raise ValueError(f"scenario {opts.scenario!r} stops and restarts its own broker, "
+                             "so it cannot sync to an external one (--broker)")
+        if opts.overrides:
+            scenario = replace(scenario, params=apply(scenario.params, opts.overrides))
         self.opts = opts
         self.out = opts.out
-        self.world = build_world(scenarios()[opts.scenario], opts.seed, opts.duration)
+        self.world = build_world(scenario, opts.seed, opts.duration)
         self.hub = BleHub()
         self.ble = BleGenerator(self.world)
         self.shelf = ShelfGenerator(self.world)
@@ -110,6 +129,11 @@ class Simulation:
             for c in self.world.weight_changes)
         self._stock_i = 0
         self.lagging = 0  # ticks on which a reader could not keep up
+        self.captures: dict[str, CaptureSource] = {}
+
+    def _capture_opened(self, camera: str, capture: CaptureSource) -> None:
+        """SimHooks.capture_opened: keep the capture to wait for it in `_drain`."""
+        self.captures[camera] = capture
 
     # ------------------------------------------------------------------ setup
     def prepare(self) -> None:
@@ -192,16 +216,19 @@ class Simulation:
     # -------------------------------------------------------------------- run
     async def run(self) -> Result:
         opts, w = self.opts, self.world
-        broker_port = None
-        if w.scenario.broker:
+        broker_host, broker_port = "127.0.0.1", None
+        if opts.broker is not None:
+            broker_host, broker_port = opts.broker
+        elif w.scenario.broker:
             from edge.mosquitto import Mosquitto
 
             self.broker = Mosquitto(workdir=self.out / "mosquitto")
             await asyncio.get_running_loop().run_in_executor(None, self.broker.start)
             broker_port = self.broker.port
-        config = sim_config(w, self.out, broker_port)
+        config = sim_config(w, self.out, broker_port, broker_host)
         clock = ManualClock(w.start_epoch)
-        daemon = Daemon(config, clock=clock, services={"ble_backend_factory": self.hub.factory},
+        hooks = SimHooks(ble_backend=self.hub.factory, capture_opened=self._capture_opened)
+        daemon = Daemon(config, clock=clock, hooks=hooks, processors=opts.processors,
                         status_every_s=1.0)
         stop = asyncio.Event()
         abort = asyncio.Event()
@@ -211,6 +238,7 @@ class Simulation:
             loop.add_signal_handler(signal.SIGTERM, abort.set)
         daemon_task = asyncio.create_task(daemon.run(stop, handle_signals=False))
         await self._wait_ready(daemon, daemon_task)
+        recorder = self._start_recording(daemon, clock.now()) if opts.record else None
         wall0 = time.monotonic()
         if self.view is None:
             from sim.view import StoreView, display_available
@@ -252,10 +280,14 @@ class Simulation:
                     next_progress = now + 2.0
             self._snapshot(daemon, t_sim, time.monotonic() - wall0)
             wall = time.monotonic() - wall0
+            if opts.broker is not None and not abort.is_set():
+                await self._deliver(daemon, daemon_task)
         finally:
             stop.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(daemon_task, timeout=15)
+            if recorder is not None:
+                recorder.close(w.start_epoch + t_sim)
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
                 loop.remove_signal_handler(signal.SIGTERM)
@@ -265,6 +297,16 @@ class Simulation:
             opts.report.parent.mkdir(parents=True, exist_ok=True)
             opts.report.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
         return Result(w, report, readings, wall, self.snapshots)
+
+    def _start_recording(self, daemon: Daemon, now: float) -> RecordingWriter:
+        """What `omo-edge record` would write: every reading the daemon's bus carries."""
+        assert self.opts.record is not None
+        cfg = daemon.config
+        rec = RecordingWriter(self.opts.record, Header(cfg.store, cfg.device, now, __version__))
+        bus = daemon.services.readings
+        for kind in RECORDABLE:
+            bus.subscribe_callback(kind, rec.write)
+        return rec
 
     async def _wait_ready(self, daemon: Daemon, daemon_task: asyncio.Task[int]) -> None:
         """Wait until the daemon runs and every sensor source is connected (real seconds)."""
@@ -276,9 +318,9 @@ class Simulation:
             if daemon_task.done():
                 daemon_task.result()
                 raise RuntimeError("the daemon stopped before the simulation began")
-            links = daemon.services.get("sensors", {})
+            links = daemon.services.sensors
             if daemon.ready.is_set() and self.hub.attached(receivers) and all(
-                    links.get(s) == "online" for s in sensors):
+                    links.online(s) for s in sensors):
                 return
             await asyncio.sleep(0.01)
         raise TimeoutError("the daemon's sources did not connect to the simulator within 20 s")
@@ -289,18 +331,17 @@ class Simulation:
         readings do not depend on the machine's speed. Bounded: a reader that lags more than
         a real second is left behind and counted."""
         await asyncio.sleep(0)
-        sensors = daemon.services.get("sensors", {})
-        captures = daemon.services.get("captures", {})
+        sensors = daemon.services.sensors
         deadline = time.monotonic() + 1.0
         while True:
             ok = True
             for shelf_id, port in self.ports.items():
                 flushed = port.flush()
-                if sensors.get(f"shelf:{shelf_id}") == "online" and (
+                if sensors.online(f"shelf:{shelf_id}") and (
                         not flushed or port.unread()):
                     ok = False
-            for cam_id, capture in captures.items():
-                if sensors.get(f"camera:{cam_id}") == "online" and not capture.caught_up(now):
+            for cam_id, capture in self.captures.items():
+                if sensors.online(f"camera:{cam_id}") and not capture.caught_up(now):
                     ok = False
             if ok:
                 return
@@ -308,6 +349,20 @@ class Simulation:
                 self.lagging += 1
                 return
             await asyncio.sleep(0.0005)
+
+    async def _deliver(self, daemon: Daemon, daemon_task: asyncio.Task[int],
+                       timeout_s: float = 10.0) -> None:
+        """With an external broker: before the daemon stops, give its outbox up to
+        `timeout_s` real seconds to deliver what the run logged (at max speed a run can
+        end before the broker has taken the last events)."""
+        deadline = time.monotonic() + timeout_s
+        queued = daemon.event_log.stats().queued
+        if queued and self.opts.progress:
+            print(f"[sim] waiting up to {timeout_s:.0f} s for the broker to take {queued} "
+                  "queued events", file=sys.stderr, flush=True)
+        while queued and time.monotonic() < deadline and not daemon_task.done():
+            await asyncio.sleep(0.05)
+            queued = daemon.event_log.stats().queued
 
     def _advance_stock(self, t: float) -> None:
         ch = self._stock_changes
@@ -372,6 +427,7 @@ class Simulation:
         return {
             "scenario": self.world.scenario.name, "seed": self.world.seed,
             "duration_s": self.world.duration, "truth_sha256": self.world.truth_sha256(),
+            "overrides": dict(sorted(self.opts.overrides.items())),
             "metrics": metrics,
             "scored": sorted(n for n, m in metrics.items() if m["scored"]),
             "not_scored": sorted(n for n, m in metrics.items() if not m["scored"]),

@@ -13,11 +13,13 @@ import math
 import random
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 TICK_S = 0.1  # the world's sampling step for zone and field-of-view truth
 STORE_UUID = "6f6d6f2d-6564-6765-2d61-707000000001"  # the store app's iBeacon proximity UUID
 STAFF_NAMESPACE = "6f6d6f65646765737466"  # Eddystone-UID namespace of staff badges
+
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------------ layout
@@ -190,54 +192,86 @@ def default_layout() -> Layout:
 
 
 # -------------------------------------------------------------------- parameters
+# Every parameter is declared once, with its default, the values it allows and what it
+# means; `omo-edge sim --set section.key=value` validates against this and docs/sim.md
+# lists it (sim.overrides.parameter_table; a test keeps the two equal).
+Bounds = tuple[float, float] | tuple[tuple[float, float], ...]
+
+
+def param(default: T, bounds: Bounds, help: str, *, ordered: bool = False) -> T:
+    """A parameter field: `bounds` is (min, max) for a number or for every item of a tuple,
+    or one (min, max) per item; `ordered`: a tuple's first two items must not decrease."""
+    return field(default=default, metadata={"bounds": bounds, "help": help,
+                                            "ordered": ordered})
+
+
 @dataclass(frozen=True)
 class BleParams:
-    interval_s: float = 1.0  # advertising interval of the app and staff beacons
-    phone_interval_s: float = 2.0  # other phones' adverts (no beacon payload)
-    phone_share: float = 0.5  # share of non-app shoppers whose phone advertises
-    tx_power_1m: int = -59
-    path_loss_n: float = 2.3
-    noise_db: float = 2.5
-    shadow_db: float = 3.5  # slow per beacon-receiver shadowing (body, shelves)
-    miss: float = 0.12  # share of packets a receiver misses
-    floor_dbm: float = -96.0
-    garbled: float = 0.002  # share of beacon adverts that arrive truncated
+    interval_s: float = param(1.0, (0.02, 60.0),
+                              "advertising interval of the app and staff beacons, s")
+    phone_interval_s: float = param(2.0, (0.02, 60.0),
+                                    "other phones' advertising interval (no beacon payload), s")
+    phone_share: float = param(0.5, (0.0, 1.0),
+                               "share of non-app shoppers whose phone advertises")
+    tx_power_1m: int = param(-59, (-100, 20), "beacons' received power at 1 m, dBm")
+    path_loss_n: float = param(2.3, (1.0, 6.0), "path-loss exponent")
+    noise_db: float = param(2.5, (0.0, 30.0), "per-packet RSSI noise (sigma), dB")
+    shadow_db: float = param(3.5, (0.0, 30.0),
+                             "slow per beacon-receiver shadowing (body, shelves; sigma), dB")
+    miss: float = param(0.12, (0.0, 1.0), "share of packets a receiver misses")
+    floor_dbm: float = param(-96.0, (-130.0, -30.0),
+                             "receiver sensitivity: weaker packets are lost, dBm")
+    garbled: float = param(0.002, (0.0, 1.0), "share of beacon adverts that arrive truncated")
 
 
 @dataclass(frozen=True)
 class ShelfParams:
-    rate_hz: float = 4.0  # reports per plate per second
-    noise_g: float = 1.2
-    drift_g_per_min: float = 0.8
-    bumps_per_hour: float = 8.0  # per shelf: knocks that are not picks
-    garbled: float = 0.002  # share of lines with line noise
+    rate_hz: float = param(4.0, (0.1, 50.0), "reports per plate per second")
+    noise_g: float = param(1.2, (0.0, 1000.0), "weight noise (sigma), g")
+    drift_g_per_min: float = param(0.8, (0.0, 1000.0), "slow random-walk drift, g/min")
+    bumps_per_hour: float = param(8.0, (0.0, 3600.0),
+                                  "per shelf: knocks that are not picks, per hour")
+    garbled: float = param(0.002, (0.0, 1.0), "share of lines with line noise")
 
 
 @dataclass(frozen=True)
 class CameraParams:
-    fps: float = 2.0
-    width: int = 320
-    height: int = 240
+    fps: float = param(2.0, (0.1, 30.0), "frames per second")
+    width: int = param(320, (64, 1920), "frame width, px")
+    height: int = param(240, (64, 1080), "frame height, px")
 
 
 @dataclass(frozen=True)
 class Params:
-    arrivals_per_hour: float = 220.0
-    rush: tuple[float, float, float] = (0.0, 0.0, 1.0)  # (from, to) as run fractions, factor
-    app_share: float = 0.3
-    staff: int = 2
-    walk_speed: tuple[float, float] = (0.8, 1.4)
-    stops: tuple[int, int] = (1, 3)
-    shelf_dwell_s: tuple[float, float] = (6.0, 35.0)
-    pick_prob: float = 0.6
-    double_pick_prob: float = 0.12  # both hands: two plates at once
-    qty2_prob: float = 0.15
-    return_prob: float = 0.2
-    screen_stop_prob: float = 0.35  # shoppers who stop to watch the promo screen
-    watch_s: tuple[float, float] = (2.0, 14.0)
-    checkout_prob: float = 0.8
-    checkout_s: tuple[float, float] = (15.0, 50.0)
-    checkout_watch_prob: float = 0.4
+    arrivals_per_hour: float = param(220.0, (0.0, 5000.0),
+                                     "shoppers' arrival rate (before the day curve)")
+    rush: tuple[float, float, float] = param(
+        (0.0, 0.0, 1.0), ((0.0, 1.0), (0.0, 1.0), (0.0, 20.0)),
+        "from, to (fractions of the run), factor: arrivals times factor in between",
+        ordered=True)
+    app_share: float = param(0.3, (0.0, 1.0), "share of shoppers carrying the store app")
+    staff: int = param(2, (0, 50), "staff members (Eddystone badges) on shift all run")
+    walk_speed: tuple[float, float] = param((0.8, 1.4), (0.1, 5.0),
+                                            "walking speed range, m/s", ordered=True)
+    stops: tuple[int, int] = param((1, 3), (0, 3), "shelves a shopper stops at (range)",
+                                   ordered=True)
+    shelf_dwell_s: tuple[float, float] = param((6.0, 35.0), (0.0, 3600.0),
+                                               "time looking at a shelf (range), s",
+                                               ordered=True)
+    pick_prob: float = param(0.6, (0.0, 1.0), "a shelf stop picks an item")
+    double_pick_prob: float = param(0.12, (0.0, 1.0),
+                                    "a pick takes from two neighbouring plates at once")
+    qty2_prob: float = param(0.15, (0.0, 1.0), "a pick takes two units")
+    return_prob: float = param(0.2, (0.0, 1.0), "a picked item is put back")
+    screen_stop_prob: float = param(0.35, (0.0, 1.0),
+                                    "a shopper stops to watch the promo screen")
+    watch_s: tuple[float, float] = param((2.0, 14.0), (0.0, 3600.0),
+                                         "time watching a screen (range), s", ordered=True)
+    checkout_prob: float = param(0.8, (0.0, 1.0), "a shopper queues at the checkout")
+    checkout_s: tuple[float, float] = param((15.0, 50.0), (0.0, 3600.0),
+                                            "time at the checkout (range), s", ordered=True)
+    checkout_watch_prob: float = param(0.4, (0.0, 1.0),
+                                       "a shopper at the checkout watches its screen")
     ble: BleParams = field(default_factory=BleParams)
     shelf: ShelfParams = field(default_factory=ShelfParams)
     camera: CameraParams = field(default_factory=CameraParams)
@@ -460,7 +494,10 @@ def _arrivals(params: Params, duration: float, rng: random.Random) -> list[float
     base = params.arrivals_per_hour / 3600.0
     r0, r1, factor = params.rush
     peak = base * max(1.0, factor) * 1.2
-    times, t = [], 0.0
+    times: list[float] = []
+    if peak <= 0:
+        return times
+    t = 0.0
     end = duration * 0.85  # leave time for the last shoppers to finish
     while True:
         t += rng.expovariate(peak)
@@ -546,7 +583,7 @@ def build_world(scenario: Scenario, seed: int, duration: float,
 
     # bumps: knocks on a shelf that move the load for a moment but are not picks
     bumps: list[tuple[str, int, float, float, float]] = []
-    for shelf in shelves:
+    for shelf in shelves if p.shelf.bumps_per_hour > 0 else ():
         t = 0.0
         while True:
             t += rng.expovariate(p.shelf.bumps_per_hour / 3600.0)

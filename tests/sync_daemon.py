@@ -14,6 +14,7 @@ from edge import logsetup
 from edge.config import load
 from edge.daemon import Daemon
 from edge.runtime import ComponentContext
+from edge.services import SimHooks
 from edge.sync.connection import Backoff
 
 
@@ -46,7 +47,7 @@ def main() -> None:
     config = load(sys.argv[1])
     logsetup.setup("info")
     daemon = Daemon(config, components=[Generator(float(sys.argv[2]), int(sys.argv[3]))],
-                    services={"sync.backoff": Backoff(initial_s=0.1, max_s=0.5)},
+                    hooks=SimHooks(sync_backoff=Backoff(initial_s=0.1, max_s=0.5)),
                     status_every_s=0.5)
     raise SystemExit(asyncio.run(daemon.run()))
 

@@ -18,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import Config, parse
 from edge.daemon import Daemon
+from edge.services import SimHooks
 from edge.sync.connection import Backoff
 from tests.waiting import await_until, wait_until  # noqa: F401 (re-exported)
 
@@ -138,9 +139,8 @@ class Collector:
 @contextlib.asynccontextmanager
 async def running_daemon(config: Config, **kwargs: Any) -> AsyncIterator[Daemon]:
     """The real daemon in this process (sync with a fast reconnect backoff)."""
-    services = {"sync.backoff": FAST_BACKOFF, **kwargs.pop("services", {})}
     daemon = Daemon(config, status_every_s=kwargs.pop("status_every_s", 0.2),
-                    services=services, **kwargs)
+                    hooks=kwargs.pop("hooks", SimHooks(sync_backoff=FAST_BACKOFF)), **kwargs)
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop, handle_signals=False))
     try:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from edge.config import ConfigError, load, parse
+from edge.config import Config, ConfigError, load, parse
+from edge.config.reader import Reader
+from edge.config.render import docs_reference, example_config
+from edge.config.schema import NO_EXAMPLE, REQUIRED, Group, Kind, Spec, key, layout
 
 GOOD = """
 [store]
@@ -133,3 +138,104 @@ def test_read_only_commands_do_not_need_the_secrets(tmp_path: Path) -> None:
     doctor = run_cli("doctor", "--config", str(cfg), "--timeout", "0.5")
     assert "FAIL secrets: broker.password_env = 'OMO_TEST_BROKER_PASSWORD'" in doctor.stdout
     assert doctor.returncode == 1
+
+
+# ------------------------------------------------------------ declaring a key is enough
+@dataclass(frozen=True)
+class Toy:
+    name: str = key("a name", pattern=r"[a-z]+", allowed="lower-case letters",
+                    example="abc")
+    count: int = key("how many", 3, range=(1, 9))
+    ratio: float = key("a ratio", 0.5, range=(0, 1), unit="a fraction")
+    mode: str = key("the mode", "a", choices=("a", "b"))
+    label: str = key("shown", derive=lambda v, raw: (v.get("name") or "").upper(),
+                     default_doc="the name in capitals", example="ABC")
+    token: str | None = key("a token", None, secret=True, example="OMO_TOY_TOKEN")
+    tags: tuple[str, ...] = key("tags", (), pattern=r"[a-z]+", allowed="a lower-case tag")
+
+
+@dataclass(frozen=True)
+class ToyRoot:
+    toy: Toy = key("Toy things.")
+    toys: tuple[Toy, ...] = key("More toys, one table each.",
+                                example=[{"name": "one"}, {"name": "two", "count": 2}])
+
+
+def test_a_declared_key_is_read_defaulted_and_built_with_no_other_code() -> None:
+    r = Reader(env={"T": "tok"})
+    toy = r.section(Toy, {"name": "abc", "ratio": 1, "token_env": "T", "tags": ["x"]}, "toy.")
+    assert not r.problems
+    assert toy == Toy(name="abc", count=3, ratio=1.0, mode="a", label="ABC", token="tok",
+                      tags=("x",))
+    assert isinstance(toy.ratio, float) and "tok" not in repr(toy)
+
+
+def test_a_declared_key_gets_the_key_naming_messages() -> None:
+    r = Reader(env={})
+    r.section(Toy, {"nmae": "abc", "count": 10, "ratio": "x", "mode": "c", "token": "t",
+                    "tags": ["ok", "Bad"]}, "toy.")
+    assert r.problems == [
+        "toy.nmae: unknown key (did you mean 'name'?); allowed: count, label, mode, name, "
+        "ratio, tags, token, token_env",
+        "toy.name: missing; expected lower-case letters",
+        "toy.count = 10: expected an integer from 1 to 9",
+        "toy.ratio = 'x': expected a fraction from 0 to 1",
+        "toy.mode = 'c': expected one of a, b",
+        "toy.token: secrets are not read from the config file; put it in an environment "
+        "variable and name it with toy.token_env",
+        "toy.tags[] = 'Bad': expected a lower-case tag",
+    ]
+
+
+def test_a_declared_key_shows_up_in_the_example_and_the_docs() -> None:
+    example = example_config(ToyRoot)
+    assert "\n# Toy things.\n[toy]\n" in example
+    assert "\ncount = 3 " in example and "how many; an integer from 1 to 9; default 3" in example
+    assert '\n# token_env = "OMO_TOY_TOKEN"' in example  # secrets are commented out
+    assert '[[toys]]\nname = "one"' in example and '[[toys]]\nname = "two"\ncount = 2\n' in example
+    assert tomllib.loads(example)["toys"][1] == {"name": "two", "count": 2}
+    docs = docs_reference(ToyRoot)
+    assert "### `[toy]`\n\nToy things." in docs and "### `[[toys]]`" in docs
+    assert "| `count` | `3` | an integer from 1 to 9 | how many |" in docs
+    assert "| `label` | the name in capitals | a string | shown |" in docs
+    assert "| `token_env` | none |" in docs and "`token` itself is refused" in docs
+
+
+@dataclass(frozen=True)
+class Bare:
+    where: str = key("no default, no example")
+
+
+@dataclass(frozen=True)
+class BareRoot:
+    bare: Bare = key("A table.")
+
+
+def test_the_example_needs_an_example_value_for_a_required_key() -> None:
+    with pytest.raises(ValueError, match=r"bare\.where: declare an example="):
+        example_config(BareRoot)
+
+
+def _declared(cls: type, path: str = "") -> list[tuple[str, Spec]]:
+    out = []
+    for entry in layout(cls).entries:
+        if isinstance(entry, Group):
+            out += [(f"{path}{entry.name}.{s.toml}", s) for s in entry.table.specs()]
+        elif entry.kind in (Kind.TABLE, Kind.TABLES):
+            out += _declared(entry.type, f"{path}{entry.toml}.")
+        else:
+            out.append((path + entry.toml, entry))
+    return out
+
+
+def test_every_declared_default_and_example_passes_its_own_rules() -> None:
+    declared = _declared(Config)
+    assert len(declared) > 50
+    for name, spec in declared:
+        for value in (spec.key.default, spec.key.example):
+            if value in (REQUIRED, NO_EXAMPLE, None) or spec.key.secret:
+                continue
+            items = value if spec.kind is Kind.LIST else [value]
+            for item in items:
+                raw = str(item) if isinstance(item, Path) else item
+                assert spec.key.valid(raw), f"{name}: {value!r} breaks its own rules"

@@ -20,6 +20,7 @@ from edge.eventlog import EventLog, open_readonly
 from edge.events import validate_envelope
 from edge.logsetup import JournalFormatter
 from edge.runtime import Backoff, ComponentContext, Emitter, Health, Supervisor
+from edge.services import Services
 from tests.core_fixtures import SOURCE, minimal_config
 from tests.waiting import await_until
 
@@ -57,9 +58,12 @@ class Ticker:
 def test_a_failing_component_is_restarted_with_backoff_while_others_go_on(tmp_path: Path) -> None:
     async def scenario() -> None:
         log = EventLog(tmp_path / "e.db")
-        emitter = Emitter(log, ManualClock(), source=SOURCE, bootid="c" * 32)
+        clock = ManualClock()
+        emitter = Emitter(log, clock, source=SOURCE, bootid="c" * 32)
         await emitter.start()
-        sup = Supervisor(emitter, ManualClock(), backoff=Backoff(initial_s=0.01, max_s=0.05))
+        services = Services(config=minimal_config(tmp_path), clock=clock, event_log=log,
+                            emitter=emitter)
+        sup = Supervisor(services, backoff=Backoff(initial_s=0.01, max_s=0.05))
         flaky, ticker = Flaky(failures=3), Ticker()
         sup.start(flaky)
         sup.start(ticker)

@@ -53,7 +53,7 @@ def test_adverts_pass_through_bleak_and_the_scanner_callback(monkeypatch: pytest
     got: list[BleAdvert] = []
     hub = BleHub()
     backend, kwargs = hub.factory(type("Rx", (), {"id": "rx-1"})())
-    scanner = BleScanner("rx-1", got.append, now=lambda: 7.5, adapter="sim", backend=backend,
+    scanner = BleScanner("rx-1", got.append, now=lambda: 7.5, adapter="hci9", backend=backend,
                          backend_kwargs=kwargs, address_key=b"k" * 16)
     seen: list[object] = []
     original = BleScanner.detection_callback

@@ -1,4 +1,5 @@
-"""The example config: valid as shipped, shows every key config.py knows, and `omo-edge config
+"""The example config and the docs' reference: generated from the declarations in
+edge/config/model.py; the example is valid as shipped, shows every key, and `omo-edge config
 check` accepts it (exit 0) and rejects a broken copy (exit 2, naming the key)."""
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from typing import Any
 import pytest
 
 from edge.config import ConfigError, load, parse
+from edge.config.render import DOCS_BEGIN, docs_with_reference, example_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "edge" / "example-config.toml"
+GUIDE = ROOT / "docs" / "operations.md"
+REGENERATE = "out of date: run .venv/bin/python -m edge.config.render --write"
 SECRET_KEYS = {"password", "pseudonym_key"}  # known to config.py only to be refused
 COMMENTED_KEY = re.compile(r"^# (?=\[[a-z.]+\]\s*(#.*)?$|[a-z_]+ = )")
 
@@ -146,7 +150,7 @@ def test_values_that_used_to_slip_through(raw: dict[str, Any]) -> None:
 
 
 def test_the_operations_guide_documents_every_key() -> None:
-    guide = (ROOT / "docs" / "operations.md").read_text()
+    guide = GUIDE.read_text()
     reference = guide.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
     sections = {}
     for chunk in reference.split("\n### ")[1:]:
@@ -163,3 +167,16 @@ def test_the_operations_guide_documents_every_key() -> None:
         for key in keys:
             assert f"`{key}`" in sections[table] or f"`{last}.{key}`" in sections[table], \
                 f"docs/operations.md: [{table}] does not document {key}"
+
+
+def test_the_packaged_example_is_what_the_declarations_generate() -> None:
+    assert EXAMPLE.read_text(encoding="utf-8") == example_config(), REGENERATE
+
+
+def test_the_guides_reference_is_what_the_declarations_generate() -> None:
+    guide = GUIDE.read_text(encoding="utf-8")
+    assert guide.count(DOCS_BEGIN) == 1
+    assert docs_with_reference(guide) == guide, REGENERATE
+    stale = guide.replace("| `keepalive` | `30` |", "| `keepalive` | `60` |")
+    assert docs_with_reference(stale) == guide  # what --write would do to a hand edit
+

@@ -320,14 +320,12 @@ def test_ble_adapters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(doctor, "SYS_BLUETOOTH", sysfs)
     cfg = config(tmp_path, ble={"receivers": [
         {"id": "rx0", "adapter": "hci0", "zone": "z"},
-        {"id": "rx1", "adapter": "hci1", "zone": "z"},
-        {"id": "rx2", "adapter": "sim", "zone": "z"}]})
+        {"id": "rx1", "adapter": "hci1", "zone": "z"}]})
     got = results(cfg)
     assert got["BLE ble.receivers[0] hci0"].ok
     missing = got["BLE ble.receivers[1] hci1"]
     assert not missing.ok and "present: hci0" in missing.detail
     assert "ble.receivers[1].adapter" in missing.fix
-    assert got["BLE ble.receivers[2] sim"].ok
     off = config(tmp_path, ble={"enabled": False,
                                 "receivers": [{"id": "rx", "adapter": "hci7", "zone": "z"}]})
     assert only(off, "BLE").line() == "PASS BLE: disabled (ble.enabled = false)"

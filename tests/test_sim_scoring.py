@@ -36,6 +36,9 @@ def test_every_metric_is_registered_once_and_unscored_without_its_events() -> No
                      "attention_time_error", "product_interest_rho", "attribution_precision"}
     out = score(truth(), [ev("omo.device.daemon.started", 0, version="x", components=[])])
     assert all(not m["scored"] and m["reason"] and m["how"] for m in out.values())
+    # errors improve downwards, precision, recall, accuracy and correlation upwards
+    assert {n: m["better"] for n, m in out.items()} == {
+        n: "lower" if n.endswith(("_error", "_mae")) else "higher" for n in names}
 
 
 def test_visit_count_error() -> None:

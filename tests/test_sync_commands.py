@@ -234,7 +234,7 @@ def test_a_command_id_runs_once_across_a_restart(tmp_path: Path, broker: Mosquit
         return {"done": cmd.id}
 
     async def run_once(expected_results: int) -> None:
-        async with running_daemon(cfg, services={"command_handlers": {"ping": handler}}) as d:
+        async with running_daemon(cfg, command_handlers={"ping": handler}) as d:
             state = d.supervisor.states["sync"]
             await await_until(lambda: state.health == Health.OK, 15, "connected")
             await asyncio.to_thread(_send, col, "ping", {"id": "same-id"})

@@ -23,6 +23,8 @@ from typing import Any
 
 CHILD_KINDS = ("raw", "raw-asyncio", "omo-live", "omo-drain")
 
+HELP = "MQTT sync: append-to-PUBACK events/s and a backlog drain vs raw paho"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=20000,

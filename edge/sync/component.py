@@ -12,6 +12,7 @@ from typing import Any
 from edge.config import Config
 from edge.eventlog import EventLog
 from edge.runtime import Component, ComponentContext, Health
+from edge.services import Services
 from edge.sync.command_store import CommandStore
 from edge.sync.commands import RECORD_TYPE, CommandProcessor
 from edge.sync.connection import Backoff, Link, LinkListener, LinkStatus, default_client_id
@@ -25,10 +26,10 @@ COMMAND_QUEUE = 100
 HEALTH_CHECK_S = 5.0
 
 
-def build(config: Config, services: dict[str, Any]) -> list[Component]:
+def build(config: Config, services: Services) -> list[Component]:
     if not config.broker.enabled:
         return []
-    return [SyncComponent(config, backoff=services.get("sync.backoff"))]
+    return [SyncComponent(config, backoff=services.hooks.sync_backoff)]
 
 
 class _Glue(LinkListener):
@@ -66,16 +67,14 @@ class SyncComponent:
 
     async def run(self, ctx: ComponentContext) -> None:
         cfg, b = self.config, self.config.broker
-        event_log: EventLog = ctx.services["event_log"]
+        event_log: EventLog = ctx.services.event_log
         bootid = ctx.emitter.bootid
         topics = Topics(b.prefix, cfg.store, cfg.device)
         counters = ctx.state.counters
-        daemon = ctx.services.get("daemon")
+        components = ctx.services.components
 
         def health() -> dict[str, str]:
-            if daemon is None:
-                return {}
-            return {n: str(s.health) for n, s in daemon.supervisor.states.items()}
+            return {n: str(s.health) for n, s in components.items()}
 
         status = DeviceStatus(store=cfg.store, device=cfg.device, bootid=bootid,
                               protocol=b.protocol, health=health)

@@ -9,7 +9,7 @@ The signage player runs as its own process and is not written yet, so `signage.s
     signage/orders/<board>.json        order numbers ready for pickup
 
 A part that handles a command itself registers its own handler in
-``services["command_handlers"]`` (name -> async callable); defaults fill only the gaps.
+``services.command_handlers`` (name -> async callable); defaults fill only the gaps.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from edge import __version__
 from edge.config import Config, ConfigError, load
 from edge.events import format_time
 from edge.files import write_json_atomic
+from edge.services import Services
 from edge.sync.commands import Command, CommandRejected, Handler
 
 
@@ -35,7 +36,7 @@ def _config_sections(config: Config) -> dict[str, Any]:
 
 
 class DefaultHandlers:
-    def __init__(self, config: Config, services: dict[str, Any], *, bootid: str) -> None:
+    def __init__(self, config: Config, services: Services, *, bootid: str) -> None:
         self.config = config
         self.services = services
         self.bootid = bootid
@@ -66,7 +67,7 @@ class DefaultHandlers:
             raise CommandRejected("config invalid: " + "; ".join(exc.problems)[:900]) from None
         old_s, new_s = _config_sections(self.config), _config_sections(new)
         changed = sorted(k for k in old_s if old_s[k] != new_s[k])
-        self.services["config_pending"] = new
+        self.services.config_pending = new
         return {"valid": True, "changed": changed, "applied": False,
                 "restart_required": bool(changed)}
 
@@ -112,9 +113,9 @@ class DefaultHandlers:
         return {"board": board, "orders": orders}
 
 
-def install_defaults(config: Config, services: dict[str, Any], bootid: str) -> dict[str, Handler]:
-    """services["command_handlers"], with a default for each command nobody else handles."""
-    handlers: dict[str, Handler] = services.setdefault("command_handlers", {})
+def install_defaults(config: Config, services: Services, bootid: str) -> dict[str, Handler]:
+    """services.command_handlers, with a default for each command nobody else handles."""
+    handlers: dict[str, Handler] = services.command_handlers
     for name, handler in DefaultHandlers(config, services, bootid=bootid).table().items():
         handlers.setdefault(name, handler)
     return handlers

@@ -4,7 +4,8 @@ Scorers register themselves with `@scorer(...)` in the module of the part they j
 (`presence`, `shelf`, `vision`, `insight`, `journey`); `PARTS` lists those modules. A scorer
 declares the event types it needs: if none of them is in the log, the metric is reported as
 not scored, with the reason, instead of a meaningless number. Every result says how it was
-computed.
+computed and which way is better (`better`: "higher" for precision, recall, accuracy and
+correlation, "lower" for errors); every number in a metric's value shares that direction.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from edge.events import parse_time
 
@@ -55,12 +56,16 @@ def event_views(events: Iterable[dict[str, Any]], start_epoch: float) -> list[Ev
             for e in events]
 
 
+Better = Literal["higher", "lower"]  # which way a metric's value improves
+
+
 @dataclass(frozen=True)
 class Scorer:
     name: str
     part: str
     needs: tuple[str, ...]
     how: str
+    better: Better
     fn: Callable[[Truth, list[EventView]], dict[str, Any]]
 
 
@@ -77,12 +82,12 @@ class Registry:
 REGISTRY = Registry()
 
 
-def scorer(name: str, *, part: str, needs: tuple[str, ...], how: str
+def scorer(name: str, *, part: str, better: Better, needs: tuple[str, ...], how: str
            ) -> Callable[[Callable[[Truth, list[EventView]], dict[str, Any]]],
                          Callable[[Truth, list[EventView]], dict[str, Any]]]:
     def register(fn: Callable[[Truth, list[EventView]], dict[str, Any]]
                  ) -> Callable[[Truth, list[EventView]], dict[str, Any]]:
-        REGISTRY.add(Scorer(name, part, needs, how, fn))
+        REGISTRY.add(Scorer(name, part, needs, how, better, fn))
         return fn
     return register
 
@@ -101,7 +106,7 @@ def score(truth: Truth, events: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in sorted(registry.scorers):
         s = registry.scorers[name]
-        base = {"part": s.part, "needs": list(s.needs), "how": s.how}
+        base = {"part": s.part, "needs": list(s.needs), "how": s.how, "better": s.better}
         if not present.intersection(s.needs):
             out[name] = {**base, "scored": False, "reason": (
                 f"no {' or '.join(s.needs)} events in the log: the {s.part} part is not "

@@ -7,7 +7,7 @@ from typing import Any
 from sim.scoring import EventView, Truth, scorer, spearman
 
 
-@scorer("product_interest_rho", part="insight",
+@scorer("product_interest_rho", part="insight", better="higher",
         needs=("omo.shelf.item.picked", "omo.shelf.item.returned"),
         how="Spearman's rho (ties averaged) between products ranked by true interest (looks "
             "at the product + picks + returns) and by the log's interactions (picked + "

@@ -10,7 +10,7 @@ from sim.scoring import EventView, Truth, match_by_time, ratio, scorer
 TOLERANCE_S = 15.0
 
 
-@scorer("attribution_precision", part="journey", needs=("omo.journey.completed",),
+@scorer("attribution_precision", part="journey", better="higher", needs=("omo.journey.completed",),
         how=f"journey-completed events are matched one-to-one to true visits ending within "
             f"{TOLERANCE_S:g} s (closest first, duration within {TOLERANCE_S:g} s); precision "
             "= products attributed to the right visit / all products attributed (an unmatched "

@@ -7,7 +7,7 @@ from typing import Any
 from sim.scoring import EventView, Truth, ratio, scorer
 
 
-@scorer("visit_count_error", part="presence", needs=("omo.presence.visit.started",),
+@scorer("visit_count_error", part="presence", better="lower", needs=("omo.presence.visit.started",),
         how="|visits started in the log - true visits| / true visits, over the whole run "
             "(staff are not visits); details split opted-in (app) visits")
 def visit_count_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def visit_count_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
                         "opted_in_error": ratio(abs(found_app - true_app), true_app)}}
 
 
-@scorer("zone_dwell_mae", part="presence", needs=("omo.presence.zone.exited",),
+@scorer("zone_dwell_mae", part="presence", better="lower", needs=("omo.presence.zone.exited",),
         how="per zone, the mean dwell_s of zone-exited events against the mean true dwell; "
             "the value is the mean absolute difference over zones with true visits "
             "(a zone with true visits and no events counts its whole true mean)")

@@ -20,7 +20,7 @@ def _matches(truth: Truth, events: list[EventView], kind: str
     return true, found, pairs
 
 
-@scorer("pick_return_precision_recall", part="shelf",
+@scorer("pick_return_precision_recall", part="shelf", better="higher",
         needs=("omo.shelf.item.picked", "omo.shelf.item.returned"),
         how=f"events matched one-to-one to true picks (returns) on the same shelf and plate, "
             f"within {TOLERANCE_S:g} s of the end of the true weight change, closest first; "
@@ -36,7 +36,7 @@ def pick_return_pr(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     return {"value": value, "unit": "fraction", "details": details}
 
 
-@scorer("quantity_accuracy", part="shelf",
+@scorer("quantity_accuracy", part="shelf", better="higher",
         needs=("omo.shelf.item.picked", "omo.shelf.item.returned"),
         how="of the picks and returns matched as in pick_return_precision_recall, the share "
             "whose quantity equals the true quantity")

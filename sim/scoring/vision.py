@@ -53,20 +53,20 @@ HOW = ("for each audience window event (camera, window ending at the event's tim
        "sum of the truth| / sum of the truth, details give the per-window mean absolute error")
 
 
-@scorer("people_passing_error", part="vision", needs=NEEDS,
+@scorer("people_passing_error", part="vision", better="lower", needs=NEEDS,
         how=HOW.format(what="people (shoppers and staff) inside the field of view at any "
                             "moment of the window"))
 def passing_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     return _error(truth, events, "passing")
 
 
-@scorer("watchers_error", part="vision", needs=NEEDS,
+@scorer("watchers_error", part="vision", better="lower", needs=NEEDS,
         how=HOW.format(what="people who looked at the camera's screen during the window"))
 def watchers_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     return _error(truth, events, "watchers")
 
 
-@scorer("attention_time_error", part="vision", needs=NEEDS,
+@scorer("attention_time_error", part="vision", better="lower", needs=NEEDS,
         how=HOW.format(what="seconds spent looking at the camera's screen within the window"))
 def attention_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     return _error(truth, events, "attention_s")

@@ -1,0 +1,34 @@
+"""Store configuration: one TOML file, fully validated before anything starts.
+
+Every problem is reported with the key, the bad value and what is allowed; all problems
+are collected, not just the first. Secrets (broker password, pseudonym key) come from the
+environment, named by ``*_env`` keys. Every key is declared once, in `edge.config.model`
+(its docstring says how to add one).
+"""
+
+from edge.config.errors import ConfigError
+from edge.config.loading import load, parse
+from edge.config.model import (
+    DEFAULT_PATH,
+    DEVICE_ID_RE,
+    ID_RE,
+    TOPIC_PREFIX_RE,
+    Ble,
+    BleReceiver,
+    Broker,
+    Camera,
+    Config,
+    Plate,
+    Privacy,
+    Screen,
+    Shelf,
+    Storage,
+    Tls,
+    Zone,
+)
+
+__all__ = [
+    "DEFAULT_PATH", "DEVICE_ID_RE", "ID_RE", "TOPIC_PREFIX_RE", "Ble", "BleReceiver", "Broker",
+    "Camera", "Config", "ConfigError", "Plate", "Privacy", "Screen", "Shelf", "Storage", "Tls",
+    "Zone", "load", "parse",
+]

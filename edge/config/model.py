@@ -1,0 +1,274 @@
+"""The store config, declared once: every key's type, default, allowed values and help.
+
+These declarations drive validation (`edge.config.reader`), the typed objects below, `omo-edge
+config example` and the configuration reference in docs/operations.md (`edge.config.render`).
+
+How to add a config key
+-----------------------
+Add a field to the section's dataclass and declare it with `key()`::
+
+    @dataclass(frozen=True)
+    class Broker:
+        ...
+        connect_timeout_s: float = key(
+            "how long a connection attempt may take", 10.0,
+            toml="connect_timeout", range=(0.5, 120), unit="seconds")
+
+The field's type is what the TOML holds (`str`, `int`, `float`, `bool`, `Path`, `X | None`,
+`tuple[str, ...]`, a section dataclass for a table, `tuple[Section, ...]` for an array of
+tables). Rules: `choices`, `range` (+ `unit`), `pattern`, `check` (+ `allowed`, the "expected
+..." text), `derive` (a default computed from the table), `secret` (read from the environment
+variable that `<name>_env` names), `example` (shown in the example config; rows for an array of
+tables). A check that spans keys (unique ids, zone references) goes in `edge.config.rules`.
+Then regenerate the example config and the docs table::
+
+    .venv/bin/python -m edge.config.render --write
+
+(the tests fail until they match the declarations).
+"""
+
+# key() returns a dataclasses.field() carrying the declaration, which RUF009 cannot see.
+from __future__ import annotations
+
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.config.schema import key
+
+DEFAULT_PATH = Path("/etc/omo-edge/config.toml")
+ID_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"
+DEVICE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+TOPIC_PREFIX_PATTERN = r"[^#+\x00]+[^/#+\x00]"
+ID_RE = re.compile(f"^{ID_PATTERN}$")
+DEVICE_ID_RE = re.compile(f"^{DEVICE_ID_PATTERN}$")
+TOPIC_PREFIX_RE = re.compile(f"^{TOPIC_PREFIX_PATTERN}$")
+ID_ALLOWED = "an id of lower-case letters, digits, '-' or '_' (at most 64)"
+ZONE_KINDS = ("entrance", "aisle", "shelf", "screen", "checkout", "pickup", "other")
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
+
+
+def _id(help: str) -> Any:
+    return key(help, pattern=ID_PATTERN, allowed=ID_ALLOWED)
+
+
+def _zone_ref(help: str) -> Any:
+    return key(help, pattern=ID_PATTERN, allowed="a zone id")
+
+
+def _is_timezone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except Exception:
+        return False
+    return True
+
+
+def _is_source(v: str | int) -> bool:
+    return v >= 0 if isinstance(v, int) else bool(v.strip())
+
+
+@dataclass(frozen=True)
+class Zone:
+    id: str = _id("other sections name zones by it")
+    name: str = key("shown in reports", derive=lambda v, raw: v.get("id") or "",
+                    default_doc="the id")
+    kind: str = key("what the place is", "other", choices=ZONE_KINDS,
+                    allowed="one of " + ", ".join(sorted(ZONE_KINDS)))
+
+
+@dataclass(frozen=True)
+class Plate:
+    id: str = _id("one load-cell plate, unique within the shelf")
+    sku: str = key("the product on it (JAN/EAN)", check=lambda v: 0 < len(v) <= 64,
+                   allowed="a product code (1-64 characters)")
+    unit_grams: float = key("weight of one item", range=(0.5, 100_000),
+                            unit="a weight in grams")
+    capacity: int = key("items the plate holds", 20, range=(1, 10_000))
+    low_stock: int = key("`omo.shelf.stock.low` at or below this count (less than `capacity`)", 2,
+                         range=(0, 10_000))
+
+
+@dataclass(frozen=True)
+class Shelf:
+    id: str = _id("the shelf")
+    port: str = key(
+        "the shelf controller: a device (/dev/serial/by-id/... survives re-plugging) or a "
+        "pyserial URL (socket://host:port, rfc2217://...); unique",
+        check=bool, allowed="a serial device (/dev/ttyUSB0) or a pyserial URL")
+    baudrate: int = key("serial speed", 115200, choices=BAUD_RATES,
+                        allowed="a standard baud rate (9600 ... 460800)")
+    zone: str = _zone_ref("where the shelf is")
+    plates: tuple[Plate, ...] = key("The shelf's load-cell plates, one table each.")
+
+
+@dataclass(frozen=True)
+class Camera:
+    id: str = _id("the camera")
+    source: str = key(
+        "what OpenCV opens: a device index (\"0\" is /dev/video0), a device path, an rtsp:// "
+        "or http:// URL, or a video file",
+        accepts=(str, int), check=_is_source, convert=str,
+        allowed="a device index, a URL or a video file")
+    zone: str = _zone_ref("what it looks at")
+    fps: float = key("frames analysed per second", 10.0, range=(0.1, 60), unit="a frame rate")
+    width: int = key("analysis width", 640, range=(64, 4096), unit="a width in pixels")
+    height: int = key("analysis height", 480, range=(48, 4096), unit="a height in pixels")
+
+
+@dataclass(frozen=True)
+class BleReceiver:
+    id: str = _id("the receiver")
+    adapter: str = key("the Bluetooth adapter (`hciconfig` / `bluetoothctl list`)", "hci0",
+                       pattern=r"hci\d+", allowed="hciN (hci0, hci1, ...)")
+    zone: str = _zone_ref("where it listens")
+
+
+@dataclass(frozen=True)
+class Ble:
+    enabled: bool = key("scan for the store app's beacons; true needs at least one receiver",
+                        derive=lambda v, raw: bool(v.get("receivers")),
+                        default_doc="`true` if receivers are configured", example=True)
+    receivers: tuple[BleReceiver, ...] = key("BLE receivers, one table each.")
+    app_uuids: tuple[str, ...] = key(
+        "which beacons belong to the store app: iBeacon proximity UUIDs or 10-byte Eddystone "
+        "namespaces", (), pattern=r"[0-9a-fA-F-]{20,36}", convert=str.lower,
+        allowed="a UUID or a 10-byte Eddystone namespace in hex",
+        example=["f7826da6-4fa2-4e98-8024-bc5b71e0893e"])
+
+
+@dataclass(frozen=True)
+class Screen:
+    id: str = _id("the screen")
+    zone: str = _zone_ref("where it hangs")
+    width: int = key("resolution, width", 1920, range=(160, 7680), unit="a width in pixels")
+    height: int = key("resolution, height", 1080, range=(120, 4320), unit="a height in pixels")
+    fullscreen: bool = key("full screen, or a window (development)", True)
+
+
+_key = key  # Tls has a field named key
+
+
+@dataclass(frozen=True)
+class Tls:
+    ca: str | None = _key("CA bundle that signed the broker's certificate", None,
+                          default_doc="the system's CA store", allowed="an existing file",
+                          example="/etc/omo-edge/tls/ca.pem")
+    cert: str | None = _key("client certificate for mutual TLS; goes with key", None,
+                            allowed="an existing file", example="/etc/omo-edge/tls/device.pem")
+    key: str | None = _key("its private key (chmod 0640, group omo-edge); goes with cert",
+                           None, allowed="an existing file",
+                           example="/etc/omo-edge/tls/device.key")
+    insecure_skip_verify: bool = _key("skip certificate checks: tests only", False)
+
+
+@dataclass(frozen=True)
+class Broker:
+    enabled: bool = key("off: events stay in the local log", derive=lambda v, raw: bool(raw),
+                        default_doc="`true` if `[broker]` exists", example=True)
+    host: str = key("the MQTT broker", "localhost", check=bool, allowed="a host name",
+                    example="mqtt.example.com")
+    port: int = key("the broker's port", derive=lambda v, raw: 8883 if "tls" in raw else 1883,
+                    default_doc="`1883`, or `8883` with `[broker.tls]`", range=(1, 65535),
+                    example=1883, commented=True)
+    protocol: str = key("MQTT version (a string)", "5", choices=("5", "3.1.1"),
+                        allowed="'3.1.1' or '5'")
+    client_id: str | None = key(
+        "MQTT client id, unique per broker", None, check=lambda v: 1 <= len(v) <= 128,
+        allowed="1 to 128 characters", default_doc="`omo-edge-<store.id>-<store.device>`",
+        example="omo-edge-tokyo-shibuya-01-edge-01")
+    username: str | None = key("MQTT user name; none: anonymous", None,
+                               example="tokyo-shibuya-01-edge-01")
+    password: str | None = key("the MQTT password", None, secret=True,
+                               example="OMO_EDGE_BROKER_PASSWORD")
+    tls: Tls | None = key(
+        "TLS, as cloud IoT brokers require. The files must exist (config check verifies it), "
+        "so this stays commented out until they are in place.")
+    prefix: str = key("topics are `<prefix>/<store>/<device>/...`", "omo/v1",
+                      pattern=TOPIC_PREFIX_PATTERN,
+                      allowed="a topic prefix without wildcards or a trailing '/'")
+    keepalive_s: int = key("MQTT keepalive", 30, toml="keepalive", range=(5, 3600),
+                           unit="seconds")
+    max_inflight: int = key("unacknowledged messages at most (our own window)", 200,
+                            range=(1, 65535))
+    rate_limit: float = key("publishing rate while a backlog drains", 0.0, range=(0, None),
+                            allowed="events per second (0 = no cap)")
+    heartbeat_s: float = key("status heartbeat interval", 60.0, toml="heartbeat",
+                             range=(1, 86400), unit="seconds")
+    max_command_bytes: int = key("larger cloud commands are rejected", 65536,
+                                 range=(256, 1 << 24), unit="bytes")
+
+
+@dataclass(frozen=True)
+class Storage:
+    path: Path = key("the event log and outbox (SQLite, WAL). Elsewhere? The service may "
+                     "write only under /var/lib/omo-edge: add ReadWritePaths= in a drop-in",
+                     Path("/var/lib/omo-edge/events.db"), check=bool,
+                     allowed="a file path such as /var/lib/omo-edge/events.db")
+    state_dir: Path = key("the status file and the signage channel",
+                          derive=lambda v, raw: v["path"].parent if v.get("path") else None,
+                          default_doc="the folder of `path`", check=bool,
+                          allowed="a directory path", example="/var/lib/omo-edge",
+                          commented=True)
+    max_age_days: float = key("events older than this are pruned", 30.0, range=(0.01, 3650),
+                              unit="days")
+    max_mb: float = key("size cap of the log", 1024.0, range=(1, 1 << 20), unit="megabytes")
+    min_free_mb: float = key(
+        "free-disk floor: below it the daemon sheds delivered events first, then undelivered "
+        "low-priority ones (counted)", 256.0, range=(0, 1 << 20), unit="megabytes")
+
+
+@dataclass(frozen=True)
+class Privacy:
+    pseudonym_key: str | None = key("the key for pseudonymous visitor ids", None, secret=True,
+                                    example="OMO_EDGE_PSEUDONYM_KEY")
+    store_frames: bool = key("camera frames are never written to disk unless true", False)
+
+
+@dataclass(frozen=True)
+class Config:
+    store: str = key("the store; events' `source` is `omo-edge://<store>/<device>`",
+                     toml="store.id", pattern=DEVICE_ID_PATTERN, example="tokyo-shibuya-01",
+                     allowed="a store id of letters, digits, '.', '-' or '_' (at most 64)")
+    device: str = key("this device, unique within the store (\"all\" is reserved: it addresses "
+                      "every device in commands)", toml="store.device",
+                      pattern=DEVICE_ID_PATTERN, example="edge-01",
+                      allowed="a device id of letters, digits, '.', '-' or '_' (at most 64)")
+    timezone: str = key("local time for schedules and reports", "UTC", toml="store.timezone",
+                        check=_is_timezone, allowed="an IANA time zone such as 'Asia/Tokyo'",
+                        example="Asia/Tokyo")
+    log_level: str = key("`omo-edge run --log-level` overrides it", "info", toml="logging.level",
+                         choices=("debug", "info", "warning", "error"),
+                         allowed="debug, info, warning or error")
+    storage: Storage = key("Where the event log and the daemon's state live.")
+    privacy: Privacy = key("Secrets never go in this file: a `*_env` key names an environment "
+                           "variable, set in `/etc/omo-edge/env`.")
+    zones: tuple[Zone, ...] = key(
+        "Zones: the places events happen, one table each. Everything below names one by its "
+        "id.", example=[{"id": "entrance", "name": "Entrance", "kind": "entrance"},
+                        {"id": "snacks", "name": "Snacks", "kind": "shelf"},
+                        {"id": "pickup", "name": "Order pickup", "kind": "pickup"}])
+    shelves: tuple[Shelf, ...] = key(
+        "Smart shelves: one serial controller each, with load-cell plates.",
+        example=[{"id": "shelf-a", "port": "/dev/serial/by-id/usb-omo-shelf-a",
+                  "baudrate": 115200, "zone": "snacks", "plates": [
+                      {"id": "p1", "sku": "4901234567890", "unit_grams": 120, "capacity": 24,
+                       "low_stock": 3},
+                      {"id": "p2", "sku": "4901234567891", "unit_grams": 85.5}]}])
+    cameras: tuple[Camera, ...] = key(
+        "Cameras: OpenCV sources. Frames are analysed on the device and never stored (see "
+        "privacy.store_frames).",
+        example=[{"id": "cam-entrance", "source": "0", "zone": "entrance"}])
+    ble: Ble = key("Bluetooth LE: visits of the store app's users.",
+                   example={"receivers": [{"id": "rx-entrance", "adapter": "hci0",
+                                           "zone": "entrance"}]})
+    screens: tuple[Screen, ...] = key(
+        "Signage screens, driven by the separate omo-edge-signage service.",
+        example=[{"id": "screen-pickup", "zone": "pickup"}])
+    broker: Broker = key("The MQTT broker events are delivered to.")
+    source_path: str | None = field(default=None)
+
+    def zone_ids(self) -> set[str]:
+        return {z.id for z in self.zones}

@@ -1,0 +1,88 @@
+"""The daemon's shared services, typed: what a component may use besides its context.
+
+`Services` is built once by the daemon (or by a replay) and handed to every component through
+its context. `SimHooks` is the one place where the simulator (or a test) plugs in: production
+leaves every hook unset, and no production code path knows anything else about the simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from edge.processing.bus import ReadingBus
+
+if TYPE_CHECKING:
+    from bleak.backends.scanner import BaseBleakScanner
+
+    from drivers.camera import CaptureSource
+    from edge.clock import Clock
+    from edge.config import BleReceiver, Config
+    from edge.eventlog import EventLog
+    from edge.runtime import ComponentState, Emitter
+    from edge.sync.commands import Command
+    from edge.sync.connection import Backoff
+
+BleBackendFactory = Callable[["BleReceiver"], "tuple[type[BaseBleakScanner], dict[str, Any]]"]
+"""Returns the bleak scanner backend class for a receiver, and its constructor arguments."""
+CommandHandler = Callable[["Command"], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class SimHooks:
+    """What the simulator injects into the daemon. Every hook is optional; unset, the daemon
+    behaves exactly as in a store."""
+
+    ble_backend: BleBackendFactory | None = None
+    """bleak backend for a BLE receiver, instead of the platform's (BlueZ)."""
+    capture_opened: Callable[[str, CaptureSource], None] | None = None
+    """Called with (camera id, capture) when a camera source opens its capture, so the
+    simulator can wait for the reader to catch up with its clock."""
+    sync_backoff: Backoff | None = None
+    """Reconnect back-off for the MQTT link (tests use a fast one)."""
+
+
+class SensorState(StrEnum):
+    UNKNOWN = "unknown"
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class SensorRegistry:
+    """The online/offline state of every sensor, keyed "<kind>:<id>" (e.g. "shelf:shelf-1")."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, SensorState] = {}
+
+    def set(self, key: str, state: SensorState) -> None:
+        self._states[key] = state
+
+    def get(self, key: str) -> SensorState:
+        return self._states.get(key, SensorState.UNKNOWN)
+
+    def online(self, key: str) -> bool:
+        return self.get(key) is SensorState.ONLINE
+
+    def snapshot(self) -> dict[str, str]:
+        return {k: str(v) for k, v in sorted(self._states.items())}
+
+
+@dataclass
+class Services:
+    """What the daemon shares with its components."""
+
+    config: Config
+    clock: Clock
+    event_log: EventLog
+    emitter: Emitter
+    hooks: SimHooks = field(default_factory=SimHooks)
+    readings: ReadingBus = field(default_factory=ReadingBus)
+    sensors: SensorRegistry = field(default_factory=SensorRegistry)
+    command_handlers: dict[str, CommandHandler] = field(default_factory=dict)
+    """Command name -> handler; the sync component fills the gaps with its defaults."""
+    components: dict[str, ComponentState] = field(default_factory=dict)
+    """The supervisor's component states (shared, live), for health reports."""
+    config_pending: Config | None = None
+    """A config that `config.reload` validated, applied at the next restart."""
