@@ -18,12 +18,12 @@ if TYPE_CHECKING:
     from bleak.backends.scanner import BaseBleakScanner
 
     from drivers.camera import CaptureSource
+    from edge.backoff import Backoff
     from edge.clock import Clock
     from edge.config import BleReceiver, Config
     from edge.eventlog import EventLog
     from edge.runtime import ComponentState, Emitter
     from edge.sync.commands import Command
-    from edge.sync.connection import Backoff
 
 BleBackendFactory = Callable[["BleReceiver"], "tuple[type[BaseBleakScanner], dict[str, Any]]"]
 """Returns the bleak scanner backend class for a receiver, and its constructor arguments."""
