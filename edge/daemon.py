@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from edge import __version__, sdnotify
@@ -36,28 +37,53 @@ def retention_policy(config: Config) -> RetentionPolicy:
 
 
 class Housekeeper:
-    """Applies retention and the free-disk floor, and reports dropped events as an event."""
+    """Applies retention and the free-disk floor, reports dropped events as an event, and
+    turns DEGRADED while events are being dropped (checked every `health_every_s`). A log
+    opened degraded (full disk at start) is retried each round until it opens normally."""
 
     name = "housekeeping"
 
-    def __init__(self, event_log: EventLog, every_s: float = 60.0) -> None:
+    def __init__(self, event_log: EventLog, every_s: float = 60.0,
+                 health_every_s: float = 2.0) -> None:
         self.log = event_log
         self.every_s = every_s
+        self.health_every_s = min(health_every_s, every_s)
+
+    async def _report_drops(self, ctx: ComponentContext) -> None:
+        for reason, by_prio in self.log.take_drop_report().items():
+            stored = await ctx.emit("omo.device.events.dropped", {
+                "reason": reason, "count": sum(by_prio.values()),
+                "by_priority": {PRIORITY_NAMES.get(p, str(p)): n for p, n in by_prio.items()},
+            })
+            if stored is None:  # the disk is still full: keep it and report it next round
+                self.log.restore_drop_report(reason, by_prio)
 
     async def run(self, ctx: ComponentContext) -> None:
         loop = asyncio.get_running_loop()
+        next_round = 0.0
+        pressure = False
         while True:
-            removed = await loop.run_in_executor(None, self.log.enforce_retention, ctx.clock.now())
-            for reason, n in removed.items():
-                ctx.count(f"removed.{reason}", n)
-            for reason, by_prio in self.log.take_drop_report().items():
-                await ctx.emit("omo.device.events.dropped", {
-                    "reason": reason, "count": sum(by_prio.values()),
-                    "by_priority": {PRIORITY_NAMES.get(p, str(p)): n for p, n in by_prio.items()},
-                })
-            ctx.set_health(Health.DEGRADED if "disk_pressure" in removed else Health.OK,
-                           "free disk below the floor" if "disk_pressure" in removed else "")
-            if await ctx.sleep(self.every_s):
+            if time.monotonic() >= next_round:
+                next_round = time.monotonic() + self.every_s
+                if self.log.degraded is not None:
+                    await loop.run_in_executor(None, self.log.retry_open)
+                removed = await loop.run_in_executor(None, self.log.enforce_retention,
+                                                     ctx.clock.now())
+                for reason, n in removed.items():
+                    ctx.count(f"removed.{reason}", n)
+                pressure = "disk_pressure" in removed
+                await self._report_drops(ctx)
+            if self.log.degraded is not None:
+                ctx.set_health(Health.DEGRADED, self.log.degraded)
+            elif self.log.dropping(within_s=self.health_every_s * 2):
+                ctx.set_health(Health.DEGRADED, "events are being dropped: the disk is full "
+                                                "or failing")
+            elif pressure:
+                ctx.set_health(Health.DEGRADED, "free disk below the floor")
+            else:
+                ctx.set_health(Health.OK)
+            if await ctx.sleep(max(0.0, min(self.health_every_s,
+                                            next_round - time.monotonic()))):
                 return
 
 
@@ -158,12 +184,18 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
         await self.emitter.start()
-        if self.event_log.recovered_from is not None:
-            await self.emitter.emit("omo.device.component.faulted", {
-                "component": "eventlog", "fault": "corrupt-database",
-                "detail": f"moved aside to {self.event_log.recovered_from.name}; a new log was "
-                          "started",
-            })
+        faulted: set[asyncio.Future[Any]] = set()
+
+        def recovered_while_running(moved: Path) -> None:  # on the event log's thread
+            def emit() -> None:
+                fut = asyncio.ensure_future(self._emit_recovered(moved))
+                faulted.add(fut)
+                fut.add_done_callback(faulted.discard)
+            loop.call_soon_threadsafe(emit)
+
+        self.event_log.on_recovered = recovered_while_running
+        for moved in self.event_log.take_recoveries():
+            await self._emit_recovered(moved)
         components: list[Component] = [
             Housekeeper(self.event_log, self.housekeeping_every_s),
             StatusReporter(self, self.status_every_s),
@@ -183,6 +215,13 @@ class Daemon:
         finally:
             await self._shutdown(handle_signals)
         return 0
+
+    async def _emit_recovered(self, moved: Path) -> None:
+        self.event_log.take_recoveries()
+        await self.emitter.emit("omo.device.component.faulted", {
+            "component": "eventlog", "fault": "corrupt-database",
+            "detail": f"moved aside to {moved.name}; a new log was started",
+        })
 
     async def _shutdown(self, handled_signals: bool) -> None:
         started = time.monotonic()

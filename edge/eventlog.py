@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import sqlite_utils
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 FULL_CHECK_MAX_BYTES = 256 << 20
+BIG_CHECK_BUDGET_S = 5.0  # quick_check time budget at open for a log over FULL_CHECK_MAX_BYTES
+_T = TypeVar("_T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -155,6 +157,9 @@ def _is_io_error(exc: sqlite3.Error) -> bool:
 
 
 def _looks_corrupt(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and (code & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return True
     text = str(exc).lower()
     return any(s in text for s in ("malformed", "not a database", "corrupt", "quick_check"))
 
@@ -178,6 +183,14 @@ class EventLog:
         self._pending_counters: dict[str, int] = {}
         self._drops_unreported: dict[str, dict[int, int]] = {}
         self.recovered_from: Path | None = None
+        self.on_recovered: Callable[[Path], None] | None = None
+        self._recoveries: list[Path] = []
+        self._last_seq_seen = 0
+        self.degraded: str | None = None  # why the log is not open normally (full disk)
+        self._drop_reason = "disk_full"
+        self._exclusive = False
+        self._unavailable = False
+        self._last_drop: float | None = None
         self._drop_log = LogEvery(60.0)
         self._marks_lock = threading.Lock()  # only the in-memory mark queue, never held long
         self._to_mark: list[int] = []
@@ -188,10 +201,12 @@ class EventLog:
         self.db = sqlite_utils.Database(self._conn)
 
     # ----------------------------------------------------------------- opening
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, exclusive: bool = False) -> sqlite3.Connection:
         if self._readonly:
             if not self.path.exists():
                 raise EventLogError(f"no event log at {self.path} (has the daemon run yet?)")
+            if not self.path.is_file():
+                raise EventLogError(f"{self.path} is not an event log file")
             # A log no process has open (no -wal/-shm beside it) is opened immutable, so that
             # reading it creates no side files: made by root, they would lock the daemon out.
             live = any(Path(f"{self.path}{s}").exists() for s in ("-wal", "-shm"))
@@ -220,61 +235,204 @@ class EventLog:
                 f"cannot write the event log directory {parent}: permission denied; "
                 "make it writable by the omo-edge user, or set storage.path"
             )
+        if self.path.exists() and not self.path.is_file():
+            raise EventLogError(
+                f"cannot open event log {self.path}: it is not a regular file; "
+                "set storage.path to a file name such as /var/lib/omo-edge/events.db"
+            )
         if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
             raise EventLogError(
                 f"cannot write the event log {self.path}: permission denied; "
                 f"fix its owner (chown omo-edge {self.path}) or set storage.path"
             )
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout=5000")
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise EventLogError(f"{self.path}: the file system does not support WAL mode")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(_SCHEMA)
-        conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
-        )
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            if exclusive:
+                # Set before the first WAL access, SQLite keeps the WAL index in heap memory:
+                # no -shm file to size, which is what a full disk refuses.
+                conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise EventLogError(f"{self.path}: the file system does not support WAL mode")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _check(self, conn: sqlite3.Connection) -> None:
         """Detect a damaged file at open. Reading the schema catches a file that is not a
-        database or has a broken header; the full `quick_check` is O(size), so it runs at
-        open only for logs up to FULL_CHECK_MAX_BYTES (`omo-edge doctor` runs it always)."""
+        database or has a broken header; the header's page count must fit the file (a cut
+        file). `quick_check` is O(size): it runs whole for logs up to FULL_CHECK_MAX_BYTES
+        and within BIG_CHECK_BUDGET_S seconds above that (`omo-edge doctor` runs it
+        always). Damage it does not reach is handled when a query meets it (see
+        `_recover_running`)."""
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if self._readonly:
             return
         size = self.path.stat().st_size if self.path.exists() else 0
-        if size <= FULL_CHECK_MAX_BYTES:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        if size and pages * page_size > size and not Path(f"{self.path}-wal").exists():
+            raise sqlite3.DatabaseError(
+                f"quick_check: the file is cut short ({size} bytes, header says "
+                f"{pages * page_size})")
+        budget = None if size <= FULL_CHECK_MAX_BYTES else BIG_CHECK_BUDGET_S
+        deadline = time.monotonic() + (budget or 0.0)
+        if budget is not None:
+            conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
             result = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if result != "ok":
-                raise sqlite3.DatabaseError(f"quick_check: {result}")
+        except sqlite3.OperationalError as exc:
+            if budget is None or "interrupt" not in str(exc):
+                raise
+            log.info("event log %s (%d MiB): quick_check stopped after its %.0f s budget; "
+                     "damage further in is handled when it is met", self.path, size >> 20,
+                     budget)
+            return
+        finally:
+            conn.set_progress_handler(None, 0)
+        if result != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {result}")
 
     def _open(self) -> sqlite3.Connection:
         try:
             conn = self._connect()
-            self._check(conn)
+            try:
+                self._check(conn)
+            except BaseException:
+                conn.close()
+                raise
             return conn
         except EventLogError:
             raise
         except sqlite3.DatabaseError as exc:
             if self._readonly:
                 raise EventLogError(f"event log {self.path} is unreadable: {exc}") from None
-            if not _looks_corrupt(exc):
-                raise EventLogError(f"cannot open event log {self.path}: {exc}") from None
-            moved = self._move_aside(str(exc))
-            conn = self._connect()
-            # Seq must stay strictly increasing across the lost file: restart it from the
-            # clock (milliseconds x 1000), above any seq the old file can have reached.
-            base = int(time.time() * 1000) * 1000
-            conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('events', ?)", (base,))
-            conn.execute(
-                "INSERT INTO counters(name, value) VALUES ('log.corrupt_recovered', 1) "
-                "ON CONFLICT(name) DO UPDATE SET value = value + 1"
-            )
-            self.recovered_from = moved
-            return conn
+            if _looks_corrupt(exc):
+                return self._replace_corrupt(str(exc))
+            if _is_disk_full(exc) or _is_io_error(exc) or "disk i/o error" in str(exc).lower():
+                return self._open_degraded(exc)
+            raise EventLogError(f"cannot open event log {self.path}: {exc}") from None
+
+    def _replace_corrupt(self, reason: str) -> sqlite3.Connection:
+        """Move the corrupt file aside (kept) and start a new log whose seq continues above
+        any the old file can have reached."""
+        moved = self._move_aside(reason)
+        conn = self._connect()
+        # Seq must stay strictly increasing across the lost file: restart it from the
+        # clock (milliseconds x 1000), above any seq the old file can have reached.
+        base = max(int(time.time() * 1000) * 1000, self._last_seq_seen + 1)
+        conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('events', ?)", (base,))
+        conn.execute(
+            "INSERT INTO counters(name, value) VALUES ('log.corrupt_recovered', 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1"
+        )
+        self.recovered_from = moved
+        self._recoveries.append(moved)
+        if self.on_recovered is not None:
+            try:
+                self.on_recovered(moved)
+            except Exception:
+                log.exception("event log: the recovery callback failed")
+        return conn
+
+    def _recover_running(self, exc: sqlite3.Error) -> None:
+        """A query met a corrupt page while running: move the file aside (kept) and go on
+        with a new log, as at open. Called with the lock held."""
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("ROLLBACK")
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+        self._conn = self._replace_corrupt(f"found while running: {exc}")
+        self.db = sqlite_utils.Database(self._conn)
+
+    def _guarded(self, read: Callable[[], _T]) -> _T:
+        """Run a read under the lock; if it meets a corrupt page, recover and read again
+        (from the new log)."""
+        with self._lock:
+            try:
+                return read()
+            except sqlite3.DatabaseError as exc:
+                if self._readonly or not _looks_corrupt(exc):
+                    raise
+                self._recover_running(exc)
+                return read()
+
+    def take_recoveries(self) -> list[Path]:
+        """Where corrupt logs were moved aside since the last call (at open or running)."""
+        with self._lock:
+            moved, self._recoveries = self._recoveries, []
+            return moved
+
+    # ------------------------------------------------------------ full disk
+    def _open_degraded(self, exc: sqlite3.Error) -> sqlite3.Connection:
+        """The disk refused the open (full, or failing): run degraded rather than stop. An
+        existing log is opened in exclusive mode (no -shm file needed), so what it holds
+        stays readable and is sent; if even that fails, a placeholder in memory stands in
+        and every append is dropped and counted. `retry_open` returns to normal."""
+        self.degraded = f"cannot open the event log normally: {exc}"
+        self._drop_reason = "disk_full" if _is_disk_full(exc) else "io_error"
+        log.error("event log %s: %s; running degraded (events are dropped and counted "
+                  "until space returns)", self.path, exc)
+        if self.path.exists() and self.path.stat().st_size > 0:
+            try:
+                conn = self._connect(exclusive=True)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                self._exclusive = True
+                return conn
+            except (sqlite3.Error, EventLogError) as second:
+                log.error("event log %s: cannot open it in exclusive mode either: %s",
+                          self.path, second)
+        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        conn.executescript(_SCHEMA)
+        self._unavailable = True
+        return conn
+
+    def retry_open(self) -> bool:
+        """If running degraded, try to open the log normally again; True once it is."""
+        with self._lock:
+            if self.degraded is None:
+                return True
+            old = self._conn
+            if self._exclusive:
+                old.close()  # it holds the lock a normal open needs
+            try:
+                conn = self._connect()
+                self._check(conn)
+            except (sqlite3.Error, EventLogError) as exc:
+                if self._exclusive:
+                    try:
+                        self._conn = self._connect(exclusive=True)
+                    except (sqlite3.Error, EventLogError):
+                        self._conn = sqlite3.connect(":memory:", check_same_thread=False,
+                                                     isolation_level=None)
+                        self._conn.executescript(_SCHEMA)
+                        self._exclusive, self._unavailable = False, True
+                    self.db = sqlite_utils.Database(self._conn)
+                log.debug("event log still degraded: %s", exc)
+                return False
+            if not self._exclusive:
+                old.close()
+            self._conn = conn
+            self.db = sqlite_utils.Database(conn)
+            self.degraded = None
+            self._exclusive = self._unavailable = False
+            log.warning("event log %s: opened normally again; no longer degraded", self.path)
+            return True
+
+    def dropping(self, within_s: float) -> bool:
+        """True if events were dropped for lack of disk in the last `within_s` seconds, or
+        the log is degraded."""
+        with self._lock:
+            return self.degraded is not None or (
+                self._last_drop is not None and time.monotonic() - self._last_drop <= within_s)
 
     def _move_aside(self, reason: str) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -323,7 +481,7 @@ class EventLog:
             self._upsert_counter(name, value)
 
     def _flush_counters(self) -> None:
-        if not self._pending_counters or self._readonly:
+        if not self._pending_counters or self._readonly or self._unavailable:
             return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -342,6 +500,8 @@ class EventLog:
         if not total:
             return
         self._count(f"dropped.{reason}", total)
+        if reason in ("disk_full", "io_error"):
+            self._last_drop = time.monotonic()
         for prio, n in by_priority.items():
             self._count(f"dropped.priority.{PRIORITY_NAMES.get(prio, prio)}", n)
         bucket = self._drops_unreported.setdefault(reason, {})
@@ -359,9 +519,18 @@ class EventLog:
             report, self._drops_unreported = self._drops_unreported, {}
             return report
 
+    def restore_drop_report(self, reason: str, by_priority: dict[int, int]) -> None:
+        """Put back a part of a drop report whose event could not be stored (the disk is
+        still full): it is kept in memory and reported again with the next one."""
+        with self._lock:
+            bucket = self._drops_unreported.setdefault(reason, {})
+            for prio, n in by_priority.items():
+                bucket[prio] = bucket.get(prio, 0) + n
+
     def counters(self) -> dict[str, int]:
         with self._lock:
-            values = dict(self._conn.execute("SELECT name, value FROM counters").fetchall())
+            values = dict(self._guarded(lambda: self._conn.execute(
+                "SELECT name, value FROM counters").fetchall()))
             for name, value in self._pending_counters.items():
                 values[name] = values.get(name, 0) + value
             return dict(sorted(values.items()))
@@ -378,7 +547,7 @@ class EventLog:
         stored = self.append_many([event])
         return stored[0] if stored else None
 
-    def append_many(self, events: Sequence[Event]) -> list[Event]:
+    def append_many(self, events: Sequence[Event], *, _retry: bool = True) -> list[Event]:
         """Append events in one transaction (all or none). Returns them with `seq` and
         `data_json` (the data's JSON text as stored) set, or an empty list if the disk is
         full or failing (they are counted as dropped).
@@ -389,6 +558,9 @@ class EventLog:
         if not events:
             return []
         with self._lock:
+            if self._unavailable:
+                self._drop(events, self._drop_reason, self.degraded or "")
+                return []
             marks = self._take_marks()
             try:
                 texts = [encode_data(ev.data) for ev in events]
@@ -407,6 +579,7 @@ class EventLog:
                 # One writer holds the lock and seq is AUTOINCREMENT: the batch's seqs are
                 # consecutive and end at the last inserted rowid.
                 first = last - len(events) + 1
+                self._last_seq_seen = max(self._last_seq_seen, last)
                 out = [ev.stored(first + i, text)
                        for i, (ev, text) in enumerate(zip(events, texts, strict=True))]
                 changed = self._set_delivered(marks, format_time(time.time())) if marks else 0
@@ -429,17 +602,22 @@ class EventLog:
             except sqlite3.Error as exc:
                 self._rollback()
                 self._requeue_marks(marks)
+                if _retry and isinstance(exc, sqlite3.DatabaseError) and _looks_corrupt(exc):
+                    self._recover_running(exc)
+                    return self.append_many(events, _retry=False)  # into the new log
                 if not (_is_disk_full(exc) or _is_io_error(exc)):
                     raise
-                reason = "disk_full" if _is_disk_full(exc) else "io_error"
-                by_prio: dict[int, int] = {}
-                for ev in events:
-                    by_prio[ev.priority] = by_prio.get(ev.priority, 0) + 1
-                self._count_drops(reason, by_prio)
-                if self._drop_log.due(reason):
-                    log.error("event log: %s; dropping events (counted in dropped.%s; "
-                              "logged at most once a minute for each reason)", exc, reason)
+                self._drop(events, "disk_full" if _is_disk_full(exc) else "io_error", str(exc))
                 return []
+
+    def _drop(self, events: Sequence[Event], reason: str, why: str) -> None:
+        by_prio: dict[int, int] = {}
+        for ev in events:
+            by_prio[ev.priority] = by_prio.get(ev.priority, 0) + 1
+        self._count_drops(reason, by_prio)
+        if self._drop_log.due(reason):
+            log.error("event log: %s; dropping events (counted in dropped.%s; "
+                      "logged at most once a minute for each reason)", why, reason)
 
     def mark_delivered(self, seqs: Iterable[int], *, when: float | None = None) -> int:
         """Mark events delivered (after the broker acknowledged them). Returns rows changed.
@@ -455,6 +633,9 @@ class EventLog:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
+                if isinstance(exc, sqlite3.DatabaseError) and _looks_corrupt(exc):
+                    self._recover_running(exc)
+                    return 0  # those events were in the old file, kept aside
                 log.warning("event log: could not mark %d event(s) delivered: %s "
                             "(they will be sent again)", len(seq_list), exc)
                 return 0
@@ -531,29 +712,29 @@ class EventLog:
         self, limit: int = 1000, *, after_seq: int = 0, priority: int | None = None
     ) -> list[Event]:
         """Undelivered events in seq order (optionally of one priority), after `after_seq`."""
-        with self._lock:
+        def read() -> list[Any]:
             if priority is None:
-                rows = self._conn.execute(
+                return self._conn.execute(
                     f"SELECT {_COLUMNS} FROM events WHERE delivered = 0 AND seq > ? "
                     "ORDER BY seq LIMIT ?", (after_seq, limit),
                 ).fetchall()
-            else:
-                rows = self._conn.execute(
-                    f"SELECT {_COLUMNS} FROM events INDEXED BY events_outbox "
-                    "WHERE delivered = 0 AND priority = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    (priority, after_seq, limit),
-                ).fetchall()
+            return self._conn.execute(
+                f"SELECT {_COLUMNS} FROM events INDEXED BY events_outbox "
+                "WHERE delivered = 0 AND priority = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (priority, after_seq, limit),
+            ).fetchall()
+
+        rows = self._guarded(read)
         return [_row_to_event(r) for r in rows]
 
     def outbox(self, limit: int, *, after_seq: int, priority: Priority) -> list[OutboxItem]:
         """Undelivered events of one priority after `after_seq`, in seq order, ready to
         publish: the stored data text goes out as it is, never decoded."""
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM events INDEXED BY events_outbox "
-                "WHERE delivered = 0 AND priority = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (int(priority), after_seq, limit),
-            ).fetchall()
+        rows = self._guarded(lambda: self._conn.execute(
+            f"SELECT {_COLUMNS} FROM events INDEXED BY events_outbox "
+            "WHERE delivered = 0 AND priority = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (int(priority), after_seq, limit),
+        ).fetchall())
         return [_row_to_outbox(r) for r in rows]
 
     def query(
@@ -588,19 +769,20 @@ class EventLog:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
+        rows = self._guarded(lambda: self._conn.execute(sql, args).fetchall())
         for row in rows:
             yield StoredEvent(_row_to_event(row), bool(row[8]))
 
     def last_seq(self) -> int:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
-            ).fetchone()
+        row = self._guarded(lambda: self._conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+        ).fetchone())
         return int(row[0]) if row else 0
 
     def stats(self) -> OutboxStats:
+        return self._guarded(self._stats)
+
+    def _stats(self) -> OutboxStats:
         with self._lock:
             total = self._conn.execute("SELECT count(*) FROM events").fetchone()[0]
             queued = self._conn.execute(
@@ -670,6 +852,8 @@ class EventLog:
         now = time.time() if now is None else now
         removed: dict[str, int] = {}
         with self._lock:
+            if self._unavailable:  # a placeholder in memory: nothing to remove
+                return removed
             try:
                 cutoff = format_time(now - self.policy.max_age_s)
                 rows = self._conn.execute(
@@ -702,7 +886,11 @@ class EventLog:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
                 self._rollback()
-                log.error("event log retention failed: %s", exc)
+                if (not self._readonly and isinstance(exc, sqlite3.DatabaseError)
+                        and _looks_corrupt(exc)):
+                    self._recover_running(exc)
+                else:
+                    log.error("event log retention failed: %s", exc)
         return removed
 
 
