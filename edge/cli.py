@@ -59,6 +59,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge.eventlog import EventLogError
 
     config = load_config_or_exit(args)
+    state = config.storage.state_dir
+    if state.exists() and not state.is_dir():
+        print(f"omo-edge: the state dir {state} is not a directory; set storage.state_dir "
+              "to a directory writable by the omo-edge user", file=sys.stderr)
+        return EXIT_FAIL
     logsetup.setup(args.log_level or config.log_level)
     try:
         daemon = Daemon(config)
@@ -92,10 +97,22 @@ def _alive(pid: object) -> bool:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from edge.status import read_status
+    from edge.status import StatusFileError, read_status
 
     config = load_config_or_exit(args, require_secrets=False)
-    snap = read_status(config.storage.state_dir)
+    try:
+        snap = read_status(config.storage.state_dir)
+        return _show_status(args, config, snap)
+    except StatusFileError as exc:
+        print(f"omo-edge: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        print(f"omo-edge: the status file in {config.storage.state_dir} is malformed "
+              f"({type(exc).__name__}: {exc})", file=sys.stderr)
+        return EXIT_FAIL
+
+
+def _show_status(args: argparse.Namespace, config: Config, snap: dict[str, Any] | None) -> int:
     running = False
     if snap is not None:
         age = time.time() - float(snap.get("updated_at", 0))
@@ -156,6 +173,8 @@ def parse_when(text: str, now: float | None = None) -> str:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
+    import sqlite3
+
     from edge.eventlog import EventLogError, open_readonly
 
     db = (Path(args.db) if args.db
@@ -191,6 +210,9 @@ def cmd_events(args: argparse.Namespace) -> int:
             last = show(event_log.query(types=types, after_seq=last)) or last
     except (KeyboardInterrupt, BrokenPipeError):
         pass
+    except sqlite3.DatabaseError as exc:
+        print(f"omo-edge: the event log {db} is unreadable: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     finally:
         event_log.close()
     return EXIT_OK
@@ -482,6 +504,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except KeyboardInterrupt:
         return 130
+    except SystemExit:
+        raise
+    except Exception as exc:  # the last resort: a message, never a traceback
+        if os.environ.get("OMO_EDGE_DEBUG"):
+            raise
+        print(f"omo-edge: {args.command} failed: {type(exc).__name__}: {exc} (set "
+              "OMO_EDGE_DEBUG=1 to see where)", file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":

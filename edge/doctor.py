@@ -96,6 +96,11 @@ def check_event_log(config: Config) -> CheckResult:
         return CheckResult(False, name, f"{path} is a directory, not a database file",
                            "set storage.path to a file name such as "
                            "/var/lib/omo-edge/events.db")
+    if not path.is_file():
+        return CheckResult(False, name, f"{path} is not a regular file (a device, FIFO or "
+                                        "socket)",
+                           "set storage.path to a file name such as "
+                           "/var/lib/omo-edge/events.db")
     if not _writable_dir(folder):
         return CheckResult(False, name, f"{folder} is not writable (SQLite needs it for the "
                                         "-wal and -shm files)",
@@ -110,6 +115,10 @@ def check_event_log(config: Config) -> CheckResult:
     try:
         log = EventLog(path, readonly=True)  # immutable when no process has it open
     except EventLogError as exc:
+        if "not an omo-edge event log" in str(exc):
+            return CheckResult(False, name, str(exc),
+                               "the daemon refuses it and will not start: set storage.path "
+                               "to another file (or move this one away)")
         return CheckResult(False, name, str(exc), corrupt_fix)
     try:
         result = log.quick_check()
@@ -131,6 +140,10 @@ def check_event_log(config: Config) -> CheckResult:
 def check_state_dir(config: Config) -> CheckResult:
     state = config.storage.state_dir
     name = "state dir"
+    if state.exists() and not state.is_dir():
+        return CheckResult(False, name, f"{state} is not a directory (the daemon will not "
+                                        "start)",
+                           "set storage.state_dir to a directory writable by the omo-edge user")
     anc = _existing_ancestor(state)
     if _writable_dir(anc):
         return CheckResult(True, name, f"{state} is writable" if anc == state

@@ -252,6 +252,7 @@ class EventLog:
                 # Set before the first WAL access, SQLite keeps the WAL index in heap memory:
                 # no -shm file to size, which is what a full disk refuses.
                 conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            self._refuse_foreign(conn)
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise EventLogError(f"{self.path}: the file system does not support WAL mode")
@@ -266,6 +267,17 @@ class EventLog:
             raise
         return conn
 
+    def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
+        """A sound SQLite database that is not an event log (storage.path pointed at the
+        wrong file) is refused, never written into nor moved aside."""
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        if tables and "meta" not in tables:
+            shown = ", ".join(sorted(tables)[:5])
+            raise EventLogError(
+                f"{self.path} is an SQLite database but not an omo-edge event log (it holds "
+                f"the tables {shown}); it was left as it is: set storage.path to another file")
+
     def _check(self, conn: sqlite3.Connection) -> None:
         """Detect a damaged file at open. Reading the schema catches a file that is not a
         database or has a broken header; the header's page count must fit the file (a cut
@@ -273,8 +285,14 @@ class EventLog:
         and within BIG_CHECK_BUDGET_S seconds above that (`omo-edge doctor` runs it
         always). Damage it does not reach is handled when a query meets it (see
         `_recover_running`)."""
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if self._readonly:
+            missing = {"events", "counters", "meta"} - tables
+            if missing:
+                raise EventLogError(
+                    f"{self.path} is not an omo-edge event log (no {', '.join(sorted(missing))} "
+                    f"table{'s' if len(missing) > 1 else ''}"
+                    f"{'; it is empty' if not tables else ''})")
             return
         size = self.path.stat().st_size if self.path.exists() else 0
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]

@@ -107,6 +107,9 @@ class Reader:
         ok = isinstance(value, accepts) and (bool in accepts or not isinstance(value, bool))
         if ok and spec.type is float:
             value = float(value)
+        if ok and spec.type is Path and "\0" in value:
+            self.problems.append(f"{key} = {value!r}: a path cannot contain a NUL character")
+            return None
         if not ok or not spec.key.valid(value):
             self.bad(key, value, self._allowed(spec))
             return None
