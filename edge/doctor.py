@@ -116,7 +116,8 @@ def check_event_log(config: Config) -> CheckResult:
         log = EventLog(path, readonly=True)  # immutable when no process has it open
     except EventLogError as exc:
         if "not an omo-edge event log" in str(exc):
-            return CheckResult(False, name, str(exc),
+            return CheckResult(False, name, f"{path} is not a readable omo-edge event log: an "
+                                            "SQLite database without its tables",
                                "the daemon refuses it and will not start: set storage.path "
                                "to another file (or move this one away)")
         return CheckResult(False, name, str(exc), corrupt_fix)

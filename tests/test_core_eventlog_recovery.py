@@ -226,3 +226,33 @@ def test_a_full_disk_at_start_runs_degraded_and_recovers(tmp_path: Path) -> None
             assert log.integrity_check() == "ok"
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_health_is_degraded_while_dropping_and_the_drop_report_survives_a_full_disk(
+        tmp_path: Path) -> None:
+    async def scenario() -> None:
+        chatty = Chatty()
+        daemon = Daemon(minimal_config(tmp_path), components=[chatty], status_every_s=0.05,
+                        housekeeping_every_s=0.1)
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop, handle_signals=False))
+        states = daemon.supervisor.states
+        await await_until(lambda: chatty.sent > 5)
+        log = daemon.event_log
+        pages = log.db.execute("PRAGMA page_count").fetchone()[0]
+        log.db.execute(f"PRAGMA max_page_count={pages}")  # SQLITE_FULL from now on
+        await await_until(lambda: states["housekeeping"].health is Health.DEGRADED)
+        assert "dropped" in states["housekeeping"].detail
+        # several housekeeping rounds pass with the disk still full
+        rounds = log.counters().get("dropped.disk_full", 0)
+        await await_until(lambda: log.counters().get("dropped.disk_full", 0) > rounds + 50)
+        dropped = chatty.dropped
+        log.db.execute("PRAGMA max_page_count=1000000")
+        await await_until(lambda: states["housekeeping"].health is Health.OK)
+        await await_until(lambda: sum(
+            int(s.event.data["count"]) for s in log.query(types=["omo.device.events.dropped"])
+        ) >= dropped, what="every drop reported")
+        stop.set()
+        assert await task == 0
+
+    asyncio.run(scenario())

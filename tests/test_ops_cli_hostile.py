@@ -99,7 +99,7 @@ CASES: dict[str, tuple[Case, str]] = {
         lambda t: ["doctor", "-c", str(_state_is_file(t))], "not a directory"),
     "doctor: a foreign database": (
         lambda t: [*(["doctor", "-c", str(_config(t))] if _db(t, "foreign") else [])],
-        "not an omo-edge event log"),
+        "not a readable omo-edge event log"),
     "doctor: storage.path is a device": (
         lambda t: ["doctor", "-c", str(_config(t, 'path = "/dev/null"'))],
         "not a regular file"),
