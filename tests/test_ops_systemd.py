@@ -157,6 +157,51 @@ def test_the_daemon_speaks_sd_notify_as_the_unit_expects(tmp_path: Path) -> None
     assert seen[0].startswith("READY=1")
 
 
+# ------------------------------------------------------------------ file modes
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("umask", ["unit", 0o022])
+def test_state_files_are_group_readable_and_never_world_readable(
+        tmp_path: Path, umask: str | int) -> None:
+    """Under the unit's UMask= and when started by hand with a loose umask: the state dir
+    0750, the event log, command store and status file 0640 (an operator in the service's
+    group can run `omo-edge status`), the recording socket 0600, nothing for the world."""
+    if umask == "unit":
+        umask = int(sections("omo-edge.service")["Service"]["UMask"], 8)
+    assert isinstance(umask, int)
+    state = tmp_path / "state"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[store]\nid = "s"\ndevice = "d"\n[storage]\npath = "{state}/events.db"\n'
+                      f'state_dir = "{state}"\nmin_free_mb = 0\n'
+                      f'[broker]\nhost = "127.0.0.1"\nport = {_free_port()}\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMO_EDGE_", "NOTIFY"))}
+    wanted = ["events.db", "commands.db", "status.json", "record.sock"]
+    proc = subprocess.Popen([str(VENV_BIN / "omo-edge"), "run", "--config", str(config)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: os.umask(umask))  # type: ignore[arg-type]
+    try:
+        deadline = time.monotonic() + 30
+        while not all((state / n).exists() for n in wanted):
+            assert proc.poll() is None and time.monotonic() < deadline, "daemon did not start"
+            time.sleep(0.1)
+        time.sleep(0.5)  # the socket's chmod follows its bind
+        modes = {p.name: stat.S_IMODE(p.lstat().st_mode) for p in state.rglob("*")}
+        modes["."] = stat.S_IMODE(state.stat().st_mode)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert modes["."] == 0o750
+    for name in ("events.db", "commands.db", "status.json"):
+        assert modes[name] == 0o640, (name, oct(modes[name]))
+    assert modes["record.sock"] == 0o600
+    loose = {n: oct(m) for n, m in modes.items() if m & 0o007 or m & 0o020}
+    assert not loose, f"world-accessible or group-writable: {loose}"
+
+
 # ---------------------------------------------------------------------- installer
 def install(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMO_EDGE_")}
