@@ -6,6 +6,7 @@ from __future__ import annotations
 import configparser
 import inspect
 import os
+import re
 import shutil
 import signal
 import socket
@@ -98,8 +99,52 @@ def test_the_daemon_unit_matches_the_daemon() -> None:
     assert svc["ConfigurationDirectory"] == "omo-edge"
     assert svc["EnvironmentFile"] == "-/etc/omo-edge/env"
     assert svc["ProtectSystem"] == "strict" and svc["NoNewPrivileges"] == "yes"
+    # AF_UNIX: D-Bus to BlueZ, sd_notify, record.sock; AF_INET/6: MQTT; AF_NETLINK: glibc's
+    # getaddrinfo. BLE goes through BlueZ over D-Bus, no AF_BLUETOOTH socket of our own.
     families = set(svc["RestrictAddressFamilies"].split())
-    assert {"AF_UNIX", "AF_INET", "AF_INET6", "AF_BLUETOOTH", "AF_NETLINK"} <= families
+    assert families == {"AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"}
+
+
+def _megabytes(value: str) -> float:
+    units = {"K": 1 / 1024, "M": 1, "G": 1024}
+    return float(value[:-1]) * units[value[-1]]
+
+
+def test_the_daemon_unit_caps_memory_above_what_the_daemon_uses() -> None:
+    """MemoryHigh= (reclaim, throttle) below MemoryMax= (killed, restarted); both well above
+    the 150 MB the daemon must stay under in a command flood and the 178 MB a whole
+    simulated store day (world and daemon in one process) peaked at."""
+    svc = sections("omo-edge.service")["Service"]
+    high, cap = _megabytes(svc["MemoryHigh"]), _megabytes(svc["MemoryMax"])
+    assert 178 * 1.25 <= high < cap <= 512
+    assert cap >= 2 * 150
+
+
+def _analyze_security(unit: Path) -> float:
+    r = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager",
+                        str(unit)], capture_output=True, text=True, timeout=60,
+                       cwd=unit.parent)
+    out = r.stdout + r.stderr
+    if "offline" in out.lower() and ("unknown" in out.lower() or "unrecognized" in out.lower()):
+        pytest.skip("this systemd-analyze has no security --offline")
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out)
+    assert found, out
+    return float(found.group(1))
+
+
+@needs_verify
+@pytest.mark.parametrize(("name", "most"), [("omo-edge.service", 2.5),
+                                            ("omo-edge-signage.service", 2.5)])
+def test_units_are_hardened(tmp_path: Path, name: str, most: float) -> None:
+    exposure = _analyze_security(unit_copy(tmp_path, name))
+    assert exposure <= most, f"{name}: exposure {exposure}"
+
+
+@needs_verify
+def test_the_security_score_would_catch_a_weakened_unit(tmp_path: Path) -> None:
+    (tmp_path / "weak").mkdir()
+    weak = unit_copy(tmp_path / "weak", UNITS[0], ("SystemCallFilter=~@privileged\n", ""))
+    assert _analyze_security(weak) > _analyze_security(unit_copy(tmp_path, UNITS[0]))
 
 
 @pytest.mark.parametrize("name", UNITS)
