@@ -202,6 +202,120 @@ def test_the_daemon_speaks_sd_notify_as_the_unit_expects(tmp_path: Path) -> None
     assert seen[0].startswith("READY=1")
 
 
+# ------------------------------------------- under the unit's system call filter
+# Builds the seccomp filters systemd builds from the unit's SystemCallFilter= lines and
+# MemoryDenyWriteExecute=yes (the rules of systemd's seccomp-util.c), then runs argv[2:].
+SANDBOX = r"""
+import errno, mmap, os, subprocess, sys
+import seccomp
+
+def expand(name):
+    if not name.startswith("@"):
+        return {name}
+    out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True,
+                         text=True, check=True).stdout
+    return set().union(*(expand(w.strip()) for w in out.splitlines()[1:]
+                         if w.strip() and not w.strip().startswith("#")))
+
+allowed = set()
+for line in sys.argv[1].splitlines():
+    deny = line.startswith("~")
+    names = set().union(*map(expand, line.lstrip("~").split()))
+    allowed = allowed - names if deny else allowed | names
+wx = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+eperm = seccomp.ERRNO(errno.EPERM)
+both = mmap.PROT_EXEC | mmap.PROT_WRITE
+wx.add_rule(eperm, "mmap", seccomp.Arg(2, seccomp.MASKED_EQ, both, both))
+for call in ("mprotect", "pkey_mprotect"):
+    wx.add_rule(eperm, call, seccomp.Arg(2, seccomp.MASKED_EQ, mmap.PROT_EXEC, mmap.PROT_EXEC))
+wx.add_rule(eperm, "shmat", seccomp.Arg(2, seccomp.MASKED_EQ, 0o100000, 0o100000))
+calls = seccomp.SyscallFilter(defaction=eperm)
+for name in allowed:
+    try:
+        calls.add_rule(seccomp.ALLOW, name)
+    except (RuntimeError, ValueError):
+        pass  # not a call on this architecture
+wx.load()
+calls.load()
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def sandboxed(*argv: str) -> list[str]:
+    """argv under the daemon unit's system call filter and W^X, as systemd would run it."""
+    unit = (SYSTEMD / "omo-edge.service").read_text()
+    lines = re.findall(r"^SystemCallFilter=(.+)$", unit, re.M)
+    assert re.search(r"^SystemCallErrorNumber=EPERM$", unit, re.M)
+    assert re.search(r"^MemoryDenyWriteExecute=yes$", unit, re.M)
+    return [SYSTEM_PYTHON, "-c", SANDBOX, "\n".join(lines), *argv]
+
+
+def _has_seccomp() -> bool:
+    if not (shutil.which("systemd-analyze") and os.path.exists(SYSTEM_PYTHON)):
+        return False
+    return subprocess.run([SYSTEM_PYTHON, "-c", "import seccomp"],
+                          capture_output=True).returncode == 0
+
+
+needs_seccomp = pytest.mark.skipif(not _has_seccomp(),
+                                   reason="no python3-seccomp for /usr/bin/python3")
+
+
+@needs_seccomp
+def test_numpy_opencv_onnxruntime_work_under_the_units_filter() -> None:
+    code = ("import mmap, numpy, cv2, onnxruntime\n"
+            "img = numpy.zeros((480, 640, 3), numpy.uint8)\n"
+            "ok, jpg = cv2.imencode('.jpg', img); assert cv2.imdecode(jpg, 1).shape == img.shape\n"
+            "onnxruntime.SessionOptions()\n"
+            "try:\n"
+            "    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+            "except PermissionError:\n"
+            "    print('W^X holds')\n")
+    r = subprocess.run(sandboxed(sys.executable, "-c", code), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "W^X holds" in r.stdout, r.stderr
+
+
+@needs_seccomp
+def test_the_daemon_runs_under_the_units_filter(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[store]\nid = "s"\ndevice = "d"\n[storage]\npath = "{tmp_path}/e.db"\n'
+                      f'state_dir = "{tmp_path}"\nmin_free_mb = 0\n'
+                      f'[broker]\nhost = "127.0.0.1"\nport = {_free_port()}\n')
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(20)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OMO_EDGE_", "JOURNAL"))}
+        env.update(NOTIFY_SOCKET=address, WATCHDOG_USEC="30000000")
+        proc = subprocess.Popen(sandboxed(str(VENV_BIN / "omo-edge"), "run", "--config",
+                                          str(config)),
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            seen: list[str] = []
+            while not any("WATCHDOG=1" in m for m in seen):
+                seen.append(sock.recv(4096).decode())
+            deadline = time.monotonic() + 20
+            while not all((tmp_path / n).exists() for n in ("status.json", "commands.db")):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            status = subprocess.run([str(VENV_BIN / "omo-edge"), "status", "--config",
+                                     str(config)], capture_output=True, text=True, timeout=30)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            assert proc.stderr is not None
+            err = proc.stderr.read().decode()
+            proc.stderr.close()
+    assert any(m.startswith("READY=1") for m in seen)
+    assert "running" in status.stdout, status.stdout + status.stderr
+    assert "Traceback" not in err and "Operation not permitted" not in err, err
+
+
 # ------------------------------------------------------------------ file modes
 def _free_port() -> int:
     with socket.socket() as s:
