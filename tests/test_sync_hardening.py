@@ -136,6 +136,17 @@ def test_the_fair_queue_serves_names_round_robin_and_bounds_each() -> None:
     assert asyncio.run(scenario()) == ["p0", "o0", "x0", "p1", "o1", "p2"]
 
 
+def test_the_fair_queue_bounds_the_bytes_waiting() -> None:
+    async def scenario() -> None:
+        q = FairQueue(per_key=10, max_bytes=1000)
+        assert q.put("ping", "a", 600) and not q.put("order.ready", "b", 600)
+        assert q.put("order.ready", "c", 400) and q.bytes == 1000
+        assert await q.get() == "a" and q.bytes == 400
+        assert q.put("ping", "d", 600)
+
+    asyncio.run(scenario())
+
+
 def test_no_payload_text_in_answers_records_or_logs(tmp_path: Path,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     async def crash(cmd: Command) -> dict[str, Any]:

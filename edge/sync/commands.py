@@ -52,6 +52,7 @@ HANDLER_TIMEOUT_S = 10.0
 RECORD_TYPE = "omo.cloud.command.received"
 OTHER = "_other"          # the flood-guard key shared by every name without a handler
 QUEUE_PER_NAME = 100      # commands waiting per name (FairQueue); the excess is shed
+QUEUE_BYTES = 8 * 1024 * 1024  # payload bytes waiting in all (FairQueue); the excess is shed
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
@@ -147,20 +148,26 @@ class FairQueue:
     """Incoming commands waiting to be processed, one bounded FIFO per key (command name),
     served round-robin: a burst on one name waits behind its own queue only."""
 
-    def __init__(self, per_key: int = QUEUE_PER_NAME) -> None:
+    def __init__(self, per_key: int = QUEUE_PER_NAME, max_bytes: int = QUEUE_BYTES) -> None:
         self.per_key = per_key
-        self._queues: dict[str, deque[Any]] = {}
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._queues: dict[str, deque[tuple[Any, int]]] = {}
         self._ready: deque[str] = deque()
         self._event = asyncio.Event()
 
-    def put(self, key: str, item: Any) -> bool:
-        """Queue `item`; False (nothing queued) when `key`'s queue is full."""
+    def put(self, key: str, item: Any, size: int = 0) -> bool:
+        """Queue `item` (`size`: its payload bytes); False (nothing queued) when `key`'s
+        queue is full or the queue holds `max_bytes` already."""
         q = self._queues.setdefault(key, deque())
-        if len(q) >= self.per_key:
+        if len(q) >= self.per_key or (self.bytes + size > self.max_bytes and self.bytes):
+            if not q:
+                del self._queues[key]
             return False
         if not q:
             self._ready.append(key)
-        q.append(item)
+        q.append((item, size))
+        self.bytes += size
         self._event.set()
         return True
 
@@ -173,7 +180,8 @@ class FairQueue:
             await self._event.wait()
         key = self._ready.popleft()
         q = self._queues[key]
-        item = q.popleft()
+        item, size = q.popleft()
+        self.bytes -= size
         if q:
             self._ready.append(key)  # its next one waits for every other key's turn
         else:

@@ -54,8 +54,8 @@ class _Glue(LinkListener):
         if key is None:
             self.link.ack(generation, mid, qos)
             return
-        if not self.queue.put(key, (generation, topic, payload, mid, qos)):
-            self.processor.shed(topic, payload, f"{self.queue.per_key} waiting for one name")
+        if not self.queue.put(key, (generation, topic, payload, mid, qos), len(payload)):
+            self.processor.shed(topic, payload, "a full command queue")
             self.link.ack(generation, mid, qos)
 
 
