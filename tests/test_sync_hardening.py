@@ -139,10 +139,12 @@ def test_the_fair_queue_serves_names_round_robin_and_bounds_each() -> None:
 def test_the_fair_queue_bounds_the_bytes_waiting() -> None:
     async def scenario() -> None:
         q = FairQueue(per_key=10, max_bytes=1000)
-        assert q.put("ping", "a", 600) and not q.put("order.ready", "b", 600)
-        assert q.put("order.ready", "c", 400) and q.bytes == 1000
-        assert await q.get() == "a" and q.bytes == 400
-        assert q.put("ping", "d", 600)
+        assert q.put("ping", "a", 600) and q.put("ping", "b", 400)
+        assert not q.put("ping", "c", 1) and q.bytes == 1000     # over the bytes
+        assert q.put("order.ready", "d", 600)     # a quiet name still gets one in
+        assert not q.put("order.ready", "e", 1)
+        assert [await q.get() for _ in range(3)] == ["a", "d", "b"] and q.bytes == 0
+        assert q.put("ping", "f", 600)
 
     asyncio.run(scenario())
 

@@ -158,9 +158,11 @@ class FairQueue:
 
     def put(self, key: str, item: Any, size: int = 0) -> bool:
         """Queue `item` (`size`: its payload bytes); False (nothing queued) when `key`'s
-        queue is full or the queue holds `max_bytes` already."""
+        queue is full, or `key` has messages waiting and the queue holds `max_bytes`. A key
+        with nothing waiting always gets one in (the keys are few and each message is at
+        most max_command_bytes), so a flood cannot use the byte cap to shed a quiet name."""
         q = self._queues.setdefault(key, deque())
-        if len(q) >= self.per_key or (self.bytes + size > self.max_bytes and self.bytes):
+        if len(q) >= self.per_key or (q and self.bytes + size > self.max_bytes):
             if not q:
                 del self._queues[key]
             return False
