@@ -28,6 +28,14 @@ mosquitto:
 	  echo "mosquitto is missing; install it with:  sudo apt-get install -y mosquitto openssl" >&2; \
 	  exit 1; \
 	fi
+	@# optional: the unit's system call filter is tested with libseccomp's Python binding
+	@if /usr/bin/python3 -c 'import seccomp' >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-seccomp >/dev/null 2>&1 \
+	    || echo "python3-seccomp not installed: the seccomp tests will be skipped"; \
+	else \
+	  echo "optional: sudo apt-get install -y python3-seccomp (else the seccomp tests skip)"; \
+	fi
 
 lint: venv
 	$(BIN)/ruff check .

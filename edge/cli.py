@@ -58,6 +58,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge.daemon import Daemon
     from edge.eventlog import EventLogError
 
+    # Nothing the daemon creates is world-readable or group-writable, even started by hand
+    # (the unit's UMask=0027 says the same); a stricter umask is kept.
+    os.umask(os.umask(0o027) | 0o027)
     config = load_config_or_exit(args)
     state = config.storage.state_dir
     if state.exists() and not state.is_dir():

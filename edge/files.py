@@ -8,13 +8,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# Owner read-write, the service's group read (`omo-edge status` by an operator in it), never
+# the world. mkstemp alone would leave 0600 whatever the umask.
+FILE_MODE = 0o640
+
 
 def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
     """Write `data` to a temporary file beside `path`, fsync it (unless `fsync` is False)
-    and rename it over `path`. Creates the parent directory. Raises OSError."""
+    and rename it over `path`, with mode FILE_MODE. Creates the parent directory. Raises
+    OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             if fsync:

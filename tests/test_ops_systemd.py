@@ -6,6 +6,7 @@ from __future__ import annotations
 import configparser
 import inspect
 import os
+import re
 import shutil
 import signal
 import socket
@@ -98,8 +99,52 @@ def test_the_daemon_unit_matches_the_daemon() -> None:
     assert svc["ConfigurationDirectory"] == "omo-edge"
     assert svc["EnvironmentFile"] == "-/etc/omo-edge/env"
     assert svc["ProtectSystem"] == "strict" and svc["NoNewPrivileges"] == "yes"
+    # AF_UNIX: D-Bus to BlueZ, sd_notify, record.sock; AF_INET/6: MQTT; AF_NETLINK: glibc's
+    # getaddrinfo. BLE goes through BlueZ over D-Bus, no AF_BLUETOOTH socket of our own.
     families = set(svc["RestrictAddressFamilies"].split())
-    assert {"AF_UNIX", "AF_INET", "AF_INET6", "AF_BLUETOOTH", "AF_NETLINK"} <= families
+    assert families == {"AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"}
+
+
+def _megabytes(value: str) -> float:
+    units = {"K": 1 / 1024, "M": 1, "G": 1024}
+    return float(value[:-1]) * units[value[-1]]
+
+
+def test_the_daemon_unit_caps_memory_above_what_the_daemon_uses() -> None:
+    """MemoryHigh= (reclaim, throttle) below MemoryMax= (killed, restarted); both well above
+    the 150 MB the daemon must stay under in a command flood and the 178 MB a whole
+    simulated store day (world and daemon in one process) peaked at."""
+    svc = sections("omo-edge.service")["Service"]
+    high, cap = _megabytes(svc["MemoryHigh"]), _megabytes(svc["MemoryMax"])
+    assert 178 * 1.25 <= high < cap <= 512
+    assert cap >= 2 * 150
+
+
+def _analyze_security(unit: Path) -> float:
+    r = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager",
+                        str(unit)], capture_output=True, text=True, timeout=60,
+                       cwd=unit.parent)
+    out = r.stdout + r.stderr
+    if "offline" in out.lower() and ("unknown" in out.lower() or "unrecognized" in out.lower()):
+        pytest.skip("this systemd-analyze has no security --offline")
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out)
+    assert found, out
+    return float(found.group(1))
+
+
+@needs_verify
+@pytest.mark.parametrize(("name", "most"), [("omo-edge.service", 2.5),
+                                            ("omo-edge-signage.service", 2.5)])
+def test_units_are_hardened(tmp_path: Path, name: str, most: float) -> None:
+    exposure = _analyze_security(unit_copy(tmp_path, name))
+    assert exposure <= most, f"{name}: exposure {exposure}"
+
+
+@needs_verify
+def test_the_security_score_would_catch_a_weakened_unit(tmp_path: Path) -> None:
+    (tmp_path / "weak").mkdir()
+    weak = unit_copy(tmp_path / "weak", UNITS[0], ("SystemCallFilter=~@privileged\n", ""))
+    assert _analyze_security(weak) > _analyze_security(unit_copy(tmp_path, UNITS[0]))
 
 
 @pytest.mark.parametrize("name", UNITS)
@@ -155,6 +200,165 @@ def test_the_daemon_speaks_sd_notify_as_the_unit_expects(tmp_path: Path) -> None
             assert proc.stderr is not None
             proc.stderr.close()
     assert seen[0].startswith("READY=1")
+
+
+# ------------------------------------------- under the unit's system call filter
+# Builds the seccomp filters systemd builds from the unit's SystemCallFilter= lines and
+# MemoryDenyWriteExecute=yes (the rules of systemd's seccomp-util.c), then runs argv[2:].
+SANDBOX = r"""
+import errno, mmap, os, subprocess, sys
+import seccomp
+
+def expand(name):
+    if not name.startswith("@"):
+        return {name}
+    out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True,
+                         text=True, check=True).stdout
+    return set().union(*(expand(w.strip()) for w in out.splitlines()[1:]
+                         if w.strip() and not w.strip().startswith("#")))
+
+allowed = set()
+for line in sys.argv[1].splitlines():
+    deny = line.startswith("~")
+    names = set().union(*map(expand, line.lstrip("~").split()))
+    allowed = allowed - names if deny else allowed | names
+wx = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+eperm = seccomp.ERRNO(errno.EPERM)
+both = mmap.PROT_EXEC | mmap.PROT_WRITE
+wx.add_rule(eperm, "mmap", seccomp.Arg(2, seccomp.MASKED_EQ, both, both))
+for call in ("mprotect", "pkey_mprotect"):
+    wx.add_rule(eperm, call, seccomp.Arg(2, seccomp.MASKED_EQ, mmap.PROT_EXEC, mmap.PROT_EXEC))
+wx.add_rule(eperm, "shmat", seccomp.Arg(2, seccomp.MASKED_EQ, 0o100000, 0o100000))
+calls = seccomp.SyscallFilter(defaction=eperm)
+for name in allowed:
+    try:
+        calls.add_rule(seccomp.ALLOW, name)
+    except (RuntimeError, ValueError):
+        pass  # not a call on this architecture
+wx.load()
+calls.load()
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def sandboxed(*argv: str) -> list[str]:
+    """argv under the daemon unit's system call filter and W^X, as systemd would run it."""
+    unit = (SYSTEMD / "omo-edge.service").read_text()
+    lines = re.findall(r"^SystemCallFilter=(.+)$", unit, re.M)
+    assert re.search(r"^SystemCallErrorNumber=EPERM$", unit, re.M)
+    assert re.search(r"^MemoryDenyWriteExecute=yes$", unit, re.M)
+    return [SYSTEM_PYTHON, "-c", SANDBOX, "\n".join(lines), *argv]
+
+
+def _has_seccomp() -> bool:
+    if not (shutil.which("systemd-analyze") and os.path.exists(SYSTEM_PYTHON)):
+        return False
+    return subprocess.run([SYSTEM_PYTHON, "-c", "import seccomp"],
+                          capture_output=True).returncode == 0
+
+
+needs_seccomp = pytest.mark.skipif(not _has_seccomp(),
+                                   reason="no python3-seccomp for /usr/bin/python3")
+
+
+@needs_seccomp
+def test_numpy_opencv_onnxruntime_work_under_the_units_filter() -> None:
+    code = ("import mmap, numpy, cv2, onnxruntime\n"
+            "img = numpy.zeros((480, 640, 3), numpy.uint8)\n"
+            "ok, jpg = cv2.imencode('.jpg', img); assert cv2.imdecode(jpg, 1).shape == img.shape\n"
+            "onnxruntime.SessionOptions()\n"
+            "try:\n"
+            "    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+            "except PermissionError:\n"
+            "    print('W^X holds')\n")
+    r = subprocess.run(sandboxed(sys.executable, "-c", code), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "W^X holds" in r.stdout, r.stderr
+
+
+@needs_seccomp
+def test_the_daemon_runs_under_the_units_filter(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[store]\nid = "s"\ndevice = "d"\n[storage]\npath = "{tmp_path}/e.db"\n'
+                      f'state_dir = "{tmp_path}"\nmin_free_mb = 0\n'
+                      f'[broker]\nhost = "127.0.0.1"\nport = {_free_port()}\n')
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(20)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OMO_EDGE_", "JOURNAL"))}
+        env.update(NOTIFY_SOCKET=address, WATCHDOG_USEC="30000000")
+        proc = subprocess.Popen(sandboxed(str(VENV_BIN / "omo-edge"), "run", "--config",
+                                          str(config)),
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            seen: list[str] = []
+            while not any("WATCHDOG=1" in m for m in seen):
+                seen.append(sock.recv(4096).decode())
+            deadline = time.monotonic() + 20
+            while not all((tmp_path / n).exists() for n in ("status.json", "commands.db")):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            status = subprocess.run([str(VENV_BIN / "omo-edge"), "status", "--config",
+                                     str(config)], capture_output=True, text=True, timeout=30)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            assert proc.stderr is not None
+            err = proc.stderr.read().decode()
+            proc.stderr.close()
+    assert any(m.startswith("READY=1") for m in seen)
+    assert "running" in status.stdout, status.stdout + status.stderr
+    assert "Traceback" not in err and "Operation not permitted" not in err, err
+
+
+# ------------------------------------------------------------------ file modes
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("umask", ["unit", 0o022])
+def test_state_files_are_group_readable_and_never_world_readable(
+        tmp_path: Path, umask: str | int) -> None:
+    """Under the unit's UMask= and when started by hand with a loose umask: the state dir
+    0750, the event log, command store and status file 0640 (an operator in the service's
+    group can run `omo-edge status`), the recording socket 0600, nothing for the world."""
+    if umask == "unit":
+        umask = int(sections("omo-edge.service")["Service"]["UMask"], 8)
+    assert isinstance(umask, int)
+    state = tmp_path / "state"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[store]\nid = "s"\ndevice = "d"\n[storage]\npath = "{state}/events.db"\n'
+                      f'state_dir = "{state}"\nmin_free_mb = 0\n'
+                      f'[broker]\nhost = "127.0.0.1"\nport = {_free_port()}\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMO_EDGE_", "NOTIFY"))}
+    wanted = ["events.db", "commands.db", "status.json", "record.sock"]
+    proc = subprocess.Popen([str(VENV_BIN / "omo-edge"), "run", "--config", str(config)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: os.umask(umask))  # type: ignore[arg-type]
+    try:
+        deadline = time.monotonic() + 30
+        while not all((state / n).exists() for n in wanted):
+            assert proc.poll() is None and time.monotonic() < deadline, "daemon did not start"
+            time.sleep(0.1)
+        time.sleep(0.5)  # the socket's chmod follows its bind
+        modes = {p.name: stat.S_IMODE(p.lstat().st_mode) for p in state.rglob("*")}
+        modes["."] = stat.S_IMODE(state.stat().st_mode)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert modes["."] == 0o750
+    for name in ("events.db", "commands.db", "status.json"):
+        assert modes[name] == 0o640, (name, oct(modes[name]))
+    assert modes["record.sock"] == 0o600
+    loose = {n: oct(m) for n, m in modes.items() if m & 0o007 or m & 0o020}
+    assert not loose, f"world-accessible or group-writable: {loose}"
 
 
 # ---------------------------------------------------------------------- installer

@@ -202,6 +202,10 @@ def test_the_simulator_and_a_replayed_recording_give_the_same_events(tmp_path: P
     assert reader.tally.end is not None
     published = sum(n for k, n in res.readings.items() if k.split(":")[0] in ("ble", "shelf"))
     assert recorded == published > 1000  # the recording holds every reading the bus carried
+    text = gzip.decompress(rec.read_bytes())
+    for agent in res.world.agents:  # hashed addresses only
+        if agent.beacon is not None:
+            assert agent.beacon["address"].encode() not in text
     counters = res.report["run"]["components"]["processor:window-counter"]["counters"]
     assert counters["readings"] == published and not any(
         k.startswith("dropped") for k in counters)

@@ -157,7 +157,8 @@ def test_signage_playlist_is_written(tmp_path: Path, broker: Mosquitto) -> None:
 BAD: list[tuple[str, Any, str]] = [
     ("signage.show", b"{not json", "not JSON"),
     ("signage.show", b"\xff\xfe", "not UTF-8"),
-    ("signage.show", b"[" * 5000 + b"]" * 5000, "too large"),
+    # over max_command_bytes (1024) but under the announced packet size: rejected here
+    ("signage.show", b"[" * 1500 + b"]" * 1500, "too large"),
     ("signage.show", {"id": "s-2", "args": {"screen": "screen-1"}}, "args"),
     ("signage.show", {"id": "s-3", "args": {"screen": "nope", "content": {
         "kind": "text", "text": "x"}}}, "unknown screen"),

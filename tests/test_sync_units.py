@@ -183,14 +183,16 @@ def test_a_command_flood_is_shed_counted_and_logged_once(tmp_path: Path,
     h = Harness(tmp_path, {"ping": _handler(calls)}, rate=2.0, burst=3.0)
     with caplog.at_level(logging.WARNING, logger="omo_edge.sync.commands"):
         results = [h.send("ping", {"id": f"f-{i}"}) for i in range(10)]
-    assert [r is not None for r in results] == [True] * 3 + [False] * 7
-    assert len(calls) == 3 and len(h.answers) == 3 and len(h.records) == 3
+    assert [(r or {}).get("outcome") for r in results] == ["ok"] * 3 + ["shed"] * 7
+    assert [(r or {}).get("id") for r in results] == [f"f-{i}" for i in range(10)]
+    assert len(calls) == 3 and len(h.answers) == 10 and len(h.records) == 3
     assert h.processor.counters["commands.shed"] == 7
+    assert h.processor.counters["commands.shed.ping"] == 7
     assert h.processor.counters["commands.received"] == 3
     assert len([r for r in caplog.records if "shedding" in r.getMessage()]) == 1
     h.monotonic.t += 1.0                     # two more tokens a second later
-    assert [h.send("ping", {"id": f"g-{i}"}) is not None for i in range(3)] == [
-        True, True, False]
+    assert [(h.send("ping", {"id": f"g-{i}"}) or {}).get("outcome") for i in range(3)] == [
+        "ok", "ok", "shed"]
 
 
 def test_a_topic_that_is_not_a_command_is_ignored(tmp_path: Path) -> None:
@@ -203,7 +205,7 @@ def test_a_topic_that_is_not_a_command_is_ignored(tmp_path: Path) -> None:
 def test_the_command_store_prunes_old_ids(tmp_path: Path) -> None:
     store = CommandStore(tmp_path / "commands.db", keep_s=100)
     assert store.claim("old", "ping", now=1000.0) is None
-    store.finish("old", "ok", {"outcome": "ok"})
+    store.finish("old", "ping", "ok", {"outcome": "ok"})
     assert store.claim("new", "ping", now=1080.0) is None
     assert store.claim("old", "ping", now=1090.0) == ("ok", {"outcome": "ok"})
     assert store.prune(now=1150.0) == 1           # "old" is 150 s old, "new" 70 s

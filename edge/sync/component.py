@@ -13,8 +13,9 @@ from edge.config import Config
 from edge.eventlog import EventLog
 from edge.runtime import Component, ComponentContext, Health
 from edge.services import Services
+from edge.sync.bookkeeping import command_store_path, prune_signage
 from edge.sync.command_store import CommandStore
-from edge.sync.commands import RECORD_TYPE, CommandProcessor
+from edge.sync.commands import RECORD_TYPE, CommandProcessor, FairQueue
 from edge.sync.connection import Backoff, Link, LinkListener, LinkStatus, default_client_id
 from edge.sync.device_status import DeviceStatus
 from edge.sync.handlers import install_defaults
@@ -22,8 +23,8 @@ from edge.sync.publisher import Publisher
 from edge.sync.topics import Topics
 
 log = logging.getLogger("omo_edge.sync")
-COMMAND_QUEUE = 100
 HEALTH_CHECK_S = 5.0
+PRUNE_EVERY_S = 3600.0  # commands.db and the signage hand-off files, while running
 
 
 def build(config: Config, services: Services) -> list[Component]:
@@ -36,24 +37,25 @@ class _Glue(LinkListener):
     """Birth message on connect; incoming commands to the command queue."""
 
     def __init__(self, comp: SyncComponent, link: Link, topics: Topics, status: DeviceStatus,
-                 queue: asyncio.Queue[tuple[int, str, bytes, int, int]],
-                 counters: dict[str, int]) -> None:
+                 queue: FairQueue, processor: CommandProcessor) -> None:
         self.comp = comp
         self.link = link
         self.topics = topics
         self.status = status
         self.queue = queue
-        self.counters = counters
+        self.processor = processor
 
     def link_up(self, generation: int, session_present: bool) -> None:
         self.link.publish(self.topics.status, self.status.birth(), qos=1, retain=True)
         self.comp.heartbeat_now.set()
 
     def message(self, generation: int, topic: str, payload: bytes, mid: int, qos: int) -> None:
-        try:
-            self.queue.put_nowait((generation, topic, payload, mid, qos))
-        except asyncio.QueueFull:
-            self.counters["commands.shed"] = self.counters.get("commands.shed", 0) + 1
+        key = self.processor.key(topic)
+        if key is None:
+            self.link.ack(generation, mid, qos)
+            return
+        if not self.queue.put(key, (generation, topic, payload, mid, qos), len(payload)):
+            self.processor.shed(topic, payload, "a full command queue")
             self.link.ack(generation, mid, qos)
 
 
@@ -83,7 +85,7 @@ class SyncComponent:
                     backoff=self.backoff)
         publisher = Publisher(event_log, link, topics, window=b.max_inflight,
                               rate_limit=b.rate_limit, counters=counters)
-        store = CommandStore(cfg.storage.path.parent / "commands.db")
+        store = CommandStore(command_store_path(cfg))
         handlers = install_defaults(cfg, ctx.services, bootid)
 
         async def record(data: dict[str, Any]) -> None:
@@ -93,8 +95,8 @@ class SyncComponent:
             topics=topics, handlers=handlers, store=store, record=record,
             answer=lambda topic, payload: link.publish(topic, payload, qos=1),
             max_bytes=b.max_command_bytes, counters=counters)
-        queue: asyncio.Queue[tuple[int, str, bytes, int, int]] = asyncio.Queue(COMMAND_QUEUE)
-        link.listeners += [publisher, _Glue(self, link, topics, status, queue, counters)]
+        queue = FairQueue()
+        link.listeners += [publisher, _Glue(self, link, topics, status, queue, processor)]
         link.on_status = lambda st: self._report(ctx, st)
         where = f"{b.host}:{b.port}"
         ctx.set_health(Health.DEGRADED, f"connecting to {where}")
@@ -143,7 +145,7 @@ class SyncComponent:
                            "outbox until delivered")
 
     async def _commands(self, ctx: ComponentContext, processor: CommandProcessor, link: Link,
-                        queue: asyncio.Queue[tuple[int, str, bytes, int, int]]) -> None:
+                        queue: FairQueue) -> None:
         while not ctx.stopping.is_set():
             get = asyncio.ensure_future(queue.get())
             stop = asyncio.ensure_future(ctx.stopping.wait())
@@ -166,8 +168,13 @@ class SyncComponent:
         loop = asyncio.get_running_loop()
         every = self.config.broker.heartbeat_s
         next_beat = loop.time() + every
-        await loop.run_in_executor(None, store.prune)
+        next_prune = loop.time()
+        signage = self.config.storage.state_dir / "signage"
         while not ctx.stopping.is_set():
+            if loop.time() >= next_prune:
+                next_prune = loop.time() + PRUNE_EVERY_S
+                await loop.run_in_executor(None, store.prune)
+                await loop.run_in_executor(None, prune_signage, signage)
             timeout = max(0.0, min(HEALTH_CHECK_S, next_beat - loop.time()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.heartbeat_now.wait(), timeout=timeout)

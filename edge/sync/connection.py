@@ -48,6 +48,15 @@ from edge.ratelimit import LogEvery
 log = logging.getLogger("omo_edge.sync.connection")
 
 SESSION_EXPIRY_S = 86400  # MQTT 5: the broker keeps our session (and queued commands) a day
+PACKET_OVERHEAD = 4096    # MQTT 5 Maximum Packet Size = max_command_bytes + this (header,
+                          # topic, properties)
+
+
+def max_packet_size(broker: Broker) -> int:
+    """The Maximum Packet Size announced in CONNECT (MQTT 5): the broker never sends us a
+    larger packet (Mosquitto drops it), so an oversized command is never read into memory.
+    paho buffers a whole message before any callback sees it; this is the only bound."""
+    return broker.max_command_bytes + PACKET_OVERHEAD
 CONNACK_TIMEOUT_S = 15.0
 REFUSAL_LOG_EVERY_S = 60.0
 
@@ -382,6 +391,7 @@ class Link:
         if b.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.MaximumPacketSize = max_packet_size(b)
             client.connect(b.host, b.port, b.keepalive_s, clean_start=False, properties=props)
         else:
             client.connect(b.host, b.port, b.keepalive_s)

@@ -8,6 +8,10 @@ The signage player runs as its own process and is not written yet, so `signage.s
     signage/playlists/<playlist>.json  a whole playlist
     signage/orders/<board>.json        order numbers ready for pickup
 
+Each is bounded (edge/sync/bookkeeping.py): at most MAX_FILES screens shown, playlists and
+boards (a new one beyond is `rejected`; rewriting an existing one is fine), at most
+MAX_ORDERS_PER_BOARD orders on a board, and the schemas cap every list and string.
+
 A part that handles a command itself registers its own handler in
 ``services.command_handlers`` (name -> async callable); defaults fill only the gaps.
 """
@@ -23,6 +27,7 @@ from edge.config import Config, ConfigError, load
 from edge.events import format_time
 from edge.files import write_json_atomic
 from edge.services import Services
+from edge.sync.bookkeeping import MAX_FILES, MAX_ORDERS_PER_BOARD, may_add
 from edge.sync.commands import Command, CommandRejected, Handler
 
 
@@ -74,12 +79,18 @@ class DefaultHandlers:
     def _check_screen(self, screen: str) -> None:
         known = {s.id for s in self.config.screens}
         if known and screen not in known:
-            raise CommandRejected(f"unknown screen {screen!r}; configured screens: "
-                                  + ", ".join(sorted(known)))
+            raise CommandRejected("unknown screen: not one of the configured screens ("
+                                  + ", ".join(sorted(known)) + ")")
+
+    def _check_room(self, kind: str, name: str, what: str) -> None:
+        if not may_add(self.signage_dir / kind, f"{name}.json", kind):
+            raise CommandRejected(f"too many {what}: at most {MAX_FILES[kind]}; reuse or "
+                                  f"remove one first")
 
     async def signage_show(self, cmd: Command) -> dict[str, Any]:
         screen = cmd.args["screen"]
         self._check_screen(screen)
+        self._check_room("show", screen, "screens shown")
         path = self.signage_dir / "show" / f"{screen}.json"
         write_json_atomic(path, {**self._stamp(cmd), **cmd.args})
         return {"screen": screen, "written": str(path.relative_to(self.signage_dir.parent))}
@@ -88,6 +99,7 @@ class DefaultHandlers:
         for screen in cmd.args.get("screens", []):
             self._check_screen(screen)
         name = cmd.args["playlist"]
+        self._check_room("playlists", name, "playlists")
         path = self.signage_dir / "playlists" / f"{name}.json"
         write_json_atomic(path, {**self._stamp(cmd), **cmd.args})
         return {"playlist": name, "items": len(cmd.args["items"])}
@@ -95,6 +107,7 @@ class DefaultHandlers:
     async def order_ready(self, cmd: Command) -> dict[str, Any]:
         board = cmd.args.get("board", "pickup")
         mode = cmd.args.get("mode", "replace")
+        self._check_room("orders", board, "boards")
         path = self.signage_dir / "orders" / f"{board}.json"
         current: list[str] = []
         if mode != "replace":
@@ -109,6 +122,9 @@ class DefaultHandlers:
             orders = current + [o for o in incoming if o not in current]
         else:
             orders = [o for o in current if o not in set(incoming)]
+        if len(orders) > MAX_ORDERS_PER_BOARD:
+            raise CommandRejected(f"the board would hold {len(orders)} orders; at most "
+                                  f"{MAX_ORDERS_PER_BOARD}: remove some first")
         write_json_atomic(path, {**self._stamp(cmd), "board": board, "orders": orders})
         return {"board": board, "orders": orders}
 
