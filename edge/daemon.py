@@ -36,6 +36,25 @@ def retention_policy(config: Config) -> RetentionPolicy:
                            min_free_bytes=int(s.min_free_mb * 2**20))
 
 
+class Bookkeeping:
+    """The command bookkeeping on disk (commands.db, signage hand-off files), as the
+    housekeeper sees it: its size, and a prune of what is over."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def bytes(self) -> int:
+        from edge.sync.bookkeeping import bookkeeping_bytes
+
+        return bookkeeping_bytes(self.config)
+
+    def prune(self, now: float) -> None:
+        from edge.sync.bookkeeping import prune_signage, signage_dir
+
+        with contextlib.suppress(OSError):
+            prune_signage(signage_dir(self.config), now)
+
+
 class Housekeeper:
     """Applies retention and the free-disk floor, reports dropped events as an event, and
     turns DEGRADED while events are being dropped (checked every `health_every_s`). A log
@@ -44,10 +63,22 @@ class Housekeeper:
     name = "housekeeping"
 
     def __init__(self, event_log: EventLog, every_s: float = 60.0,
-                 health_every_s: float = 2.0) -> None:
+                 health_every_s: float = 2.0, *,
+                 bookkeeping: Bookkeeping | None = None) -> None:
         self.log = event_log
+        self.bookkeeping = bookkeeping
         self.every_s = every_s
         self.health_every_s = min(health_every_s, every_s)
+
+    def _retention(self, now: float) -> dict[str, int]:
+        """Retention with the command bookkeeping counted in the storage budget; under disk
+        pressure, finished bookkeeping goes before any event."""
+        other = 0
+        if self.bookkeeping is not None:
+            if self.log.free_bytes() < self.log.policy.min_free_bytes:
+                self.bookkeeping.prune(now)
+            other = self.bookkeeping.bytes()
+        return self.log.enforce_retention(now, other_bytes=other)
 
     async def _report_drops(self, ctx: ComponentContext) -> None:
         for reason, by_prio in self.log.take_drop_report().items():
@@ -67,8 +98,7 @@ class Housekeeper:
                 next_round = time.monotonic() + self.every_s
                 if self.log.degraded is not None:
                     await loop.run_in_executor(None, self.log.retry_open)
-                removed = await loop.run_in_executor(None, self.log.enforce_retention,
-                                                     ctx.clock.now())
+                removed = await loop.run_in_executor(None, self._retention, ctx.clock.now())
                 for reason, n in removed.items():
                     ctx.count(f"removed.{reason}", n)
                 pressure = "disk_pressure" in removed
@@ -197,7 +227,8 @@ class Daemon:
         for moved in self.event_log.take_recoveries():
             await self._emit_recovered(moved)
         components: list[Component] = [
-            Housekeeper(self.event_log, self.housekeeping_every_s),
+            Housekeeper(self.event_log, self.housekeeping_every_s,
+                        bookkeeping=Bookkeeping(self.config)),
             StatusReporter(self, self.status_every_s),
             *build_components(self.config, self.services, self.extra_processors),
             *self.extra_components,

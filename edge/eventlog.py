@@ -815,6 +815,13 @@ class EventLog:
                 counters=self.counters(),
             )
 
+    def free_bytes(self) -> int:
+        """Free bytes on the log's file system (0 if it cannot be read)."""
+        try:
+            return int(self._disk_usage(str(self.path.parent)).free)
+        except OSError:
+            return 0
+
     def used_bytes(self) -> int:
         with self._lock:
             page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
@@ -865,8 +872,11 @@ class EventLog:
             raise
         return pruned, len(victims)
 
-    def enforce_retention(self, now: float | None = None) -> dict[str, int]:
-        """Apply the age, size and free-disk limits once. Returns what was removed, by reason."""
+    def enforce_retention(self, now: float | None = None, *, other_bytes: int = 0
+                          ) -> dict[str, int]:
+        """Apply the age, size and free-disk limits once. Returns what was removed, by reason.
+        `other_bytes` is what else of the storage budget (`max_bytes`) is used: the command
+        bookkeeping, which is capped and pruned on its own schedule."""
         now = time.time() if now is None else now
         removed: dict[str, int] = {}
         with self._lock:
@@ -887,7 +897,7 @@ class EventLog:
                     self._conn.execute("COMMIT")
                     self._pending_counters.clear()
                     removed["age_retention"] = sum(n for _, _, n in rows)
-                while self.used_bytes() > self.policy.max_bytes:
+                while self.used_bytes() + other_bytes > self.policy.max_bytes:
                     pruned, dropped = self._shed(self.policy.shed_batch, "size_retention")
                     if pruned + dropped == 0:
                         break
