@@ -214,7 +214,9 @@ class Storage:
                           commented=True)
     max_age_days: float = key("events older than this are pruned", 30.0, range=(0.01, 3650),
                               unit="days")
-    max_mb: float = key("size cap of the log", 1024.0, range=(1, 1 << 20), unit="megabytes")
+    max_mb: float = key("size cap of the log and the command bookkeeping (commands.db, "
+                        "signage hand-off files) together", 1024.0, range=(1, 1 << 20),
+                        unit="megabytes")
     min_free_mb: float = key(
         "free-disk floor: below it the daemon sheds delivered events first, then undelivered "
         "low-priority ones (counted)", 256.0, range=(0, 1 << 20), unit="megabytes")
