@@ -23,6 +23,7 @@ from edge.eventlog import (
 )
 from edge.events import Event
 from tests.core_fixtures import SOURCE, sample
+from tests.tmpfs import mount_tmpfs
 
 Usage = namedtuple("Usage", "total used free")
 T0 = 1_767_225_600.0
@@ -157,18 +158,9 @@ def test_sqlite_full_drops_and_counts_and_the_log_keeps_working(tmp_path: Path) 
         assert log.counters()["dropped.disk_full"] == dropped  # persisted with that append
 
 
-def _mount_tmpfs(target: Path, size: str) -> bool:
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        return False
-    target.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
-                       capture_output=True)
-    return r.returncode == 0
-
-
 def test_a_really_full_file_system_drops_events_without_losing_stored_ones(tmp_path: Path) -> None:
     mnt = tmp_path / "small"
-    if not _mount_tmpfs(mnt, "600k"):
+    if not mount_tmpfs(mnt, "600k"):
         pytest.skip("needs root and tmpfs to make a really full file system")
     try:
         log = EventLog(mnt / "e.db", policy=RetentionPolicy(min_free_bytes=0))

@@ -20,6 +20,7 @@ from edge.daemon import Daemon
 from edge.eventlog import EventLog, open_readonly
 from edge.runtime import ComponentContext, Health
 from tests.core_fixtures import minimal_config, sample
+from tests.tmpfs import mount_tmpfs
 from tests.waiting import await_until
 
 BIG_EVENTS = 10_500
@@ -139,15 +140,6 @@ def test_corruption_met_while_running_is_moved_aside_and_the_daemon_goes_on(
 
 
 # ------------------------------------------------------------------ full disk at start
-def _mount_tmpfs(target: Path, size: str) -> bool:
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        return False
-    target.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
-                       capture_output=True)
-    return r.returncode == 0
-
-
 def _fill(path: Path) -> None:
     """Write until the file system has no block left."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -178,7 +170,7 @@ class Chatty:
 
 def test_a_full_disk_at_start_runs_degraded_and_recovers(tmp_path: Path) -> None:
     mnt = tmp_path / "small"
-    if not _mount_tmpfs(mnt, "2m"):
+    if not mount_tmpfs(mnt, "2m"):
         pytest.skip("needs root and tmpfs to make a really full file system")
     try:
         with EventLog(mnt / "events.db") as log:
