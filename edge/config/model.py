@@ -48,6 +48,7 @@ TOPIC_PREFIX_RE = re.compile(f"^{TOPIC_PREFIX_PATTERN}$")
 ID_ALLOWED = "an id of lower-case letters, digits, '-' or '_' (at most 64)"
 ZONE_KINDS = ("entrance", "aisle", "shelf", "screen", "checkout", "pickup", "other")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
+SCAN_MODES = ("auto", "passive", "active")  # drivers.ble.ScanMode
 
 
 def _id(help: str) -> Any:
@@ -124,6 +125,10 @@ class BleReceiver:
     adapter: str = key("the Bluetooth adapter (`hciconfig` / `bluetoothctl list`)", "hci0",
                        pattern=r"hci\d+", allowed="hciN (hci0, hci1, ...)")
     zone: str = _zone_ref("where it listens")
+    scanning: str = key(
+        "passive sends no scan requests but hears beacons only (BlueZ >= 5.56 with "
+        "--experimental); active hears every advertiser; auto: passive where BlueZ can",
+        "auto", choices=SCAN_MODES, allowed="one of " + ", ".join(SCAN_MODES))
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,11 @@ class Ble:
         "namespaces", (), pattern=r"[0-9a-fA-F-]{20,36}", convert=str.lower,
         allowed="a UUID or a 10-byte Eddystone namespace in hex",
         example=["f7826da6-4fa2-4e98-8024-bc5b71e0893e"])
+    stale_s: float = key(
+        "no advert for this long starts a receiver's recovery: restart the scan, then "
+        "power-cycle the adapter, then exit for systemd to restart the service (each stage "
+        "waits as long again); 0: off",
+        60.0, range=(0, 86400), unit="seconds")
 
 
 @dataclass(frozen=True)
