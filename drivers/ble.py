@@ -187,6 +187,9 @@ class BleScanner:
             scanner = self._make_scanner(mode)
             try:
                 await scanner.start()
+            except asyncio.CancelledError:
+                self._scanner = scanner  # maybe half started: close() stops it
+                raise
             except BleakDBusError as exc:
                 self.counts["start_errors"] += 1
                 if attempt >= self.retry.attempts or (

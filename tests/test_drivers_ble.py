@@ -508,3 +508,29 @@ def test_bleak_device_objects_are_what_the_callback_gets() -> None:
     asyncio.run(go())
     assert isinstance(seen[0][0], BLEDevice) and seen[0][0].address == MAC
     assert isinstance(seen[0][1], AdvertisementData) and scanner.adverts == 1
+
+
+def test_a_start_cancelled_half_way_is_still_stopped_on_close(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    radio, clock = Radio(), ManualClock()
+    scanner = scanner_on(radio, clock, scanning=ScanMode.ACTIVE)
+    entered, release = asyncio.Event(), asyncio.Event()
+    original = FakeBackend.start
+
+    async def slow_start(self: FakeBackend) -> None:
+        await original(self)
+        entered.set()
+        await release.wait()
+
+    monkeypatch.setattr(FakeBackend, "start", slow_start)
+
+    async def go() -> None:
+        opening = asyncio.ensure_future(scanner.open())
+        await asyncio.wait_for(entered.wait(), 5)
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+        await scanner.close()
+
+    asyncio.run(go())
+    assert radio.starts == ["active"] and radio.stops == 1 and radio.live is None
