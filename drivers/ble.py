@@ -162,6 +162,8 @@ class BleScanner:
         """Start scanning in the configured mode (auto: passive, else active). Raises the
         last BleakError (or OSError when there is no D-Bus) once retries and fallback are
         used up."""
+        if self._scanner is not None:  # started twice: one scan at a time
+            await self.stop()
         if self.scanning is ScanMode.AUTO:
             modes = [ScanMode.ACTIVE] if self._passive_silent else \
                 [ScanMode.PASSIVE, ScanMode.ACTIVE]
