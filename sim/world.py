@@ -335,6 +335,14 @@ class Agent:
     path: list[Waypoint] = field(default_factory=list)
 
     @property
+    def carries(self) -> str:
+        """What the agent's device advertises: "app" (the store app's beacon), "badge" (a
+        staff badge), "phone" (a phone without a beacon payload) or "none"."""
+        if self.beacon is not None:
+            return "badge" if self.staff else "app"
+        return "phone" if self.phone is not None else "none"
+
+    @property
     def t_start(self) -> float:
         return self.path[0].t
 
@@ -647,7 +655,7 @@ def _agent_truth(layout: Layout, agent: Agent, duration: float, out: list[dict[s
     looks = [e for e in own if e["type"] == "look" and e["target_kind"] == "screen"]
     if not agent.staff:
         out.append({"type": "visit.started", "visitor": agent.id, "t": _r(t0),
-                    "opted_in": agent.opted_in,
+                    "opted_in": agent.opted_in, "carries": agent.carries,
                     "app_user": agent.beacon["minor"] if agent.beacon else None})
     for k in range(n + 1):
         t = t0 + k * TICK_S if k < n else t1
