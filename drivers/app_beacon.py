@@ -24,7 +24,10 @@ Resolution inverts P_k with each key valid at the reading's time and accepts whe
 decoded slot is the reading's slot, or one either side (clock skew between the phone and the
 edge): O(1) per key, with a small per-key cache of inverted tokens. A token that is not from
 the app (or was made with another key) resolves with probability ``3 / 2**SLOT_BITS`` per
-valid key, about 0.29 %; it then yields an arbitrary member number. SLOT_BITS and
+valid key, about 0.29 %; it then yields an arbitrary member number. Because the slot
+counter wraps after 2**SLOT_BITS slots (7.1 days at 600 s), a member's token under one key
+would repeat after that long: a key may be valid for at most that (`cycle_s`), and the
+cloud should rotate keys more often (e.g. daily, overlapping by an hour). SLOT_BITS and
 MEMBER_BITS trade that rate against the number of members (22 bits: 4.2 million).
 
 Why not a library: format-preserving encryption packages on PyPI (pyffx, ff3, ...) are
@@ -65,6 +68,12 @@ def slot_of(t: float, rotation_s: float) -> int:
     if not math.isfinite(t) or not (math.isfinite(rotation_s) and rotation_s > 0):
         raise ValueError("time must be finite and the rotation period positive")
     return math.floor(t / rotation_s)
+
+
+def cycle_s(rotation_s: float) -> float:
+    """How long a key may be valid: 2**SLOT_BITS slots, after which a member's token under
+    the same key repeats (7.1 days at the default 600 s rotation)."""
+    return (1 << SLOT_BITS) * rotation_s
 
 
 def _round(key: bytes, r: int, half: int) -> int:
@@ -157,13 +166,21 @@ class AppKeyRing:
 
     def __init__(self, keys: Iterable[AppKey] = (),
                  rotation_s: float = DEFAULT_ROTATION_S) -> None:
-        """Raises ValueError if `rotation_s` is not positive or two keys share an id."""
+        """Raises ValueError if `rotation_s` is not positive, two keys share an id, or a key
+        is valid for longer than `cycle_s(rotation_s)`."""
         if not (math.isfinite(rotation_s) and rotation_s > 0):
             raise ValueError("the rotation period must be positive")
         self.keys: tuple[AppKey, ...] = tuple(sorted(keys, key=lambda k: k.valid_from))
         if len({k.id for k in self.keys}) != len(self.keys):
             raise ValueError("app key ids must be unique")
         self.rotation_s = rotation_s
+        longest = cycle_s(rotation_s)
+        for k in self.keys:
+            if k.valid_until - k.valid_from > longest:
+                raise ValueError(
+                    f"key {k.id!r} is valid for {(k.valid_until - k.valid_from) / 86400:.1f} "
+                    f"days; at most {longest / 86400:.1f} days at a {rotation_s:g} s rotation "
+                    f"(a member's token repeats after {1 << SLOT_BITS} slots)")
         self._cache: dict[str, dict[int, int]] = {k.id: {} for k in self.keys}
 
     def __len__(self) -> int:

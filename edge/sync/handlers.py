@@ -143,8 +143,11 @@ class DefaultHandlers:
             raise CommandRejected(f"args/keys: {exc}") from None
         now = self.services.clock.now()
         live = [k for k in keys if k.valid_until > now]
-        ring = AppKeyRing(live, rotation_s=float(cmd.args.get("rotation_s",
-                                                              DEFAULT_ROTATION_S)))
+        try:
+            ring = AppKeyRing(live, rotation_s=float(cmd.args.get("rotation_s",
+                                                                  DEFAULT_ROTATION_S)))
+        except ValueError as exc:  # a key valid for longer than the token cycle
+            raise CommandRejected(f"args/keys: {exc}") from None
         write_app_keys(self.config.storage.state_dir, ring)
         dropped = len(keys) - len(live)
         await self.services.emitter.emit(UPDATED_TYPE, {
