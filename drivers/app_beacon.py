@@ -45,7 +45,7 @@ from __future__ import annotations
 import hmac
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MEMBER_BITS = 22
 SLOT_BITS = 32 - MEMBER_BITS
@@ -138,16 +138,13 @@ def parse_customer_id(text: str) -> int:
 @dataclass(frozen=True)
 class AppKey:
     """One app beacon key, as the cloud sends it. Times are Unix seconds; the key is valid
-    in [valid_from, valid_until). `secret` stays out of repr()."""
+    in [valid_from, valid_until). `secret` stays out of repr(). Raises ValueError if the
+    secret is not MIN_SECRET_BYTES..MAX_SECRET_BYTES long or the validity is empty."""
 
     id: str
-    secret: bytes
+    secret: bytes = field(repr=False)
     valid_from: float
     valid_until: float
-
-    def __repr__(self) -> str:
-        return (f"AppKey(id={self.id!r}, valid_from={self.valid_from!r}, "
-                f"valid_until={self.valid_until!r})")
 
     def __post_init__(self) -> None:
         if not MIN_SECRET_BYTES <= len(self.secret) <= MAX_SECRET_BYTES:
