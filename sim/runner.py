@@ -24,9 +24,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from drivers.app_beacon import AppKeyRing
 from drivers.camera import CaptureSource
 from drivers.readings import RECORDABLE
 from edge import __version__
+from edge.app_keys import write_app_keys
 from edge.clock import ManualClock
 from edge.config import Config, parse
 from edge.daemon import Daemon
@@ -146,6 +148,8 @@ class Simulation:
             shutil.rmtree(out / d, ignore_errors=True)
             (out / d).mkdir(parents=True)
         (out / "truth.jsonl").write_bytes(self.world.truth_jsonl())
+        # the app beacon key, as the cloud would have sent it (presence.app_keys)
+        write_app_keys(out / "state", AppKeyRing([self.ble.app_key], self.ble.rotation_s))
         # enough config for `omo-edge status -c <out>/status.toml` during and after the run
         (out / "status.toml").write_text(
             '[store]\nid = "sim-store"\ndevice = "sim-edge"\n\n[storage]\n'
