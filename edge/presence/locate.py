@@ -104,7 +104,7 @@ class GridLocator:
         steps = model.walk_m_per_s / CELL_M  # cells per second
         self._blur_per_s = steps * steps  # the variance, in cells^2, one second adds
         uniform = self.inside.astype(np.float64)
-        self._uniform = uniform / uniform.sum()
+        self._uniform: Array = uniform / uniform.sum()
 
     def new_belief(self) -> Array:
         return self._uniform.copy()
@@ -119,7 +119,8 @@ class GridLocator:
         total = out.sum()
         out = out / total if total > 0 else self._uniform.copy()
         j = self.model.jump
-        return (1 - j) * out + j * self._uniform
+        spread: Array = (1 - j) * out + j * self._uniform
+        return spread
 
     def update(self, belief: Array, levels: dict[int, float], level_1m: float | None,
                dt: float) -> tuple[Array, Array]:

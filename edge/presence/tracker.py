@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from drivers.readings import BleAdvert, Reading
+from edge.events import Event
 from edge.presence.identity import DeviceKind, Identifier, Identity
 from edge.presence.locate import Array, Locator
 from edge.presence.pseudonym import Pseudonyms
@@ -61,6 +62,7 @@ class Track:
 
 
 CustomerId = Callable[[int], str]
+KEYS_UPDATED = "omo.presence.app_keys.updated"
 
 
 class PresenceProcessor(BaseProcessor):
@@ -70,9 +72,14 @@ class PresenceProcessor(BaseProcessor):
 
     def __init__(self, receivers: list[str], locator: Locator, identifier: Identifier,
                  pseudonyms: Pseudonyms, customer_id: CustomerId,
-                 settings: PresenceSettings | None = None) -> None:
+                 settings: PresenceSettings | None = None,
+                 on_keys_updated: Callable[[], None] | None = None) -> None:
+        """`on_keys_updated` is called when the cloud sent new app beacon keys (the builder
+        reloads them into the identifier's resolver)."""
         self.settings = settings or PresenceSettings()
-        self.subscriptions = Subscriptions(readings=(BleAdvert,), tick_s=self.settings.tick_s)
+        self.subscriptions = Subscriptions(readings=(BleAdvert,), events=(KEYS_UPDATED,),
+                                           tick_s=self.settings.tick_s)
+        self.on_keys_updated = on_keys_updated
         self.receiver_index = {r: i for i, r in enumerate(receivers)}
         self.locator = locator
         self.identifier = identifier
@@ -107,6 +114,10 @@ class PresenceProcessor(BaseProcessor):
         track.readings += 1
         if reading.t > track.last_t:
             track.last_t = reading.t
+
+    def on_event(self, event: Event, out: Output) -> None:
+        if event.type == KEYS_UPDATED and self.on_keys_updated is not None:
+            self.on_keys_updated()
 
     # --------------------------------------------------------------------- ticks
     def on_tick(self, now: float, out: Output) -> None:

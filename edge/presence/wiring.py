@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from drivers.app_beacon import customer_id
+from edge.app_keys import load_app_keys
 from edge.config import Config
 from edge.presence.identity import Identifier
 from edge.presence.locate import (
@@ -29,13 +33,30 @@ def locator_for(config: Config, model: RadioModel) -> Locator:
     return StrongestLocator(receivers, zones, model)
 
 
+class AppKeys:
+    """The app beacon keys the cloud sent (`presence.app_keys`), read from the state folder
+    when the processor is built and again when the command's event says they changed."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.ring = load_app_keys(state_dir)
+
+    def reload(self) -> None:
+        self.ring = load_app_keys(self.state_dir)
+
+    def resolve(self, major: int, minor: int, t: float) -> int | None:
+        return self.ring.resolve(major, minor, t)
+
+
 def presence_processor(config: Config) -> PresenceProcessor:
     ble = config.ble
     model = RadioModel(level_1m=float(ble.level_1m), path_loss_n=ble.path_loss_n)
     key = config.privacy.pseudonym_key
+    keys = AppKeys(config.storage.state_dir)
     return PresenceProcessor(
         [r.id for r in ble.receivers], locator_for(config, model),
-        Identifier(ble.app_uuids, ble.exclude),
+        Identifier(ble.app_uuids, ble.exclude, keys.resolve),
         Pseudonyms(key.encode() if key else None, config.timezone),
-        customer_id=lambda member: f"m{member}",
-        settings=PresenceSettings(visit_timeout_s=ble.visit_timeout_s))
+        customer_id=customer_id,
+        settings=PresenceSettings(visit_timeout_s=ble.visit_timeout_s),
+        on_keys_updated=keys.reload)

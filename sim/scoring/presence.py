@@ -14,6 +14,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
+from drivers.app_beacon import parse_customer_id
 from sim.scoring import EventView, Truth, ratio, scorer
 
 SEEN = ("app", "phone")  # what a BLE receiver can hear
@@ -119,6 +120,13 @@ def _matched(truth: Truth, events: list[EventView]
     return true, found, match_visits(true, found)
 
 
+def _member(customer: object) -> int | None:
+    try:
+        return parse_customer_id(str(customer))
+    except ValueError:
+        return None
+
+
 @scorer("visit_precision_recall", part="presence", better="higher",
         needs=("omo.presence.visit.started",),
         how="visits of visitors whose device advertises (the app's beacon or a phone) matched "
@@ -134,6 +142,8 @@ def visit_precision_recall(truth: Truth, events: list[EventView]) -> dict[str, A
     arrived = {r["visitor"]: r.get("app_user") for r in truth.of("visit.started")
                if r.get("carries") == "app"}
     app_events = [e for e in events if e.type == "omo.presence.app_user.arrived"]
+    members = {m for m in arrived.values() if m is not None}
+    known = sum(1 for e in app_events if _member(e.data.get("customer")) in members)
     return {"value": {"precision": ratio(len(matches), len(found)),
                       "recall": ratio(len(matches), len(true))},
             "unit": "share",
@@ -141,6 +151,7 @@ def visit_precision_recall(truth: Truth, events: list[EventView]) -> dict[str, A
                         "matched": len(matches), "app_true": app_true,
                         "app_matched": app_matched,
                         "app_user_arrived_events": len(app_events),
+                        "app_user_arrived_true_customer": known,
                         "app_users_true": len(arrived)}}
 
 
