@@ -18,9 +18,9 @@ import pytest
 from drivers.app_beacon import AppKey, AppKeyRing, customer_id, encode_token
 from drivers.beacons import APPLE_COMPANY_ID, EDDYSTONE_UUID, encode_eddystone_uid, encode_ibeacon
 from drivers.readings import BleAdvert
+from edge.catalogue import spec
 from edge.config import ConfigError, parse
 from edge.eventlog import open_readonly
-from edge.catalogue import spec
 from edge.presence import build
 from edge.presence.identity import DeviceKind, Identifier
 from edge.presence.locate import GridLocator, RadioModel, ReceiverPlace, ZoneArea
