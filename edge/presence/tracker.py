@@ -16,8 +16,9 @@ customer id), `omo.presence.zone.entered` / `.exited` (with dwell seconds) and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class Track:
     first_t: float
     last_t: float
     belief: Array
-    windows: dict[int, RssiWindow] = field(default_factory=dict)
+    windows: list[RssiWindow]  # one per receiver, in the processor's receiver order
     readings: int = 0
     visitor: str | None = None  # set when the visit is confirmed (started)
     updated_t: float | None = None
@@ -59,6 +60,7 @@ class Track:
     zone_since: float = 0.0
     candidate: int | None = None
     candidate_since: float = 0.0
+    confidence: float = 0.0  # the belief in the current zone at the last update
 
 
 CustomerId = Callable[[int], str]
@@ -80,6 +82,7 @@ class PresenceProcessor(BaseProcessor):
         self.subscriptions = Subscriptions(readings=(BleAdvert,), events=(KEYS_UPDATED,),
                                            tick_s=self.settings.tick_s)
         self.on_keys_updated = on_keys_updated
+        self.receivers = list(receivers)
         self.receiver_index = {r: i for i, r in enumerate(receivers)}
         self.locator = locator
         self.identifier = identifier
@@ -103,17 +106,17 @@ class PresenceProcessor(BaseProcessor):
         if identity.excluded:
             self.excluded += 1
             return
+        t = reading.t
         track = self.tracks.get(identity.key)
         if track is None:
-            track = Track(identity, reading.t, reading.t, self.locator.new_belief())
+            window_s = self.settings.window_s
+            track = Track(identity, t, t, self.locator.new_belief(),
+                          [RssiWindow(window_s) for _ in self.receivers])
             self.tracks[identity.key] = track
-        window = track.windows.get(rx)
-        if window is None:
-            window = track.windows[rx] = RssiWindow(self.settings.window_s)
-        window.add(reading.t, reading.rssi)
+        track.windows[rx].add(t, reading.rssi)
         track.readings += 1
-        if reading.t > track.last_t:
-            track.last_t = reading.t
+        if t > track.last_t:
+            track.last_t = t
 
     def on_event(self, event: Event, out: Output) -> None:
         if event.type == KEYS_UPDATED and self.on_keys_updated is not None:
@@ -121,14 +124,33 @@ class PresenceProcessor(BaseProcessor):
 
     # --------------------------------------------------------------------- ticks
     def on_tick(self, now: float, out: Output) -> None:
+        """End the visits gone silent; update every heard track's belief in one batch; move
+        and start visits."""
         s = self.settings
+        live: list[Track] = []
+        rows: list[list[float]] = []
         for key in list(self.tracks):
             track = self.tracks[key]
             if now - track.last_t > s.visit_timeout_s:
                 self._end(track, out)
                 del self.tracks[key]
                 continue
-            move = self._locate(track, now)
+            row = [w.median(now) for w in track.windows]
+            if any(v == v for v in row):  # NaN != NaN: a receiver heard it in the window
+                live.append(track)
+                rows.append(row)
+        if not live:
+            return
+        level_1m = np.array([math.nan if t.identity.level_1m is None else t.identity.level_1m
+                             for t in live], dtype=np.float64)
+        dt = np.array([s.tick_s if t.updated_t is None else now - t.updated_t for t in live],
+                      dtype=np.float64)
+        beliefs, probs = self.locator.update(np.stack([t.belief for t in live]),
+                                             np.array(rows, dtype=np.float64), level_1m, dt)
+        for i, track in enumerate(live):
+            track.belief = beliefs[i]
+            track.updated_t = now
+            move = self._decide(track, probs[i], now)
             if track.visitor is None:
                 if move is not None:
                     track.zone = move[0]
@@ -137,23 +159,14 @@ class PresenceProcessor(BaseProcessor):
             elif move is not None:
                 self._move(track, *move, out)
 
-    def _locate(self, track: Track, now: float) -> tuple[int, float] | None:
-        """Update the track's belief; the (zone, since) it should move to, if any."""
-        levels: dict[int, float] = {}
-        for rx, window in track.windows.items():
-            level = window.level(now)
-            if level is not None:
-                levels[rx] = level.median
-        if not levels:
-            return None
-        dt = self.settings.tick_s if track.updated_t is None else now - track.updated_t
-        track.belief, probs = self.locator.update(track.belief, levels,
-                                                  track.identity.level_1m, dt)
-        track.updated_t = now
+    def _decide(self, track: Track, probs: Array, now: float) -> tuple[int, float] | None:
+        """Zone hysteresis: the (zone, since) the track should move to, if any."""
         best = int(np.argmax(probs))
         if track.zone is None:
             track.zone, track.zone_since = best, track.first_t
+            track.confidence = float(probs[best])
             return None
+        track.confidence = float(probs[track.zone])
         if best == track.zone:
             track.candidate = None
             return None
@@ -163,6 +176,7 @@ class PresenceProcessor(BaseProcessor):
                 and now - track.candidate_since >= self.settings.min_zone_s:
             since = max(track.zone_since, track.candidate_since - self.settings.lag_s)
             track.candidate = None
+            track.confidence = float(probs[best])
             return best, since
         return None
 
