@@ -8,8 +8,11 @@ driver's own counters (bad lines, bad adverts, skipped frames) into the componen
 Any error from the driver means the sensor is offline: the source marks itself DEGRADED,
 records the sensor's state in `services.sensors`, emits `omo.sensor.status.changed`
 (offline), waits out the back-off (in clock seconds) and opens the driver again, emitting
-`online` when it is back. Blocking drivers (serial, OpenCV) run on a thread of their own
-(`drivers.base.ThreadedDriver`), never on the loop or the shared executor.
+`online` when it is back. The exception is `drivers.base.SensorFatal` (a driver that has
+tried all its recovery steps): the source closes the driver and raises
+`edge.runtime.FatalError`, and the daemon exits non-zero for systemd to restart it.
+Blocking drivers (serial, OpenCV) run on a thread of their own (`drivers.base.ThreadedDriver`),
+never on the loop or the shared executor.
 
 Which implementation sits behind a driver is not this module's business: the simulator's
 BLE backend comes through `services.hooks.ble_backend`, and shelves and cameras are reached
@@ -24,9 +27,9 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from drivers.base import Driver
+from drivers.base import Driver, SensorFatal
 from drivers.readings import BleAdvert, Frame, Reading, WeightSample
-from edge.runtime import Backoff, Component, ComponentContext, Health, StopPhase
+from edge.runtime import Backoff, Component, ComponentContext, FatalError, Health, StopPhase
 from edge.services import SensorState
 
 if TYPE_CHECKING:
@@ -113,8 +116,12 @@ class SensorSource(Generic[R]):
         driver = self.make_driver(ctx)
         while not ctx.stopping.is_set():
             lost: str | None = None
+            fatal: SensorFatal | None = None
             try:
                 await driver.open()
+            except SensorFatal as exc:
+                await driver.close()
+                raise self._fatal(ctx, driver, exc) from exc
             except Exception as exc:  # no device, permissions, BlueZ down, bad URL
                 await driver.close()
                 ctx.state.counters.update(driver.counters())
@@ -138,14 +145,24 @@ class SensorSource(Generic[R]):
                     if batch:
                         ctx.reading(self.name, len(batch))
                     ctx.state.counters.update(driver.counters())
+            except SensorFatal as exc:
+                fatal = exc
             except Exception as exc:  # unplugged, stream ended, adapter gone
                 lost = describe(exc)
             finally:
                 stop_waiter.cancel()
                 await driver.close()
                 ctx.state.counters.update(driver.counters())
+            if fatal is not None:
+                raise self._fatal(ctx, driver, fatal) from fatal
             if lost is None or await link.offline(lost):
                 return
+
+    def _fatal(self, ctx: ComponentContext, driver: Driver[R], exc: SensorFatal) -> FatalError:
+        """The driver (already closed) gave up: the FatalError that makes the daemon exit."""
+        ctx.state.counters.update(driver.counters())
+        ctx.services.sensors.set(f"{self.kind}:{self.sensor}", SensorState.OFFLINE)
+        return FatalError(f"{self.kind} {self.sensor}: {describe(exc)}"[:DETAIL_MAX])
 
 
 def build(config: Config, services: Services) -> list[Component]:
@@ -159,14 +176,16 @@ def build(config: Config, services: Services) -> list[Component]:
 
 
 def ble_source(receiver: BleReceiver, services: Services) -> SensorSource[BleAdvert]:
-    from drivers.ble import BleScanner
+    from drivers.ble import BleScanner, ScanMode
 
     def make(ctx: ComponentContext) -> Driver[BleAdvert]:
         factory = services.hooks.ble_backend
         backend, kwargs = (None, {}) if factory is None else factory(receiver)
         return BleScanner(receiver.id, now=ctx.clock.now, adapter=receiver.adapter,
                           backend=backend, backend_kwargs=kwargs,
-                          address_key=services.address_key)
+                          address_key=services.address_key,
+                          scanning=ScanMode(receiver.scanning),
+                          stale_s=services.config.ble.stale_s)
 
     return SensorSource(SensorKind.BLE, receiver.id, make)
 

@@ -48,6 +48,7 @@ TOPIC_PREFIX_RE = re.compile(f"^{TOPIC_PREFIX_PATTERN}$")
 ID_ALLOWED = "an id of lower-case letters, digits, '-' or '_' (at most 64)"
 ZONE_KINDS = ("entrance", "aisle", "shelf", "screen", "checkout", "pickup", "other")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
+SCAN_MODES = ("auto", "passive", "active")  # drivers.ble.ScanMode
 
 
 def _id(help: str) -> Any:
@@ -131,6 +132,10 @@ class BleReceiver:
     position: tuple[float, ...] = key(
         "where it is on the store plan, `[x, y]` in metres (see `zones[].area`)", (),
         range=(-10_000, 10_000), unit="metres", example=[2, 7])
+    scanning: str = key(
+        "passive sends no scan requests but hears beacons only (BlueZ >= 5.56 with "
+        "--experimental); active hears every advertiser; auto: passive where BlueZ can",
+        "auto", choices=SCAN_MODES, allowed="one of " + ", ".join(SCAN_MODES))
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,11 @@ class Ble:
                         range=(-100, 0), unit="dBm")
     path_loss_n: float = key("how fast RSSI falls with distance (2 in open space, 2-3.5 "
                              "indoors); used with a floor plan", 2.5, range=(1.5, 5.0))
+    stale_s: float = key(
+        "no advert for this long starts a receiver's recovery: restart the scan, then "
+        "power-cycle the adapter, then exit for systemd to restart the service (each stage "
+        "waits as long again); 0: off",
+        60.0, range=(0, 86400), unit="seconds")
 
 
 @dataclass(frozen=True)
