@@ -14,6 +14,8 @@ from edge.config.model import (
     ID_RE,
     TOPIC_PREFIX_RE,
     Ble,
+    BleMqtt,
+    BleMqttNode,
     BleReceiver,
     Broker,
     Camera,
@@ -28,7 +30,8 @@ from edge.config.model import (
 )
 
 __all__ = [
-    "DEFAULT_PATH", "DEVICE_ID_RE", "ID_RE", "TOPIC_PREFIX_RE", "Ble", "BleReceiver", "Broker",
+    "DEFAULT_PATH", "DEVICE_ID_RE", "ID_RE", "TOPIC_PREFIX_RE", "Ble", "BleMqtt", "BleMqttNode",
+    "BleReceiver", "Broker",
     "Camera", "Config", "ConfigError", "Plate", "Privacy", "Screen", "Shelf", "Storage", "Tls",
     "Zone", "load", "parse",
 ]
