@@ -124,6 +124,9 @@ class MqttBleFeed:
                        reason: ReasonCode, props: Properties | None) -> None:
         self._lost = (f"the broker closed the connection: {reason}"
                       if flags.is_disconnect_packet_from_server else "connection lost")
+        if self._client is client:
+            log.warning("MQTT BLE feed on %s:%d: %s", self.settings.host, self.settings.port,
+                        self._lost)
         self._ready.set()
         for fut in (self._connack, self._suback):
             if fut is not None and not fut.done():
