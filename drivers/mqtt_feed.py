@@ -173,6 +173,8 @@ class MqttBleFeed:
         self._ready = asyncio.Event()
         self._connack = loop.create_future()
         self._suback = loop.create_future()
+        for fut in (self._connack, self._suback):  # a late failure is nobody's to retrieve
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         client = self._new_client()
         self._client = client
         await in_thread("mqtt-ble-connect", lambda: self._connect(client))
@@ -213,6 +215,7 @@ class MqttBleFeed:
             return
         with contextlib.suppress(Exception):
             client.disconnect()
+            client.loop_write()  # DISCONNECT now: the loop stops driving the socket below
         sock = client.socket()
         if sock is not None:
             with contextlib.suppress(Exception):

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import math
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drivers.base import SensorLost
 from drivers.beacons import (
     APPLE_COMPANY_ID,
     EDDYSTONE_UUID,
@@ -30,11 +32,12 @@ from drivers.mqtt_ble import (
     parse_omg,
     subscriptions,
 )
+from drivers.mqtt_feed import FeedSettings, MqttBleFeed
 from drivers.readings import BleAdvert
 from edge.config import ConfigError
 from edge.config import parse as parse_config
 from edge.daemon import Daemon
-from edge.mosquitto import Mosquitto
+from edge.mosquitto import Mosquitto, free_port
 from edge.processing.bus import CallbackSink
 from tests.sync_fixtures import Collector
 from tests.waiting import await_until
@@ -393,3 +396,50 @@ def test_adverts_from_both_firmwares_arrive_on_the_reading_bus_through_mosquitto
         assert no_mac(repr(a))
     assert no_mac(caplog.text)
     assert "Qingping" not in caplog.text and "manufacturerdata" not in caplog.text
+
+
+def test_the_feed_reports_a_missing_broker_and_refused_credentials(tmp_path: Path) -> None:
+    pw = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "omo-edge", "s3cret"], check=True)
+    pw.chmod(0o644)
+    port = free_port()
+    broker = Mosquitto(port=port, default_listener=False, extra_config=(
+        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\n"))
+
+    def feed(port: int, password: str | None) -> MqttBleFeed:
+        settings = FeedSettings(host="127.0.0.1", port=port, client_id="omo-edge-test-ble",
+                                username="omo-edge", password=password)
+        return MqttBleFeed(settings, CTX, now=lambda: 3.0)
+
+    async def go() -> None:
+        nobody = feed(free_port(), "s3cret")
+        with pytest.raises(ConnectionRefusedError):
+            await nobody.open()
+        await nobody.close()
+        wrong = feed(port, "wrong")
+        with pytest.raises(SensorLost, match="refused"):
+            await wrong.open()
+        await wrong.close()
+        right = feed(port, "s3cret")
+        await right.open()
+        await asyncio.to_thread(publish, *ESP_IBEACON)
+        batch = await asyncio.wait_for(right.read(), 10)
+        assert [a.receiver for a in batch] == ["esp-entrance"] and batch[0].t == 3.0
+        await asyncio.to_thread(broker.stop)
+        with pytest.raises(SensorLost):
+            await asyncio.wait_for(right.read(), 10)
+        await right.close()
+        assert right.counters() == {"mqtt_adverts": 1}
+
+    broker.start()
+    node = Collector(port, ["nothing/here"], client_id="esp32-entrance", username="omo-edge",
+                     password="s3cret")
+
+    def publish(topic: str, payload: str) -> None:
+        node.publish(topic, payload, 0)
+
+    try:
+        asyncio.run(go())
+    finally:
+        node.close()
+        broker.close()
