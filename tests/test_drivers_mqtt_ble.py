@@ -37,6 +37,7 @@ from drivers.readings import BleAdvert
 from edge.config import ConfigError
 from edge.config import parse as parse_config
 from edge.daemon import Daemon
+from edge.doctor import run_checks
 from edge.mosquitto import Mosquitto, free_port
 from edge.processing.bus import CallbackSink
 from tests.sync_fixtures import Collector
@@ -443,3 +444,16 @@ def test_the_feed_reports_a_missing_broker_and_refused_credentials(tmp_path: Pat
     finally:
         node.close()
         broker.close()
+
+
+def test_the_doctor_checks_the_feed_broker(tmp_path: Path) -> None:
+    port = free_port()
+    config = parse_config(store_raw(tmp_path, port), env={})
+
+    def line() -> str:
+        return next(r.line() for r in run_checks(config, 1.0) if "BLE MQTT" in r.name)
+
+    assert line().startswith(f"FAIL BLE MQTT feed 127.0.0.1:{port}: cannot connect")
+    with Mosquitto(port=port):
+        assert line() == (f"PASS BLE MQTT feed 127.0.0.1:{port}: reachable (TCP); 2 node(s) "
+                          "mapped to receivers")
