@@ -71,6 +71,7 @@ class MqttBleFeed:
         self._connack: asyncio.Future[ReasonCode] | None = None
         self._suback: asyncio.Future[list[ReasonCode]] | None = None
         self._misc: asyncio.TimerHandle | None = None
+        self._skips_shown = 0
 
     # ------------------------------------------------------------------ messages
     def handle(self, topic: str, payload: bytes) -> None:
@@ -78,6 +79,7 @@ class MqttBleFeed:
         result = parse(topic, payload, self.ctx, self.now())
         if isinstance(result, Skipped):
             self.skipped[result.reason] += 1
+            self._ready.set()  # read() hands back an empty batch so the counts get shown
             return
         self.adverts += 1
         if len(self._queue) >= QUEUE_LIMIT:
@@ -194,10 +196,13 @@ class MqttBleFeed:
                  self.settings.port, len(topics))
 
     async def read(self) -> list[BleAdvert]:
-        """The adverts queued since the last call; raises `SensorLost` once the connection
-        is gone and the queue is empty."""
+        """The adverts queued since the last call (none, when only skips were counted, so
+        that the source copies the counters); raises `SensorLost` once the connection is gone
+        and the queue is empty."""
         while True:
-            if self._queue:
+            skips = self.skipped.total()
+            if self._queue or skips != self._skips_shown:
+                self._skips_shown = skips
                 batch = list(self._queue)
                 self._queue.clear()
                 return batch

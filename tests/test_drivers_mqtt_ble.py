@@ -351,8 +351,12 @@ def test_adverts_from_both_firmwares_arrive_on_the_reading_bus_through_mosquitto
         sensors = daemon.services.sensors
         try:
             await await_until(lambda: sensors.online("ble:mqtt"), 20, "the feed to subscribe")
+            # a node missing from the config shows in the counters, adverts or not
+            await asyncio.to_thread(publisher.publish, "espresense/devices/x/nowhere",
+                                    '{"id":"x","rssi":-60}', 0)
+            await await_until(lambda: state().counters.get("mqtt_skipped_unknown_node"), 20,
+                              "the unknown node to be counted")
             for topic, payload in [
-                    ("espresense/devices/x/nowhere", '{"id":"x","rssi":-60}'),
                     ("espresense/devices/x/entrance", "{not json"),
                     # over the announced Maximum Packet Size: Mosquitto never delivers it
                     ("espresense/devices/x/entrance", '{"id":"x","rssi":-60,"pad":"'
