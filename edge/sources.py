@@ -168,7 +168,8 @@ def ble_source(receiver: BleReceiver, services: Services) -> SensorSource[BleAdv
         factory = services.hooks.ble_backend
         backend, kwargs = (None, {}) if factory is None else factory(receiver)
         return BleScanner(receiver.id, now=ctx.clock.now, adapter=receiver.adapter,
-                          backend=backend, backend_kwargs=kwargs)
+                          backend=backend, backend_kwargs=kwargs,
+                          address_key=services.address_key)
 
     return SensorSource(SensorKind.BLE, receiver.id, make)
 

@@ -77,6 +77,10 @@ class Zone:
                     default_doc="the id")
     kind: str = key("what the place is", "other", choices=ZONE_KINDS,
                     allowed="one of " + ", ".join(sorted(ZONE_KINDS)))
+    area: tuple[float, ...] = key(
+        "the zone's floor area on the store plan, a rectangle `[x0, y0, x1, y1]` in metres; "
+        "with every BLE receiver's `position`, presence locates visitors on the plan",
+        (), range=(-10_000, 10_000), unit="metres", example=[0, 0, 4, 14])
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,9 @@ class BleReceiver:
     adapter: str = key("the Bluetooth adapter (`hciconfig` / `bluetoothctl list`)", "hci0",
                        pattern=r"hci\d+", allowed="hciN (hci0, hci1, ...)")
     zone: str = _zone_ref("where it listens")
+    position: tuple[float, ...] = key(
+        "where it is on the store plan, `[x, y]` in metres (see `zones[].area`)", (),
+        range=(-10_000, 10_000), unit="metres", example=[2, 7])
 
 
 TOPIC_LEVEL = r"(?:[^/#+\x00]+|\+)"
@@ -192,6 +199,19 @@ class Ble:
         "namespaces", (), pattern=r"[0-9a-fA-F-]{20,36}", convert=str.lower,
         allowed="a UUID or a 10-byte Eddystone namespace in hex",
         example=["f7826da6-4fa2-4e98-8024-bc5b71e0893e"])
+    exclude: tuple[str, ...] = key(
+        "staff badges and asset tags, never counted as shoppers: beacon ids or their "
+        "prefixes, as `ibeacon:<uuid>[:<major>[:<minor>]]` or "
+        "`eddystone-uid:<namespace>[:<instance>]`", (),
+        pattern=r"(ibeacon|eddystone-uid|altbeacon):[0-9a-fA-F:-]+", convert=str.lower,
+        allowed="a beacon id or prefix such as eddystone-uid:<namespace>",
+        example=["eddystone-uid:6f6d6f65646765737466"])
+    visit_timeout_s: float = key("a visitor not heard for this long has left", 30.0,
+                                 range=(5, 3600), unit="seconds")
+    level_1m: int = key("a beacon's RSSI at 1 m when its frame does not say (phones)", -59,
+                        range=(-100, 0), unit="dBm")
+    path_loss_n: float = key("how fast RSSI falls with distance (2 in open space, 2-3.5 "
+                             "indoors); used with a floor plan", 2.5, range=(1.5, 5.0))
 
 
 @dataclass(frozen=True)

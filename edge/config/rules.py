@@ -81,6 +81,26 @@ def ble(config: Config) -> list[str]:
     return problems
 
 
+def floor_plan(config: Config) -> list[str]:
+    problems = []
+    for i, z in enumerate(config.zones):
+        a = z.area
+        if a and (len(a) != 4 or a[0] >= a[2] or a[1] >= a[3]):
+            problems.append(f"zones[{i}].area = {list(a)}: expected [x0, y0, x1, y1] with "
+                            "x0 < x1 and y0 < y1 (metres)")
+    for i, r in enumerate(config.ble.receivers):
+        if r.position and len(r.position) != 2:
+            problems.append(f"ble.receivers[{i}].position = {list(r.position)}: expected "
+                            "[x, y] (metres)")
+    placed = [bool(r.position) for r in config.ble.receivers]
+    if any(placed) and not all(placed):
+        problems.append("ble.receivers[].position: give every receiver a position, or none")
+    if all(placed) and placed and not any(z.area for z in config.zones):
+        problems.append("ble.receivers[].position: the receivers are placed but no zone has "
+                        "an area; add zones[].area")
+    return problems
+
+
 def tls(config: Config) -> list[str]:
     t = config.broker.tls
     if t is None:
@@ -93,4 +113,4 @@ def tls(config: Config) -> list[str]:
     return problems
 
 
-ALL = (store, plates, ids, zone_references, ble, tls)
+ALL = (store, plates, ids, zone_references, ble, floor_plan, tls)
