@@ -318,12 +318,15 @@ def test_config_checks_the_nodes(tmp_path: Path) -> None:
     raw["ble"]["mqtt"]["nodes"].append({"node": "entrance", "receiver": "esp-entrance",
                                         "zone": "cellar"})
     raw["ble"]["receivers"] = [{"id": "mqtt", "zone": "entrance"}]
+    raw["ble"]["mqtt"]["nodes"][0]["position"] = [1, 2, 3]
     with pytest.raises(ConfigError) as info:
         parse_config(raw, env={})
     text = "\n".join(info.value.problems)
     for expected in ("ble.mqtt.omg_topics[]", "'entrance' is used twice",
                      "'esp-entrance' is used twice", "ble.mqtt.nodes[2].zone = 'cellar'",
-                     "also in ble.mqtt.ignore_nodes", "ble.receivers[0].id = 'mqtt'"):
+                     "also in ble.mqtt.ignore_nodes", "ble.receivers[0].id = 'mqtt'",
+                     "ble.mqtt.nodes[0].position = [1.0, 2.0, 3.0]: expected [x, y]",
+                     "give every receiver a position, or none"):
         assert expected in text, text
     empty = store_raw(tmp_path, 1883)
     empty["ble"]["mqtt"]["nodes"] = []

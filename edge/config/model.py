@@ -147,6 +147,9 @@ class BleMqttNode:
         allowed="a node id of letters, digits, '.', '-' or '_' (at most 64)")
     receiver: str = _id("the receiver its adverts carry (unique among all receivers)")
     zone: str = _zone_ref("where it listens")
+    position: tuple[float, ...] = key(
+        "where it is on the store plan, `[x, y]` in metres (as `ble.receivers[].position`)", (),
+        range=(-10_000, 10_000), unit="metres", example=[6, 3])
 
 
 @dataclass(frozen=True)
@@ -180,8 +183,10 @@ class BleMqtt:
     nodes: tuple[BleMqttNode, ...] = key(
         "Cheap receivers, one table each; adverts from nodes not listed are counted "
         "(`mqtt_skipped_unknown_node`) and dropped.",
-        example=[{"node": "entrance", "receiver": "esp-entrance", "zone": "entrance"},
-                 {"node": "OMG_snacks", "receiver": "omg-snacks", "zone": "snacks"}])
+        example=[{"node": "entrance", "receiver": "esp-entrance", "zone": "entrance",
+                  "position": [1, 2]},
+                 {"node": "OMG_snacks", "receiver": "omg-snacks", "zone": "snacks",
+                  "position": [6, 3]}])
 
 
 @dataclass(frozen=True)

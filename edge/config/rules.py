@@ -92,9 +92,15 @@ def floor_plan(config: Config) -> list[str]:
         if r.position and len(r.position) != 2:
             problems.append(f"ble.receivers[{i}].position = {list(r.position)}: expected "
                             "[x, y] (metres)")
-    placed = [bool(r.position) for r in config.ble.receivers]
+    for i, n in enumerate(config.ble.mqtt.nodes):
+        if n.position and len(n.position) != 2:
+            problems.append(f"ble.mqtt.nodes[{i}].position = {list(n.position)}: expected "
+                            "[x, y] (metres)")
+    every: list[BleReceiver | BleMqttNode] = [*config.ble.receivers, *config.ble.mqtt.nodes]
+    placed = [bool(r.position) for r in every]
     if any(placed) and not all(placed):
-        problems.append("ble.receivers[].position: give every receiver a position, or none")
+        problems.append("ble.receivers[].position, ble.mqtt.nodes[].position: give every "
+                        "receiver a position, or none")
     if all(placed) and placed and not any(z.area for z in config.zones):
         problems.append("ble.receivers[].position: the receivers are placed but no zone has "
                         "an area; add zones[].area")
