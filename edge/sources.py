@@ -155,7 +155,7 @@ def build(config: Config, services: Services) -> list[Component]:
     if config.ble.enabled:
         components += [ble_source(r, services) for r in config.ble.receivers]
         if config.ble.mqtt.enabled:
-            components.append(ble_mqtt_source(config))
+            components.append(ble_mqtt_source(config, services))
     components += [shelf_source(s) for s in config.shelves]
     components += [camera_source(c, services) for c in config.cameras]
     return components
@@ -177,12 +177,10 @@ def ble_source(receiver: BleReceiver, services: Services) -> SensorSource[BleAdv
 MQTT_SENSOR = "mqtt"
 
 
-def ble_mqtt_source(config: Config) -> SensorSource[BleAdvert]:
+def ble_mqtt_source(config: Config, services: Services) -> SensorSource[BleAdvert]:
     """One subscriber for every cheap receiver (`[ble.mqtt]`); its nodes' adverts carry the
-    receiver ids the config maps them to. The identity-hash key is random per process, as the
-    local scanner's."""
-    import os
-
+    receiver ids the config maps them to. Identities are hashed with the process's address
+    key, as the local scanners' addresses are."""
     from drivers.mqtt_ble import FeedContext
     from drivers.mqtt_feed import FeedSettings, MqttBleFeed
 
@@ -190,7 +188,7 @@ def ble_mqtt_source(config: Config) -> SensorSource[BleAdvert]:
     settings = FeedSettings(host=m.host, port=m.port, username=m.username, password=m.password,
                             keepalive_s=m.keepalive_s,
                             client_id=f"omo-edge-{config.store}-{config.device}-ble"[:128])
-    feed = FeedContext(receivers={n.node: n.receiver for n in m.nodes}, key=os.urandom(16),
+    feed = FeedContext(receivers={n.node: n.receiver for n in m.nodes}, key=services.address_key,
                        ignored=frozenset(m.ignore_nodes), espresense_roots=m.espresense_topics,
                        omg_roots=m.omg_topics, max_payload=m.max_payload_bytes)
 

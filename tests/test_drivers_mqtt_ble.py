@@ -393,6 +393,8 @@ def test_adverts_from_both_firmwares_arrive_on_the_reading_bus_through_mosquitto
         publisher.close()
         broker.close()
     esp, omg, esp_eddy, omg_eddy, after = got[:5]
+    key = daemon.services.address_key  # the one key of every BLE source in the process
+    assert esp.address_hash == hash_address(f"ibeacon:{UUID}:100:1", key)
     assert [a.receiver for a in got[:5]] == ["esp-entrance", "omg-snacks", "esp-entrance",
                                              "omg-snacks", "omg-snacks"]
     assert esp.address_hash == omg.address_hash == after.address_hash  # one beacon, two nodes
