@@ -64,7 +64,6 @@ _BEACON_ID = re.compile(rf"^(iBeacon|altBeacon):({_UUID})-(\d{{1,5}})-(\d{{1,5}}
 # would print 20. Both are read.
 _EDDY_ID = re.compile(r"^eddy:([0-9a-fA-F]{20}|[0-9a-fA-F]{22})-([0-9a-fA-F]{12})$")
 _HEX = re.compile(r"^(?:[0-9a-fA-F]{2})*$")
-_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 
 
 class SkipReason(StrEnum):
@@ -269,7 +268,8 @@ def parse_espresense(topic: str, payload: bytes, ctx: FeedContext, t: float
         device_id = obj.get("id", topic_id)
         if not isinstance(device_id, str):
             raise _Skip(SkipReason.BAD_TYPE)
-        if not 0 < len(device_id) <= MAX_ID_CHARS or not _PRINTABLE.match(device_id):
+        if (not 0 < len(device_id) <= MAX_ID_CHARS or not device_id.isprintable()
+                or any(c.isspace() for c in device_id)):
             raise _Skip(SkipReason.BAD_ID)
         rssi = _rssi(obj)
         identity = _espresense_identity(device_id, obj)
@@ -279,7 +279,7 @@ def parse_espresense(topic: str, payload: bytes, ctx: FeedContext, t: float
 
 
 # ----------------------------------------------------------------------------- OpenMQTTGateway
-def _hex(obj: Mapping[str, Any], name: str, ctx: FeedContext) -> bytes | None:
+def _hex(obj: Mapping[str, Any], name: str) -> bytes | None:
     value = obj.get(name)
     if value is None:
         return None
@@ -303,12 +303,11 @@ def _service_uuid(value: Any) -> str:
         raise _Skip(SkipReason.BAD_TYPE) from None
 
 
-def _omg_identity(obj: Mapping[str, Any], ctx: FeedContext
-                  ) -> tuple[_Identity, int | None]:
+def _omg_identity(obj: Mapping[str, Any]) -> tuple[_Identity, int | None]:
     """The beacon in a gateway payload and the advert's tx power level, from the raw bytes
     when the gateway publishes them, else from the Theengs decoder's fields."""
-    mfd = _hex(obj, "manufacturerdata", ctx)
-    sd = _hex(obj, "servicedata", ctx)
+    mfd = _hex(obj, "manufacturerdata")
+    sd = _hex(obj, "servicedata")
     decoded_ibeacon = obj.get("model_id") == "IBEACON"
     tx_level = None if decoded_ibeacon else _int_field(obj, "txpower", INT8_MIN, INT8_MAX)
     try:
@@ -366,7 +365,7 @@ def parse_omg(topic: str, payload: bytes, ctx: FeedContext, t: float) -> BleAdve
         receiver = _receiver(gateway, ctx)
         obj = _object(payload, ctx)
         rssi = _rssi(obj)
-        identity, tx_level = _omg_identity(obj, ctx)
+        identity, tx_level = _omg_identity(obj)
         return _advert(receiver, t, rssi, identity, ctx, tx_power=tx_level)
     except _Skip as skip:
         return Skipped(skip.reason)

@@ -153,6 +153,12 @@ def test_an_unknown_device_is_keyed_on_espresense_fingerprint_id() -> None:
     assert no_mac(repr(a))
 
 
+def test_a_named_device_may_have_a_non_ascii_id() -> None:
+    a = advert(("espresense/devices/name:x/entrance",
+                '{"id":"name:キッチン-tag","rssi@1m":-65,"rssi":-70.00}'))
+    assert a.address_hash == hash_address("espresense:name:キッチン-tag", KEY)
+
+
 def test_an_altbeacon_is_keyed_on_its_identity() -> None:
     id_ = f"altBeacon:{UUID}-7-9"
     a = advert((f"espresense/devices/{id_}/entrance",
@@ -202,6 +208,10 @@ def test_gateway_adverts_without_a_beacon_identity_are_counted_not_keyed_on_the_
     (("espresense/devices/x/entrance", '{"id":"x","rssi":-300}'), SkipReason.RSSI_RANGE),
     (("espresense/devices/x/entrance", '{"id":"x","rssi":60}'), SkipReason.RSSI_RANGE),
     (("espresense/devices/x/entrance", '{"id":"a b","rssi":-60}'), SkipReason.BAD_ID),
+    (("espresense/devices/x/entrance", '{"id":"a\\u0000b","rssi":-60}'), SkipReason.BAD_ID),
+    (("espresense/devices/x/entrance", '{"id":"","rssi":-60}'), SkipReason.BAD_ID),
+    (("espresense/devices/x/entrance", '{"id":"' + "x" * 129 + '","rssi":-60}'),
+     SkipReason.BAD_ID),
     (("espresense/devices/x/entrance", '{"id":"iBeacon:nope-1-2","rssi":-60}'),
      SkipReason.BAD_ID),
     (("espresense/devices/x/entrance",
