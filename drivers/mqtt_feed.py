@@ -64,6 +64,7 @@ class MqttBleFeed:
         self.adverts = 0
         self.overflow = 0
         self.skipped: Counter[SkipReason] = Counter()
+        self.per_receiver: Counter[str] = Counter()  # which node went quiet
         self._client: mqtt.Client | None = None
         self._queue: deque[BleAdvert] = deque()
         self._ready = asyncio.Event()
@@ -82,6 +83,7 @@ class MqttBleFeed:
             self._ready.set()  # read() hands back an empty batch so the counts get shown
             return
         self.adverts += 1
+        self.per_receiver[result.receiver] += 1
         if len(self._queue) >= QUEUE_LIMIT:
             self.overflow += 1
             return
@@ -233,6 +235,7 @@ class MqttBleFeed:
 
     def counters(self) -> dict[str, int]:
         counters = {"mqtt_adverts": self.adverts}
+        counters.update({f"mqtt_adverts.{rx}": n for rx, n in self.per_receiver.items()})
         counters.update({f"mqtt_skipped_{r.value}": n for r, n in self.skipped.items()})
         if self.overflow:
             counters["mqtt_overflow"] = self.overflow

@@ -382,6 +382,7 @@ def test_adverts_from_both_firmwares_arrive_on_the_reading_bus_through_mosquitto
             assert counters["mqtt_skipped_not_json"] == 1
             assert counters["mqtt_skipped_no_identity"] == 1
             assert counters["mqtt_adverts"] == 4
+            assert counters["mqtt_adverts.esp-entrance"] == counters["mqtt_adverts.omg-snacks"] == 2
             assert "disconnects" not in counters  # the oversized message cost no connection
 
             # the broker restarts: the source reports it and reconnects
@@ -449,7 +450,7 @@ def test_the_feed_reports_a_missing_broker_and_refused_credentials(tmp_path: Pat
         with pytest.raises(SensorLost):
             await asyncio.wait_for(right.read(), 10)
         await right.close()
-        assert right.counters() == {"mqtt_adverts": 1}
+        assert right.counters() == {"mqtt_adverts": 1, "mqtt_adverts.esp-entrance": 1}
 
     broker.start()
     node = Collector(port, ["nothing/here"], client_id="esp32-entrance", username="omo-edge",
