@@ -34,7 +34,7 @@ from drivers.mqtt_ble import (
 )
 from drivers.mqtt_feed import FeedSettings, MqttBleFeed
 from drivers.readings import BleAdvert
-from edge.config import ConfigError
+from edge.config import ConfigError, Listener
 from edge.config import parse as parse_config
 from edge.daemon import Daemon
 from edge.doctor import run_checks
@@ -324,6 +324,8 @@ def test_config_checks_the_nodes(tmp_path: Path) -> None:
     config = parse_config(store_raw(tmp_path, 1883), env={})
     assert config.ble.enabled and config.ble.mqtt.enabled
     assert config.ble.mqtt.omg_topics == ("home/+/BTtoMQTT",)
+    assert config.ble.listeners() == (Listener("esp-entrance", "entrance"),
+                                      Listener("omg-snacks", "snacks"))
     raw = store_raw(tmp_path, 1883, omg_topics=["home/#"], ignore_nodes=["entrance"])
     raw["ble"]["mqtt"]["nodes"].append({"node": "entrance", "receiver": "esp-entrance",
                                         "zone": "cellar"})

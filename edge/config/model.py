@@ -190,6 +190,16 @@ class BleMqtt:
 
 
 @dataclass(frozen=True)
+class Listener:
+    """A receiver as the presence processor needs it, whichever way its adverts come: a local
+    adapter (`[[ble.receivers]]`) or a node over MQTT (`[[ble.mqtt.nodes]]`)."""
+
+    id: str
+    zone: str
+    position: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class Ble:
     enabled: bool = key("scan for the store app's beacons; true needs at least one receiver",
                         derive=lambda v, raw: bool(v.get("receivers")) or bool(raw.get("mqtt")),
@@ -199,6 +209,14 @@ class Ble:
     mqtt: BleMqtt = key("Cheap receivers over MQTT: ESP32 nodes running ESPresense or "
                         "OpenMQTTGateway publish what they hear to the store broker "
                         "(docs/ble-receivers.md).")
+
+    def listeners(self) -> tuple[Listener, ...]:
+        """Every receiver adverts may carry: the local adapters, then the MQTT nodes (if
+        `[ble.mqtt]` is enabled)."""
+        local = tuple(Listener(r.id, r.zone, r.position) for r in self.receivers)
+        if not self.mqtt.enabled:
+            return local
+        return local + tuple(Listener(n.receiver, n.zone, n.position) for n in self.mqtt.nodes)
     app_uuids: tuple[str, ...] = key(
         "which beacons belong to the store app: iBeacon proximity UUIDs or 10-byte Eddystone "
         "namespaces", (), pattern=r"[0-9a-fA-F-]{20,36}", convert=str.lower,
