@@ -18,6 +18,6 @@ def build(config: Config) -> list[Processor]:
     """The presence processor for `config`, or nothing without BLE receivers."""
     from edge.presence.wiring import presence_processor
 
-    if not config.ble.enabled or not config.ble.receivers:
+    if not config.ble.enabled or not config.ble.listeners():
         return []
     return [presence_processor(config)]

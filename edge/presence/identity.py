@@ -17,7 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from drivers.beacons import MalformedBeacon, decode_eddystone_uid, decode_ibeacon
+from drivers.beacons import (
+    AltBeacon,
+    EddystoneEncryptedTlm,
+    EddystoneTlm,
+    EddystoneUid,
+    IBeacon,
+    MalformedBeacon,
+    decode_beacon,
+)
 from drivers.readings import BleAdvert
 
 CACHE_LIMIT = 65_536
@@ -44,11 +52,13 @@ class Identity:
 
 @dataclass(frozen=True)
 class _Frame:
-    """A decoded frame, before the per-reading parts (app token resolution) are applied."""
+    """A decoded frame: a fixed identity (a beacon), an app token to resolve per reading, or
+    neither (a device, keyed on its hashed address); `telemetry` frames are not tracked."""
 
-    key: str | None
-    level_1m: int | None
-    app: tuple[int, int] | None  # (major, minor) of an app beacon's token
+    identity: Identity | None = None
+    app: tuple[int, int] | None = None  # (major, minor) of an app beacon's token
+    level_1m: int | None = None
+    telemetry: bool = False
 
 
 AppResolver = Callable[[int, int, float], int | None]
@@ -56,7 +66,8 @@ AppResolver = Callable[[int, int, float], int | None]
 
 
 class Identifier:
-    """Maps adverts to identities; counts malformed frames."""
+    """Maps adverts to identities; counts malformed frames, telemetry-only frames and app
+    tokens that no key resolves."""
 
     def __init__(self, app_uuids: tuple[str, ...], exclude: tuple[str, ...],
                  resolve_app: AppResolver | None = None) -> None:
@@ -64,12 +75,15 @@ class Identifier:
         self.exclude = tuple(e.lower() for e in exclude)
         self.resolve_app = resolve_app
         self.malformed = 0
+        self.telemetry = 0
         self.unresolved_app = 0
         self._frames: dict[tuple[object, object], _Frame | None] = {}
+        self._devices: dict[str, Identity] = {}
+        self._members: dict[int, Identity] = {}
 
     def identify(self, advert: BleAdvert) -> Identity | None:
-        """The advert's identity; None for a malformed frame or an app token no key
-        resolves (both counted)."""
+        """The advert's identity; None for a malformed frame, a telemetry frame (Eddystone
+        TLM: it names no beacon) or an app token no key resolves (each counted)."""
         cache_key = (advert.manufacturer_data, advert.service_data)
         frame = self._frames.get(cache_key, _MISSING)
         if frame is _MISSING:
@@ -80,38 +94,57 @@ class Identifier:
         if frame is None:
             self.malformed += 1
             return None
-        assert isinstance(frame, _Frame)
+        if frame.identity is not None:
+            return frame.identity
         if frame.app is not None:
-            member = self.resolve_app(*frame.app, advert.t) if self.resolve_app else None
-            if member is None:
-                self.unresolved_app += 1
-                return None
-            return Identity(f"app:{member}", DeviceKind.APP, member=member,
-                            level_1m=frame.level_1m)
-        if frame.key is None:
+            return self._app(frame, advert.t)
+        if frame.telemetry:
+            self.telemetry += 1
+            return None
+        device = self._devices.get(advert.address_hash)
+        if device is None:
             key = f"addr:{advert.address_hash}"
-            return Identity(key, DeviceKind.DEVICE, excluded=self._excluded(key))
-        return Identity(frame.key, DeviceKind.BEACON, excluded=self._excluded(frame.key),
-                        level_1m=frame.level_1m)
+            device = Identity(key, DeviceKind.DEVICE, excluded=self._excluded(key))
+            if len(self._devices) >= CACHE_LIMIT:
+                self._devices.clear()
+            self._devices[advert.address_hash] = device
+        return device
+
+    def _app(self, frame: _Frame, t: float) -> Identity | None:
+        assert frame.app is not None
+        member = self.resolve_app(*frame.app, t) if self.resolve_app else None
+        if member is None:
+            self.unresolved_app += 1
+            return None
+        identity = self._members.get(member)
+        if identity is None:
+            identity = Identity(f"app:{member}", DeviceKind.APP, member=member,
+                                level_1m=frame.level_1m)
+            if len(self._members) >= CACHE_LIMIT:
+                self._members.clear()
+            self._members[member] = identity
+        return identity
 
     def _excluded(self, key: str) -> bool:
         return any(key.startswith(e) for e in self.exclude)
 
     def _decode(self, advert: BleAdvert) -> _Frame | None:
         try:
-            ib = decode_ibeacon(dict(advert.manufacturer_data))
-            if ib is not None:
-                if ib.uuid in self.app_uuids:
-                    return _Frame(None, ib.measured_power, (ib.major, ib.minor))
-                return _Frame(f"ibeacon:{ib.uuid}:{ib.major}:{ib.minor}", ib.measured_power,
-                              None)
-            ed = decode_eddystone_uid(dict(advert.service_data))
-            if ed is not None:
-                return _Frame(f"eddystone-uid:{ed.namespace}:{ed.instance}", ed.tx_power - 41,
-                              None)
+            beacon = decode_beacon(dict(advert.manufacturer_data), dict(advert.service_data))
         except MalformedBeacon:
             return None
-        return _Frame(None, None, None)
+        if isinstance(beacon, IBeacon) and beacon.uuid in self.app_uuids:
+            return _Frame(app=(beacon.major, beacon.minor), level_1m=beacon.measured_power)
+        if isinstance(beacon, IBeacon | AltBeacon | EddystoneUid):
+            level = (beacon.measured_power if isinstance(beacon, IBeacon)
+                     else beacon.reference_rssi if isinstance(beacon, AltBeacon)
+                     else beacon.tx_power - EDDYSTONE_0M_TO_1M_DB)
+            return _Frame(Identity(beacon.key, DeviceKind.BEACON,
+                                   excluded=self._excluded(beacon.key), level_1m=level))
+        if isinstance(beacon, EddystoneTlm | EddystoneEncryptedTlm):
+            return _Frame(telemetry=True)
+        return _Frame()  # no beacon, or an Eddystone URL: the device itself
 
 
-_MISSING = _Frame("", None, None)
+EDDYSTONE_0M_TO_1M_DB = 41  # Eddystone states power at 0 m; free-space loss to 1 m is 41 dB
+_MISSING = _Frame()

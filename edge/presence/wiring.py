@@ -23,13 +23,14 @@ from edge.presence.tracker import PresenceProcessor, PresenceSettings
 def locator_for(config: Config, model: RadioModel) -> Locator:
     """A grid locator when the config has a floor plan (every receiver placed, zones with
     areas), else the strongest receiver's zone."""
+    listeners = config.ble.listeners()
     receivers = [ReceiverPlace(r.id, r.zone, r.position[0] if r.position else 0.0,
                                r.position[1] if r.position else 0.0)
-                 for r in config.ble.receivers]
+                 for r in listeners]
     areas = [ZoneArea(z.id, *z.area) for z in config.zones if len(z.area) == 4]
-    if areas and all(len(r.position) == 2 for r in config.ble.receivers):
+    if areas and all(len(r.position) == 2 for r in listeners):
         return GridLocator(receivers, areas, model)
-    zones = sorted({r.zone for r in config.ble.receivers})
+    zones = sorted({r.zone for r in listeners})
     return StrongestLocator(receivers, zones, model)
 
 
@@ -54,7 +55,7 @@ def presence_processor(config: Config) -> PresenceProcessor:
     key = config.privacy.pseudonym_key
     keys = AppKeys(config.storage.state_dir)
     return PresenceProcessor(
-        [r.id for r in ble.receivers], locator_for(config, model),
+        [r.id for r in ble.listeners()], locator_for(config, model),
         Identifier(ble.app_uuids, ble.exclude, keys.resolve),
         Pseudonyms(key.encode() if key else None, config.timezone),
         customer_id=customer_id,
