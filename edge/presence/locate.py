@@ -33,9 +33,10 @@ class RadioModel:
     """The log-distance path-loss model: rssi = level_1m - 10 n log10(d) + noise."""
 
     level_1m: float = -59.0  # the beacon's RSSI at 1 m when its frame does not say
-    path_loss_n: float = 2.3
+    path_loss_n: float = 2.5
     sigma_db: float = 5.0  # one filtered RSSI's spread around the model (shadowing, noise)
-    level_sigma_db: float = 6.0  # the prior spread of a device's own level at 1 m
+    level_sigma_db: float = 6.0  # the prior spread of a device's own level at 1 m ...
+    stated_level_sigma_db: float = 3.0  # ... and of a beacon's that states it in its frame
     walk_m_per_s: float = 1.4  # how fast a shopper moves (the motion model)
     jump: float = 0.002  # per update, the share of belief spread over the whole store
     cell_m: float = 1.0  # the grid's cell size; a cell across a zone edge is shared by area
@@ -157,7 +158,10 @@ class GridLocator:
         prior = self._spread(beliefs, dt)
         heard = ~np.isnan(levels)
         h = heard.astype(np.float64)
-        base = np.where(np.isnan(level_1m), m.level_1m, level_1m)
+        stated = ~np.isnan(level_1m)
+        base = np.where(stated, level_1m, m.level_1m)
+        # the prior spread of the device's level: tight when its frame states it
+        level_var = np.where(stated, m.stated_level_sigma_db, m.level_sigma_db)[:, None] ** 2
         obs = np.where(heard, levels - base[:, None], 0.0)  # (beacons, receivers)
         # residual r = obs - expected over the heard receivers, in matrix products:
         # sum r = sum obs - h @ E; sum r^2 = sum obs^2 - 2 obs @ E + h @ E^2
@@ -166,10 +170,10 @@ class GridLocator:
         s2 = (obs ** 2).sum(axis=1)[:, None] - 2 * (obs @ self.expected) \
             + h @ self._expected_sq
         # the device's own level is unknown: the best offset per cell, with a Gaussian prior
-        shrink = (m.sigma_db / m.level_sigma_db) ** 2
+        shrink = m.sigma_db ** 2 / level_var
         offset = s1 / (k + shrink)
         err = s2 - 2 * offset * s1 + k * offset ** 2
-        loglik = -err / (2 * m.sigma_db ** 2) - offset ** 2 / (2 * m.level_sigma_db ** 2)
+        loglik = -err / (2 * m.sigma_db ** 2) - offset ** 2 / (2 * level_var)
         loglik = np.where(self.inside, loglik, -np.inf)
         loglik -= loglik.max(axis=1, keepdims=True)
         post = prior * np.exp(np.maximum(loglik, -60.0))

@@ -17,8 +17,9 @@ customer id), `omo.presence.zone.entered` / `.exited` (with dwell seconds) and
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,7 +42,8 @@ class PresenceSettings:
     min_readings: int = 3  # readings that confirm a visit
     enter_p: float = 0.6  # the belief a new zone needs ...
     min_zone_s: float = 2.0  # ... for this long, before the visitor is moved
-    lag_s: float = 1.5  # how far a zone change is dated back for the filter's lag
+    lag_s: float = 3.0  # how far a zone change is dated back (the RSSI window and motion lag)
+    smooth_s: float = 2.0  # fixed-lag smoothing: zones are decided this much later
 
 
 @dataclass
@@ -61,9 +63,31 @@ class Track:
     candidate: int | None = None
     candidate_since: float = 0.0
     confidence: float = 0.0  # the belief in the current zone at the last update
+    first_update_t: float = 0.0
+    started_at: float = 0.0  # when the visit began (set when it is confirmed)
+    heard: list[int] = field(default_factory=list)  # readings per receiver, for the interval
+
+    def interval(self) -> float:
+        """The advertising interval as the best receiver hears it (it misses a few), within
+        0.1-5 s: a visit began, and ended, about half of one before the first and after the
+        last advert heard."""
+        n = max(self.heard, default=0)
+        if n < 2 or self.last_t <= self.first_t:
+            return DEFAULT_INTERVAL_S
+        return min(5.0, max(0.1, (self.last_t - self.first_t) / (n - 1)))
+
+    @property
+    def start(self) -> float:
+        return self.first_t - self.interval() / 2
+
+    @property
+    def end(self) -> float:
+        return self.last_t + self.interval() / 2
+    history: deque[tuple[float, Array]] = field(default_factory=deque)  # for smoothing
 
 
 CustomerId = Callable[[int], str]
+DEFAULT_INTERVAL_S = 1.0
 KEYS_UPDATED = "omo.presence.app_keys.updated"
 
 
@@ -111,9 +135,11 @@ class PresenceProcessor(BaseProcessor):
         if track is None:
             window_s = self.settings.window_s
             track = Track(identity, t, t, self.locator.new_belief(),
-                          [RssiWindow(window_s) for _ in self.receivers])
+                          [RssiWindow(window_s) for _ in self.receivers],
+                          heard=[0] * len(self.receivers))
             self.tracks[identity.key] = track
         track.windows[rx].add(t, reading.rssi)
+        track.heard[rx] += 1
         track.readings += 1
         if t > track.last_t:
             track.last_t = t
@@ -149,8 +175,10 @@ class PresenceProcessor(BaseProcessor):
                                              np.array(rows, dtype=np.float64), level_1m, dt)
         for i, track in enumerate(live):
             track.belief = beliefs[i]
+            if track.updated_t is None:
+                track.first_update_t = now
             track.updated_t = now
-            move = self._decide(track, probs[i], now)
+            move = self._decide(track, *self._smoothed(track, probs[i], now))
             if track.visitor is None:
                 if move is not None:
                     track.zone = move[0]
@@ -159,11 +187,24 @@ class PresenceProcessor(BaseProcessor):
             elif move is not None:
                 self._move(track, *move, out)
 
+    def _smoothed(self, track: Track, probs: Array, now: float) -> tuple[Array, float]:
+        """Fixed-lag smoothing: the mean zone probabilities over `smooth_s` either side of
+        `now - smooth_s`, and that time (the decision waits `smooth_s` for what follows)."""
+        lag = self.settings.smooth_s
+        if lag <= 0:
+            return probs, now
+        history = track.history
+        history.append((now, probs))
+        while history[0][0] < now - 2 * lag - 1e-9:
+            history.popleft()
+        mean: Array = np.mean([p for _, p in history], axis=0)
+        return mean, max(track.first_update_t, now - lag)
+
     def _decide(self, track: Track, probs: Array, now: float) -> tuple[int, float] | None:
         """Zone hysteresis: the (zone, since) the track should move to, if any."""
         best = int(np.argmax(probs))
         if track.zone is None:
-            track.zone, track.zone_since = best, track.first_t
+            track.zone = best
             track.confidence = float(probs[best])
             return None
         track.confidence = float(probs[track.zone])
@@ -180,26 +221,47 @@ class PresenceProcessor(BaseProcessor):
             return best, since
         return None
 
+    def _settle_tail(self, track: Track, end: float, out: Output) -> None:
+        """At a visit's end, decide the last seconds that smoothing and hysteresis held
+        back: a zone that leads them (typically the walk out through the entrance) is
+        entered, dated as any move."""
+        s = self.settings
+        if track.updated_t is None:
+            return
+        decided = track.updated_t - s.smooth_s
+        tail = [p for t, p in track.history if t > decided]
+        if not tail:
+            return
+        mean = np.mean(tail, axis=0)
+        best = int(np.argmax(mean))
+        if best == track.zone or mean[best] < s.enter_p:
+            return
+        since = track.candidate_since if track.candidate == best else decided
+        at = max(track.zone_since, since - s.lag_s)
+        if at < end:
+            self._move(track, best, at, out)
+
     # -------------------------------------------------------------------- events
     def _zone_name(self, zone: int) -> str:
         return self.locator.zones[zone]
 
     def _start(self, track: Track, out: Output) -> None:
         identity = track.identity
-        track.visitor = self.pseudonyms.visitor_id(identity.key, track.first_t)
+        start = track.start
+        track.visitor = self.pseudonyms.visitor_id(identity.key, start)
+        track.started_at = start
         opted_in = identity.kind is DeviceKind.APP
         assert track.zone is not None
         zone = self._zone_name(track.zone)
         out.emit("omo.presence.visit.started",
-                 {"visitor": track.visitor, "opted_in": opted_in, "zone": zone},
-                 at=track.first_t)
+                 {"visitor": track.visitor, "opted_in": opted_in, "zone": zone}, at=start)
         if opted_in and identity.member is not None:
             out.emit("omo.presence.app_user.arrived",
                      {"visitor": track.visitor, "customer": self.customer_id(identity.member),
-                      "zone": zone}, at=track.first_t)
+                      "zone": zone}, at=start)
         out.emit("omo.presence.zone.entered", {"visitor": track.visitor, "zone": zone},
-                 at=track.first_t)
-        track.zone_since = track.first_t
+                 at=start)
+        track.zone_since = start
 
     def _move(self, track: Track, zone: int, at: float, out: Output) -> None:
         assert track.visitor is not None and track.zone is not None
@@ -213,11 +275,12 @@ class PresenceProcessor(BaseProcessor):
     def _end(self, track: Track, out: Output) -> None:
         if track.visitor is None or track.zone is None:
             return
-        end = track.last_t
+        end = track.end
+        self._settle_tail(track, end, out)
         out.emit("omo.presence.zone.exited",
                  {"visitor": track.visitor, "zone": self._zone_name(track.zone),
                   "dwell_s": round(max(0.0, end - track.zone_since), 1)}, at=end)
         out.emit("omo.presence.visit.ended",
                  {"visitor": track.visitor,
                   "opted_in": track.identity.kind is DeviceKind.APP,
-                  "duration_s": round(end - track.first_t, 1)}, at=end)
+                  "duration_s": round(end - track.started_at, 1)}, at=end)

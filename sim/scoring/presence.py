@@ -189,12 +189,19 @@ def zone_accuracy(truth: Truth, events: list[EventView]) -> dict[str, Any]:
         needs=("omo.presence.zone.exited",),
         how="per zone, over matched visits: sum of |found - true| seconds spent in the zone "
             "per visit, divided by the true seconds (relative mean absolute error); the value "
-            "is the mean over zones with true dwell, details give each zone and the worst")
+            "is the mean over zones with true dwell, details give each zone, the worst, and "
+            "the relative error of the mean stay per zone")
 def zone_dwell_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     true, found, matches = _matched(truth, events)
     abs_err: dict[str, float] = {}
     true_s: dict[str, float] = {}
+    stays_true: dict[str, list[float]] = {}
+    stays_found: dict[str, list[float]] = {}
     for i, j in matches:
+        for a, b, z in true[i].zones:
+            stays_true.setdefault(z, []).append(b - a)
+        for a, b, z in found[j].zones:
+            stays_found.setdefault(z, []).append(b - a)
         t_dwell: dict[str, float] = {}
         f_dwell: dict[str, float] = {}
         for a, b, z in true[i].zones:
@@ -206,7 +213,19 @@ def zone_dwell_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
             true_s[z] = true_s.get(z, 0.0) + t_dwell.get(z, 0.0)
     per_zone = {z: round(abs_err[z] / true_s[z], 4) for z in sorted(true_s) if true_s[z] > 0}
     worst = max(per_zone.items(), key=lambda kv: kv[1]) if per_zone else None
+    mean_stay = {}
+    for z, stays in sorted(stays_true.items()):
+        t_mean = sum(stays) / len(stays)
+        f = stays_found.get(z, [])
+        f_mean = sum(f) / len(f) if f else 0.0
+        mean_stay[z] = {"true_mean_s": round(t_mean, 1), "found_mean_s": round(f_mean, 1),
+                        "relative_error": round(abs(f_mean - t_mean) / t_mean, 4)
+                        if t_mean else None}
     return {"value": round(sum(per_zone.values()) / len(per_zone), 4) if per_zone else None,
             "unit": "relative error",
             "details": {"per_zone": per_zone, "worst": list(worst) if worst else None,
-                        "matched_visits": len(matches)}}
+                        "matched_visits": len(matches),
+                        "mean_stay": mean_stay,
+                        "mean_stay_note": "per zone, the mean length of one stay found against "
+                                          "the true mean (a coarser view: errors that cancel "
+                                          "out across visits do not count)"}}
