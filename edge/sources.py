@@ -1,9 +1,10 @@
 """Sources: the one sensor loop that runs every driver inside the daemon.
 
-One component per sensor: `ble:<receiver>`, `shelf:<shelf>`, `camera:<camera>`. Each is a
-`SensorSource` around a `drivers.base.Driver`: open the driver, publish every reading on the
-reading bus (`services.readings`) and count it (`ctx.reading(<name>)`), and copy the
-driver's own counters (bad lines, bad adverts, skipped frames) into the component's.
+One component per sensor: `ble:<receiver>`, `shelf:<shelf>`, `camera:<camera>`, and `ble:mqtt`
+for every cheap receiver that publishes to the store broker (one subscriber for all of them).
+Each is a `SensorSource` around a `drivers.base.Driver`: open the driver, publish every
+reading on the reading bus (`services.readings`) and count it (`ctx.reading(<name>)`), and
+copy the driver's own counters (bad lines, bad adverts, skipped frames) into the component's.
 
 Any error from the driver means the sensor is offline: the source marks itself DEGRADED,
 records the sensor's state in `services.sensors`, emits `omo.sensor.status.changed`
@@ -170,6 +171,8 @@ def build(config: Config, services: Services) -> list[Component]:
     components: list[Component] = []
     if config.ble.enabled:
         components += [ble_source(r, services) for r in config.ble.receivers]
+        if config.ble.mqtt.enabled:
+            components.append(ble_mqtt_source(config, services))
     components += [shelf_source(s) for s in config.shelves]
     components += [camera_source(c, services) for c in config.cameras]
     return components
@@ -183,10 +186,35 @@ def ble_source(receiver: BleReceiver, services: Services) -> SensorSource[BleAdv
         backend, kwargs = (None, {}) if factory is None else factory(receiver)
         return BleScanner(receiver.id, now=ctx.clock.now, adapter=receiver.adapter,
                           backend=backend, backend_kwargs=kwargs,
+                          address_key=services.address_key,
                           scanning=ScanMode(receiver.scanning),
                           stale_s=services.config.ble.stale_s)
 
     return SensorSource(SensorKind.BLE, receiver.id, make)
+
+
+MQTT_SENSOR = "mqtt"
+
+
+def ble_mqtt_source(config: Config, services: Services) -> SensorSource[BleAdvert]:
+    """One subscriber for every cheap receiver (`[ble.mqtt]`); its nodes' adverts carry the
+    receiver ids the config maps them to. Identities are hashed with the process's address
+    key, as the local scanners' addresses are."""
+    from drivers.mqtt_ble import FeedContext
+    from drivers.mqtt_feed import FeedSettings, MqttBleFeed
+
+    m = config.ble.mqtt
+    settings = FeedSettings(host=m.host, port=m.port, username=m.username, password=m.password,
+                            keepalive_s=m.keepalive_s,
+                            client_id=f"omo-edge-{config.store}-{config.device}-ble"[:128])
+    feed = FeedContext(receivers={n.node: n.receiver for n in m.nodes}, key=services.address_key,
+                       ignored=frozenset(m.ignore_nodes), espresense_roots=m.espresense_topics,
+                       omg_roots=m.omg_topics, max_payload=m.max_payload_bytes)
+
+    def make(ctx: ComponentContext) -> Driver[BleAdvert]:
+        return MqttBleFeed(settings, feed, now=ctx.clock.now)
+
+    return SensorSource(SensorKind.BLE, MQTT_SENSOR, make)
 
 
 def shelf_source(shelf: Shelf) -> SensorSource[WeightSample]:

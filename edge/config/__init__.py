@@ -14,10 +14,13 @@ from edge.config.model import (
     ID_RE,
     TOPIC_PREFIX_RE,
     Ble,
+    BleMqtt,
+    BleMqttNode,
     BleReceiver,
     Broker,
     Camera,
     Config,
+    Listener,
     Plate,
     Privacy,
     Screen,
@@ -28,7 +31,7 @@ from edge.config.model import (
 )
 
 __all__ = [
-    "DEFAULT_PATH", "DEVICE_ID_RE", "ID_RE", "TOPIC_PREFIX_RE", "Ble", "BleReceiver", "Broker",
-    "Camera", "Config", "ConfigError", "Plate", "Privacy", "Screen", "Shelf", "Storage", "Tls",
-    "Zone", "load", "parse",
+    "DEFAULT_PATH", "DEVICE_ID_RE", "ID_RE", "TOPIC_PREFIX_RE", "Ble", "BleMqtt", "BleMqttNode",
+    "BleReceiver", "Broker", "Camera", "Config", "ConfigError", "Listener", "Plate", "Privacy",
+    "Screen", "Shelf", "Storage", "Tls", "Zone", "load", "parse",
 ]
