@@ -1,6 +1,7 @@
 """Sources: the one sensor loop that runs every driver inside the daemon.
 
-One component per sensor: `ble:<receiver>`, `shelf:<shelf>`, `camera:<camera>`. Each is a
+One component per sensor: `ble:<receiver>`, `shelf:<shelf>`, `door:<counter>`,
+`camera:<camera>`. Each is a
 `SensorSource` around a `drivers.base.Driver`: open the driver, publish every reading on the
 reading bus (`services.readings`) and count it (`ctx.reading(<name>)`), and copy the
 driver's own counters (bad lines, bad adverts, skipped frames) into the component's.
@@ -25,12 +26,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from drivers.base import Driver
-from drivers.readings import BleAdvert, Frame, Reading, WeightSample
+from drivers.readings import BleAdvert, DoorCrossing, Frame, Reading, WeightSample
 from edge.runtime import Backoff, Component, ComponentContext, Health, StopPhase
 from edge.services import SensorState
 
 if TYPE_CHECKING:
-    from edge.config import BleReceiver, Camera, Config, Shelf
+    from edge.config import BleReceiver, Camera, Config, DoorCounter, Shelf
     from edge.services import Services
 
 R = TypeVar("R", bound=Reading)
@@ -41,6 +42,7 @@ DETAIL_MAX = 400
 class SensorKind(StrEnum):
     BLE = "ble"
     SHELF = "shelf"
+    DOOR = "door"
     CAMERA = "camera"
 
 
@@ -154,6 +156,7 @@ def build(config: Config, services: Services) -> list[Component]:
     if config.ble.enabled:
         components += [ble_source(r, services) for r in config.ble.receivers]
     components += [shelf_source(s) for s in config.shelves]
+    components += [door_source(d) for d in config.door_counters]
     components += [camera_source(c, services) for c in config.cameras]
     return components
 
@@ -179,6 +182,18 @@ def shelf_source(shelf: Shelf) -> SensorSource[WeightSample]:
         return ThreadedDriver(f"shelf:{shelf.id}", reader)
 
     return SensorSource(SensorKind.SHELF, shelf.id, make)
+
+
+def door_source(counter: DoorCounter) -> SensorSource[DoorCrossing]:
+    from drivers.base import ThreadedDriver
+    from drivers.door_serial import DoorCounterReader
+
+    def make(ctx: ComponentContext) -> Driver[DoorCrossing]:
+        reader = DoorCounterReader(counter.id, counter.port, counter.baudrate,
+                                   now=ctx.clock.now)
+        return ThreadedDriver(f"door:{counter.id}", reader)
+
+    return SensorSource(SensorKind.DOOR, counter.id, make)
 
 
 def camera_source(camera: Camera, services: Services) -> SensorSource[Frame]:

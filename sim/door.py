@@ -167,13 +167,13 @@ class DoorGenerator:
         level = {Beam.A: False, Beam.B: False}
         lines = []
         seq = rng.randrange(0, 65536)
-        for t, _, beam, blocked in events:
+        for t, _, which, blocked in events:
             ms = boot_ms + round(t * 1000)
-            if beam is None:
+            if which is None:
                 data = encode_heartbeat(self.counter, seq, ms, level[Beam.A], level[Beam.B])
             else:
-                level[beam] = blocked
-                data = encode_edge(self.counter, seq, ms, beam, blocked)
+                level[which] = blocked
+                data = encode_edge(self.counter, seq, ms, which, blocked)
             seq += 1
             lines.append(DoorLine(t, data))
         return lines

@@ -18,6 +18,7 @@ from edge.config.model import (
     Broker,
     Camera,
     Config,
+    DoorCounter,
     Plate,
     Privacy,
     Screen,
@@ -29,6 +30,6 @@ from edge.config.model import (
 
 __all__ = [
     "DEFAULT_PATH", "DEVICE_ID_RE", "ID_RE", "TOPIC_PREFIX_RE", "Ble", "BleReceiver", "Broker",
-    "Camera", "Config", "ConfigError", "Plate", "Privacy", "Screen", "Shelf", "Storage", "Tls",
-    "Zone", "load", "parse",
+    "Camera", "Config", "ConfigError", "DoorCounter", "Plate", "Privacy", "Screen", "Shelf",
+    "Storage", "Tls", "Zone", "load", "parse",
 ]

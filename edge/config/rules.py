@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from edge.config.model import BleReceiver, Camera, Config, Screen, Shelf
+from edge.config.model import BleReceiver, Camera, Config, DoorCounter, Screen, Shelf
 
 
 def unique(ids: Iterable[str | None], key: str) -> list[str]:
@@ -44,14 +44,19 @@ def ids(config: Config) -> list[str]:
             *unique([c.id for c in config.cameras], "cameras[].id"),
             *unique([b.id for b in config.ble.receivers], "ble.receivers[].id"),
             *unique([s.id for s in config.screens], "screens[].id"),
-            *unique([s.port for s in config.shelves], "shelves[].port")]
+            *unique([d.id for d in config.door_counters], "door_counters[].id"),
+            *unique([s.port for s in config.shelves]
+                    + [d.port for d in config.door_counters],
+                    "shelves[].port and door_counters[].port")]
 
 
 def zone_references(config: Config) -> list[str]:
     zone_ids = config.zone_ids()
     defined = ", ".join(sorted(z for z in zone_ids if z)) or "none (add [[zones]])"
-    placed: list[tuple[str, tuple[Shelf | Camera | BleReceiver | Screen, ...]]] = [
-        ("shelves", config.shelves), ("cameras", config.cameras),
+    placed: list[tuple[str, tuple[Shelf | DoorCounter | Camera | BleReceiver | Screen,
+                                  ...]]] = [
+        ("shelves", config.shelves), ("door_counters", config.door_counters),
+        ("cameras", config.cameras),
         ("ble.receivers", config.ble.receivers), ("screens", config.screens)]
     return [f"{kind}[{i}].zone = {item.zone!r}: no such zone; defined zones: {defined}"
             for kind, items in placed for i, item in enumerate(items)

@@ -1,0 +1,1 @@
+"""Presence: footfall from door counters, visits, zones and dwell from beacons."""
