@@ -148,7 +148,7 @@ class DoorTracker:
     time counts two people (side by side), up to `pause_ratio`, beyond which it is one person
     who stopped in the beams."""
 
-    def __init__(self, *, close_gap_ms: int = 300, pair_ratio: float = 2.1,
+    def __init__(self, *, close_gap_ms: int = 300, pair_ratio: float = 2.05,
                  pause_ratio: float = 8.0) -> None:
         self.close_gap_ms = close_gap_ms
         self.pair_ratio = pair_ratio

@@ -238,7 +238,7 @@ class ShelfParams:
 
 @dataclass(frozen=True)
 class DoorParams:
-    side_by_side: float = param(0.5, (0.0, 1.0),
+    side_by_side: float = param(0.3, (0.0, 1.0),
                                 "two shoppers crossing the door the same way within "
                                 "`door.pair_window_s` walk through side by side")
     pair_window_s: float = param(2.5, (0.0, 30.0),

@@ -115,6 +115,10 @@ class DoorCounter:
     baudrate: int = key("serial speed", 115200, choices=BAUD_RATES,
                         allowed="a standard baud rate (9600 ... 460800)")
     zone: str = _zone_ref("the entrance it counts")
+    occupancy_reset: str | None = key(
+        "local time (store.timezone) at which the occupancy estimate goes back to zero, "
+        "such as the closing time; unset: never", None, pattern=r"([01]\d|2[0-3]):[0-5]\d",
+        allowed="a time of day HH:MM (00:00 ... 23:59)", example="22:00")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from drivers.readings import Direction, DoorCrossing, Reading
 from edge.events import format_time
@@ -27,9 +29,27 @@ MAX_EMPTY_WINDOWS = 24 * 60  # after a longer silence the quiet minutes are skip
 EVENT = "omo.presence.footfall.window"
 
 
+@dataclass(frozen=True)
+class CounterSpec:
+    """A door counter as the processor needs it: its zone, and the local time of day (in
+    `timezone`) at which its occupancy estimate goes back to zero, if any."""
+
+    zone: str
+    reset_at: time | None = None
+    timezone: str = "UTC"
+
+    def day(self, t: float) -> int | None:
+        """Which trading day t falls in (days turn over at `reset_at`); None: never."""
+        if self.reset_at is None:
+            return None
+        local = datetime.fromtimestamp(t, ZoneInfo(self.timezone))
+        shifted = local - timedelta(hours=self.reset_at.hour, minutes=self.reset_at.minute)
+        return shifted.toordinal()
+
+
 @dataclass
 class _Counter:
-    zone: str
+    spec: CounterSpec
     start: float | None = None  # the open window's start
     entered: int = 0
     left: int = 0
@@ -37,20 +57,14 @@ class _Counter:
 
 
 class FootfallProcessor(BaseProcessor):
-    """Per-minute in/out counts of each door counter.
-
-    `reset_every_s`/`reset_offset_s`: the occupancy is set to zero whenever a window
-    crosses a multiple of `reset_every_s` shifted by `reset_offset_s` (epoch seconds, e.g.
-    a day and the closing time's UTC offset); None never resets."""
+    """Per-minute in/out counts of each door counter (id -> CounterSpec). The occupancy
+    estimate is set to zero after the window in which the counter's `reset_at` falls."""
 
     name = "footfall"
     subscriptions = Subscriptions(readings=(DoorCrossing,), tick_s=TICK_S)
 
-    def __init__(self, counters: dict[str, str], *, reset_every_s: float | None = None,
-                 reset_offset_s: float = 0.0) -> None:
-        self.counters = {cid: _Counter(zone) for cid, zone in sorted(counters.items())}
-        self.reset_every_s = reset_every_s
-        self.reset_offset_s = reset_offset_s
+    def __init__(self, counters: dict[str, CounterSpec]) -> None:
+        self.counters = {cid: _Counter(spec) for cid, spec in sorted(counters.items())}
         self.unknown = 0  # crossings from counters not in the config: skipped
 
     def on_reading(self, reading: Reading, out: Output) -> None:
@@ -88,13 +102,11 @@ class FootfallProcessor(BaseProcessor):
     def _close(self, cid: str, c: _Counter, out: Output) -> None:
         assert c.start is not None
         start, end = c.start, c.start + WINDOW_S
-        out.emit(EVENT, {"counter": cid, "zone": c.zone, "window_start": format_time(start),
+        out.emit(EVENT, {"counter": cid, "zone": c.spec.zone, "window_start": format_time(start),
                          "window_s": WINDOW_S, "in": c.entered, "out": c.left,
                          "occupancy": c.occupancy}, at=end)
         c.start, c.entered, c.left = end, 0, 0
-        every = self.reset_every_s
-        if every is not None and math.floor((end - self.reset_offset_s) / every) \
-                > math.floor((start - self.reset_offset_s) / every):
+        if c.spec.day(end) != c.spec.day(start):
             c.occupancy = 0
 
 
@@ -102,4 +114,14 @@ def build(config: Config) -> list[FootfallProcessor]:
     """One footfall processor for all door counters; none when no counter is configured."""
     if not config.door_counters:
         return []
-    return [FootfallProcessor({d.id: d.zone for d in config.door_counters})]
+    return [FootfallProcessor({
+        d.id: CounterSpec(d.zone, _clock_time(d.occupancy_reset), config.timezone)
+        for d in config.door_counters})]
+
+
+def _clock_time(text: str | None) -> time | None:
+    """"HH:MM" -> time (the config has checked the format); None stays None."""
+    if not text:
+        return None
+    hour, minute = text.split(":")
+    return time(int(hour), int(minute))
