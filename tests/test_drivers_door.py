@@ -260,3 +260,18 @@ def test_unplugged_counter_raises_and_reopens_with_a_fresh_state(tmp_path: Path)
     assert [c.direction for c in got] == [Direction.OUT]
     reader.close()
     port.unplug()
+
+
+def test_the_documented_examples_parse() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "door-counter.md").read_text()
+    examples = [line for line in doc.splitlines() if line.startswith(("$DOOR,D1", "$DHB,D1"))]
+    assert len(examples) == 5
+    tr = DoorTracker()
+    out: list[Direction] = []
+    for line in examples:
+        parsed = parse_line(line.encode())
+        if isinstance(parsed, BeamEdge):
+            out += tr.edge(parsed.beam, parsed.blocked, parsed.ms)
+        else:
+            out += tr.heartbeat(parsed.a_blocked, parsed.b_blocked, parsed.ms)
+    assert out == [Direction.IN]
