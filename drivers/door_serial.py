@@ -41,6 +41,7 @@ EDGE_RE = re.compile(
 HEARTBEAT_RE = re.compile(
     rb"^\$DHB,([A-Za-z0-9_-]{1,16}),(\d{1,5}),(\d{1,10}),([01])([01])\*([0-9A-F]{2})$")
 SEQ_MOD = 65536
+MAX_AGE_S = 5.0  # a crossing is never dated further back than this
 MS_MOD = 1 << 32
 
 __all__ = ["Beam", "BeamEdge", "DoorCounterReader", "DoorTracker", "Heartbeat",
@@ -162,6 +163,13 @@ class DoorTracker:
         self.passage: _Passage | None = None
         self.clear_since: int | None = None
         self.last_ms: int | None = None
+        self.ended_ms: int | None = None  # when the passage classified last had cleared
+
+    def age_s(self) -> float:
+        """How long before the newest line the passage classified last had ended, s."""
+        if self.ended_ms is None or self.last_ms is None:
+            return 0.0
+        return max(0.0, (self.last_ms - self.ended_ms) / 1000)
 
     def _advance(self, ms: int) -> int | None:
         """The line's time on an unwrapped scale; None if it goes backwards."""
@@ -219,6 +227,7 @@ class DoorTracker:
                 or now - self.clear_since < self.close_gap_ms):
             return []
         passage, self.passage = self.passage, None
+        self.ended_ms = self.clear_since
         return self._classify(passage)
 
     def _classify(self, p: _Passage) -> list[Direction]:
@@ -268,8 +277,9 @@ def _sign(x: int) -> int:
 class DoorCounterReader:
     """Reads one door counter's port: lines in, DoorCrossings out (a `BlockingDriver`; run
     it with `drivers.base.ThreadedDriver`). Bad lines and lines out of sequence are counted
-    and skipped. Readings take their time from `now` (the daemon's clock); the
-    controller's milliseconds only order edges and measure durations."""
+    and skipped. Readings take their time from `now` (the daemon's clock), less how long
+    ago (by the controller's clock, at most `MAX_AGE_S`) the passage ended: the
+    controller's milliseconds only order edges and measure intervals."""
 
     def __init__(self, counter: str, port: str, baudrate: int, *,
                  now: Callable[[], float], timeout_s: float = 0.2,
@@ -297,8 +307,12 @@ class DoorCounterReader:
         controller goes away."""
         out: list[DoorCrossing] = []
         for raw in self.lines.read_lines():
-            for direction in self.feed(raw):
-                out.append(DoorCrossing(self.counter, self.now(), direction))
+            directions = self.feed(raw)
+            if directions:
+                # the passage ended a moment ago (the beams had to stay clear): date the
+                # crossing then, by the controller's clock for the interval only
+                t = self.now() - min(self.tracker.age_s(), MAX_AGE_S)
+                out += [DoorCrossing(self.counter, t, d) for d in directions]
         return out
 
     def feed(self, raw: bytes) -> list[Direction]:

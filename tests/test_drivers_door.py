@@ -226,8 +226,11 @@ def test_reader_opens_pty_with_pyserial_and_emits_crossings(tmp_path: Path) -> N
                    + encode_heartbeat("D1", len(edges), 9000, False, False))
         got: list[DoorCrossing] = []
         wait_for(lambda: got.extend(reader.read()) or len(got) >= 2, what="2 crossings")
-        assert got == [DoorCrossing("door-1", 42.0, Direction.IN),
-                       DoorCrossing("door-1", 42.0, Direction.OUT)]
+        assert [(c.counter, c.direction) for c in got] == [("door-1", Direction.IN),
+                                                           ("door-1", Direction.OUT)]
+        # dated when the beams cleared: 1.52 s of the controller's clock before the line
+        # that showed the passage was over
+        assert [c.t for c in got] == [pytest.approx(40.48), pytest.approx(40.48)]
         wait_for(lambda: reader.read() == [] and reader.tracker.counts.single_beam == 1,
                  what="the short break seen")
         assert reader.counters()["bad_lines"] == 3  # the cut line, the noise, the overlong
