@@ -138,7 +138,8 @@ class TrackerCounts:
     turned_back: int = 0  # both beams, but the order does not give a direction
     pairs: int = 0  # passages counted as two people side by side
     edges_inferred: int = 0  # edges a lost line must have carried, restored from the levels
-    clock_backwards: int = 0  # lines whose ms went backwards: ignored
+    clock_backwards: int = 0  # edges whose ms went backwards: ignored
+    restarts: int = 0  # heartbeats whose ms went backwards: the controller restarted
 
 
 class DoorTracker:
@@ -171,13 +172,19 @@ class DoorTracker:
             return 0.0
         return max(0.0, (self.last_ms - self.ended_ms) / 1000)
 
-    def _advance(self, ms: int) -> int | None:
-        """The line's time on an unwrapped scale; None if it goes backwards."""
+    def _advance(self, ms: int, *, restart_if_back: bool = False) -> int | None:
+        """The line's time on an unwrapped scale; None if it goes backwards (unless
+        `restart_if_back`: then the controller restarted and its clock starts again)."""
         if self.last_ms is None:
             self.last_ms = ms
             return ms
         delta = (ms - self.last_ms) % MS_MOD
         if delta >= MS_MOD // 2:
+            if restart_if_back:
+                self.counts.restarts += 1
+                self.reset()
+                self.last_ms = ms
+                return ms
             self.counts.clock_backwards += 1
             return None
         self.last_ms += delta
@@ -197,9 +204,10 @@ class DoorTracker:
         return out
 
     def heartbeat(self, a_blocked: bool, b_blocked: bool, ms: int) -> list[Direction]:
-        """The controller's levels and clock: close a finished passage, repair lost edges."""
+        """The controller's levels and clock: close a finished passage, repair lost edges.
+        A heartbeat whose clock went back says the controller restarted: start afresh."""
         prev = self.last_ms
-        now = self._advance(ms)
+        now = self._advance(ms, restart_if_back=True)
         if now is None:
             return []
         for beam, blocked in ((Beam.A, a_blocked), (Beam.B, b_blocked)):
@@ -339,4 +347,5 @@ class DoorCounterReader:
         return {"bad_lines": self.bad + self.lines.overlong,
                 "out_of_order_lines": self.out_of_order, "seq_gaps": self.seq_gaps,
                 "door_single_beam": c.single_beam, "door_turned_back": c.turned_back,
-                "door_pairs": c.pairs, "door_edges_inferred": c.edges_inferred}
+                "door_pairs": c.pairs, "door_edges_inferred": c.edges_inferred,
+                "door_clock_backwards": c.clock_backwards, "door_restarts": c.restarts}

@@ -192,6 +192,14 @@ def test_the_controller_clock_wraps_and_backwards_lines_are_ignored() -> None:
     assert tr.counts.clock_backwards == 1
 
 
+def test_a_heartbeat_whose_clock_went_back_means_the_controller_restarted() -> None:
+    tr = DoorTracker()
+    assert tr.edge(A, True, 900_000) == []  # someone in beam A when the controller resets
+    assert tr.heartbeat(False, False, 1000) == []  # millis() starts again from zero
+    assert tr.counts.restarts == 1 and not tr.level[A]
+    assert run(walk(2000, B), tracker=tr) == [Direction.OUT]
+
+
 def test_reader_skips_garbled_and_out_of_sequence_lines() -> None:
     reader = DoorCounterReader("door-1", "loop://", 115200, now=lambda: 7.0)
     lines = [encode_edge("D1", i, ms, beam, bool(level))
