@@ -3,7 +3,9 @@
 `Driver` is what the daemon's source loop (`edge.sources.SensorSource`) runs: `open()` connects
 to the sensor, `read()` waits for the next readings, `close()` lets go. Any exception from
 `open` or `read` means the sensor is offline: the loop closes the driver, reports it, waits
-out its back-off and opens it again. A driver never retries by itself.
+out its back-off and opens it again. A driver never retries by itself, with one exception:
+a driver that knows the steps that bring its sensor back (the BLE scanner's staged recovery)
+takes them inside `read`, and raises `SensorFatal` when only a fresh process can help.
 
 Most hardware is read with blocking calls (pyserial, OpenCV): such a driver implements
 `BlockingDriver`, and `ThreadedDriver` runs it on a thread of its own, never on the event
@@ -27,6 +29,13 @@ T = TypeVar("T")
 
 class SensorLost(Exception):
     """The sensor went away or its stream ended (the message says how)."""
+
+
+class SensorFatal(Exception):
+    """The driver tried every recovery it has and the sensor is still dead: only a new
+    process can help (the source loop turns this into `edge.runtime.FatalError`, and the
+    daemon exits non-zero so its service manager restarts it). The message says why; it
+    never carries addresses or payloads."""
 
 
 class Driver(Protocol[R_co]):

@@ -21,13 +21,23 @@ from edge.eventlog import EventLog, RetentionPolicy
 from edge.events import source_uri
 from edge.ids import new_boot_id
 from edge.processing.registry import ProcessorFactory
-from edge.runtime import Component, ComponentContext, Emitter, Health, Supervisor
+from edge.runtime import EXIT_FATAL, Component, ComponentContext, Emitter, Health, Supervisor
 from edge.services import CommandHandler, Services, SimHooks
 from edge.status import write_status
 from edge.wiring import build_components
 
 log = logging.getLogger(__name__)
 SHUTDOWN_BUDGET_S = 4.0
+
+
+async def wait_first(*events: asyncio.Event) -> None:
+    """Wait until any of `events` is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
 
 
 def retention_policy(config: Config) -> RetentionPolicy:
@@ -242,10 +252,12 @@ class Daemon:
                  self.config.store, self.config.device, len(components))
         self.ready.set()
         try:
-            await stop.wait()
+            await wait_first(stop, self.supervisor.fatal_requested)
         finally:
-            await self._shutdown(handle_signals)
-        return 0
+            fatal = self.supervisor.fatal
+            await self._shutdown(handle_signals, "signal" if fatal is None
+                                 else f"fatal: {fatal[0]}")
+        return 0 if fatal is None else EXIT_FATAL
 
     async def _emit_recovered(self, moved: Path) -> None:
         self.event_log.take_recoveries()
@@ -254,14 +266,14 @@ class Daemon:
             "detail": f"moved aside to {moved.name}; a new log was started",
         })
 
-    async def _shutdown(self, handled_signals: bool) -> None:
+    async def _shutdown(self, handled_signals: bool, reason: str) -> None:
         started = time.monotonic()
         sdnotify.notify("STOPPING=1")
         log.info("stopping")
         await self.supervisor.stop(timeout=SHUTDOWN_BUDGET_S * 0.6)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.emitter.emit("omo.device.daemon.stopped", {
-                "reason": "signal", "uptime_s": round(time.time() - self.started_at, 3)}),
+                "reason": reason[:128], "uptime_s": round(time.time() - self.started_at, 3)}),
                 timeout=1.0)
         await self.emitter.stop()
         final = dict(self.last_status or {}, stopped_at=time.time(), updated_at=time.time())

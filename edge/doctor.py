@@ -397,6 +397,20 @@ def check_broker(broker: Broker, timeout_s: float) -> CheckResult:
 
 
 # ------------------------------------------------------------------------- all
+def check_ble_mqtt(config: Config, timeout_s: float) -> CheckResult:
+    """The broker the cheap BLE receivers publish to: reachable over TCP."""
+    m = config.ble.mqtt
+    name = f"BLE MQTT feed {m.host}:{m.port}"
+    try:
+        socket.create_connection((m.host, m.port), timeout=timeout_s).close()
+    except OSError as exc:
+        return CheckResult(False, name, f"cannot connect: {exc.strerror or exc}",
+                           "start the store broker the receivers publish to, or correct "
+                           "ble.mqtt.host / ble.mqtt.port")
+    return CheckResult(True, name, f"reachable (TCP); {len(m.nodes)} node(s) mapped to "
+                                   "receivers")
+
+
 def run_checks(config: Config, timeout_s: float = 3.0) -> Iterator[CheckResult]:
     """Every check for the configured store, in order; never raises."""
     yield _guard("event log", lambda: check_event_log(config))
@@ -414,6 +428,11 @@ def run_checks(config: Config, timeout_s: float = 3.0) -> Iterator[CheckResult]:
         for i, rx in enumerate(config.ble.receivers):
             yield _guard(f"BLE ble.receivers[{i}] {rx.adapter}",
                          partial(check_ble_adapter, i, rx.id, rx.adapter))
+        m = config.ble.mqtt
+        if m.enabled:
+            yield _with_timeout(partial(check_ble_mqtt, config, timeout_s),
+                                f"BLE MQTT feed {m.host}:{m.port}", timeout_s * 2 + 1,
+                                "check ble.mqtt.host, DNS and the network path")
     for i, shelf in enumerate(config.shelves):
         limit = timeout_s if "://" in shelf.port else max(timeout_s, DEVICE_TIMEOUT_S)
         yield _with_timeout(partial(check_serial, i, shelf), f"serial shelves[{i}] {shelf.port}",

@@ -13,14 +13,14 @@ from typing import Any
 FILE_MODE = 0o640
 
 
-def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
+def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int = FILE_MODE) -> None:
     """Write `data` to a temporary file beside `path`, fsync it (unless `fsync` is False)
-    and rename it over `path`, with mode FILE_MODE. Creates the parent directory. Raises
-    OSError."""
+    and rename it over `path`, with `mode` (FILE_MODE unless told; 0o600 for secrets).
+    Creates the parent directory. Raises OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
-        os.fchmod(fd, FILE_MODE)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             if fsync:
@@ -32,7 +32,8 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
         raise
 
 
-def write_json_atomic(path: Path, obj: Any, *, indent: int = 1, fsync: bool = True) -> None:
+def write_json_atomic(path: Path, obj: Any, *, indent: int = 1, fsync: bool = True,
+                      mode: int = FILE_MODE) -> None:
     """`write_atomic` of `obj` as UTF-8 JSON with sorted keys."""
     text = json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=True)
-    write_atomic(path, text.encode("utf-8"), fsync=fsync)
+    write_atomic(path, text.encode("utf-8"), fsync=fsync, mode=mode)

@@ -4,6 +4,12 @@ A component is anything with a ``name`` and an ``async run(ctx)``: a source (dri
 simulator readings), a processor, or a sink (sync, player channel). The supervisor runs
 each as its own task; an exception is logged, counted and reported as a fault event, and
 the component is restarted with exponential backoff while the others go on.
+
+The one exception that is not retried is `FatalError`: a component raises it when it has
+tried everything it knows and only a fresh process can help (a Bluetooth adapter still dead
+after a power cycle). The supervisor reports it, records it in `fatal` and sets
+`fatal_requested`; the daemon then shuts down cleanly and exits non-zero (`EXIT_FATAL`), so
+systemd (`Restart=on-failure`) starts it again.
 """
 
 from __future__ import annotations
@@ -27,6 +33,14 @@ if TYPE_CHECKING:
     from edge.services import Services
 
 log = logging.getLogger(__name__)
+EXIT_FATAL = 1
+"""The daemon's exit status after a FatalError (not 2: that one tells systemd not to retry)."""
+
+
+class FatalError(Exception):
+    """Raised by a component that cannot recover inside this process: the daemon stops and
+    exits with `EXIT_FATAL` so that its service manager restarts it. The message says why
+    (shown in the fault event and the status; no personal data)."""
 
 
 class Health(StrEnum):
@@ -226,6 +240,8 @@ class Supervisor:
         self.backoff = backoff or Backoff()
         self.states: dict[str, ComponentState] = services.components
         self.stopping = asyncio.Event()  # set when the supervisor begins to stop
+        self.fatal: tuple[str, FatalError] | None = None  # (component, error), the first one
+        self.fatal_requested = asyncio.Event()  # set on the first FatalError
         self._phases = {phase: asyncio.Event() for phase in StopPhase}
         self._tasks: list[tuple[StopPhase, asyncio.Task[None]]] = []
 
@@ -256,6 +272,9 @@ class Supervisor:
                 return
             except asyncio.CancelledError:
                 raise
+            except FatalError as exc:
+                self._fatal(component.name, state, exc)
+                return
             except Exception as exc:
                 if time.monotonic() - started > self.backoff.reset_after_s:
                     failures = 0
@@ -275,6 +294,21 @@ class Supervisor:
                 if await ctx.sleep(delay):
                     break
         state.health = Health.STOPPED
+
+    def _fatal(self, name: str, state: ComponentState, exc: FatalError) -> None:
+        state.health = Health.FAILED
+        state.detail = "fatal: the daemon exits so that its service manager restarts it"
+        state.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        state.last_error_at = self.clock.now()
+        log.critical("component %s cannot recover (%s); the daemon exits with status %d",
+                     name, exc, EXIT_FATAL)
+        self.emitter.try_emit("omo.device.component.faulted", {
+            "component": name, "fault": "fatal", "detail": str(exc)[:1000],
+            "restarts": state.restarts,
+        })
+        if self.fatal is None:
+            self.fatal = (name, exc)
+        self.fatal_requested.set()
 
     async def stop(self, timeout: float = 3.0) -> None:
         """Ask the components to stop, phase by phase (`StopPhase`); cancel what has not

@@ -7,6 +7,7 @@ leaves every hook unset, and no production code path knows anything else about t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -86,3 +87,7 @@ class Services:
     """The supervisor's component states (shared, live), for health reports."""
     config_pending: Config | None = None
     """A config that `config.reload` validated, applied at the next restart."""
+    address_key: bytes = field(default_factory=lambda: os.urandom(16), repr=False)
+    """The key every BLE source hashes advertisers' addresses with: one per process, so a
+    device heard by several receivers has one hash, and hashes cannot be linked across
+    restarts."""

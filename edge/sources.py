@@ -1,16 +1,20 @@
 """Sources: the one sensor loop that runs every driver inside the daemon.
 
 One component per sensor: `ble:<receiver>`, `shelf:<shelf>`, `door:<counter>`,
-`camera:<camera>`. Each is a
-`SensorSource` around a `drivers.base.Driver`: open the driver, publish every reading on the
-reading bus (`services.readings`) and count it (`ctx.reading(<name>)`), and copy the
-driver's own counters (bad lines, bad adverts, skipped frames) into the component's.
+`camera:<camera>`, and `ble:mqtt` for every cheap receiver that publishes to the store broker
+(one subscriber for all of them). Each is a `SensorSource` around a `drivers.base.Driver`:
+open the driver, publish every reading on the reading bus (`services.readings`) and count it
+(`ctx.reading(<name>)`), and copy the driver's own counters (bad lines, bad adverts, skipped
+frames) into the component's.
 
 Any error from the driver means the sensor is offline: the source marks itself DEGRADED,
 records the sensor's state in `services.sensors`, emits `omo.sensor.status.changed`
 (offline), waits out the back-off (in clock seconds) and opens the driver again, emitting
-`online` when it is back. Blocking drivers (serial, OpenCV) run on a thread of their own
-(`drivers.base.ThreadedDriver`), never on the loop or the shared executor.
+`online` when it is back. The exception is `drivers.base.SensorFatal` (a driver that has
+tried all its recovery steps): the source closes the driver and raises
+`edge.runtime.FatalError`, and the daemon exits non-zero for systemd to restart it.
+Blocking drivers (serial, OpenCV) run on a thread of their own (`drivers.base.ThreadedDriver`),
+never on the loop or the shared executor.
 
 Which implementation sits behind a driver is not this module's business: the simulator's
 BLE backend comes through `services.hooks.ble_backend`, and shelves and cameras are reached
@@ -25,9 +29,9 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from drivers.base import Driver
+from drivers.base import Driver, SensorFatal
 from drivers.readings import BleAdvert, DoorCrossing, Frame, Reading, WeightSample
-from edge.runtime import Backoff, Component, ComponentContext, Health, StopPhase
+from edge.runtime import Backoff, Component, ComponentContext, FatalError, Health, StopPhase
 from edge.services import SensorState
 
 if TYPE_CHECKING:
@@ -115,8 +119,12 @@ class SensorSource(Generic[R]):
         driver = self.make_driver(ctx)
         while not ctx.stopping.is_set():
             lost: str | None = None
+            fatal: SensorFatal | None = None
             try:
                 await driver.open()
+            except SensorFatal as exc:
+                await driver.close()
+                raise self._fatal(ctx, driver, exc) from exc
             except Exception as exc:  # no device, permissions, BlueZ down, bad URL
                 await driver.close()
                 ctx.state.counters.update(driver.counters())
@@ -140,14 +148,24 @@ class SensorSource(Generic[R]):
                     if batch:
                         ctx.reading(self.name, len(batch))
                     ctx.state.counters.update(driver.counters())
+            except SensorFatal as exc:
+                fatal = exc
             except Exception as exc:  # unplugged, stream ended, adapter gone
                 lost = describe(exc)
             finally:
                 stop_waiter.cancel()
                 await driver.close()
                 ctx.state.counters.update(driver.counters())
+            if fatal is not None:
+                raise self._fatal(ctx, driver, fatal) from fatal
             if lost is None or await link.offline(lost):
                 return
+
+    def _fatal(self, ctx: ComponentContext, driver: Driver[R], exc: SensorFatal) -> FatalError:
+        """The driver (already closed) gave up: the FatalError that makes the daemon exit."""
+        ctx.state.counters.update(driver.counters())
+        ctx.services.sensors.set(f"{self.kind}:{self.sensor}", SensorState.OFFLINE)
+        return FatalError(f"{self.kind} {self.sensor}: {describe(exc)}"[:DETAIL_MAX])
 
 
 def build(config: Config, services: Services) -> list[Component]:
@@ -155,6 +173,8 @@ def build(config: Config, services: Services) -> list[Component]:
     components: list[Component] = []
     if config.ble.enabled:
         components += [ble_source(r, services) for r in config.ble.receivers]
+        if config.ble.mqtt.enabled:
+            components.append(ble_mqtt_source(config, services))
     components += [shelf_source(s) for s in config.shelves]
     components += [door_source(d) for d in config.door_counters]
     components += [camera_source(c, services) for c in config.cameras]
@@ -162,15 +182,42 @@ def build(config: Config, services: Services) -> list[Component]:
 
 
 def ble_source(receiver: BleReceiver, services: Services) -> SensorSource[BleAdvert]:
-    from drivers.ble import BleScanner
+    from drivers.ble import BleScanner, ScanMode
 
     def make(ctx: ComponentContext) -> Driver[BleAdvert]:
         factory = services.hooks.ble_backend
         backend, kwargs = (None, {}) if factory is None else factory(receiver)
         return BleScanner(receiver.id, now=ctx.clock.now, adapter=receiver.adapter,
-                          backend=backend, backend_kwargs=kwargs)
+                          backend=backend, backend_kwargs=kwargs,
+                          address_key=services.address_key,
+                          scanning=ScanMode(receiver.scanning),
+                          stale_s=services.config.ble.stale_s)
 
     return SensorSource(SensorKind.BLE, receiver.id, make)
+
+
+MQTT_SENSOR = "mqtt"
+
+
+def ble_mqtt_source(config: Config, services: Services) -> SensorSource[BleAdvert]:
+    """One subscriber for every cheap receiver (`[ble.mqtt]`); its nodes' adverts carry the
+    receiver ids the config maps them to. Identities are hashed with the process's address
+    key, as the local scanners' addresses are."""
+    from drivers.mqtt_ble import FeedContext
+    from drivers.mqtt_feed import FeedSettings, MqttBleFeed
+
+    m = config.ble.mqtt
+    settings = FeedSettings(host=m.host, port=m.port, username=m.username, password=m.password,
+                            keepalive_s=m.keepalive_s,
+                            client_id=f"omo-edge-{config.store}-{config.device}-ble"[:128])
+    feed = FeedContext(receivers={n.node: n.receiver for n in m.nodes}, key=services.address_key,
+                       ignored=frozenset(m.ignore_nodes), espresense_roots=m.espresense_topics,
+                       omg_roots=m.omg_topics, max_payload=m.max_payload_bytes)
+
+    def make(ctx: ComponentContext) -> Driver[BleAdvert]:
+        return MqttBleFeed(settings, feed, now=ctx.clock.now)
+
+    return SensorSource(SensorKind.BLE, MQTT_SENSOR, make)
 
 
 def shelf_source(shelf: Shelf) -> SensorSource[WeightSample]:

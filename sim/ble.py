@@ -9,6 +9,10 @@ one from a radio.
 RSSI follows a log-distance path-loss model: tx power at 1 m, exponent n, slow shadowing per
 beacon-receiver pair (an AR(1) process) and fast Gaussian noise; packets are missed at random
 and below the receiver's floor.
+
+App users' phones advertise the store app's beacon (drivers/app_beacon.py): an iBeacon under
+the store's UUID whose major:minor is the rotating token of their member number, made with
+the run's key (`sim.world.sim_app_key`) for each advert's time.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from typing import Any
 
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 
+from drivers.app_beacon import DEFAULT_ROTATION_S, AppKey, encode_token, slot_of
 from drivers.beacons import APPLE_COMPANY_ID, EDDYSTONE_UUID, encode_eddystone_uid, encode_ibeacon
-from sim.world import Agent, World
+from sim.world import Agent, World, sim_app_key
 
 
 class BleHub:
@@ -77,13 +82,20 @@ class _Emitter:
     interval: float
     next_t: float
     payload: tuple[dict[int, bytes], dict[str, bytes], list[str], int | None]
+    member: int | None = None  # an app user's: the payload is made per advert (`_app`)
+    slot: int | None = None  # the rotation slot `payload` was made for
 
 
 class BleGenerator:
     """Adverts of the beacons and phones in the store, per receiver, tick by tick."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, app_key: AppKey | None = None,
+                 rotation_s: float = DEFAULT_ROTATION_S) -> None:
+        """`app_key`: the key of the app users' tokens (the run's `sim_app_key` unless
+        given); `rotation_s`: their rotation period."""
         self.world = world
+        self.app_key = app_key or sim_app_key(world)
+        self.rotation_s = rotation_s
         self.p = world.params.ble
         self.rng = random.Random(f"omo-sim:{world.seed}:{world.scenario.name}:ble")
         self.shadow: dict[tuple[str, str], float] = {}
@@ -91,16 +103,17 @@ class BleGenerator:
         for a in world.agents:
             if a.beacon is not None:
                 b = a.beacon
-                if b["kind"] == "ibeacon":
-                    payload: tuple[Any, ...] = (
-                        {APPLE_COMPANY_ID: encode_ibeacon(b["uuid"], b["major"], b["minor"],
-                                                          self.p.tx_power_1m)}, {}, [], None)
+                member: int | None = None
+                if b["kind"] == "app":
+                    payload: tuple[Any, ...] = ({}, {}, [], None)  # made per advert
+                    member = b["member"]
                 else:
                     payload = ({}, {EDDYSTONE_UUID: encode_eddystone_uid(
                         b["namespace"], b["instance"], self.p.tx_power_1m + 41)},
                         [EDDYSTONE_UUID], None)
                 self.emitters.append(_Emitter(a, b["address"], self.p.interval_s,
-                                              a.t_start + self.rng.uniform(0, 1), payload))
+                                              a.t_start + self.rng.uniform(0, 1), payload,
+                                              member))
             elif a.phone is not None:
                 nearby = bytes([0x10, 0x05, self.rng.randrange(256), 0x1C,
                                 *(self.rng.randrange(256) for _ in range(3))])
@@ -124,6 +137,8 @@ class BleGenerator:
                 st = e.agent.state(t)
                 if st is None:
                     continue
+                if e.member is not None:
+                    self._app(e, t)
                 manufacturer, service, uuids, tx = e.payload
                 if rng.random() < p.garbled and manufacturer.get(APPLE_COMPANY_ID, b"")[:1] \
                         == b"\x02":
@@ -149,3 +164,14 @@ class BleGenerator:
                     self.sent += 1
         out.sort(key=lambda r: (r[0], r[1], r[2]))
         return [(rx, addr, adv) for _, rx, addr, adv in out]
+
+    def _app(self, e: _Emitter, t: float) -> None:
+        """Make an app user's advert for sim time `t`: the token of the slot it falls in."""
+        assert e.member is not None and e.agent.beacon is not None
+        epoch = self.world.start_epoch + t
+        slot = slot_of(epoch, self.rotation_s)
+        if slot != e.slot:
+            major, minor = encode_token(self.app_key.secret, e.member, epoch, self.rotation_s)
+            e.payload = ({APPLE_COMPANY_ID: encode_ibeacon(
+                e.agent.beacon["uuid"], major, minor, self.p.tx_power_1m)}, {}, [], None)
+            e.slot = slot

@@ -24,9 +24,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from drivers.app_beacon import AppKeyRing
 from drivers.camera import CaptureSource
 from drivers.readings import RECORDABLE
 from edge import __version__
+from edge.app_keys import write_app_keys
 from edge.clock import ManualClock
 from edge.config import Config, parse
 from edge.daemon import Daemon
@@ -40,7 +42,7 @@ from sim.door import DoorGenerator
 from sim.overrides import Value, apply
 from sim.scoring import Truth, score
 from sim.shelf import PtyPort, ShelfGenerator
-from sim.world import STORE_UUID, TICK_S, World, build_world, scenarios
+from sim.world import STAFF_NAMESPACE, STORE_UUID, TICK_S, World, build_world, scenarios
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,8 @@ def sim_config(world: World, out: Path, broker_port: int | None,
         "store": {"id": "sim-store", "device": "sim-edge"},
         "storage": {"path": str(out / "events.db"), "state_dir": str(out / "state"),
                     "min_free_mb": 0},
-        "zones": [{"id": z.id, "name": z.name, "kind": z.kind} for z in lay.zones],
+        "zones": [{"id": z.id, "name": z.name, "kind": z.kind,
+                   "area": [z.rect.x0, z.rect.y0, z.rect.x1, z.rect.y1]} for z in lay.zones],
         "shelves": [{"id": s.id, "port": str(out / "dev" / s.id), "zone": s.zone,
                      "plates": [{"id": p.id, "sku": p.sku, "unit_grams": p.unit_grams,
                                  "capacity": p.capacity, "low_stock": 3} for p in s.plates]}
@@ -90,7 +93,8 @@ def sim_config(world: World, out: Path, broker_port: int | None,
                      "fps": world.params.camera.fps, "width": world.params.camera.width,
                      "height": world.params.camera.height} for c in lay.cameras],
         "ble": {"enabled": True, "app_uuids": [STORE_UUID],
-                "receivers": [{"id": r.id, "zone": r.zone}
+                "exclude": [f"eddystone-uid:{STAFF_NAMESPACE}"],
+                "receivers": [{"id": r.id, "zone": r.zone, "position": list(r.pos)}
                               for r in lay.receivers]},
         "screens": [{"id": s.id, "zone": s.zone, "fullscreen": False} for s in lay.screens],
     }
@@ -151,6 +155,8 @@ class Simulation:
             shutil.rmtree(out / d, ignore_errors=True)
             (out / d).mkdir(parents=True)
         (out / "truth.jsonl").write_bytes(self.world.truth_jsonl())
+        # the app beacon key, as the cloud would have sent it (presence.app_keys)
+        write_app_keys(out / "state", AppKeyRing([self.ble.app_key], self.ble.rotation_s))
         # enough config for `omo-edge status -c <out>/status.toml` during and after the run
         (out / "status.toml").write_text(
             '[store]\nid = "sim-store"\ndevice = "sim-edge"\n\n[storage]\n'

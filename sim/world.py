@@ -15,6 +15,8 @@ from bisect import bisect_right
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 
+from drivers.app_beacon import MAX_MEMBER, AppKey
+
 TICK_S = 0.1  # the world's sampling step for zone and field-of-view truth
 STORE_UUID = "6f6d6f2d-6564-6765-2d61-707000000001"  # the store app's iBeacon proximity UUID
 STAFF_NAMESPACE = "6f6d6f65646765737466"  # Eddystone-UID namespace of staff badges
@@ -361,6 +363,14 @@ class Agent:
     path: list[Waypoint] = field(default_factory=list)
 
     @property
+    def carries(self) -> str:
+        """What the agent's device advertises: "app" (the store app's beacon), "badge" (a
+        staff badge), "phone" (a phone without a beacon payload) or "none"."""
+        if self.beacon is not None:
+            return "badge" if self.staff else "app"
+        return "phone" if self.phone is not None else "none"
+
+    @property
     def t_start(self) -> float:
         return self.path[0].t
 
@@ -548,7 +558,10 @@ def build_world(scenario: Scenario, seed: int, duration: float,
     rng = random.Random(f"omo-sim:{seed}:{scenario.name}:world")
     planner = _Planner(layout, p, rng)
     agents: list[Agent] = []
-    minors = rng.sample(range(1, 65535), 4000)
+    # This draw used to number the app beacons (their minor); it stays so every seed's world
+    # (arrivals, paths, picks) is the one it was. Member numbers come from their own rng.
+    rng.sample(range(1, 65535), 4000)
+    members = _members(seed, scenario.name, 4000)
     shelves = list(layout.shelves)
     promo = layout.screen("screen-1")
     checkout_screen = layout.screen("screen-2")
@@ -558,7 +571,7 @@ def build_world(scenario: Scenario, seed: int, duration: float,
         opted = rng.random() < p.app_share
         agent = Agent(
             id=f"v{i:04d}", staff=False, opted_in=opted,
-            beacon={"kind": "ibeacon", "uuid": STORE_UUID, "major": 1, "minor": minors[i],
+            beacon={"kind": "app", "uuid": STORE_UUID, "member": members[i],
                     "address": _address(rng)} if opted else None,
             phone=_address(rng) if not opted and rng.random() < p.ble.phone_share else None,
             color=_color(rng), face=rng.randrange(0, 100), speed=rng.uniform(*p.walk_speed))
@@ -639,6 +652,22 @@ def build_world(scenario: Scenario, seed: int, duration: float,
     return world
 
 
+def _members(seed: int, scenario: str, count: int) -> list[int]:
+    """Unique random member numbers for the app users (drivers/app_beacon.py), one per
+    arrival, from their own seeded rng."""
+    rng = random.Random(f"omo-sim:{seed}:{scenario}:members")
+    return rng.sample(range(1, MAX_MEMBER + 1), count)
+
+
+def sim_app_key(world: World) -> AppKey:
+    """The app beacon key of a simulated run: secret from the seed, valid a day either side
+    of the run. The runner writes it where the daemon reads keys; the BLE generator uses it
+    to make the app users' tokens."""
+    secret = hashlib.sha256(f"omo-sim:{world.seed}:{world.scenario.name}:app-key".encode())
+    return AppKey("sim-1", secret.digest(), world.start_epoch - 86400.0,
+                  world.start_epoch + world.duration + 86400.0)
+
+
 def _address(rng: random.Random) -> str:
     b = [rng.randrange(256) for _ in range(6)]
     b[0] |= 0xC0  # a random static address
@@ -673,8 +702,8 @@ def _agent_truth(layout: Layout, agent: Agent, duration: float, out: list[dict[s
     looks = [e for e in own if e["type"] == "look" and e["target_kind"] == "screen"]
     if not agent.staff:
         out.append({"type": "visit.started", "visitor": agent.id, "t": _r(t0),
-                    "opted_in": agent.opted_in,
-                    "app_user": agent.beacon["minor"] if agent.beacon else None})
+                    "opted_in": agent.opted_in, "carries": agent.carries,
+                    "app_user": agent.beacon["member"] if agent.beacon else None})
     for k in range(n + 1):
         t = t0 + k * TICK_S if k < n else t1
         if t > t1:

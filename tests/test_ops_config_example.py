@@ -37,7 +37,8 @@ def known_keys() -> dict[str, set[str]]:
     raw: dict[str, Any] = {
         **odd, "store": dict(odd), "storage": dict(odd), "logging": dict(odd),
         "privacy": dict(odd), "zones": [dict(odd)], "shelves": [{**odd, "plates": [dict(odd)]}],
-        "cameras": [dict(odd)], "ble": {**odd, "receivers": [dict(odd)]},
+        "cameras": [dict(odd)],
+        "ble": {**odd, "receivers": [dict(odd)], "mqtt": {**odd, "nodes": [dict(odd)]}},
         "screens": [dict(odd)], "broker": {**odd, "tls": dict(odd)},
     }
     with pytest.raises(ConfigError) as info:
@@ -48,7 +49,7 @@ def known_keys() -> dict[str, set[str]]:
         if m:
             table = re.sub(r"\[\d+\]", "", m.group(1)).rstrip(".")
             found[table] = set(m.group(2).split(", "))
-    assert len(found) == 14, sorted(found)
+    assert len(found) == 16, sorted(found)
     return found
 
 
@@ -94,7 +95,8 @@ def test_the_example_shows_every_key(tmp_path: Path) -> None:
 def test_every_commented_out_key_is_valid_when_switched_on(tmp_path: Path) -> None:
     path = tmp_path / "full.toml"
     path.write_text(uncommented(EXAMPLE.read_text(), tmp_path))
-    env = {"OMO_EDGE_BROKER_PASSWORD": "pw", "OMO_EDGE_PSEUDONYM_KEY": "k"}
+    env = {"OMO_EDGE_BROKER_PASSWORD": "pw", "OMO_EDGE_PSEUDONYM_KEY": "k",
+           "OMO_EDGE_BLE_MQTT_PASSWORD": "pw"}
     config = load(path, env=env)
     assert config.broker.tls is not None and config.broker.tls.cert is not None
     assert config.broker.password == "pw" and config.privacy.pseudonym_key == "k"

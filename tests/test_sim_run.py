@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.app_keys import load_app_keys
 from edge.cli import main as cli_main
 from edge.eventlog import open_readonly
 from edge.events import validate_envelope
@@ -50,6 +51,7 @@ def test_streams_reach_the_daemon_through_the_drivers(tmp_path: Path) -> None:
     assert snap.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     status = read_status(tmp_path / "state")
     assert status is not None  # what `omo-edge status` reads
+    assert [k.id for k in load_app_keys(tmp_path / "state").keys] == ["sim-1"]  # the app key
     assert status["components"]["shelf:shelf-1"]["readings"]["shelf:shelf-1"] > 0
     el = open_readonly(tmp_path / "events.db")
     types = [s.event.type for s in el.query()]

@@ -31,10 +31,12 @@ def pick(t: float, plate: str, qty: int = 1, kind: str = "pick", sku: str = "A",
 
 def test_every_metric_is_registered_once_and_unscored_without_its_events() -> None:
     names = set(load_parts().scorers)
-    assert names == {"visit_count_error", "zone_dwell_mae", "pick_return_precision_recall",
+    assert names >= {"visit_precision_recall", "zone_accuracy", "zone_dwell_error",
+                     "pick_return_precision_recall",
                      "quantity_accuracy", "people_passing_error", "watchers_error",
                      "attention_time_error", "product_interest_rho", "attribution_precision",
                      "footfall_in_error", "footfall_out_error"}
+    assert "visit_count_error" not in names and "zone_dwell_mae" not in names
     out = score(truth(), [ev("omo.device.daemon.started", 0, version="x", components=[])])
     assert all(not m["scored"] and m["reason"] and m["how"] for m in out.values())
     # errors improve downwards, precision, recall, accuracy and correlation upwards
@@ -60,14 +62,68 @@ def test_footfall_errors_sum_windows_against_arrivals_and_departures() -> None:
     assert fout["details"]["truth_after_last_window"] == 1
 
 
-def test_visit_count_error() -> None:
-    tr = truth(*({"type": "visit.started", "visitor": f"v{i}", "t": i, "opted_in": i < 2}
-                 for i in range(10)))
-    events = [ev("omo.presence.visit.started", i, visitor=f"{i:016x}", opted_in=i < 1)
-              for i in range(8)]
-    m = score(tr, events)["visit_count_error"]
-    assert m["scored"] and m["value"] == 0.2
-    assert m["details"]["opted_in_error"] == 0.5
+def visit(v: str, t0: float, t1: float, carries: str = "phone",
+          zones: tuple[tuple[float, float, str], ...] = ()) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"type": "visit.started", "visitor": v, "t": t0, "opted_in": carries == "app",
+         "carries": carries, "app_user": 1234 if carries == "app" else None},
+        {"type": "visit.ended", "visitor": v, "t": t1, "duration_s": t1 - t0}]
+    for a, b, z in zones:
+        out += [{"type": "zone.entered", "visitor": v, "zone": z, "t": a},
+                {"type": "zone.exited", "visitor": v, "zone": z, "t": b, "dwell_s": b - a}]
+    return out
+
+
+def found(vid: str, t0: float, t1: float, zones: tuple[tuple[float, float, str], ...] = ()
+          ) -> list[dict[str, Any]]:
+    out = [ev("omo.presence.visit.started", t0, visitor=vid, opted_in=False)]
+    for a, b, z in zones:
+        out += [ev("omo.presence.zone.entered", a, visitor=vid, zone=z),
+                ev("omo.presence.zone.exited", b, visitor=vid, zone=z, dwell_s=b - a)]
+    return [*out, ev("omo.presence.visit.ended", t1, visitor=vid, duration_s=t1 - t0)]
+
+
+def test_visit_precision_recall_counts_only_visitors_a_receiver_can_hear() -> None:
+    tr = truth(*visit("v1", 10, 100), *visit("v2", 200, 300, "app"),
+               *visit("v3", 400, 500, "none"), *visit("v4", 410, 520))
+    events = [*found("a" * 16, 12, 101), *found("b" * 16, 203, 298),
+              *found("c" * 16, 600, 650),  # nobody there: a false visit
+              ev("omo.presence.app_user.arrived", 203, visitor="b" * 16, customer="mya")]
+    m = score(tr, events)["visit_precision_recall"]
+    assert m["value"] == {"precision": round(2 / 3, 4), "recall": round(2 / 3, 4)}
+    assert m["details"]["true_visits"] == 3  # v3 carries nothing
+    assert m["details"]["app_matched"] == 1
+    assert m["details"]["app_user_arrived_true_customer"] == 1  # "mya" is member 1234
+
+
+def test_zone_accuracy_leaves_out_the_edges_of_true_zone_changes() -> None:
+    tr = truth(*visit("v1", 0, 60, zones=((0, 30, "drinks"), (30, 60, "promo"))))
+    # found: the change 2 s late (inside the left-out edge), and 10 s of promo seen as care
+    events = found("a" * 16, 0, 60, ((0, 32, "drinks"), (32, 50, "promo"), (50, 60, "care")))
+    m = score(tr, events)["zone_accuracy"]
+    # entering at 0, the change at 30 and leaving at 60 are zone changes: counted are
+    # (3, 27) and (33, 57) at 0.5 s steps, 47 instants each; wrong: [50, 57), 14 instants
+    assert m["value"] == round((47 + 47 - 14) / (47 + 47), 4)
+    assert m["details"]["per_zone"]["drinks"] == 1.0
+
+
+def test_zone_accuracy_counts_an_unmatched_visit_as_nowhere() -> None:
+    tr = truth(*visit("v1", 0, 40, zones=((0, 40, "drinks"),)),
+               *visit("v2", 100, 140, zones=((100, 140, "drinks"),)))
+    events = found("a" * 16, 1, 40, ((1, 40, "drinks"),))
+    assert score(tr, events)["zone_accuracy"]["value"] == pytest.approx(0.5, abs=0.02)
+
+
+def test_zone_dwell_error_is_relative_per_zone() -> None:
+    tr = truth(*visit("v1", 0, 60, zones=((0, 20, "drinks"), (20, 60, "promo"))),
+               *visit("v2", 100, 140, zones=((100, 140, "drinks"),)))
+    events = [*found("a" * 16, 0, 60, ((0, 25, "drinks"), (25, 60, "promo"))),
+              *found("b" * 16, 100, 140, ((100, 130, "drinks"), (130, 140, "care")))]
+    m = score(tr, events)["zone_dwell_error"]
+    # drinks: |25-20| + |30-40| over 60 true s; promo: 5 of 40; care: no true dwell, left out
+    assert m["details"]["per_zone"] == {"drinks": 0.25, "promo": 0.125}
+    assert m["value"] == pytest.approx((0.25 + 0.125) / 2)
+    assert m["details"]["worst"] == ["drinks", 0.25]
 
 
 def test_pick_return_precision_recall_and_quantity() -> None:
@@ -131,18 +187,6 @@ def test_audience_window_errors() -> None:
     assert out["watchers_error"]["value"] == 0.0
     assert out["attention_time_error"]["value"] == 0.25  # 6 s of 8
     assert out["people_passing_error"]["details"]["mae_per_window"] == 0.5
-
-
-def test_zone_dwell_mae() -> None:
-    tr = truth({"type": "zone.exited", "visitor": "v1", "zone": "drinks", "t": 30.0,
-                "dwell_s": 20.0},
-               {"type": "zone.exited", "visitor": "v2", "zone": "drinks", "t": 50.0,
-                "dwell_s": 40.0},
-               {"type": "zone.exited", "visitor": "v2", "zone": "promo", "t": 60.0,
-                "dwell_s": 10.0})
-    events = [ev("omo.presence.zone.exited", 30, visitor="0" * 16, zone="drinks", dwell_s=36),
-              ev("omo.presence.zone.exited", 60, visitor="0" * 16, zone="promo", dwell_s=12)]
-    assert score(tr, events)["zone_dwell_mae"]["value"] == pytest.approx((6 + 2) / 2)
 
 
 def test_attribution_precision() -> None:

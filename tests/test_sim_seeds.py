@@ -80,8 +80,8 @@ def test_cli_runs_each_seed_with_overrides_and_writes_the_aggregate(
     assert "scenario normal-day, 2 seeds (3, 1)" in shown.out
     agg = json.loads((tmp_path / "seeds.json").read_text())
     assert agg["seeds"] == [3, 1] and agg["overrides"] == {"camera.fps": 1.0}
-    assert set(agg["metrics"]) | set(agg["not_scored"]) >= {"visit_count_error",
-                                                            "zone_dwell_mae"}
+    assert set(agg["metrics"]) | set(agg["not_scored"]) >= {"visit_precision_recall",
+                                                            "zone_accuracy"}
     for run in agg["runs"]:
         per_seed = json.loads((out / f"seed-{run['seed']}" / "report.json").read_text())
         assert per_seed["seed"] == run["seed"]

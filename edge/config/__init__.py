@@ -14,11 +14,14 @@ from edge.config.model import (
     ID_RE,
     TOPIC_PREFIX_RE,
     Ble,
+    BleMqtt,
+    BleMqttNode,
     BleReceiver,
     Broker,
     Camera,
     Config,
     DoorCounter,
+    Listener,
     Plate,
     Privacy,
     Screen,
@@ -29,7 +32,7 @@ from edge.config.model import (
 )
 
 __all__ = [
-    "DEFAULT_PATH", "DEVICE_ID_RE", "ID_RE", "TOPIC_PREFIX_RE", "Ble", "BleReceiver", "Broker",
-    "Camera", "Config", "ConfigError", "DoorCounter", "Plate", "Privacy", "Screen", "Shelf",
-    "Storage", "Tls", "Zone", "load", "parse",
+    "DEFAULT_PATH", "DEVICE_ID_RE", "ID_RE", "TOPIC_PREFIX_RE", "Ble", "BleMqtt", "BleMqttNode",
+    "BleReceiver", "Broker", "Camera", "Config", "ConfigError", "DoorCounter", "Listener", "Plate",
+    "Privacy", "Screen", "Shelf", "Storage", "Tls", "Zone", "load", "parse",
 ]

@@ -48,6 +48,7 @@ TOPIC_PREFIX_RE = re.compile(f"^{TOPIC_PREFIX_PATTERN}$")
 ID_ALLOWED = "an id of lower-case letters, digits, '-' or '_' (at most 64)"
 ZONE_KINDS = ("entrance", "aisle", "shelf", "screen", "checkout", "pickup", "other")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
+SCAN_MODES = ("auto", "passive", "active")  # drivers.ble.ScanMode
 
 
 def _id(help: str) -> Any:
@@ -77,6 +78,10 @@ class Zone:
                     default_doc="the id")
     kind: str = key("what the place is", "other", choices=ZONE_KINDS,
                     allowed="one of " + ", ".join(sorted(ZONE_KINDS)))
+    area: tuple[float, ...] = key(
+        "the zone's floor area on the store plan, a rectangle `[x0, y0, x1, y1]` in metres; "
+        "with every BLE receiver's `position`, presence locates visitors on the plan",
+        (), range=(-10_000, 10_000), unit="metres", example=[0, 0, 4, 14])
 
 
 @dataclass(frozen=True)
@@ -141,19 +146,122 @@ class BleReceiver:
     adapter: str = key("the Bluetooth adapter (`hciconfig` / `bluetoothctl list`)", "hci0",
                        pattern=r"hci\d+", allowed="hciN (hci0, hci1, ...)")
     zone: str = _zone_ref("where it listens")
+    position: tuple[float, ...] = key(
+        "where it is on the store plan, `[x, y]` in metres (see `zones[].area`)", (),
+        range=(-10_000, 10_000), unit="metres", example=[2, 7])
+    scanning: str = key(
+        "passive sends no scan requests but hears beacons only (BlueZ >= 5.56 with "
+        "--experimental); active hears every advertiser; auto: passive where BlueZ can",
+        "auto", choices=SCAN_MODES, allowed="one of " + ", ".join(SCAN_MODES))
+
+
+TOPIC_LEVEL = r"(?:[^/#+\x00]+|\+)"
+TOPIC_ROOT_PATTERN = rf"{TOPIC_LEVEL}(?:/{TOPIC_LEVEL})*"
+OMG_ROOT_PATTERN = rf"(?:{TOPIC_LEVEL}/)+BTtoMQTT"
+
+
+@dataclass(frozen=True)
+class BleMqttNode:
+    node: str = key(
+        "the node as its topics name it: an ESPresense room (`espresense/devices/<id>/<room>`) "
+        "or an OpenMQTTGateway/Theengs gateway (`home/<gateway>/BTtoMQTT/<device>`)",
+        pattern=DEVICE_ID_PATTERN,
+        allowed="a node id of letters, digits, '.', '-' or '_' (at most 64)")
+    receiver: str = _id("the receiver its adverts carry (unique among all receivers)")
+    zone: str = _zone_ref("where it listens")
+    position: tuple[float, ...] = key(
+        "where it is on the store plan, `[x, y]` in metres (as `ble.receivers[].position`)", (),
+        range=(-10_000, 10_000), unit="metres", example=[6, 3])
+
+
+@dataclass(frozen=True)
+class BleMqtt:
+    enabled: bool = key("read cheap receivers (ESPresense, OpenMQTTGateway) over MQTT",
+                        derive=lambda v, raw: bool(raw),
+                        default_doc="`true` if `[ble.mqtt]` exists", example=True)
+    host: str = key("the broker the receivers publish to (the store's own)", "localhost",
+                    check=bool, allowed="a host name")
+    port: int = key("its port", 1883, range=(1, 65535))
+    username: str | None = key("MQTT user name; none: anonymous", None, example="omo-edge")
+    password: str | None = key("the MQTT password", None, secret=True,
+                               example="OMO_EDGE_BLE_MQTT_PASSWORD")
+    espresense_topics: tuple[str, ...] = key(
+        "ESPresense roots: nodes publish `<root>/<device id>/<room>`",
+        ("espresense/devices",), pattern=TOPIC_ROOT_PATTERN,
+        allowed="a topic root without '#' or a trailing '/' ('+' matches one level)")
+    omg_topics: tuple[str, ...] = key(
+        "OpenMQTTGateway/Theengs roots, ending in `/BTtoMQTT`: gateways publish "
+        "`<root>/<device>`; the level before `BTtoMQTT` is the gateway",
+        ("home/+/BTtoMQTT",), pattern=OMG_ROOT_PATTERN,
+        allowed="a topic root ending in '/BTtoMQTT' ('+' matches one level)")
+    keepalive_s: int = key("MQTT keepalive", 30, toml="keepalive", range=(5, 3600),
+                           unit="seconds")
+    max_payload_bytes: int = key(
+        "larger messages are never delivered (announced to the broker) or counted and skipped",
+        4096, range=(256, 1 << 20), unit="bytes")
+    ignore_nodes: tuple[str, ...] = key(
+        "nodes whose adverts are dropped (counted as ignored, not as unknown)", (),
+        pattern=DEVICE_ID_PATTERN, allowed="a node id", example=["back-office"])
+    nodes: tuple[BleMqttNode, ...] = key(
+        "Cheap receivers, one table each; adverts from nodes not listed are counted "
+        "(`mqtt_skipped_unknown_node`) and dropped.",
+        example=[{"node": "entrance", "receiver": "esp-entrance", "zone": "entrance",
+                  "position": [1, 2]},
+                 {"node": "OMG_snacks", "receiver": "omg-snacks", "zone": "snacks",
+                  "position": [6, 3]}])
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A receiver as the presence processor needs it, whichever way its adverts come: a local
+    adapter (`[[ble.receivers]]`) or a node over MQTT (`[[ble.mqtt.nodes]]`)."""
+
+    id: str
+    zone: str
+    position: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
 class Ble:
     enabled: bool = key("scan for the store app's beacons; true needs at least one receiver",
-                        derive=lambda v, raw: bool(v.get("receivers")),
-                        default_doc="`true` if receivers are configured", example=True)
+                        derive=lambda v, raw: bool(v.get("receivers")) or bool(raw.get("mqtt")),
+                        default_doc="`true` if receivers or `[ble.mqtt]` are configured",
+                        example=True)
     receivers: tuple[BleReceiver, ...] = key("BLE receivers, one table each.")
+    mqtt: BleMqtt = key("Cheap receivers over MQTT: ESP32 nodes running ESPresense or "
+                        "OpenMQTTGateway publish what they hear to the store broker "
+                        "(docs/ble-receivers.md).")
+
+    def listeners(self) -> tuple[Listener, ...]:
+        """Every receiver adverts may carry: the local adapters, then the MQTT nodes (if
+        `[ble.mqtt]` is enabled)."""
+        local = tuple(Listener(r.id, r.zone, r.position) for r in self.receivers)
+        if not self.mqtt.enabled:
+            return local
+        return local + tuple(Listener(n.receiver, n.zone, n.position) for n in self.mqtt.nodes)
     app_uuids: tuple[str, ...] = key(
         "which beacons belong to the store app: iBeacon proximity UUIDs or 10-byte Eddystone "
         "namespaces", (), pattern=r"[0-9a-fA-F-]{20,36}", convert=str.lower,
         allowed="a UUID or a 10-byte Eddystone namespace in hex",
         example=["f7826da6-4fa2-4e98-8024-bc5b71e0893e"])
+    exclude: tuple[str, ...] = key(
+        "staff badges and asset tags, never counted as shoppers: beacon ids or their "
+        "prefixes, as `ibeacon:<uuid>[:<major>[:<minor>]]` or "
+        "`eddystone-uid:<namespace>[:<instance>]`", (),
+        pattern=r"(ibeacon|eddystone-uid|altbeacon):[0-9a-fA-F:-]+", convert=str.lower,
+        allowed="a beacon id or prefix such as eddystone-uid:<namespace>",
+        example=["eddystone-uid:6f6d6f65646765737466"])
+    visit_timeout_s: float = key("a visitor not heard for this long has left", 30.0,
+                                 range=(5, 3600), unit="seconds")
+    level_1m: int = key("a beacon's RSSI at 1 m when its frame does not say (phones)", -59,
+                        range=(-100, 0), unit="dBm")
+    path_loss_n: float = key("how fast RSSI falls with distance (2 in open space, 2-3.5 "
+                             "indoors); used with a floor plan", 2.5, range=(1.5, 5.0))
+    stale_s: float = key(
+        "no advert for this long starts a receiver's recovery: restart the scan, then "
+        "power-cycle the adapter, then exit for systemd to restart the service (each stage "
+        "waits as long again); 0: off",
+        60.0, range=(0, 86400), unit="seconds")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Checks that span keys: unique ids, zone references, TLS files, low stock below capacity.
+"""Checks that span keys: unique ids, zone references, TLS files, low stock below capacity,
+MQTT BLE nodes.
 Each adds problems in the reader's format; values that already failed are None and skipped."""
 
 from __future__ import annotations
@@ -6,7 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from edge.config.model import BleReceiver, Camera, Config, DoorCounter, Screen, Shelf
+from edge.config.model import (
+    BleMqttNode,
+    BleReceiver,
+    Camera,
+    Config,
+    DoorCounter,
+    Screen,
+    Shelf,
+)
 
 
 def unique(ids: Iterable[str | None], key: str) -> list[str]:
@@ -43,6 +52,10 @@ def ids(config: Config) -> list[str]:
             *unique([s.id for s in config.shelves], "shelves[].id"),
             *unique([c.id for c in config.cameras], "cameras[].id"),
             *unique([b.id for b in config.ble.receivers], "ble.receivers[].id"),
+            *unique([n.node for n in config.ble.mqtt.nodes], "ble.mqtt.nodes[].node"),
+            *unique([*(b.id for b in config.ble.receivers),
+                     *(n.receiver for n in config.ble.mqtt.nodes)],
+                    "ble.receivers[].id and ble.mqtt.nodes[].receiver"),
             *unique([s.id for s in config.screens], "screens[].id"),
             *unique([d.id for d in config.door_counters], "door_counters[].id"),
             *unique([s.port for s in config.shelves]
@@ -53,20 +66,58 @@ def ids(config: Config) -> list[str]:
 def zone_references(config: Config) -> list[str]:
     zone_ids = config.zone_ids()
     defined = ", ".join(sorted(z for z in zone_ids if z)) or "none (add [[zones]])"
-    placed: list[tuple[str, tuple[Shelf | DoorCounter | Camera | BleReceiver | Screen,
-                                  ...]]] = [
+    placed: list[tuple[str, tuple[Shelf | DoorCounter | Camera | BleReceiver | BleMqttNode
+                                  | Screen, ...]]] = [
         ("shelves", config.shelves), ("door_counters", config.door_counters),
         ("cameras", config.cameras),
-        ("ble.receivers", config.ble.receivers), ("screens", config.screens)]
+        ("ble.receivers", config.ble.receivers), ("ble.mqtt.nodes", config.ble.mqtt.nodes),
+        ("screens", config.screens)]
     return [f"{kind}[{i}].zone = {item.zone!r}: no such zone; defined zones: {defined}"
             for kind, items in placed for i, item in enumerate(items)
             if item.zone and item.zone not in zone_ids]
 
 
 def ble(config: Config) -> list[str]:
-    if config.ble.enabled and not config.ble.receivers:
-        return ["ble.enabled = true: but no [[ble.receivers]] are configured"]
-    return []
+    mqtt = config.ble.mqtt
+    problems = []
+    if config.ble.enabled and not config.ble.receivers and not (mqtt.enabled and mqtt.nodes):
+        problems.append("ble.enabled = true: but no [[ble.receivers]] or [[ble.mqtt.nodes]] "
+                        "are configured")
+    if mqtt.enabled and not mqtt.nodes:
+        problems.append("ble.mqtt.enabled = true: but no [[ble.mqtt.nodes]] are configured "
+                        "(adverts from unlisted nodes are dropped)")
+    problems += [f"ble.receivers[{i}].id = 'mqtt': reserved (the MQTT feed's sensor is ble:mqtt)"
+                 for i, r in enumerate(config.ble.receivers) if r.id == "mqtt"]
+    ignored = set(mqtt.ignore_nodes or ())
+    problems += [f"ble.mqtt.nodes[{i}].node = {n.node!r}: also in ble.mqtt.ignore_nodes"
+                 for i, n in enumerate(mqtt.nodes) if n.node in ignored]
+    return problems
+
+
+def floor_plan(config: Config) -> list[str]:
+    problems = []
+    for i, z in enumerate(config.zones):
+        a = z.area
+        if a and (len(a) != 4 or a[0] >= a[2] or a[1] >= a[3]):
+            problems.append(f"zones[{i}].area = {list(a)}: expected [x0, y0, x1, y1] with "
+                            "x0 < x1 and y0 < y1 (metres)")
+    for i, r in enumerate(config.ble.receivers):
+        if r.position and len(r.position) != 2:
+            problems.append(f"ble.receivers[{i}].position = {list(r.position)}: expected "
+                            "[x, y] (metres)")
+    for i, n in enumerate(config.ble.mqtt.nodes):
+        if n.position and len(n.position) != 2:
+            problems.append(f"ble.mqtt.nodes[{i}].position = {list(n.position)}: expected "
+                            "[x, y] (metres)")
+    every: list[BleReceiver | BleMqttNode] = [*config.ble.receivers, *config.ble.mqtt.nodes]
+    placed = [bool(r.position) for r in every]
+    if any(placed) and not all(placed):
+        problems.append("ble.receivers[].position, ble.mqtt.nodes[].position: give every "
+                        "receiver a position, or none")
+    if all(placed) and placed and not any(z.area for z in config.zones):
+        problems.append("ble.receivers[].position: the receivers are placed but no zone has "
+                        "an area; add zones[].area")
+    return problems
 
 
 def tls(config: Config) -> list[str]:
@@ -81,4 +132,4 @@ def tls(config: Config) -> list[str]:
     return problems
 
 
-ALL = (store, plates, ids, zone_references, ble, tls)
+ALL = (store, plates, ids, zone_references, ble, floor_plan, tls)

@@ -20,8 +20,9 @@ ProcessorFactory = Callable[["Config"], "Processor"]
 """Makes one fresh processor for a config (tests and the simulator pass extra ones)."""
 
 BUILDERS: list[str] = [
+    "edge.presence:build",
     "edge.presence.footfall:build",
-    # "edge.presence:build", "edge.shelf:build", "edge.vision:build" as the parts land
+    # "edge.shelf:build", "edge.vision:build" as the parts land
 ]
 
 

@@ -12,6 +12,10 @@ Each is bounded (edge/sync/bookkeeping.py): at most MAX_FILES screens shown, pla
 boards (a new one beyond is `rejected`; rewriting an existing one is fine), at most
 MAX_ORDERS_PER_BOARD orders on a board, and the schemas cap every list and string.
 
+`presence.app_keys` replaces the store app's beacon keys in ``<state_dir>/app-keys.json``
+(edge/app_keys.py, docs/app-beacon.md) and emits ``omo.presence.app_keys.updated`` so the
+presence processor reloads them; secrets are never logged, recorded or answered.
+
 A part that handles a command itself registers its own handler in
 ``services.command_handlers`` (name -> async callable); defaults fill only the gaps.
 """
@@ -22,7 +26,9 @@ import json
 import time
 from typing import Any
 
+from drivers.app_beacon import DEFAULT_ROTATION_S, AppKeyRing
 from edge import __version__
+from edge.app_keys import UPDATED_TYPE, AppKeysInvalid, describe, parse_keys, write_app_keys
 from edge.config import Config, ConfigError, load
 from edge.events import format_time
 from edge.files import write_json_atomic
@@ -50,7 +56,7 @@ class DefaultHandlers:
     def table(self) -> dict[str, Handler]:
         return {"ping": self.ping, "config.reload": self.config_reload,
                 "signage.show": self.signage_show, "signage.playlist": self.signage_playlist,
-                "order.ready": self.order_ready}
+                "order.ready": self.order_ready, "presence.app_keys": self.presence_app_keys}
 
     def _stamp(self, cmd: Command) -> dict[str, Any]:
         return {"command_id": cmd.id, "received_at": format_time(cmd.received_at)}
@@ -127,6 +133,27 @@ class DefaultHandlers:
                                   f"{MAX_ORDERS_PER_BOARD}: remove some first")
         write_json_atomic(path, {**self._stamp(cmd), "board": board, "orders": orders})
         return {"board": board, "orders": orders}
+
+    async def presence_app_keys(self, cmd: Command) -> dict[str, Any]:
+        """Replace the app beacon keys with the command's (expired ones dropped), write them
+        0600, emit UPDATED_TYPE. Rejected, changing nothing, if a key is unusable."""
+        try:
+            keys = parse_keys(cmd.args["keys"])
+        except AppKeysInvalid as exc:
+            raise CommandRejected(f"args/keys: {exc}") from None
+        now = self.services.clock.now()
+        live = [k for k in keys if k.valid_until > now]
+        try:
+            ring = AppKeyRing(live, rotation_s=float(cmd.args.get("rotation_s",
+                                                                  DEFAULT_ROTATION_S)))
+        except ValueError as exc:  # a key valid for longer than the token cycle
+            raise CommandRejected(f"args/keys: {exc}") from None
+        write_app_keys(self.config.storage.state_dir, ring)
+        dropped = len(keys) - len(live)
+        await self.services.emitter.emit(UPDATED_TYPE, {
+            "count": len(ring), "keys": [k.id for k in ring.keys], "dropped_expired": dropped})
+        return {"held": len(ring), "keys": describe(ring), "dropped_expired": dropped,
+                "rotation_s": ring.rotation_s}
 
 
 def install_defaults(config: Config, services: Services, bootid: str) -> dict[str, Handler]:
