@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from edge.config import Broker, Camera, Config, Shelf
+from edge.config import Broker, Camera, Config, DoorCounter, Shelf
 from edge.eventlog import EventLog, EventLogError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -220,12 +220,14 @@ def check_ble_adapter(index: int, receiver_id: str, adapter: str) -> CheckResult
 
 
 # ----------------------------------------------------------------------- serial
-def check_serial(index: int, shelf: Shelf) -> CheckResult:
-    name = f"serial shelves[{index}] {shelf.port}"
+def check_serial(index: int, shelf: Shelf | DoorCounter, table: str = "shelves") -> CheckResult:
+    """A shelf's or a door counter's (`table`) serial port opens."""
+    name = f"serial {table}[{index}] {shelf.port}"
+    what = "door counter" if table == "door_counters" else "shelf controller"
     is_url = "://" in shelf.port
     if not is_url and not Path(shelf.port).exists():
         return CheckResult(False, name, "no such device",
-                           f"plug in the shelf controller or correct shelves[{index}].port "
+                           f"plug in the {what} or correct {table}[{index}].port "
                            "(ls -l /dev/serial/by-id/ lists the connected ones)")
     import serial
 
@@ -240,9 +242,9 @@ def check_serial(index: int, shelf: Shelf) -> CheckResult:
         elif "busy" in lower or "locked" in lower:
             fix = f"another program holds the port (fuser -v {shelf.port}): stop it"
         elif is_url:
-            fix = f"check that the server in shelves[{index}].port is up and reachable"
+            fix = f"check that the server in {table}[{index}].port is up and reachable"
         else:
-            fix = f"check the cable and shelves[{index}].port / baudrate"
+            fix = f"check the cable and {table}[{index}].port / baudrate"
         return CheckResult(False, name, f"cannot open: {text}", fix)
     return CheckResult(True, name, f"{shelf.id}: opens at {shelf.baudrate} baud")
 
@@ -435,6 +437,11 @@ def run_checks(config: Config, timeout_s: float = 3.0) -> Iterator[CheckResult]:
         limit = timeout_s if "://" in shelf.port else max(timeout_s, DEVICE_TIMEOUT_S)
         yield _with_timeout(partial(check_serial, i, shelf), f"serial shelves[{i}] {shelf.port}",
                             limit, f"check the device or URL in shelves[{i}].port")
+    for i, door in enumerate(config.door_counters):
+        limit = timeout_s if "://" in door.port else max(timeout_s, DEVICE_TIMEOUT_S)
+        yield _with_timeout(partial(check_serial, i, door, "door_counters"),
+                            f"serial door_counters[{i}] {door.port}", limit,
+                            f"check the device or URL in door_counters[{i}].port")
     for i, cam in enumerate(config.cameras):
         remote = camera_kind(cam.source) == "url"
         limit = timeout_s * 2 + 1 if remote else max(timeout_s, DEVICE_TIMEOUT_S)

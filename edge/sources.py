@@ -1,10 +1,11 @@
 """Sources: the one sensor loop that runs every driver inside the daemon.
 
-One component per sensor: `ble:<receiver>`, `shelf:<shelf>`, `camera:<camera>`, and `ble:mqtt`
-for every cheap receiver that publishes to the store broker (one subscriber for all of them).
-Each is a `SensorSource` around a `drivers.base.Driver`: open the driver, publish every
-reading on the reading bus (`services.readings`) and count it (`ctx.reading(<name>)`), and
-copy the driver's own counters (bad lines, bad adverts, skipped frames) into the component's.
+One component per sensor: `ble:<receiver>`, `shelf:<shelf>`, `door:<counter>`,
+`camera:<camera>`, and `ble:mqtt` for every cheap receiver that publishes to the store broker
+(one subscriber for all of them). Each is a `SensorSource` around a `drivers.base.Driver`:
+open the driver, publish every reading on the reading bus (`services.readings`) and count it
+(`ctx.reading(<name>)`), and copy the driver's own counters (bad lines, bad adverts, skipped
+frames) into the component's.
 
 Any error from the driver means the sensor is offline: the source marks itself DEGRADED,
 records the sensor's state in `services.sensors`, emits `omo.sensor.status.changed`
@@ -29,12 +30,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from drivers.base import Driver, SensorFatal
-from drivers.readings import BleAdvert, Frame, Reading, WeightSample
+from drivers.readings import BleAdvert, DoorCrossing, Frame, Reading, WeightSample
 from edge.runtime import Backoff, Component, ComponentContext, FatalError, Health, StopPhase
 from edge.services import SensorState
 
 if TYPE_CHECKING:
-    from edge.config import BleReceiver, Camera, Config, Shelf
+    from edge.config import BleReceiver, Camera, Config, DoorCounter, Shelf
     from edge.services import Services
 
 R = TypeVar("R", bound=Reading)
@@ -45,6 +46,7 @@ DETAIL_MAX = 400
 class SensorKind(StrEnum):
     BLE = "ble"
     SHELF = "shelf"
+    DOOR = "door"
     CAMERA = "camera"
 
 
@@ -174,6 +176,7 @@ def build(config: Config, services: Services) -> list[Component]:
         if config.ble.mqtt.enabled:
             components.append(ble_mqtt_source(config, services))
     components += [shelf_source(s) for s in config.shelves]
+    components += [door_source(d) for d in config.door_counters]
     components += [camera_source(c, services) for c in config.cameras]
     return components
 
@@ -226,6 +229,18 @@ def shelf_source(shelf: Shelf) -> SensorSource[WeightSample]:
         return ThreadedDriver(f"shelf:{shelf.id}", reader)
 
     return SensorSource(SensorKind.SHELF, shelf.id, make)
+
+
+def door_source(counter: DoorCounter) -> SensorSource[DoorCrossing]:
+    from drivers.base import ThreadedDriver
+    from drivers.door_serial import DoorCounterReader
+
+    def make(ctx: ComponentContext) -> Driver[DoorCrossing]:
+        reader = DoorCounterReader(counter.id, counter.port, counter.baudrate,
+                                   now=ctx.clock.now)
+        return ThreadedDriver(f"door:{counter.id}", reader)
+
+    return SensorSource(SensorKind.DOOR, counter.id, make)
 
 
 def camera_source(camera: Camera, services: Services) -> SensorSource[Frame]:

@@ -1,7 +1,7 @@
 """`omo-edge sim --set section.key=value`: override world parameters, validated like config.
 
 The sections are the parameter dataclasses of `sim.world`: `world` (`Params`' own fields),
-`ble`, `shelf` and `camera`. Each field declares its default, its bounds and its help text
+`ble`, `shelf`, `camera` and `door`. Each field declares its default, its bounds and its help text
 (`sim.world.param`); this module parses values against that declaration, names an unknown
 section or key with the closest one, says what a wrong value should be, and renders the
 table in docs/sim.md.
@@ -15,13 +15,14 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sim.world import BleParams, CameraParams, Params, ShelfParams
+from sim.world import BleParams, CameraParams, DoorParams, Params, ShelfParams
 
 Value = float | int | tuple[float, ...] | tuple[int, ...]
 
 SECTIONS: dict[str, type[Any]] = {
-    "world": Params, "ble": BleParams, "shelf": ShelfParams, "camera": CameraParams}
-NESTED = ("ble", "shelf", "camera")  # Params fields that hold a section of their own
+    "world": Params, "ble": BleParams, "shelf": ShelfParams, "camera": CameraParams,
+    "door": DoorParams}
+NESTED = ("ble", "shelf", "camera", "door")  # Params fields that hold a section of their own
 
 
 class ParamError(ValueError):

@@ -38,6 +38,7 @@ from edge.recording.format import Header, RecordingWriter
 from edge.services import SimHooks
 from sim.ble import BleGenerator, BleHub
 from sim.camera import CameraRenderer
+from sim.door import DoorGenerator
 from sim.overrides import Value, apply
 from sim.scoring import Truth, score
 from sim.shelf import PtyPort, ShelfGenerator
@@ -86,6 +87,8 @@ def sim_config(world: World, out: Path, broker_port: int | None,
                      "plates": [{"id": p.id, "sku": p.sku, "unit_grams": p.unit_grams,
                                  "capacity": p.capacity, "low_stock": 3} for p in s.plates]}
                     for s in lay.shelves],
+        "door_counters": [{"id": lay.door_counter, "port": str(out / "dev" / lay.door_counter),
+                           "zone": lay.door_zone}],
         "cameras": [{"id": c.id, "source": str(out / "video" / f"{c.id}.avi"), "zone": c.zone,
                      "fps": world.params.camera.fps, "width": world.params.camera.width,
                      "height": world.params.camera.height} for c in lay.cameras],
@@ -118,7 +121,9 @@ class Simulation:
         self.hub = BleHub()
         self.ble = BleGenerator(self.world)
         self.shelf = ShelfGenerator(self.world)
+        self.door = DoorGenerator(self.world)
         self.ports: dict[str, PtyPort] = {}
+        self.door_port: PtyPort | None = None
         self.broker: Any = None
         self.view: Any = None
         self.snapshots: list[Path] = []
@@ -162,6 +167,9 @@ class Simulation:
             port = PtyPort(out / "dev" / s.id)
             port.plug()
             self.ports[s.id] = port
+        door = self.world.layout.door_counter
+        self.door_port = PtyPort(out / "dev" / door)
+        self.door_port.plug()
 
     def _render_videos(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
@@ -186,6 +194,8 @@ class Simulation:
     def close(self) -> None:
         for port in self.ports.values():
             port.unplug()
+        if self.door_port is not None:
+            self.door_port.unplug()
         if self.broker is not None:
             self.broker.close()
         if self.view is not None:
@@ -265,6 +275,8 @@ class Simulation:
                     self.hub.deliver(rx, address, adv)
                 for shelf_id, data in self.shelf.step(t0, t1).items():
                     self.ports[shelf_id].write(data)
+                if self.door_port is not None:
+                    self.door_port.write(self.door.step(t0, t1))
                 self._advance_stock(t1)
                 clock.set(w.start_epoch + t1)
                 t_sim = t1
@@ -319,6 +331,7 @@ class Simulation:
         deadline = time.monotonic() + 20
         receivers = [r.id for r in self.world.layout.receivers]
         sensors = [f"shelf:{s.id}" for s in self.world.layout.shelves] + [
+            f"door:{self.world.layout.door_counter}"] + [
             f"camera:{c.id}" for c in self.world.layout.cameras]
         while time.monotonic() < deadline:
             if daemon_task.done():
@@ -346,6 +359,10 @@ class Simulation:
                 if sensors.online(f"shelf:{shelf_id}") and (
                         not flushed or port.unread()):
                     ok = False
+            door = self.door_port
+            if door is not None and sensors.online(f"door:{self.world.layout.door_counter}") \
+                    and (not door.flush() or door.unread()):
+                ok = False
             for cam_id, capture in self.captures.items():
                 if sensors.online(f"camera:{cam_id}") and not capture.caught_up(now):
                     ok = False
@@ -449,6 +466,11 @@ class Simulation:
                     "ble_delivered": dict(sorted(self.hub.delivered.items())),
                     "shelf_lines": self.shelf.sent, "shelf_lines_garbled": self.shelf.garbled,
                     "camera_frames_rendered": self.frames_rendered,
+                    "door_lines": self.door.sent, "door_lines_garbled": self.door.garbled,
+                    "door_crossings": {"in": self.door.true_in, "out": self.door.true_out,
+                                       "side_by_side": self.door.pairs,
+                                       "pauses": self.door.pauses,
+                                       "short_breaks": self.door.short_breaks},
                 },
                 "events_by_type": dict(sorted(by_type.items())),
                 "components": {n: {"health": str(s.health), "restarts": s.restarts,

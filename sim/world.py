@@ -122,6 +122,8 @@ class Layout:
     screens: tuple[ScreenDef, ...]
     cameras: tuple[CameraDef, ...]
     receivers: tuple[ReceiverDef, ...]
+    door_counter: str = "door-1"  # the door counter's id; its beams span the door
+    door_zone: str = "entrance"
 
     def zone_at(self, x: float, y: float) -> str | None:
         for z in self.zones:
@@ -237,6 +239,29 @@ class ShelfParams:
 
 
 @dataclass(frozen=True)
+class DoorParams:
+    side_by_side: float = param(0.3, (0.0, 1.0),
+                                "two shoppers crossing the door the same way within "
+                                "`door.pair_window_s` walk through side by side")
+    pair_window_s: float = param(2.5, (0.0, 30.0),
+                                 "how close in time two crossings are to walk side by side, s")
+    stagger_m: tuple[float, float] = param((0.0, 0.6), (0.0, 3.0),
+                                           "how far one of a side-by-side pair walks behind "
+                                           "the other (range), m", ordered=True)
+    pause: float = param(0.03, (0.0, 1.0), "share of crossings that stop in the beams")
+    pause_s: tuple[float, float] = param((0.8, 6.0), (0.0, 600.0),
+                                         "how long a stop in the beams lasts (range), s",
+                                         ordered=True)
+    child_share: float = param(0.08, (0.0, 1.0),
+                               "share of shoppers with a child's small body (breaks one beam "
+                               "after the other, never both at once)")
+    short_breaks_per_hour: float = param(30.0, (0.0, 3600.0),
+                                         "brief breaks of one beam only (a hand, a bag, a "
+                                         "child at the door), per hour")
+    garbled: float = param(0.002, (0.0, 1.0), "share of lines with line noise")
+
+
+@dataclass(frozen=True)
 class CameraParams:
     fps: float = param(2.0, (0.1, 30.0), "frames per second")
     width: int = param(320, (64, 1920), "frame width, px")
@@ -277,6 +302,7 @@ class Params:
     ble: BleParams = field(default_factory=BleParams)
     shelf: ShelfParams = field(default_factory=ShelfParams)
     camera: CameraParams = field(default_factory=CameraParams)
+    door: DoorParams = field(default_factory=DoorParams)
 
 
 @dataclass(frozen=True)

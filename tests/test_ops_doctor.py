@@ -56,6 +56,24 @@ def test_a_missing_serial_port_fails_with_the_fix(tmp_path: Path) -> None:
         "controller or correct shelves[0].port")
 
 
+def test_a_door_counter_port_is_checked_like_a_shelf(tmp_path: Path) -> None:
+    port = str(tmp_path / "ttyUSB8")
+    master, slave = os.openpty()
+    try:
+        cfg = config(tmp_path, door_counters=[
+            {"id": "door-1", "port": port, "zone": "z"},
+            {"id": "door-2", "port": os.ttyname(slave), "zone": "z"}])
+        found = [r for r in run_checks(cfg, timeout_s=2.0) if r.name.startswith("serial")]
+        assert [r.ok for r in found] == [False, True]
+        assert found[0].line().startswith(
+            f"FAIL serial door_counters[0] {port}: no such device\n     fix: plug in the door "
+            "counter or correct door_counters[0].port")
+        assert found[1].line().endswith("door-2: opens at 115200 baud")
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 def test_a_real_pty_passes(tmp_path: Path) -> None:
     master, slave = os.openpty()
     try:

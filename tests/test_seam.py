@@ -200,7 +200,8 @@ def test_the_simulator_and_a_replayed_recording_give_the_same_events(tmp_path: P
     recorded = sum(1 for _ in reader.readings())
     reader.close()
     assert reader.tally.end is not None
-    published = sum(n for k, n in res.readings.items() if k.split(":")[0] in ("ble", "shelf"))
+    published = sum(n for k, n in res.readings.items()
+                    if k.split(":")[0] in ("ble", "shelf", "door"))
     assert recorded == published > 1000  # the recording holds every reading the bus carried
     text = gzip.decompress(rec.read_bytes())
     for agent in res.world.agents:  # hashed addresses only

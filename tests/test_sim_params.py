@@ -10,20 +10,29 @@ import pytest
 
 from edge.cli import main as cli_main
 from sim.overrides import ParamError, apply, parameter_table, parse_sets, parse_value, specs
-from sim.world import BleParams, CameraParams, Params, ShelfParams, build_world, scenarios
+from sim.world import (
+    BleParams,
+    CameraParams,
+    DoorParams,
+    Params,
+    ShelfParams,
+    build_world,
+    scenarios,
+)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "sim.md"
 
 
 def test_every_parameter_is_declared_and_its_default_is_allowed() -> None:
     declared = specs()
-    for section, cls in (("ble", BleParams), ("shelf", ShelfParams), ("camera", CameraParams)):
+    for section, cls in (("ble", BleParams), ("shelf", ShelfParams), ("camera", CameraParams),
+                         ("door", DoorParams)):
         assert {f"{section}.{f.name}" for f in dataclasses.fields(cls)} <= set(declared)
-    nested = {"ble", "shelf", "camera"}
+    nested = {"ble", "shelf", "camera", "door"}
     assert {f"world.{f.name}" for f in dataclasses.fields(Params) if f.name not in nested} \
         <= set(declared)
     assert len(declared) == sum(len(dataclasses.fields(c)) for c in (
-        BleParams, ShelfParams, CameraParams)) + len(dataclasses.fields(Params)) - 3
+        BleParams, ShelfParams, CameraParams, DoorParams)) + len(dataclasses.fields(Params)) - 4
     for spec in declared.values():  # the default, written as on the command line, parses
         text = ",".join(f"{v:g}" for v in spec.default) if isinstance(spec.default, tuple) \
             else f"{spec.default:g}"

@@ -22,7 +22,8 @@ def test_streams_reach_the_daemon_through_the_drivers(tmp_path: Path) -> None:
     readings, sent, comps = res.readings, run["sent"], run["components"]
     rx_ids = [r.id for r in res.world.layout.receivers]
     assert set(readings) == {f"ble:{r}" for r in rx_ids} | {
-        "shelf:shelf-1", "shelf:shelf-2", "shelf:shelf-3", "camera:cam-1", "camera:cam-2"}
+        "shelf:shelf-1", "shelf:shelf-2", "shelf:shelf-3", "camera:cam-1", "camera:cam-2",
+        "door:door-1"}
     # every advert handed to bleak reached the scanner callback: counted, or counted as bad
     for rx in rx_ids:
         assert readings[f"ble:{rx}"] > 0
@@ -33,6 +34,12 @@ def test_streams_reach_the_daemon_through_the_drivers(tmp_path: Path) -> None:
         bad = comps[f"shelf:{shelf}"]["counters"].get("bad_lines", 0)
         assert n - sent["shelf_lines_garbled"] <= readings[f"shelf:{shelf}"] <= n
         assert readings[f"shelf:{shelf}"] + bad >= n
+    # every door-counter line reached the reader (good, or counted as bad): shoppers' walks
+    # became crossings, and the footfall windows were scored against the truth
+    door = comps["door:door-1"]["counters"]
+    assert sent["door_lines"] > 60 and door["bad_lines"] <= sent["door_lines_garbled"]
+    crossings = sent["door_crossings"]["in"] + sent["door_crossings"]["out"]
+    assert crossings > 0 and abs(readings["door:door-1"] - crossings) <= 1
     # the video files were decoded by OpenCV at the camera's rate: 2 fps for 60 s
     assert readings["camera:cam-1"] == readings["camera:cam-2"] == 121
     # each metric is scored exactly when the log holds an event type it needs
@@ -54,6 +61,22 @@ def test_streams_reach_the_daemon_through_the_drivers(tmp_path: Path) -> None:
     for agent in res.world.agents:  # no raw addresses in the log
         if agent.beacon is not None:
             assert agent.beacon["address"].encode() not in text
+
+
+def test_footfall_windows_are_logged_and_scored(tmp_path: Path) -> None:
+    res = asyncio.run(short_run(tmp_path, seed=3, duration=125.0))
+    el = open_readonly(tmp_path / "events.db")
+    windows = [s.event for s in el.query(types=["omo.presence.footfall.window"])]
+    for w in windows:
+        validate_envelope(w.to_dict())
+    el.close()
+    assert [w.data["window_s"] for w in windows] == [60.0, 60.0]
+    metrics = res.report["metrics"]
+    fin, fout = metrics["footfall_in_error"], metrics["footfall_out_error"]
+    assert fin["scored"] and fout["scored"] and fin["better"] == "lower"
+    assert fin["details"]["events"] == sum(w.data["in"] for w in windows) > 0
+    assert fin["details"]["truth"] > 0 and fin["value"] <= 0.25
+    assert windows[-1].data["occupancy"] == sum(w.data["in"] - w.data["out"] for w in windows)
 
 
 def test_same_seed_same_truth_and_report(tmp_path: Path,

@@ -34,13 +34,32 @@ def test_every_metric_is_registered_once_and_unscored_without_its_events() -> No
     assert names >= {"visit_precision_recall", "zone_accuracy", "zone_dwell_error",
                      "pick_return_precision_recall",
                      "quantity_accuracy", "people_passing_error", "watchers_error",
-                     "attention_time_error", "product_interest_rho", "attribution_precision"}
+                     "attention_time_error", "product_interest_rho", "attribution_precision",
+                     "footfall_in_error", "footfall_out_error"}
     assert "visit_count_error" not in names and "zone_dwell_mae" not in names
     out = score(truth(), [ev("omo.device.daemon.started", 0, version="x", components=[])])
     assert all(not m["scored"] and m["reason"] and m["how"] for m in out.values())
     # errors improve downwards, precision, recall, accuracy and correlation upwards
     assert {n: m["better"] for n, m in out.items()} == {
         n: "lower" if n.endswith(("_error", "_mae")) else "higher" for n in names}
+
+
+def test_footfall_errors_sum_windows_against_arrivals_and_departures() -> None:
+    tr = truth(*({"type": "visit.started", "visitor": f"v{i}", "t": i} for i in range(10)),
+               *({"type": "visit.ended", "visitor": f"v{i}", "t": 100 + i} for i in range(8)),
+               {"type": "visit.ended", "visitor": "v8", "t": 125})  # after the last window
+    w = {"zone": "entrance", "window_start": format_time(T0), "window_s": 60.0,
+         "occupancy": 0}
+    events = [ev("omo.presence.footfall.window", 60, counter="door-1", **w, **{"in": 6, "out": 0}),
+              ev("omo.presence.footfall.window", 120, counter="door-1", **w,
+                 **{"in": 3, "out": 9})]
+    out = score(tr, events)
+    fin, fout = out["footfall_in_error"], out["footfall_out_error"]
+    assert fin["scored"] and fin["value"] == 0.1 and fin["details"]["events"] == 9
+    assert fin["details"]["signed_error"] == -0.1 and fin["details"]["windows"] == 2
+    assert fout["value"] == 0.125 and fout["details"]["truth"] == 8
+    assert fout["details"]["per_counter"] == {"door-1": 9}
+    assert fout["details"]["truth_after_last_window"] == 1
 
 
 def visit(v: str, t0: float, t1: float, carries: str = "phone",

@@ -20,6 +20,7 @@ from edge.config.model import (
     Broker,
     Camera,
     Config,
+    DoorCounter,
     Listener,
     Plate,
     Privacy,
@@ -32,6 +33,6 @@ from edge.config.model import (
 
 __all__ = [
     "DEFAULT_PATH", "DEVICE_ID_RE", "ID_RE", "TOPIC_PREFIX_RE", "Ble", "BleMqtt", "BleMqttNode",
-    "BleReceiver", "Broker", "Camera", "Config", "ConfigError", "Listener", "Plate", "Privacy",
-    "Screen", "Shelf", "Storage", "Tls", "Zone", "load", "parse",
+    "BleReceiver", "Broker", "Camera", "Config", "ConfigError", "DoorCounter", "Listener", "Plate",
+    "Privacy", "Screen", "Shelf", "Storage", "Tls", "Zone", "load", "parse",
 ]

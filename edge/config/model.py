@@ -110,6 +110,23 @@ class Shelf:
 
 
 @dataclass(frozen=True)
+class DoorCounter:
+    id: str = _id("the door counter")
+    port: str = key(
+        "the door counter's controller (two infrared beams across the entrance; "
+        "docs/door-counter.md): a device or a pyserial URL (socket://host:port); unique "
+        "among shelves and door counters",
+        check=bool, allowed="a serial device (/dev/ttyUSB0) or a pyserial URL")
+    baudrate: int = key("serial speed", 115200, choices=BAUD_RATES,
+                        allowed="a standard baud rate (9600 ... 460800)")
+    zone: str = _zone_ref("the entrance it counts")
+    occupancy_reset: str | None = key(
+        "local time (store.timezone) at which the occupancy estimate goes back to zero, "
+        "such as the closing time; unset: never", None, pattern=r"([01]\d|2[0-3]):[0-5]\d",
+        allowed="a time of day HH:MM (00:00 ... 23:59)", example="22:00")
+
+
+@dataclass(frozen=True)
 class Camera:
     id: str = _id("the camera")
     source: str = key(
@@ -367,6 +384,11 @@ class Config:
                       {"id": "p1", "sku": "4901234567890", "unit_grams": 120, "capacity": 24,
                        "low_stock": 3},
                       {"id": "p2", "sku": "4901234567891", "unit_grams": 85.5}]}])
+    door_counters: tuple[DoorCounter, ...] = key(
+        "Door counters: a pair of infrared beams across an entrance on a serial controller, "
+        "for footfall (in, out, occupancy).",
+        example=[{"id": "door-main", "port": "/dev/serial/by-id/usb-omo-door-main",
+                  "baudrate": 115200, "zone": "entrance"}])
     cameras: tuple[Camera, ...] = key(
         "Cameras: OpenCV sources. Frames are analysed on the device and never stored (see "
         "privacy.store_frames).",

@@ -7,7 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from edge.config.model import BleMqttNode, BleReceiver, Camera, Config, Screen, Shelf
+from edge.config.model import (
+    BleMqttNode,
+    BleReceiver,
+    Camera,
+    Config,
+    DoorCounter,
+    Screen,
+    Shelf,
+)
 
 
 def unique(ids: Iterable[str | None], key: str) -> list[str]:
@@ -49,14 +57,19 @@ def ids(config: Config) -> list[str]:
                      *(n.receiver for n in config.ble.mqtt.nodes)],
                     "ble.receivers[].id and ble.mqtt.nodes[].receiver"),
             *unique([s.id for s in config.screens], "screens[].id"),
-            *unique([s.port for s in config.shelves], "shelves[].port")]
+            *unique([d.id for d in config.door_counters], "door_counters[].id"),
+            *unique([s.port for s in config.shelves]
+                    + [d.port for d in config.door_counters],
+                    "shelves[].port and door_counters[].port")]
 
 
 def zone_references(config: Config) -> list[str]:
     zone_ids = config.zone_ids()
     defined = ", ".join(sorted(z for z in zone_ids if z)) or "none (add [[zones]])"
-    placed: list[tuple[str, tuple[Shelf | Camera | BleReceiver | BleMqttNode | Screen, ...]]] = [
-        ("shelves", config.shelves), ("cameras", config.cameras),
+    placed: list[tuple[str, tuple[Shelf | DoorCounter | Camera | BleReceiver | BleMqttNode
+                                  | Screen, ...]]] = [
+        ("shelves", config.shelves), ("door_counters", config.door_counters),
+        ("cameras", config.cameras),
         ("ble.receivers", config.ble.receivers), ("ble.mqtt.nodes", config.ble.mqtt.nodes),
         ("screens", config.screens)]
     return [f"{kind}[{i}].zone = {item.zone!r}: no such zone; defined zones: {defined}"

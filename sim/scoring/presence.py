@@ -1,4 +1,4 @@
-"""Scorers for the presence part: visits, zone accuracy and zone dwell.
+"""Scorers for the presence part: footfall, visits, zone accuracy and zone dwell.
 
 Only visitors whose device advertises can be seen by BLE: the store app's beacon or a phone
 (the truth's `carries` is "app" or "phone"). Visits of those visitors are matched one to one
@@ -229,3 +229,42 @@ def zone_dwell_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
                         "mean_stay_note": "per zone, the mean length of one stay found against "
                                           "the true mean (a coarser view: errors that cancel "
                                           "out across visits do not count)"}}
+
+
+FOOTFALL = "omo.presence.footfall.window"
+
+
+def _footfall(truth: Truth, events: list[EventView], key: str, truth_type: str
+              ) -> dict[str, Any]:
+    windows = [e for e in events if e.type == FOOTFALL]
+    found = sum(int(e.data.get(key, 0)) for e in windows)
+    # the windows cover the run up to the end of the last one (a window still open when
+    # the run stops is never emitted): the truth after that is left out, and said so
+    covered = max((e.t for e in windows), default=0.0)
+    records = truth.of(truth_type)
+    true = sum(1 for r in records if float(r["t"]) < covered)
+    per_counter: dict[str, int] = {}
+    for e in windows:
+        counter = str(e.data.get("counter", ""))
+        per_counter[counter] = per_counter.get(counter, 0) + int(e.data.get(key, 0))
+    return {"value": ratio(abs(found - true), true), "unit": "relative error",
+            "details": {"events": found, "truth": true, "windows": len(windows),
+                        "covered_s": round(covered, 1),
+                        "truth_after_last_window": len(records) - true,
+                        "signed_error": ratio(found - true, true),
+                        "per_counter": dict(sorted(per_counter.items()))}}
+
+
+@scorer("footfall_in_error", part="presence", better="lower", needs=(FOOTFALL,),
+        how="|sum of the footfall windows' `in` - true arrivals| / true arrivals, over the "
+            "span the windows cover (run start to the end of the last window; staff never "
+            "cross the door)")
+def footfall_in_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
+    return _footfall(truth, events, "in", "visit.started")
+
+
+@scorer("footfall_out_error", part="presence", better="lower", needs=(FOOTFALL,),
+        how="|sum of the footfall windows' `out` - true departures| / true departures, over "
+            "the span the windows cover (run start to the end of the last window)")
+def footfall_out_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
+    return _footfall(truth, events, "out", "visit.ended")
