@@ -242,6 +242,10 @@ def test_the_simulated_store_is_scored_and_nothing_personal_is_published(tmp_pat
     assert pr["scored"] and pr["value"]["precision"] >= 0.9 and pr["value"]["recall"] >= 0.9
     assert metrics["zone_accuracy"]["value"] >= 0.9
     assert pr["details"]["app_user_arrived_true_customer"] == pr["details"]["app_matched"] > 0
+    # what the processor counts shows in the component's counters (omo-edge status)
+    counters = res.report["run"]["components"]["processor:presence"]["counters"]
+    assert counters["readings"] > 0 and counters["presence.excluded_tags"] > 0  # staff badges
+    assert counters["presence.unresolved_app_tokens"] == 0
     el = open_readonly(tmp_path / "events.db")
     events = [s.event for s in el.query()]
     el.close()

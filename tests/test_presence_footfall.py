@@ -85,8 +85,8 @@ def test_built_only_when_a_door_counter_is_configured(tmp_path: Path) -> None:
                          door_counters=[{"id": "door-1", "port": "/dev/ttyUSB0",
                                          "zone": "entrance", "occupancy_reset": "21:30"}])
     (proc,) = build(cfg)
-    assert proc.name == "footfall" and set(proc.counters) == {"door-1"}
-    assert proc.counters["door-1"].spec == CounterSpec("entrance", time(21, 30), "UTC")
+    assert proc.name == "footfall" and set(proc.doors) == {"door-1"}
+    assert proc.doors["door-1"].spec == CounterSpec("entrance", time(21, 30), "UTC")
 
 
 def test_door_counter_config_problems_are_all_reported(tmp_path: Path) -> None:

@@ -64,13 +64,16 @@ class FootfallProcessor(BaseProcessor):
     subscriptions = Subscriptions(readings=(DoorCrossing,), tick_s=TICK_S)
 
     def __init__(self, counters: dict[str, CounterSpec]) -> None:
-        self.counters = {cid: _Counter(spec) for cid, spec in sorted(counters.items())}
+        self.doors = {cid: _Counter(spec) for cid, spec in sorted(counters.items())}
         self.unknown = 0  # crossings from counters not in the config: skipped
+
+    def counters(self) -> dict[str, int]:
+        return {"footfall.unknown_counter": self.unknown}
 
     def on_reading(self, reading: Reading, out: Output) -> None:
         if not isinstance(reading, DoorCrossing):
             return
-        c = self.counters.get(reading.counter)
+        c = self.doors.get(reading.counter)
         if c is None:
             self.unknown += 1
             return
@@ -83,7 +86,7 @@ class FootfallProcessor(BaseProcessor):
             c.occupancy = max(0, c.occupancy - 1)
 
     def on_tick(self, now: float, out: Output) -> None:
-        for cid, c in self.counters.items():
+        for cid, c in self.doors.items():
             self._advance(cid, c, now, out)
 
     def _advance(self, cid: str, c: _Counter, t: float, out: Output) -> None:

@@ -116,6 +116,16 @@ class PresenceProcessor(BaseProcessor):
         self.unknown_receiver = 0
         self.excluded = 0
 
+    def counters(self) -> dict[str, int]:
+        ident = self.identifier
+        return {"presence.tracks": len(self.tracks),
+                "presence.visits_open": sum(1 for t in self.tracks.values() if t.visitor),
+                "presence.malformed_frames": ident.malformed,
+                "presence.telemetry_frames": ident.telemetry,
+                "presence.unresolved_app_tokens": ident.unresolved_app,
+                "presence.excluded_tags": self.excluded,
+                "presence.unknown_receiver": self.unknown_receiver}
+
     # ------------------------------------------------------------------ readings
     def on_reading(self, reading: Reading, out: Output) -> None:
         if not isinstance(reading, BleAdvert):

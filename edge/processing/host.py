@@ -294,6 +294,9 @@ class ProcessorHost:
 
     def _report(self, ctx: ComponentContext) -> None:
         counters = ctx.state.counters
+        own = getattr(self.processor, "counters", None)  # optional: what the processor counts
+        if callable(own):
+            counters.update(own())
         for kind, n in self.inbox.dropped.items():
             counters[f"dropped.{kind}"] = n
         if self.inbox.skipped_frames:

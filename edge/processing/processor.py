@@ -96,3 +96,8 @@ class BaseProcessor:
 
     def on_tick(self, now: float, out: Output) -> None:
         return None
+
+    def counters(self) -> dict[str, int]:
+        """Optional: what the processor counts (skipped inputs, state sizes); the host
+        shows them with its own in the component's counters (`omo-edge status`)."""
+        return {}
