@@ -85,7 +85,8 @@ def sim_config(world: World, out: Path, broker_port: int | None,
                    "area": [z.rect.x0, z.rect.y0, z.rect.x1, z.rect.y1]} for z in lay.zones],
         "shelves": [{"id": s.id, "port": str(out / "dev" / s.id), "zone": s.zone,
                      "plates": [{"id": p.id, "sku": p.sku, "unit_grams": p.unit_grams,
-                                 "capacity": p.capacity, "low_stock": 3} for p in s.plates]}
+                                 "capacity": p.capacity, "low_stock": 3, "name": p.name,
+                                 "stock": p.stock} for p in s.plates]}
                     for s in lay.shelves],
         "door_counters": [{"id": lay.door_counter, "port": str(out / "dev" / lay.door_counter),
                            "zone": lay.door_zone}],

@@ -278,6 +278,9 @@ class Params:
         ordered=True)
     app_share: float = param(0.3, (0.0, 1.0), "share of shoppers carrying the store app")
     staff: int = param(2, (0, 50), "staff members (Eddystone badges) on shift all run")
+    restock_below: int = param(15, (0, 10_000),
+                               "a staff member at a shelf fills a plate holding fewer items "
+                               "than this back to its capacity")
     walk_speed: tuple[float, float] = param((0.8, 1.4), (0.1, 5.0),
                                             "walking speed range, m/s", ordered=True)
     stops: tuple[int, int] = param((1, 3), (0, 3), "shelves a shopper stops at (range)",
@@ -495,12 +498,45 @@ class _Planner:
                     back = 1 if qty == 2 and rng.random() < 0.5 else qty
                     self.stock[key] += back
                     self._change(agent, "return", shelf, q, back, t_ret, rng.uniform(0.5, 2.0))
+        if agent.staff:
+            self._restock(shelf, t0 + 1.0)
         if not agent.staff:
             self.events.append({
                 "type": "look", "visitor": agent.id, "target_kind": "shelf",
                 "target": shelf.id, "zone": shelf.zone, "t": _r(t0), "t_end": _r(t0 + dwell),
                 "duration_s": _r(dwell), "skus": sorted(q.sku for q in looked),
             })
+
+    def stock_at(self, shelf: ShelfDef, plate: PlateDef, t: float) -> int:
+        """The plate's count at t from the changes planned so far (shoppers are planned
+        before staff, so a staff member sees every shopper's pick before t)."""
+        count = plate.stock
+        for c in self.changes:
+            if c.shelf == shelf.id and c.plate == plate.number and c.t_end <= t:
+                count += round(c.grams / plate.unit_grams)
+        return count
+
+    def _restock(self, shelf: ShelfDef, t: float) -> None:
+        """Fill the emptiest plate of the shelf to capacity if it is below `restock_below`:
+        units go on one after the other (0.7 s each, one steady ramp on the scale)."""
+        plate = min(shelf.plates, key=lambda q: (self.stock_at(shelf, q, t), q.number))
+        count = self.stock_at(shelf, plate, t)
+        if count >= self.params.restock_below or count >= plate.capacity:
+            return
+        busy = any(c.shelf == shelf.id and c.plate == plate.number
+                   and c.t - 3.0 < t + 0.7 * (plate.capacity - count) and t - 3.0 < c.t_end
+                   for c in self.changes)
+        if busy:  # a shopper's hand is on the plate: come back later
+            return
+        qty = plate.capacity - count
+        ramp = 0.7 * qty
+        self.stock[(shelf.id, plate.number)] += qty
+        self.changes.append(WeightChange(shelf.id, plate.number, t, t + ramp,
+                                         qty * plate.unit_grams))
+        self.events.append({
+            "type": "restock", "shelf": shelf.id, "plate": plate.id, "sku": plate.sku,
+            "zone": shelf.zone, "quantity": qty, "t": _r(t), "t_end": _r(t + ramp),
+            "grams": _r(qty * plate.unit_grams)})
 
     def _change(self, agent: Agent, kind: str, shelf: ShelfDef, plate: PlateDef, qty: int,
                 t: float, ramp: float) -> None:
@@ -677,6 +713,7 @@ def _address(rng: random.Random) -> str:
 def _derive_truth(layout: Layout, agents: list[Agent], events: list[dict[str, Any]],
                   scenario: Scenario, duration: float) -> list[dict[str, Any]]:
     out = [e for e in events if e["t"] <= duration]
+    _stock_counts(layout, events)
     for agent in agents:
         _agent_truth(layout, agent, duration, out, [e for e in events
                                                     if e.get("visitor") == agent.id])
@@ -688,6 +725,17 @@ def _derive_truth(layout: Layout, agents: list[Agent], events: list[dict[str, An
     out.sort(key=lambda r: (r["t"], order.get(r["type"], 5), r["type"],
                             r.get("visitor", r.get("camera", r.get("shelf", "")))))
     return out
+
+
+def _stock_counts(layout: Layout, events: list[dict[str, Any]]) -> None:
+    """Give every pick, return and restock the plate's true count once it is done
+    (`stock`), in the order the changes end."""
+    count = {(s.id, p.id): p.stock for s in layout.shelves for p in s.plates}
+    changes = [e for e in events if e["type"] in ("pick", "return", "restock")]
+    for e in sorted(changes, key=lambda e: (e["t_end"], e["shelf"], e["plate"])):
+        key = (e["shelf"], e["plate"])
+        count[key] += -e["quantity"] if e["type"] == "pick" else e["quantity"]
+        e["stock"] = count[key]
 
 
 def _agent_truth(layout: Layout, agent: Agent, duration: float, out: list[dict[str, Any]],

@@ -94,6 +94,18 @@ class Plate:
     capacity: int = key("items the plate holds", 20, range=(1, 10_000))
     low_stock: int = key("`omo.shelf.stock.low` at or below this count (less than `capacity`)", 2,
                          range=(0, 10_000))
+    name: str = key("the product's name, shown in reports", "", check=lambda v: len(v) <= 128,
+                    allowed="a name of at most 128 characters")
+    stock: int | None = key("items on the plate when the daemon starts; unset: counted from the "
+                            "weight when `tare_grams` is set, else `capacity`", None,
+                            range=(0, 10_000), example=18, commented=True)
+    tare_grams: float = key("the empty plate's reading; 0: learnt from the first stable weight "
+                            "and the starting stock", 0.0, range=(-1_000_000, 1_000_000),
+                            unit="a weight in grams")
+    scale: float = key("grams per reported gram (the load cell's calibration factor)", 1.0,
+                       range=(0.01, 100.0))
+    max_grams: float = key("the load cell's range: a reading at or beyond it is saturated",
+                           30_000.0, range=(1, 1_000_000), unit="a weight in grams")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ ProcessorFactory = Callable[["Config"], "Processor"]
 BUILDERS: list[str] = [
     "edge.presence:build",
     "edge.presence.footfall:build",
-    # "edge.shelf:build", "edge.vision:build" as the parts land
+    "edge.shelf:build",
+    # "edge.vision:build" as the part lands
 ]
 
 

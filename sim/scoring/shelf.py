@@ -1,4 +1,5 @@
-"""Scorers for the shelf part: picks and returns, and their quantities."""
+"""Scorers for the shelf part: picks and returns, their quantities, the stock count, and
+bumps or restocks taken for picks."""
 
 from __future__ import annotations
 
@@ -49,3 +50,56 @@ def quantity_accuracy(truth: Truth, events: list[EventView]) -> dict[str, Any]:
             right += int(found[j].data.get("quantity", 0) == true[i]["quantity"])
     return {"value": ratio(right, total), "unit": "fraction",
             "details": {"matched": total, "right": right}}
+
+
+CHANGES = ("pick", "return", "restock")
+
+
+@scorer("stock_level_error", part="shelf", better="lower",
+        needs=("omo.shelf.stock.changed",),
+        how="after each true pick, return and restock (at the end of its weight change plus "
+            f"{TOLERANCE_S:g} s), the plate's count in the latest omo.shelf.stock.changed "
+            "against the true count; mean absolute error in items (details: share exact)")
+def stock_level_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
+    changed = sorted((e.t, e.data.get("shelf"), e.data.get("plate"), e.data.get("count"))
+                     for e in events if e.type == "omo.shelf.stock.changed")
+    errors: list[int] = []
+    for kind in CHANGES:
+        for r in truth.of(kind):
+            if "stock" not in r:
+                continue
+            when = float(r["t_end"]) + TOLERANCE_S
+            latest = [c for t, s, p, c in changed
+                      if t <= when and s == r["shelf"] and p == r["plate"]]
+            if latest and isinstance(latest[-1], int):
+                errors.append(abs(latest[-1] - int(r["stock"])))
+    total = sum(errors)
+    return {"value": ratio(total, len(errors)), "unit": "items",
+            "details": {"checked": len(errors), "exact": sum(1 for e in errors if e == 0),
+                        "worst": max(errors, default=0)}}
+
+
+@scorer("false_from_bumps_restocks", part="shelf", better="lower",
+        needs=("omo.shelf.item.picked", "omo.shelf.item.returned"),
+        how=f"picks and returns reported within {TOLERANCE_S:g} s of a bump (its time) or a "
+            "restock (the end of its weight change) on the same shelf and plate, matched "
+            "one-to-one; a count (0 is right)")
+def false_from_bumps_restocks(truth: Truth, events: list[EventView]) -> dict[str, Any]:
+    found = [e for e in events if e.type in KINDS.values()]
+    decoys = [(float(r["t"]), r) for r in truth.of("bump")] + [
+        (float(r["t_end"]), r) for r in truth.of("restock")]
+    pairs = match_by_time(decoys, [(e.t, e) for e in found], TOLERANCE_S,
+                          lambda r, e: r["shelf"] == e.data.get("shelf")
+                          and r["plate"] == e.data.get("plate"))
+    real = [(float(r["t_end"]), r) for k in KINDS for r in truth.of(k)]
+    # an event that also matches a true pick or return near the decoy is not the decoy's
+    taken = {j for _, j in match_by_time(real, [(e.t, e) for e in found], TOLERANCE_S,
+                                         lambda r, e: r["shelf"] == e.data.get("shelf")
+                                         and r["plate"] == e.data.get("plate"))}
+    bad = [(i, j) for i, j in pairs if j not in taken]
+    by_kind = {"bump": 0, "restock": 0}
+    for i, _ in bad:
+        by_kind[decoys[i][1]["type"]] += 1
+    return {"value": len(bad), "unit": "events",
+            "details": {"bumps": len(truth.of("bump")), "restocks": len(truth.of("restock")),
+                        **{f"from_{k}": v for k, v in by_kind.items()}}}

@@ -1,0 +1,125 @@
+"""One plate's weight stream in, weight changes out: a variance trigger, wait to settle, and
+the stable-to-stable difference.
+
+The detector sees net grams (calibrated: `(reading - tare) * scale`). It keeps a short window
+of the newest samples. The plate is *stable* when the window spans at most `band_g` and its
+two halves agree within `trend_g` (a slow ramp is never stable). While stable and idle, the
+baseline follows the window's mean: that is the auto-zero that tracks slow drift. A sample
+further than `trigger_g` from the baseline, or an unstable window, starts an episode; the
+episode ends at the next stable window, and its change is the new level minus the baseline
+before it. A bump or a leaning hand comes back to the old level: a change smaller than half
+a unit is no change. So a slow pick (a ramp over seconds) is one change, measured once the
+weight stops moving.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Tuning shared by every plate (grams and samples)."""
+
+    window: int = 6  # samples in the stability window (1.5 s at 4 Hz)
+    band_g: float = 8.0  # a stable window spans at most this
+    trend_g: float = 3.5  # and its halves' means differ by at most this
+    trigger_g: float = 6.0  # a sample this far from the baseline starts an episode
+
+
+@dataclass(frozen=True)
+class Change:
+    """A settled weight change: `grams` signed (negative: load went down), from `t_start`
+    (the first unsettled sample) to `t` (the first sample of the new stable window)."""
+
+    grams: float
+    t_start: float
+    t: float
+    level: float  # the new stable level
+
+
+class Phase(StrEnum):
+    LEARNING = "learning"  # no stable level yet
+    IDLE = "idle"
+    ACTIVE = "active"
+
+
+class PlateDetector:
+    """The change detector of one plate. `add(t, grams)` returns a Change when an episode
+    settles with a change of at least `min_change_g`, else None."""
+
+    def __init__(self, min_change_g: float, settings: DetectorSettings | None = None) -> None:
+        self.s = settings or DetectorSettings()
+        self.min_change_g = min_change_g
+        self.window: deque[tuple[float, float]] = deque(maxlen=self.s.window)
+        self.phase = Phase.LEARNING
+        self.baseline = 0.0
+        self.before = 0.0
+        self.t_start = 0.0
+        self.drift_g = 0.0  # how far auto-zero has moved the baseline (for the drift fault)
+
+    def stable_level(self) -> float | None:
+        """The window's mean if the window is full and stable, else None."""
+        w = self.window
+        n = len(w)
+        if n < self.s.window:
+            return None
+        lo = hi = w[0][1]
+        total = 0.0
+        first = 0.0
+        half = n // 2
+        for i, (_, g) in enumerate(w):
+            if g < lo:
+                lo = g
+            elif g > hi:
+                hi = g
+            total += g
+            if i == half - 1:
+                first = total
+        if hi - lo > self.s.band_g:
+            return None
+        last = total - first - (w[half][1] if n % 2 else 0.0)
+        if abs(first / half - last / half) > self.s.trend_g:
+            return None
+        return total / n
+
+    def rebase(self, level: float) -> None:
+        """Take `level` as the settled level (after a calibration)."""
+        self.baseline = level
+        self.window.clear()
+        self.phase = Phase.LEARNING
+
+    def shift(self, grams: float) -> None:
+        """Move the zero by `grams` (the tare was learnt): every level drops by it."""
+        self.baseline -= grams
+        self.before -= grams
+        self.window = deque(((t, g - grams) for t, g in self.window), maxlen=self.s.window)
+
+    def add(self, t: float, grams: float) -> Change | None:
+        self.window.append((t, grams))
+        level = self.stable_level()
+        if self.phase is Phase.LEARNING:
+            if level is not None:
+                self.baseline = level
+                self.phase = Phase.IDLE
+            return None
+        if self.phase is Phase.IDLE:
+            if level is not None and abs(grams - self.baseline) <= self.s.trigger_g:
+                self.drift_g += level - self.baseline
+                self.baseline = level
+                return None
+            if abs(grams - self.baseline) > self.s.trigger_g or level is None:
+                self.phase = Phase.ACTIVE
+                self.before = self.baseline
+                self.t_start = t
+            return None
+        if level is None:
+            return None
+        self.phase = Phase.IDLE
+        self.baseline = level
+        diff = level - self.before
+        if abs(diff) < self.min_change_g:
+            return None
+        return Change(diff, self.t_start, self.window[0][0], level)
