@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class DetectorSettings:
     band_g: float = 8.0  # a stable window spans at most this
     trend_g: float = 3.5  # and its halves' means differ by at most this
     trigger_g: float = 6.0  # a sample this far from the baseline starts an episode
+    short: int = 3  # samples of a brief plateau inside an episode (0.75 s at 4 Hz)
+    whole: float = 0.15  # a step within this many units of a whole count is a whole step
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,11 @@ class PlateDetector:
     """The change detector of one plate. `add(t, grams)` returns a Change when an episode
     settles with a change of at least `min_change_g`, else None."""
 
-    def __init__(self, min_change_g: float, settings: DetectorSettings | None = None) -> None:
+    def __init__(self, unit_grams: float, settings: DetectorSettings | None = None) -> None:
         self.s = settings or DetectorSettings()
-        self.min_change_g = min_change_g
+        self.unit = unit_grams
+        self.min_change_g = unit_grams / 2
+        self.plateaus: list[tuple[float, float]] = []  # (level, t) brief plateaus this episode
         self.window: deque[tuple[float, float]] = deque(maxlen=self.s.window)
         self.phase = Phase.LEARNING
         self.baseline = 0.0
@@ -60,12 +65,13 @@ class PlateDetector:
         self.t_start = 0.0
         self.drift_g = 0.0  # how far auto-zero has moved the baseline (for the drift fault)
 
-    def stable_level(self) -> float | None:
-        """The window's mean if the window is full and stable, else None."""
-        w = self.window
-        n = len(w)
-        if n < self.s.window:
+    def stable_level(self, n: int | None = None) -> float | None:
+        """The mean of the newest `n` samples (the window) if there are that many and they
+        are stable, else None."""
+        n = n or self.s.window
+        if len(self.window) < n:
             return None
+        w = list(self.window)[-n:] if n < len(self.window) else self.window
         lo = hi = w[0][1]
         total = 0.0
         first = 0.0
@@ -97,7 +103,7 @@ class PlateDetector:
         self.before -= grams
         self.window = deque(((t, g - grams) for t, g in self.window), maxlen=self.s.window)
 
-    def add(self, t: float, grams: float) -> Change | None:
+    def add(self, t: float, grams: float) -> list[Change] | None:
         self.window.append((t, grams))
         level = self.stable_level()
         if self.phase is Phase.LEARNING:
@@ -114,12 +120,38 @@ class PlateDetector:
                 self.phase = Phase.ACTIVE
                 self.before = self.baseline
                 self.t_start = t
+                self.plateaus = []
             return None
         if level is None:
+            brief = self.stable_level(self.s.short)
+            if brief is not None:
+                last = self.plateaus[-1][0] if self.plateaus else self.before
+                if abs(brief - last) >= self.min_change_g:
+                    self.plateaus.append((brief, self.window[-self.s.short][0]))
+                elif self.plateaus:
+                    self.plateaus[-1] = (brief, self.plateaus[-1][1])
             return None
         self.phase = Phase.IDLE
         self.baseline = level
-        diff = level - self.before
-        if abs(diff) < self.min_change_g:
-            return None
-        return Change(diff, self.t_start, self.window[0][0], level)
+        return self._steps(level)
+
+    def _whole(self, grams: float) -> bool:
+        units = abs(grams) / self.unit
+        return round(units) >= 1 and abs(units - round(units)) <= self.s.whole
+
+    def _steps(self, level: float) -> list[Change] | None:
+        """The episode's changes: one, or one per brief plateau where the weight turned
+        back (a pick then a return) or where every step is a whole count of units."""
+        points = [(self.before, self.t_start), *self.plateaus, (level, self.window[0][0])]
+        self.plateaus = []
+        steps: list[tuple[float, float, float]] = []  # (grams, t, level)
+        for (a, _), (b, tb) in pairwise(points):
+            g = b - a
+            if steps and (steps[-1][0] > 0) == (g > 0) and not (
+                    self._whole(steps[-1][0]) and self._whole(g)):
+                steps[-1] = (steps[-1][0] + g, tb, b)
+            else:
+                steps.append((g, tb, b))
+        out = [Change(g, self.t_start, t, lv) for g, t, lv in steps
+               if abs(g) >= self.min_change_g]
+        return out or None

@@ -21,7 +21,9 @@ from enum import StrEnum
 from typing import Any
 
 from drivers.readings import Reading, WeightSample
+from edge.events import Event
 from edge.processing.processor import BaseProcessor, Output, Subscriptions
+from edge.shelf.commands import CALIBRATED, REQUESTED, Action
 from edge.shelf.detector import Change, DetectorSettings, Phase, PlateDetector
 from edge.shelf.quantity import TOLERANCE, Quantity, quantity
 
@@ -95,6 +97,8 @@ class _Plate:
     same_since: float = 0.0
     faults: set[Fault] = field(default_factory=set)
     drift: deque[tuple[float, float]] = field(default_factory=deque)
+    pending: dict[str, Any] | None = None  # a calibration request waiting for a stable weight
+    absorb_g: float | None = None  # the calibration weight, whose removal is no pick
 
     def returnable(self, t: float, window_s: float) -> int:
         while self.picked and self.picked[0][0] < t - window_s:
@@ -115,7 +119,8 @@ class ShelfProcessor(BaseProcessor):
     """Every configured plate's stream, keyed by (shelf id, plate number on its controller)."""
 
     name = "shelf"
-    subscriptions = Subscriptions(readings=(WeightSample,), tick_s=TICK_S)
+    subscriptions = Subscriptions(readings=(WeightSample,), events=(REQUESTED,),
+                                  tick_s=TICK_S)
 
     def __init__(self, plates: list[PlateSpec], settings: ShelfSettings | None = None) -> None:
         self.settings = settings or ShelfSettings()
@@ -125,11 +130,11 @@ class ShelfProcessor(BaseProcessor):
                 raise ValueError(f"{spec.shelf}/{spec.plate}: unit_grams and scale must be "
                                  "positive")
             self.plates[(spec.shelf, spec.number)] = _Plate(
-                spec, PlateDetector(spec.unit_grams * 0.5, self.settings.detector),
+                spec, PlateDetector(spec.unit_grams, self.settings.detector),
                 spec.tare_grams, spec.scale)
         self.counts: dict[str, int] = {"samples": 0, "unknown_plate": 0, "picks": 0,
                                        "returns": 0, "restocks": 0, "ambiguous": 0,
-                                       "no_change": 0}
+                                       "no_change": 0, "calibration_failed": 0}
 
     def counters(self) -> dict[str, int]:
         return {f"shelf.{k}": v for k, v in self.counts.items()}
@@ -154,7 +159,7 @@ class ShelfProcessor(BaseProcessor):
             return
         net = (raw - p.tare) * p.scale
         was_learning = p.detector.phase is Phase.LEARNING
-        change = p.detector.add(t, net)
+        changes = p.detector.add(t, net)
         if was_learning and p.detector.phase is Phase.IDLE:
             if p.count is None:
                 self._start(p, t, out)
@@ -162,10 +167,54 @@ class ShelfProcessor(BaseProcessor):
                 count = max(0, round(p.detector.baseline / p.spec.unit_grams))
                 if count != p.count:
                     self._set_count(p, count, Reason.CORRECTION, count - p.count, t, out)
-        elif change is not None and p.count is not None:
-            self._changed(p, change, out)
+        elif changes is not None and p.count is not None:
+            for change in changes:
+                self._changed(p, change, out)
+        if p.pending is not None and p.count is not None and p.detector.phase is Phase.IDLE:
+            level = p.detector.stable_level()
+            if level is not None:
+                self._calibrate(p, level, t, out)
+                return
         elif p.count is not None and p.detector.phase is Phase.IDLE:
             p.drift.append((t, p.detector.drift_g))
+
+    def on_event(self, event: Event, out: Output) -> None:
+        """A calibration request (edge.shelf.commands): kept until the plate is stable."""
+        if event.type != REQUESTED:
+            return
+        data = event.data
+        for p in self.plates.values():
+            if p.spec.shelf == data.get("shelf") and p.spec.plate == data.get("plate"):
+                p.pending = dict(data)
+                return
+        self.counts["unknown_plate"] += 1
+
+    def _calibrate(self, p: _Plate, level: float, t: float, out: Output) -> None:
+        """Carry out the pending request at the stable net `level`."""
+        req, p.pending = p.pending, None
+        assert req is not None
+        spec = p.spec
+        count = int(req.get("count", 0))
+        target = count * spec.unit_grams
+        if req.get("action") == str(Action.CALIBRATE):
+            unscaled = level / p.scale  # reading - tare
+            target += float(req.get("grams", 0.0))
+            if unscaled <= 0 or target <= 0:
+                self.counts["calibration_failed"] += 1
+                return
+            p.scale = target / unscaled
+            p.detector.rebase(target)
+            p.detector.phase = Phase.IDLE
+            p.absorb_g = -float(req.get("grams", 0.0))
+        else:
+            shift = level - target
+            p.tare += shift / p.scale
+            p.detector.shift(shift)
+        out.emit(CALIBRATED, {"shelf": spec.shelf, "plate": spec.plate,
+                              "action": str(req.get("action")), "tare_grams": round(p.tare, 2),
+                              "scale": round(p.scale, 6), "count": count}, at=t)
+        if p.count is not None and count != p.count:
+            self._set_count(p, count, Reason.CORRECTION, count - p.count, t, out)
 
     def on_tick(self, now: float, out: Output) -> None:
         s = self.settings
@@ -196,6 +245,9 @@ class ShelfProcessor(BaseProcessor):
         q = quantity(change.grams, p.spec.unit_grams, self.settings.tolerance)
         if q is None:
             self.counts["no_change"] += 1
+            return
+        if p.absorb_g is not None and abs(change.grams - p.absorb_g) < p.spec.unit_grams / 2:
+            p.absorb_g = None  # the calibration weight taken off
             return
         if q.ambiguous:
             self.counts["ambiguous"] += 1

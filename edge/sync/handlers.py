@@ -16,6 +16,10 @@ MAX_ORDERS_PER_BOARD orders on a board, and the schemas cap every list and strin
 (edge/app_keys.py, docs/app-beacon.md) and emits ``omo.presence.app_keys.updated`` so the
 presence processor reloads them; secrets are never logged, recorded or answered.
 
+`shelf.tare` and `shelf.calibrate` record the request and emit
+``omo.shelf.calibration.requested``; the shelf processor carries it out on the plate's next
+stable weight (edge/shelf/commands.py).
+
 A part that handles a command itself registers its own handler in
 ``services.command_handlers`` (name -> async callable); defaults fill only the gaps.
 """
@@ -33,6 +37,9 @@ from edge.config import Config, ConfigError, load
 from edge.events import format_time
 from edge.files import write_json_atomic
 from edge.services import Services
+from edge.shelf.commands import REQUESTED as SHELF_REQUESTED
+from edge.shelf.commands import Action, UnknownPlate
+from edge.shelf.commands import request as shelf_request
 from edge.sync.bookkeeping import MAX_FILES, MAX_ORDERS_PER_BOARD, may_add
 from edge.sync.commands import Command, CommandRejected, Handler
 
@@ -56,7 +63,8 @@ class DefaultHandlers:
     def table(self) -> dict[str, Handler]:
         return {"ping": self.ping, "config.reload": self.config_reload,
                 "signage.show": self.signage_show, "signage.playlist": self.signage_playlist,
-                "order.ready": self.order_ready, "presence.app_keys": self.presence_app_keys}
+                "order.ready": self.order_ready, "presence.app_keys": self.presence_app_keys,
+                "shelf.tare": self.shelf_tare, "shelf.calibrate": self.shelf_calibrate}
 
     def _stamp(self, cmd: Command) -> dict[str, Any]:
         return {"command_id": cmd.id, "received_at": format_time(cmd.received_at)}
@@ -154,6 +162,24 @@ class DefaultHandlers:
             "count": len(ring), "keys": [k.id for k in ring.keys], "dropped_expired": dropped})
         return {"held": len(ring), "keys": describe(ring), "dropped_expired": dropped,
                 "rotation_s": ring.rotation_s}
+
+    async def shelf_tare(self, cmd: Command) -> dict[str, Any]:
+        """Ask the shelf processor to zero a plate (edge/shelf/commands.py); rejected for an
+        unknown shelf or plate."""
+        return await self._shelf(cmd, Action.TARE)
+
+    async def shelf_calibrate(self, cmd: Command) -> dict[str, Any]:
+        """Ask the shelf processor to set a plate's scale from a known weight; rejected for
+        an unknown shelf or plate."""
+        return await self._shelf(cmd, Action.CALIBRATE)
+
+    async def _shelf(self, cmd: Command, action: Action) -> dict[str, Any]:
+        try:
+            data = shelf_request(self.config, action, cmd.args, format_time(cmd.received_at))
+        except UnknownPlate as exc:
+            raise CommandRejected(str(exc)) from None
+        await self.services.emitter.emit(SHELF_REQUESTED, data)
+        return {**data, "pending": True}
 
 
 def install_defaults(config: Config, services: Services, bootid: str) -> dict[str, Handler]:

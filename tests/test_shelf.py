@@ -1,0 +1,217 @@
+"""The shelf processor: detection on synthetic weight streams, stock, faults, and a short
+simulated run scored end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.readings import WeightSample
+from edge.catalogue import catalogue
+from edge.processing.processor import Emission, Output
+from edge.processing.registry import build_processors
+from edge.shelf.processor import PlateSpec, ShelfProcessor, ShelfSettings
+from edge.shelf.quantity import quantity
+from sim.runner import sim_config
+from sim.world import build_world, scenarios
+from tests.sim_fixtures import short_run
+
+RATE_HZ = 4.0
+Load = Callable[[float], float]
+
+
+def spec(number: int = 1, unit: float = 100.0, **kw: Any) -> PlateSpec:
+    base: dict[str, Any] = {"shelf": "s1", "plate": f"p{number}", "number": number,
+                            "sku": f"sku-{number}", "unit_grams": unit, "capacity": 24,
+                            "low_stock": 3, "stock": 18}
+    return PlateSpec(**{**base, **kw})
+
+
+def ramp(t0: float, t1: float, grams: float) -> Load:
+    """A weight change of `grams` spread evenly over [t0, t1]."""
+    def load(t: float) -> float:
+        if t <= t0:
+            return 0.0
+        return grams if t >= t1 else grams * (t - t0) / (t1 - t0)
+    return load
+
+
+def bump(t0: float, length: float, grams: float) -> Load:
+    def load(t: float) -> float:
+        if not t0 < t < t0 + length:
+            return 0.0
+        return grams * (1 - abs(2 * (t - t0) / length - 1))
+    return load
+
+
+def run(plates: list[PlateSpec], loads: dict[int, list[Load]], seconds: float, *,
+        noise: float = 1.2, drift_g_per_min: float = 0.0, seed: int = 7,
+        tare: float = 310.0, settings: ShelfSettings | None = None,
+        raw: Callable[[int, float, float], float] | None = None) -> list[Emission]:
+    """Feed `seconds` of 4 Hz samples of every plate (tare + stock + loads + drift + noise)
+    through a fresh processor; return what it emitted."""
+    rng = random.Random(seed)
+    proc = ShelfProcessor(plates, settings)
+    emitted: list[Emission] = []
+    n = int(seconds * RATE_HZ)
+    drift = {p.number: 0.0 for p in plates}
+    for k in range(n):
+        t = 1000.0 + k / RATE_HZ
+        for p in plates:
+            drift[p.number] += drift_g_per_min / 60 / RATE_HZ
+            g = tare + (p.stock or 0) * p.unit_grams + sum(f(t - 1000.0) for f in
+                                                             loads.get(p.number, []))
+            g += drift[p.number] + rng.gauss(0, noise)
+            if raw is not None:
+                g = raw(p.number, t - 1000.0, g)
+            out = Output(t)
+            proc.on_reading(WeightSample("s1", "C1", p.number, round(g, 1), k, t), out)
+            emitted += out.emissions
+        if k % int(10 * RATE_HZ) == 0:
+            out = Output(t)
+            proc.on_tick(t, out)
+            emitted += out.emissions
+    return emitted
+
+
+def of(emitted: list[Emission], kind: str) -> list[dict[str, Any]]:
+    return [e.data for e in emitted if e.type == f"omo.shelf.{kind}"]
+
+
+def test_noise_alone_gives_only_the_initial_count() -> None:
+    emitted = run([spec()], {}, 600)
+    assert [e.type for e in emitted] == ["omo.shelf.stock.changed"]
+    assert emitted[0].data["count"] == 18 and emitted[0].data["reason"] == "initial"
+
+
+def test_slow_drift_is_tracked_not_reported() -> None:
+    emitted = run([spec(unit=15.2)], {}, 1800, drift_g_per_min=3.0)
+    assert [e.type for e in emitted] == ["omo.shelf.stock.changed"]
+
+
+def test_a_pick_is_one_event_with_its_quantity_and_count() -> None:
+    emitted = run([spec()], {1: [ramp(30, 30.8, -200.0)]}, 60)
+    assert of(emitted, "item.picked") == [
+        {"shelf": "s1", "plate": "p1", "sku": "sku-1", "quantity": 2, "grams": pytest.approx(
+            200, abs=3), "confidence": pytest.approx(1, abs=0.1)}]
+    picked = next(e for e in emitted if e.type == "omo.shelf.item.picked")
+    assert 30.0 <= picked.at - 1000.0 <= 32.5  # at the end of the weight change
+    assert of(emitted, "stock.changed")[-1] == {
+        "shelf": "s1", "plate": "p1", "sku": "sku-1", "count": 16, "delta": -2,
+        "reason": "pick"}
+
+
+def test_a_slow_pick_of_a_light_item_is_one_pick() -> None:
+    emitted = run([spec(unit=15.2)], {1: [ramp(30, 32.5, -15.2)]}, 60)
+    assert [d["quantity"] for d in of(emitted, "item.picked")] == [1]
+
+
+@pytest.mark.parametrize("grams", [-400.0, -60.0, 60.0, 400.0])
+def test_bumps_and_leaning_hands_are_not_picks(grams: float) -> None:
+    # a knock, then a hand leaning on the plate for a second (less than the settle window)
+    loads = [bump(20, 0.4, grams), ramp(40, 40.6, abs(grams)), ramp(41.2, 41.8, -abs(grams))]
+    emitted = run([spec()], {1: loads}, 80)
+    assert of(emitted, "item.picked") == [] and of(emitted, "item.returned") == []
+
+
+def test_simultaneous_picks_on_neighbouring_plates_stay_apart() -> None:
+    plates = [spec(1, unit=538.0), spec(2, unit=521.0)]
+    emitted = run(plates, {1: [ramp(30, 31.5, -538.0)], 2: [ramp(30.2, 31.2, -1042.0)]}, 60)
+    assert sorted((d["plate"], d["quantity"]) for d in of(emitted, "item.picked")) == [
+        ("p1", 1), ("p2", 2)]
+
+
+def test_a_weight_between_counts_is_ambiguous_with_candidates() -> None:
+    emitted = run([spec()], {1: [ramp(30, 31, -140.0)]}, 60)
+    (picked,) = of(emitted, "item.picked")
+    assert picked["ambiguous"] is True and picked["candidates"] == [1, 2]
+    assert picked["quantity"] == 1 and picked["confidence"] < 0.5
+    q = quantity(-250.0, 100.0)
+    assert q is not None and q.ambiguous and set(q.candidates) == {2, 3}
+    assert quantity(40.0, 100.0) is None
+
+
+def test_a_return_after_a_pick_and_a_restock_beyond_it() -> None:
+    loads = [ramp(30, 31, -200.0), ramp(60, 61, 100.0), ramp(120, 125, 800.0)]
+    emitted = run([spec()], {1: loads}, 160)
+    assert [d["quantity"] for d in of(emitted, "item.returned")] == [1]
+    changes = [(d["reason"], d["count"]) for d in of(emitted, "stock.changed")]
+    assert changes == [("initial", 18), ("pick", 16), ("return", 17), ("restock", 25)]
+
+
+def test_low_and_out_of_stock_fire_once() -> None:
+    loads = [ramp(30, 31, -200.0), ramp(60, 61, -200.0), ramp(90, 91, -200.0)]
+    emitted = run([spec(stock=6)], {1: loads}, 120, tare=0.0)
+    assert of(emitted, "stock.low") == [{"shelf": "s1", "plate": "p1", "sku": "sku-1",
+                                         "remaining": 2, "threshold": 3}]
+    assert of(emitted, "stock.out") == [{"shelf": "s1", "plate": "p1", "sku": "sku-1"}]
+
+
+def test_with_a_tare_the_count_comes_from_the_weight() -> None:
+    emitted = run([spec(stock=None, tare_grams=310.0)], {}, 20)
+    assert of(emitted, "stock.changed")[0]["count"] == 0  # stock None: 310 + 0 units
+    emitted = run([spec(stock=None, tare_grams=10.0)], {}, 20)
+    assert of(emitted, "stock.changed")[0]["count"] == 3  # 300 g over the tare
+
+
+def test_a_stuck_sensor_is_a_fault_raised_then_cleared() -> None:
+    def stuck(_: int, t: float, g: float) -> float:
+        return 2110.0 if 10 <= t < 100 else g
+    emitted = run([spec()], {}, 130, raw=stuck)
+    faults = [(d["fault"], d["active"]) for d in of(emitted, "sensor.fault")]
+    assert faults == [("stuck", True), ("stuck", False)]
+
+
+def test_a_saturated_sensor_is_a_fault_and_no_pick() -> None:
+    def rail(_: int, t: float, g: float) -> float:
+        return 30_000.0 if 20 <= t < 30 else g
+    emitted = run([spec()], {}, 60, raw=rail)
+    faults = [(d["fault"], d["active"]) for d in of(emitted, "sensor.fault")]
+    assert faults == [("saturated", True), ("saturated", False)]
+    assert of(emitted, "item.picked") == [] and of(emitted, "item.returned") == []
+
+
+def test_a_fast_moving_zero_is_a_drifting_fault() -> None:
+    emitted = run([spec()], {}, 600, drift_g_per_min=40.0)
+    assert ("drifting", True) in [(d["fault"], d["active"])
+                                  for d in of(emitted, "sensor.fault")]
+
+
+def test_unknown_plates_are_counted_and_skipped() -> None:
+    proc = ShelfProcessor([spec()])
+    out = Output(1.0)
+    proc.on_reading(WeightSample("s1", "C1", 9, 100.0, 0, 1.0), out)
+    proc.on_reading(WeightSample("other", "C1", 1, 100.0, 1, 1.0), out)
+    assert out.emissions == [] and proc.counters()["shelf.unknown_plate"] == 2
+
+
+def test_every_emitted_event_fits_its_schema() -> None:
+    cat = catalogue()
+    loads = [ramp(30, 31, -140.0), ramp(60, 61, 100.0), ramp(120, 125, 800.0)]
+    emitted = run([spec(stock=4)], {1: loads}, 160)
+    emitted += run([spec()], {}, 600, drift_g_per_min=40.0)
+    for e in emitted:
+        cat[e.type].validator.validate(e.data)
+
+
+def test_the_builder_is_registered_and_follows_the_config(tmp_path: Path) -> None:
+    world = build_world(scenarios()["normal-day"], 1, 60.0)
+    config = sim_config(world, tmp_path, None)
+    shelf = [p for p in build_processors(config) if p.name == "shelf"]
+    assert len(shelf) == 1 and isinstance(shelf[0], ShelfProcessor)
+    assert len(shelf[0].plates) == sum(len(s.plates) for s in world.layout.shelves)
+
+
+def test_a_short_simulated_run_scores_picks(tmp_path: Path) -> None:
+    result = asyncio.run(short_run(tmp_path, seed=3, duration=240.0))
+    report = result.report["metrics"]
+    pr = report["pick_return_precision_recall"]
+    assert pr["scored"] and pr["details"]["pick"]["truth"] > 0
+    assert pr["value"]["pick_precision"] == 1.0 and pr["value"]["pick_recall"] >= 0.9
+    assert report["stock_level_error"]["scored"]
+    assert report["false_from_bumps_restocks"]["value"] == 0
