@@ -215,3 +215,107 @@ def test_a_short_simulated_run_scores_picks(tmp_path: Path) -> None:
     assert pr["value"]["pick_precision"] == 1.0 and pr["value"]["pick_recall"] >= 0.9
     assert report["stock_level_error"]["scored"]
     assert report["false_from_bumps_restocks"]["value"] == 0
+
+
+# ------------------------------------------------------------------ calibration commands
+class _Emitter:
+    def __init__(self) -> None:
+        self.emitted: list[tuple[str, dict[str, Any]]] = []
+
+    async def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        self.emitted.append((event_type, data))
+
+
+def _command_path(tmp_path: Path) -> tuple[Any, _Emitter, Any]:
+    """The real command processor (schema checks, answers) with the default handlers; the
+    services stand-in only collects what the handlers emit."""
+    from types import SimpleNamespace
+
+    from edge.sync.command_store import CommandStore
+    from edge.sync.commands import CommandProcessor
+    from edge.sync.handlers import DefaultHandlers
+    from edge.sync.topics import Topics
+
+    world = build_world(scenarios()["normal-day"], 1, 60.0)
+    config = sim_config(world, tmp_path, None)
+    emitter = _Emitter()
+    services = SimpleNamespace(emitter=emitter)
+    handlers = DefaultHandlers(config, services, bootid="b").table()  # type: ignore[arg-type]
+    answers: list[dict[str, Any]] = []
+
+    async def record(_: dict[str, Any]) -> None:
+        return None
+
+    proc = CommandProcessor(topics=Topics("omo/v1", "sim-store", "sim-edge"), handlers=handlers,
+                            store=CommandStore(tmp_path / "commands.db"), record=record,
+                            answer=lambda _t, payload: answers.append(__import__("json").loads(
+                                payload)), max_bytes=4096)
+    return proc, emitter, config
+
+
+_IDS = iter(range(1, 1000))
+
+
+def _send(proc: Any, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    answer = asyncio.run(proc.handle(f"omo/v1/sim-store/sim-edge/cmd/{name}",
+                                     json.dumps({"id": f"c-{next(_IDS)}", "args": args}).encode()))
+    assert answer is not None
+    return dict(answer)
+
+
+def _feed(proc: ShelfProcessor, grams: Callable[[float], float], t0: float, seconds: float,
+          rng: random.Random) -> list[Emission]:
+    emitted: list[Emission] = []
+    for k in range(int(seconds * RATE_HZ)):
+        t = t0 + k / RATE_HZ
+        out = Output(t)
+        proc.on_reading(WeightSample("shelf-1", "C1", 1, round(grams(t) + rng.gauss(0, 1.2),
+                                                               1), k, t), out)
+        emitted += out.emissions
+    return emitted
+
+
+def test_tare_and_calibrate_commands_reach_the_processor(tmp_path: Path) -> None:
+    from edge.events import Event
+    from edge.shelf import plate_specs
+    from edge.shelf.commands import CALIBRATED, REQUESTED
+
+    cmds, emitter, config = _command_path(tmp_path)
+    assert _send(cmds, "shelf.tare", {"shelf": "shelf-1", "plate": "nope"})["outcome"] \
+        == "rejected"
+    assert _send(cmds, "shelf.calibrate", {"shelf": "shelf-1", "plate": "p1"})["outcome"] \
+        == "rejected"  # no grams: the schema says so
+    ok = _send(cmds, "shelf.tare", {"shelf": "shelf-1", "plate": "p1", "count": 5})
+    assert ok["outcome"] == "ok" and ok["result"]["pending"] is True
+    assert (config.storage.state_dir / "shelf" / "calibration.json").exists()
+    ok = _send(cmds, "shelf.calibrate", {"shelf": "shelf-1", "plate": "p1", "grams": 1000})
+    assert ok["outcome"] == "ok"
+    (tare_type, tare_req), (cal_type, cal_req) = emitter.emitted
+    assert tare_type == cal_type == REQUESTED
+    assert tare_req == {"shelf": "shelf-1", "plate": "p1", "action": "tare", "count": 5}
+
+    # the processor: a plate reading 1.1 g per gram (an uncalibrated cell), emptied, tared
+    rng = random.Random(3)
+    proc = ShelfProcessor(plate_specs(config))
+    unit = plate_specs(config)[0].unit_grams
+    _feed(proc, lambda t: 200 + 1.1 * 18 * unit, 0.0, 10.0, rng)
+    _feed(proc, lambda t: 200.0, 10.0, 10.0, rng)
+    proc.on_event(Event.new(REQUESTED, {**tare_req, "count": 0}, source="x", bootid="b",
+                            epoch_s=20.0), Output(20.0))
+    emitted = _feed(proc, lambda t: 200.0, 20.0, 5.0, rng)
+    (tared,) = [e.data for e in emitted if e.type == CALIBRATED]
+    assert tared["action"] == "tare" and tared["tare_grams"] == pytest.approx(200, abs=1.5)
+    assert proc.count_of("shelf-1", 1) == 0
+    # a known kilogram put on, the command, the kilogram taken off, then 5 colas stocked
+    _feed(proc, lambda t: 1300.0, 25.0, 10.0, rng)
+    proc.on_event(Event.new(REQUESTED, cal_req, source="x", bootid="b", epoch_s=35.0),
+                  Output(35.0))
+    emitted = _feed(proc, lambda t: 1300.0 if t < 45 else 200.0, 35.0, 20.0, rng)
+    (cal,) = [e.data for e in emitted if e.type == CALIBRATED]
+    assert cal["scale"] == pytest.approx(1 / 1.1, rel=0.005)
+    assert [e for e in emitted if e.type.startswith("omo.shelf.item")] == []  # not a pick
+    assert proc.count_of("shelf-1", 1) == 0
+    _feed(proc, lambda t: 200 + 1.1 * 5 * unit, 55.0, 10.0, rng)
+    assert proc.count_of("shelf-1", 1) == 5
