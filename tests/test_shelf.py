@@ -319,3 +319,28 @@ def test_tare_and_calibrate_commands_reach_the_processor(tmp_path: Path) -> None
     assert proc.count_of("shelf-1", 1) == 0
     _feed(proc, lambda t: 200 + 1.1 * 5 * unit, 55.0, 10.0, rng)
     assert proc.count_of("shelf-1", 1) == 5
+
+
+# ------------------------------------------------------------------------ scorers
+def test_stock_level_and_false_from_bumps_restocks_scorers() -> None:
+    from sim.scoring import EventView, Truth
+    from sim.scoring.shelf import false_from_bumps_restocks, stock_level_error
+
+    base = {"shelf": "shelf-1", "plate": "p1"}
+    truth = Truth([
+        {"type": "pick", **base, "quantity": 1, "t": 9.0, "t_end": 10.0, "stock": 17},
+        {"type": "restock", **base, "quantity": 7, "t": 50.0, "t_end": 55.0, "stock": 24},
+        {"type": "bump", **base, "t": 80.0, "grams": 100.0},
+        {"type": "pick", **base, "quantity": 1, "t": 99.0, "t_end": 100.0, "stock": 23}])
+
+    def changed(t: float, count: int) -> EventView:
+        return EventView("omo.shelf.stock.changed", t, {**base, "count": count})
+
+    right = [changed(10.3, 17), changed(55.3, 24), changed(100.2, 23)]
+    assert stock_level_error(truth, right)["value"] == 0
+    wrong = [changed(10.3, 17), changed(55.3, 25), changed(100.2, 24)]
+    assert stock_level_error(truth, wrong)["value"] == pytest.approx(2 / 3, abs=1e-3)
+    picked = [EventView("omo.shelf.item.picked", t, {**base, "quantity": 1})
+              for t in (10.2, 80.5, 100.3)]
+    out = false_from_bumps_restocks(truth, picked)
+    assert out["value"] == 1 and out["details"]["from_bump"] == 1

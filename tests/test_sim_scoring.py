@@ -41,7 +41,8 @@ def test_every_metric_is_registered_once_and_unscored_without_its_events() -> No
     assert all(not m["scored"] and m["reason"] and m["how"] for m in out.values())
     # errors improve downwards, precision, recall, accuracy and correlation upwards
     assert {n: m["better"] for n, m in out.items()} == {
-        n: "lower" if n.endswith(("_error", "_mae")) else "higher" for n in names}
+        n: "lower" if n.endswith(("_error", "_mae")) or n.startswith("false_") else "higher"
+        for n in names}
 
 
 def test_footfall_errors_sum_windows_against_arrivals_and_departures() -> None:

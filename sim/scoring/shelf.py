@@ -57,24 +57,23 @@ CHANGES = ("pick", "return", "restock")
 
 @scorer("stock_level_error", part="shelf", better="lower",
         needs=("omo.shelf.stock.changed",),
-        how="after each true pick, return and restock (at the end of its weight change plus "
-            f"{TOLERANCE_S:g} s), the plate's count in the latest omo.shelf.stock.changed "
-            "against the true count; mean absolute error in items (details: share exact)")
+        how="after each true pick, return and restock, the plate's count in the latest "
+            "omo.shelf.stock.changed against the true count; latest as of the end of the "
+            f"weight change plus {TOLERANCE_S:g} s, or the end of the plate's next true "
+            "change if sooner; mean absolute error in items (details: share exact, worst)")
 def stock_level_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     changed = sorted((e.t, e.data.get("shelf"), e.data.get("plate"), e.data.get("count"))
                      for e in events if e.type == "omo.shelf.stock.changed")
+    true = sorted((float(r["t_end"]), r["shelf"], r["plate"], int(r["stock"]))
+                  for kind in CHANGES for r in truth.of(kind) if "stock" in r)
     errors: list[int] = []
-    for kind in CHANGES:
-        for r in truth.of(kind):
-            if "stock" not in r:
-                continue
-            when = float(r["t_end"]) + TOLERANCE_S
-            latest = [c for t, s, p, c in changed
-                      if t <= when and s == r["shelf"] and p == r["plate"]]
-            if latest and isinstance(latest[-1], int):
-                errors.append(abs(latest[-1] - int(r["stock"])))
-    total = sum(errors)
-    return {"value": ratio(total, len(errors)), "unit": "items",
+    for i, (t_end, shelf, plate, count) in enumerate(true):
+        later = [t for t, s, p, _ in true[i + 1:] if s == shelf and p == plate]
+        when = min([t_end + TOLERANCE_S, *later[:1]])
+        latest = [c for t, s, p, c in changed if t <= when and s == shelf and p == plate]
+        if latest and isinstance(latest[-1], int):
+            errors.append(abs(latest[-1] - count))
+    return {"value": ratio(sum(errors), len(errors)), "unit": "items",
             "details": {"checked": len(errors), "exact": sum(1 for e in errors if e == 0),
                         "worst": max(errors, default=0)}}
 
