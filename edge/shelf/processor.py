@@ -299,10 +299,12 @@ class ShelfProcessor(BaseProcessor):
     def _watch_faults(self, p: _Plate, t: float, raw: float, out: Output) -> None:
         if raw != p.last_raw:
             p.last_raw, p.same_since = raw, t
-        self._fault(p, Fault.STUCK, t - p.same_since >= self.settings.stuck_s, t, out,
-                    {"seconds": round(t - p.same_since, 1)})
-        self._fault(p, Fault.SATURATED, abs(raw) >= p.spec.max_grams, t, out,
-                    {"grams": raw})
+        stuck = t - p.same_since >= self.settings.stuck_s
+        if stuck != (Fault.STUCK in p.faults):
+            self._fault(p, Fault.STUCK, stuck, t, out, {"seconds": round(t - p.same_since, 1)})
+        saturated = abs(raw) >= p.spec.max_grams
+        if saturated != (Fault.SATURATED in p.faults):
+            self._fault(p, Fault.SATURATED, saturated, t, out, {"grams": raw})
 
     def _fault(self, p: _Plate, fault: Fault, active: bool, t: float, out: Output,
                detail: dict[str, Any]) -> None:
