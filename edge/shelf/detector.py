@@ -59,6 +59,7 @@ class PlateDetector:
         self.min_change_g = unit_grams / 2
         self.plateaus: list[tuple[float, float]] = []  # (level, t) brief plateaus this episode
         self.window: deque[tuple[float, float]] = deque(maxlen=self.s.window)
+        self.values: deque[float] = deque(maxlen=self.s.window)  # the window's grams
         self.phase = Phase.LEARNING
         self.baseline = 0.0
         self.before = 0.0
@@ -71,22 +72,18 @@ class PlateDetector:
         n = n or self.s.window
         if len(self.window) < n:
             return None
-        w = list(self.window)[-n:] if n < len(self.window) else self.window
-        lo = hi = w[0][1]
-        total = 0.0
-        first = 0.0
-        half = n // 2
-        for i, (_, g) in enumerate(w):
-            if g < lo:
-                lo = g
-            elif g > hi:
-                hi = g
-            total += g
-            if i == half - 1:
-                first = total
+        w = self.values if n == len(self.values) else list(self.values)[-n:]
+        lo, hi = min(w), max(w)
         if hi - lo > self.s.band_g:
             return None
-        last = total - first - (w[half][1] if n % 2 else 0.0)
+        half = n // 2
+        first = 0.0
+        for i in range(half):
+            first += w[i]
+        total = first
+        for i in range(half, n):
+            total += w[i]
+        last = total - first - (w[half] if n % 2 else 0.0)
         if abs(first / half - last / half) > self.s.trend_g:
             return None
         return total / n
@@ -95,6 +92,7 @@ class PlateDetector:
         """Take `level` as the settled level (after a calibration)."""
         self.baseline = level
         self.window.clear()
+        self.values.clear()
         self.phase = Phase.LEARNING
 
     def shift(self, grams: float) -> None:
@@ -102,9 +100,11 @@ class PlateDetector:
         self.baseline -= grams
         self.before -= grams
         self.window = deque(((t, g - grams) for t, g in self.window), maxlen=self.s.window)
+        self.values = deque((g for _, g in self.window), maxlen=self.s.window)
 
     def add(self, t: float, grams: float) -> list[Change] | None:
         self.window.append((t, grams))
+        self.values.append(grams)
         level = self.stable_level()
         if self.phase is Phase.LEARNING:
             if level is not None:
