@@ -43,12 +43,12 @@ MT_POLL = b"SI\r\n"
 
 
 def _number(text: bytes) -> float | None:
-    """The number in a fixed-width field (spaces for leading zeros), or None."""
-    digits = text.replace(b" ", b"")
-    if digits.count(b".") > 1 or not any(48 <= c <= 57 for c in digits):
-        return None
+    """The number in a field the pattern limited to digits, points, spaces and a sign
+    (spaces for leading zeros), or None (two points, spaces inside, no digit)."""
+    if b" " in text and text[:1] in (b"+", b"-"):
+        text = text[:1] + text[1:].lstrip(b" ")
     try:
-        return float(digits)
+        return float(text)
     except ValueError:
         return None
 
@@ -71,7 +71,7 @@ def parse_and(line: bytes, max_grams: float = MAX_GRAMS) -> ParseResult:
         return Skip.GARBLED
     if m.group(1) == b"QT":
         return Skip.UNKNOWN_UNIT  # a count of pieces, not a mass
-    return to_weight(value, m.group(3).decode("ascii"), m.group(1) != b"US", None, max_grams)
+    return to_weight(value, m.group(3), m.group(1) != b"US", None, max_grams)
 
 
 def parse_cas(line: bytes, max_grams: float = MAX_GRAMS) -> ParseResult:
@@ -88,7 +88,7 @@ def parse_cas(line: bytes, max_grams: float = MAX_GRAMS) -> ParseResult:
         return Skip.GARBLED
     if m.group(3) == b"-":
         value = -value
-    return to_weight(value, m.group(5).decode("ascii"), m.group(1) == b"ST",
+    return to_weight(value, m.group(5), m.group(1) == b"ST",
                      m.group(2) == b"NT", max_grams)
 
 
@@ -101,12 +101,10 @@ def parse_mt_sics(line: bytes, max_grams: float = MAX_GRAMS) -> ParseResult:
         if err is not None:
             return MT_ERRORS[err.group(1)]
         return Skip.PARTIAL if re.search(rb"S [SD] ", line) else Skip.GARBLED
-    value = _number(m.group(2).lstrip(b"-"))
+    value = _number(m.group(2))
     if value is None:
         return Skip.GARBLED
-    if m.group(2).startswith(b"-"):
-        value = -value
-    return to_weight(value, m.group(3).decode("ascii"), m.group(1) == b"S", None, max_grams)
+    return to_weight(value, m.group(3), m.group(1) == b"S", None, max_grams)
 
 
 PARSERS: dict[Protocol, Callable[[bytes, float], ParseResult]] = {

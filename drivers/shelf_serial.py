@@ -65,13 +65,13 @@ def parse_line(line: bytes) -> ShelfReport:
         partial = start >= 0 and b"*" not in line[start:]
         raise ProtocolError(f"not a shelf report ({len(line)} bytes)",
                             Skip.PARTIAL if partial else Skip.GARBLED)
-    body = line[m.start() + 1:m.start(5) - 1]
-    if checksum(body) != int(m.group(5), 16):
+    controller, plate_text, grams, seq_text, cs = m.groups()
+    if checksum(m.group(0)[1:-3]) != int(cs, 16):
         raise ProtocolError("bad checksum", Skip.BAD_CHECKSUM)
-    plate, seq = int(m.group(2)), int(m.group(4))
+    plate, seq = int(plate_text), int(seq_text)
     if not 1 <= plate <= 99 or seq > 65535:
         raise ProtocolError("plate or seq out of range", Skip.OUT_OF_RANGE)
-    return ShelfReport(m.group(1).decode(), plate, float(m.group(3)), seq)
+    return ShelfReport(controller.decode(), plate, float(grams), seq)
 
 
 class SerialLineReader:
@@ -173,15 +173,20 @@ class ShelfReader:
         the controller goes away. (`stop` is not needed: the read times out by itself.)"""
         out = []
         for line in self.lines.read_lines():
-            try:
-                r = parse_line(line)
-            except ProtocolError as exc:
-                self.skipped[exc.reason] += 1
-                continue
-            self.good += 1
-            out.append(WeightSample(self.shelf, r.controller, r.plate, r.grams, r.seq,
-                                    self.now()))
+            sample = self.handle(line)
+            if sample is not None:
+                out.append(sample)
         return out
+
+    def handle(self, line: bytes) -> WeightSample | None:
+        """One line: its sample, or None (counted per Skip reason)."""
+        try:
+            r = parse_line(line)
+        except ProtocolError as exc:
+            self.skipped[exc.reason] += 1
+            return None
+        self.good += 1
+        return WeightSample(self.shelf, r.controller, r.plate, r.grams, r.seq, self.now())
 
     @property
     def bad(self) -> int:

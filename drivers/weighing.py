@@ -74,15 +74,20 @@ class Weight:
 ParseResult = Weight | Skip | Fault
 
 
-def unit_of(text: str) -> Unit | None:
-    """The mass unit written as `text` (case-insensitive, spaces ignored), or None."""
-    try:
-        return Unit(text.strip().lower())
-    except ValueError:
-        return None
+UNIT_BY_TEXT: dict[bytes, Unit] = {u.value.encode(): u for u in Unit} | {
+    u.value.upper().encode(): u for u in Unit}
 
 
-def to_weight(value: float, unit_text: str, stable: bool | None, net: bool | None = None,
+def unit_of(text: bytes) -> Unit | None:
+    """The mass unit written as `text` (lower or upper case, spaces around ignored), or
+    None."""
+    unit = UNIT_BY_TEXT.get(text)
+    if unit is None:
+        unit = UNIT_BY_TEXT.get(text.strip().lower())
+    return unit
+
+
+def to_weight(value: float, unit_text: bytes, stable: bool | None, net: bool | None = None,
               max_grams: float = MAX_GRAMS) -> ParseResult:
     """The Weight for `value` written in `unit_text`; a Skip if the unit is no mass unit or
     the weight is beyond `max_grams` either way."""

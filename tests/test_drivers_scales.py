@@ -36,6 +36,8 @@ AND_LINES = [
     (b"ST,+0012", Skip.PARTIAL),
     (b"ST,+99999999 kg", Skip.OUT_OF_RANGE),
     (b"ST,+0.0.1.2  g", Skip.GARBLED),
+    (b"ST,+  123.45  g", Weight(123.45, Unit.G, True)),  # spaces for leading zeros
+    (b"ST,+001 23.4  g", Skip.GARBLED),
     (b"\x00\xfe\x13", Skip.GARBLED),
     (b"\xffST,+00123.45  g", Weight(123.45, Unit.G, True)),  # noise in front
 ]
@@ -236,3 +238,20 @@ def test_a_commercial_scale_shelf_has_exactly_one_plate() -> None:
         parse(_config("sartorius", 1), env={})
     assert any("shelves[0].protocol" in p for p in err.value.problems)
     assert len(parse(_config("omo", 3), env={}).shelves[0].plates) == 3
+
+
+def test_the_shelf_bench_measures_each_protocol_and_takes_a_later_stage() -> None:
+    from edge.bench_shelf import STAGES, run
+
+    def detect(protocol: Protocol, data: bytes) -> tuple[float, int]:
+        rate, samples = STAGES["parse"](protocol, data)
+        return rate / 2, samples
+
+    result = run(2000, 3, {**STAGES, "detect": detect})
+    assert result["stage"] == "detect" and result["bench"] == "shelf"
+    assert set(result["protocols"]) == {p.value for p in Protocol}
+    for row in result["protocols"].values():
+        assert 1980 <= row["parse_samples"] <= 2000  # 0.2 % of the lines damaged
+        assert row["ceiling_per_s"] > 0 and row["detect_per_s"] > 0
+    assert result["ratio"] == round(result["samples_per_s"] / result["ceiling_per_s"], 3)
+    assert "cores" in result["machine"]
