@@ -255,3 +255,54 @@ def test_the_shelf_bench_measures_each_protocol_and_takes_a_later_stage() -> Non
         assert row["ceiling_per_s"] > 0 and row["detect_per_s"] > 0
     assert result["ratio"] == round(result["samples_per_s"] / result["ceiling_per_s"], 3)
     assert "cores" in result["machine"]
+
+
+def test_the_daemon_reads_a_scale_by_its_protocol_and_reconnects_after_an_unplug(
+        tmp_path: Path) -> None:
+    import asyncio
+
+    from edge.daemon import Daemon
+    from tests.core_fixtures import minimal_config
+    from tests.waiting import await_until
+
+    port = PtyPort(tmp_path / "scale")
+    port.plug()
+    config = minimal_config(
+        tmp_path, zones=[{"id": "snacks", "kind": "shelf"}],
+        shelves=[{"id": "scale-1", "port": str(tmp_path / "scale"), "zone": "snacks",
+                  "protocol": "cas", "unit": "kg", "baudrate": 9600,
+                  "plates": [{"id": "p1", "sku": "4901234567890", "unit_grams": 120}]}])
+    daemon = Daemon(config, status_every_s=0.05)
+    samples: list[WeightSample] = []
+    daemon.services.readings.subscribe_callback(WeightSample, samples.append)
+    sensor = "shelf:scale-1"
+
+    def fed(line: bytes, n: int) -> bool:
+        port.write(line)  # a continuous scale writes on and on
+        return len(samples) >= n
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop, handle_signals=False))
+        try:
+            await await_until(lambda: fed(b"ST,GS,+  1.234kg\r\nOL,GS,+  0.000kg\r\n", 2),
+                              what="samples from the scale")
+            port.unplug()
+            await await_until(lambda: not daemon.services.sensors.online(sensor),
+                              what="the scale offline")
+            port.plug()
+            n = len(samples)
+            await await_until(lambda: fed(b"US,NT,+  0.500kg\r\n", n + 1),
+                              what="samples after the replug")
+            counters = daemon.supervisor.states[sensor].counters
+            assert counters["disconnects"] == 1 and counters["fault_overload"] >= 1
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)
+
+    try:
+        asyncio.run(go())
+    finally:
+        port.unplug()
+    assert {(s.shelf, s.plate, s.grams, s.stable) for s in samples} == {
+        ("scale-1", 1, 1234.0, True), ("scale-1", 1, 500.0, False)}
