@@ -40,7 +40,7 @@ class PresenceSettings:
     window_s: float = 3.0  # the RSSI filter's window
     visit_timeout_s: float = 30.0  # silence that ends a visit
     min_readings: int = 3  # readings that confirm a visit
-    enter_p: float = 0.6  # the belief a new zone needs ...
+    enter_p: float = 0.4  # the belief a new zone needs ...
     min_zone_s: float = 2.0  # ... for this long, before the visitor is moved
     lag_s: float = 3.0  # how far a zone change is dated back (the RSSI window and motion lag)
     smooth_s: float = 2.0  # fixed-lag smoothing: zones are decided this much later
