@@ -95,8 +95,11 @@ class SerialLineReader:
         """Raises serial.SerialException (or OSError, ValueError for a bad URL) if the port
         is not there."""
         self.close()
+        # a poll write must not block on a stalled line; pyserial's rfc2217:// client has no
+        # write timeout (NotImplementedError) and writes to its socket without blocking long
+        limit = None if self.port.startswith("rfc2217://") else self.timeout_s
         self._ser = serial.serial_for_url(self.port, baudrate=self.baudrate,
-                                          timeout=self.timeout_s, write_timeout=self.timeout_s)
+                                          timeout=self.timeout_s, write_timeout=limit)
         self._buf.clear()
 
     @property

@@ -217,8 +217,106 @@ def test_several_controllers_at_once_over_a_pty_and_socket_url(tmp_path: Path) -
         port.unplug()
 
 
-def test_an_rfc2217_url_is_opened_through_pyserial() -> None:
+class _Writer:
+    """The connection PortManager writes to: a socket's sendall."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+
+    def write(self, data: bytes) -> None:
+        self.conn.sendall(data)
+
+
+class _PtySerial(serial.Serial):
+    """A pty opened by pyserial, with the modem lines a pty lacks (TIOCMGET fails) held as a
+    null-modem cable would: clear to send, data set ready; RTS and DTR changes go nowhere."""
+
+    def _update_rts_state(self) -> None:
+        pass
+
+    def _update_dtr_state(self) -> None:
+        pass
+
+    @property
+    def cts(self) -> bool:
+        return True
+
+    @property
+    def dsr(self) -> bool:
+        return True
+
+    @property
+    def ri(self) -> bool:
+        return False
+
+    @property
+    def cd(self) -> bool:
+        return True
+
+
+class _Rfc2217Server:
+    """A real RFC 2217 server on loopback (pyserial's PortManager, as its rfc2217_server
+    example), in front of a pty it opens with pyserial: a serial-to-Ethernet adapter."""
+
+    def __init__(self, device: str) -> None:
+        from serial.rfc2217 import PortManager
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.serial = _PtySerial(device, baudrate=115200, timeout=0.05)
+        self.stop = threading.Event()
+        self.conn: socket.socket | None = None
+        self.manager_type = PortManager
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        self.conn = conn
+        conn.settimeout(0.05)
+        manager = self.manager_type(self.serial, _Writer(conn))
+        while not self.stop.is_set():
+            try:
+                data = conn.recv(1024)
+                if not data:
+                    break
+                for byte in manager.filter(data):
+                    self.serial.write(byte)
+            except TimeoutError:
+                pass
+            except OSError:
+                break
+            waiting = self.serial.in_waiting
+            if waiting:
+                conn.sendall(b"".join(manager.escape(self.serial.read(waiting))))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        if self.conn is not None:
+            self.conn.close()
+        self.sock.close()
+        self.serial.close()
+
+
+def test_an_rfc2217_url_reads_through_a_real_rfc2217_server(tmp_path: Path) -> None:
+    port = PtyPort(tmp_path / "adapter")
+    port.plug()
+    server = _Rfc2217Server(str(tmp_path / "adapter"))
+    reader = ShelfReader("shelf-1", f"rfc2217://127.0.0.1:{server.port}", 115200,
+                         now=lambda: 0.0, timeout_s=0.05)
+    try:
+        reader.open()
+        port.write(encode_line("R", 1, 11.0, 1) + b"\xff\xfe" + encode_line("R", 2, 12.0, 2))
+        assert [(s.controller, s.plate, s.grams) for s in _collect(reader, 2)] == [
+            ("R", 1, 11.0), ("R", 2, 12.0)]
+    finally:
+        reader.close()
+        server.close()
+        port.unplug()
+
+
+def test_an_rfc2217_url_with_nothing_listening_is_refused_not_crashed() -> None:
     reader = ShelfReader("shelf-1", "rfc2217://127.0.0.1:1", 115200, now=lambda: 0.0,
                          timeout_s=0.05)
-    with pytest.raises(serial.SerialException):  # nothing listens there: refused, not crashed
+    with pytest.raises(serial.SerialException):
         reader.open()
