@@ -116,8 +116,9 @@ class ScaleReader:
     are counted per Skip reason, fault replies per Fault kind, weights in another mass unit
     than `unit` converted and counted as `unit_changes`.
 
-    MT-SICS scales are polled: `SI` is sent `poll_hz` times a second. The others talk
-    continuously. Samples carry `controller=shelf`, `plate` (the plate's number on the
+    MT-SICS scales are polled: `SI` is sent `poll_hz` times a second; a poll sent while
+    the previous one is still unanswered counts as `unanswered_polls` (a silent scale). The
+    others talk continuously. Samples carry `controller=shelf`, `plate` (the plate's number on the
     shelf, 1), a seq of their own (0-65535, wrapping) and the scale's stability flag."""
 
     def __init__(self, shelf: str, port: str, baudrate: int, protocol: Protocol, *,
@@ -145,6 +146,8 @@ class ScaleReader:
         self.seq = 0
         self.good = 0
         self.polls = 0
+        self.unanswered = 0  # MT-SICS polls sent while the previous one had no reply yet
+        self._awaiting = False
         self.unit_changes = 0
         self.skipped: Counter[Skip] = Counter()
         self.faults: Counter[Fault] = Counter()
@@ -162,6 +165,9 @@ class ScaleReader:
         if now >= self._next_poll:
             self.lines.write(MT_POLL)
             self.polls += 1
+            if self._awaiting:
+                self.unanswered += 1
+            self._awaiting = True
             self._next_poll = max(self._next_poll + self.poll_s, now)
 
     def read(self, stop: threading.Event | None = None) -> list[WeightSample]:
@@ -179,6 +185,7 @@ class ScaleReader:
     def handle(self, line: bytes) -> WeightSample | None:
         """One line: its sample, or None (counted as a skip or a fault)."""
         r = self.parse(line, self.max_grams)
+        self._awaiting = False
         if isinstance(r, Skip):
             self.skipped[r] += 1
             return None
@@ -203,4 +210,7 @@ class ScaleReader:
         out.update({f"fault_{f.value}": n for f, n in self.faults.items() if n})
         if self.unit_changes:
             out["unit_changes"] = self.unit_changes
+        if self.polled:
+            out["polls"] = self.polls
+            out["unanswered_polls"] = self.unanswered
         return out

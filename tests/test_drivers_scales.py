@@ -198,7 +198,10 @@ def test_an_mt_sics_scale_is_polled_with_si_and_replugged(tmp_path: Path) -> Non
         assert scale.polls >= 6 and reader.polls >= scale.polls
         c = reader.counters()
         assert (c["fault_not_executable"], c["fault_overload"], c["fault_syntax"]) == (1, 1, 1)
-        scale.close()
+        scale.close()  # the balance stops answering: its polls go unanswered
+        silent = reader.counters()["unanswered_polls"]
+        wait_for(lambda: reader.read() or reader.counters()["unanswered_polls"] >= silent + 3,
+                 what="unanswered polls")
         port.unplug()
         with pytest.raises(serial.SerialException):  # unplugged: raises, the source reconnects
             wait_for(lambda: reader.read() and False, timeout=1)
