@@ -59,8 +59,14 @@ def parse_line(line: bytes) -> ShelfReport:
     """Parse one line: the first valid frame in it, wherever it starts (noise in front and
     junk after the checksum are ignored). Raises ProtocolError (with its Skip reason) if the
     line holds no valid frame."""
+    return ShelfReport(*_fields(line))
+
+
+def _fields(line: bytes) -> tuple[str, int, float, int]:
+    """parse_line's fields (controller, plate, grams, seq), without building the report: the
+    readers' hot path. Raises ProtocolError as parse_line does."""
     m = FRAME_RE.search(line)
-    if not m:
+    if m is None:
         start = line.find(START)
         partial = start >= 0 and b"*" not in line[start:]
         raise ProtocolError(f"not a shelf report ({len(line)} bytes)",
@@ -71,7 +77,7 @@ def parse_line(line: bytes) -> ShelfReport:
     plate, seq = int(plate_text), int(seq_text)
     if not 1 <= plate <= 99 or seq > 65535:
         raise ProtocolError("plate or seq out of range", Skip.OUT_OF_RANGE)
-    return ShelfReport(controller.decode(), plate, float(grams), seq)
+    return controller.decode(), plate, float(grams), seq
 
 
 class SerialLineReader:
@@ -184,12 +190,12 @@ class ShelfReader:
     def handle(self, line: bytes) -> WeightSample | None:
         """One line: its sample, or None (counted per Skip reason)."""
         try:
-            r = parse_line(line)
+            controller, plate, grams, seq = _fields(line)
         except ProtocolError as exc:
             self.skipped[exc.reason] += 1
             return None
         self.good += 1
-        return WeightSample(self.shelf, r.controller, r.plate, r.grams, r.seq, self.now())
+        return WeightSample(self.shelf, controller, plate, grams, seq, self.now())
 
     @property
     def bad(self) -> int:
