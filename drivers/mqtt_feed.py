@@ -33,6 +33,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from drivers.base import SensorLost, in_thread
 from drivers.mqtt_ble import FeedContext, Skipped, SkipReason, parse, subscriptions
+from drivers.paho_asyncio import LoopDriver
 from drivers.readings import BleAdvert
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class MqttBleFeed:
         self._lost: str | None = None
         self._connack: asyncio.Future[ReasonCode] | None = None
         self._suback: asyncio.Future[list[ReasonCode]] | None = None
-        self._misc: asyncio.TimerHandle | None = None
+        self._driver: LoopDriver | None = None
         self._skips_shown = 0
 
     # ------------------------------------------------------------------ messages
@@ -138,35 +139,10 @@ class MqttBleFeed:
 
     def _attach(self, client: mqtt.Client) -> None:
         """Drive the client's socket from the asyncio loop."""
-        loop = asyncio.get_running_loop()
         sock = client.socket()
         if sock is None:
             raise SensorLost("no socket after connecting")
-
-        def closed(c: mqtt.Client, userdata: Any, s: Any) -> None:
-            with contextlib.suppress(Exception):
-                loop.remove_reader(s)
-                loop.remove_writer(s)
-
-        def want_write(c: mqtt.Client, userdata: Any, s: Any) -> None:
-            loop.add_writer(s, c.loop_write)
-
-        def written(c: mqtt.Client, userdata: Any, s: Any) -> None:
-            loop.remove_writer(s)
-
-        client.on_socket_close = closed
-        client.on_socket_register_write = want_write
-        client.on_socket_unregister_write = written
-        loop.add_reader(sock, client.loop_read)
-        if client.want_write():
-            loop.add_writer(sock, client.loop_write)
-
-        def misc() -> None:
-            if client.socket() is not None:
-                client.loop_misc()
-                self._misc = loop.call_later(1.0, misc)
-
-        self._misc = loop.call_later(1.0, misc)
+        self._driver = LoopDriver(client, asyncio.get_running_loop(), sock)
 
     # ------------------------------------------------------------------ Driver
     async def open(self) -> None:
@@ -215,9 +191,9 @@ class MqttBleFeed:
 
     async def close(self) -> None:
         client, self._client = self._client, None
-        if self._misc is not None:
-            self._misc.cancel()
-            self._misc = None
+        if self._driver is not None:
+            self._driver.cancel()
+            self._driver = None
         if client is None:
             return
         with contextlib.suppress(Exception):

@@ -35,6 +35,7 @@ class WeightSample:
     grams: float
     seq: int
     t: float
+    stable: bool | None = None  # the scale's own stability flag; None: not reported (omo)
 
 
 @dataclass(frozen=True)

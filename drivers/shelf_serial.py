@@ -1,17 +1,10 @@
-"""Shelf controllers on a serial line: the line protocol and a pyserial reader.
+"""Shelf controllers on a serial line: the project's own line protocol (docs/shelf-protocol.md)
+and the pyserial line reader every shelf and scale protocol reads through.
 
-Protocol (ASCII, one report per line, 8N1, 115200 baud by default):
-
-    $W,<controller>,<plate>,<grams>,<seq>*<checksum>\\r\\n
-
-- controller: 1-16 characters of [A-Za-z0-9_-], the controller's own id
-- plate: the plate number on that controller, 1-99
-- grams: the plate's load in grams, signed, one decimal place ("1234.5", "-0.7")
-- seq: 0-65535, one per line per controller, wrapping to 0 after 65535
-- checksum: two upper-case hex digits, the XOR of every byte between '$' and '*'
-
-A controller reports every plate several times a second whether or not it changed. Lines that
-do not parse (noise on the line, a bad checksum, an overlong line) are counted and skipped.
+The reader splits on CR, LF or CRLF, and (for protocols with a start byte, such as '$')
+also starts a new line at each start byte, so noise in front of a frame, junk after it and
+CR-only line endings cost only the noise. Lines that do not parse are counted per
+`drivers.weighing.Skip` reason and skipped.
 """
 
 from __future__ import annotations
@@ -19,20 +12,27 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import serial
 
 from drivers.readings import WeightSample
+from drivers.weighing import Skip
 
-LINE_RE = re.compile(
-    rb"^\$W,([A-Za-z0-9_-]{1,16}),(\d{1,2}),(-?\d{1,7}\.\d),(\d{1,5})\*([0-9A-F]{2})$")
+FRAME_RE = re.compile(
+    rb"\$W,([A-Za-z0-9_-]{1,16}),(\d{1,2}),(-?\d{1,7}\.\d),(\d{1,5})\*([0-9A-Fa-f]{2})")
+START = b"$W,"
 MAX_LINE = 128
 
 
 class ProtocolError(ValueError):
-    """A line that is not a valid shelf report."""
+    """A line that is not a valid shelf report; `reason` says why."""
+
+    def __init__(self, message: str, reason: Skip = Skip.GARBLED) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -56,42 +56,71 @@ def encode_line(controller: str, plate: int, grams: float, seq: int) -> bytes:
 
 
 def parse_line(line: bytes) -> ShelfReport:
-    """Parse one line (with or without its line ending); raise ProtocolError if invalid."""
-    text = line.strip(b"\r\n \x00")
-    m = LINE_RE.match(text)
-    if not m:
-        raise ProtocolError(f"not a shelf report: {text[:40]!r}")
-    body = text[1:text.index(b"*")]
-    if checksum(body) != int(m.group(5), 16):
-        raise ProtocolError("bad checksum")
-    plate, seq = int(m.group(2)), int(m.group(4))
+    """Parse one line: the first valid frame in it, wherever it starts (noise in front and
+    junk after the checksum are ignored). Raises ProtocolError (with its Skip reason) if the
+    line holds no valid frame."""
+    return ShelfReport(*_fields(line))
+
+
+def _fields(line: bytes) -> tuple[str, int, float, int]:
+    """parse_line's fields (controller, plate, grams, seq), without building the report: the
+    readers' hot path. Raises ProtocolError as parse_line does."""
+    m = FRAME_RE.search(line)
+    if m is None:
+        start = line.find(START)
+        partial = start >= 0 and b"*" not in line[start:]
+        raise ProtocolError(f"not a shelf report ({len(line)} bytes)",
+                            Skip.PARTIAL if partial else Skip.GARBLED)
+    controller, plate_text, grams, seq_text, cs = m.groups()
+    if checksum(m.group(0)[1:-3]) != int(cs, 16):
+        raise ProtocolError("bad checksum", Skip.BAD_CHECKSUM)
+    plate, seq = int(plate_text), int(seq_text)
     if not 1 <= plate <= 99 or seq > 65535:
-        raise ProtocolError("plate or seq out of range")
-    return ShelfReport(m.group(1).decode(), plate, float(m.group(3)), seq)
+        raise ProtocolError("plate or seq out of range", Skip.OUT_OF_RANGE)
+    return controller.decode(), plate, float(grams), seq
 
 
 class SerialLineReader:
-    """Opens a serial port with pyserial (a device path or a URL such as socket://host:port
-    or loop://) and returns complete lines. Blocking; run it on a thread."""
+    """Opens a serial port with pyserial (a device path such as /dev/serial/by-id/..., or a
+    URL: socket://host:port, rfc2217://host:port, loop://) and returns complete lines, without
+    their line endings. A line ends at CR or LF; with `frame_start` (e.g. b"$"), a start byte
+    also ends the line before it. Blocking; run it on a thread."""
 
-    def __init__(self, port: str, baudrate: int = 115200, timeout_s: float = 0.2) -> None:
+    def __init__(self, port: str, baudrate: int = 115200, timeout_s: float = 0.2, *,
+                 frame_start: bytes | None = None, max_line: int = MAX_LINE) -> None:
         self.port = port
         self.baudrate = baudrate
         self.timeout_s = timeout_s
+        self.frame_start = frame_start
+        self.max_line = max_line
         self._ser: serial.SerialBase | None = None
         self._buf = bytearray()
         self.overlong = 0
 
     def open(self) -> None:
-        """Raises serial.SerialException (or OSError) if the port is not there."""
+        """Raises serial.SerialException (or OSError, ValueError for a bad URL) if the port
+        is not there."""
         self.close()
+        # a poll write must not block on a stalled line; pyserial's rfc2217:// client has no
+        # write timeout (NotImplementedError) and writes to its socket without blocking long
+        limit = None if self.port.startswith("rfc2217://") else self.timeout_s
         self._ser = serial.serial_for_url(self.port, baudrate=self.baudrate,
-                                          timeout=self.timeout_s)
+                                          timeout=self.timeout_s, write_timeout=limit)
         self._buf.clear()
 
     @property
     def is_open(self) -> bool:
         return self._ser is not None and bool(self._ser.is_open)
+
+    def write(self, data: bytes) -> None:
+        """Send `data` (a poll command). Raises serial.SerialException when the port is gone
+        or not open."""
+        if self._ser is None:
+            raise serial.SerialException("port not open")
+        try:
+            self._ser.write(data)
+        except OSError as exc:
+            raise serial.SerialException(f"write failed: {exc}") from exc
 
     def read_lines(self) -> list[bytes]:
         """The complete lines that arrived within the timeout (maybe none). Raises
@@ -104,17 +133,23 @@ class SerialLineReader:
             raise serial.SerialException(f"read failed: {exc}") from exc
         if not chunk:
             return []
-        self._buf.extend(chunk)
-        lines = []
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl < 0:
-                break
-            lines.append(bytes(self._buf[:nl + 1]))
-            del self._buf[:nl + 1]
-        if len(self._buf) > MAX_LINE:  # no line ending in sight: garbage, drop it
+        return self.feed(chunk)
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Split `chunk` (appended to what is pending) into complete lines; keep the rest."""
+        buf = self._buf
+        buf.extend(chunk)
+        if self.frame_start is not None:
+            # a start byte after anything but a line ending ends the noise in front of it
+            buf[:] = buf.replace(self.frame_start, b"\n" + self.frame_start)
+        parts = buf.replace(b"\r", b"\n").split(b"\n")
+        rest = parts.pop()
+        buf[:] = rest
+        lines = [bytes(p) for p in parts if p]
+        if len(buf) > self.max_line:  # no line ending in sight: garbage, drop it
             self.overlong += 1
-            self._buf.clear()
+            start = -1 if self.frame_start is None else buf.rfind(self.frame_start)
+            del buf[:start if start > 0 else len(buf)]
         return lines
 
     def close(self) -> None:
@@ -125,15 +160,16 @@ class SerialLineReader:
 
 
 class ShelfReader:
-    """Reads shelf reports from one port: lines in, WeightSamples out, bad lines counted."""
+    """Reads shelf reports from one omo controller: lines in, WeightSamples out, bad lines
+    counted per reason."""
 
     def __init__(self, shelf: str, port: str, baudrate: int, *,
                  now: Callable[[], float], timeout_s: float = 0.2) -> None:
         self.shelf = shelf
         self.now = now
-        self.lines = SerialLineReader(port, baudrate, timeout_s)
+        self.lines = SerialLineReader(port, baudrate, timeout_s, frame_start=b"$")
         self.good = 0
-        self.bad = 0
+        self.skipped: Counter[Skip] = Counter()
 
     def open(self) -> None:
         self.lines.open()
@@ -146,19 +182,32 @@ class ShelfReader:
         the controller goes away. (`stop` is not needed: the read times out by itself.)"""
         out = []
         for line in self.lines.read_lines():
-            try:
-                r = parse_line(line)
-            except ProtocolError:
-                self.bad += 1
-                continue
-            self.good += 1
-            out.append(WeightSample(self.shelf, r.controller, r.plate, r.grams, r.seq,
-                                    self.now()))
+            sample = self.handle(line)
+            if sample is not None:
+                out.append(sample)
         return out
+
+    def handle(self, line: bytes) -> WeightSample | None:
+        """One line: its sample, or None (counted per Skip reason)."""
+        try:
+            controller, plate, grams, seq = _fields(line)
+        except ProtocolError as exc:
+            self.skipped[exc.reason] += 1
+            return None
+        self.good += 1
+        return WeightSample(self.shelf, controller, plate, grams, seq, self.now())
+
+    @property
+    def bad(self) -> int:
+        return sum(self.skipped.values())
 
     @property
     def bad_total(self) -> int:
         return self.bad + self.lines.overlong
 
     def counters(self) -> dict[str, int]:
-        return {"bad_lines": self.bad_total}
+        out = {"bad_lines": self.bad_total}
+        out.update({f"skipped_{r.value}": n for r, n in self.skipped.items() if n})
+        if self.lines.overlong:
+            out[f"skipped_{Skip.OVERLONG.value}"] = self.lines.overlong
+        return out

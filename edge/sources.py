@@ -221,11 +221,23 @@ def ble_mqtt_source(config: Config, services: Services) -> SensorSource[BleAdver
 
 
 def shelf_source(shelf: Shelf) -> SensorSource[WeightSample]:
-    from drivers.base import ThreadedDriver
+    """The shelf's reader, chosen by its protocol: the omo controller's, or a commercial
+    scale's (one plate, number 1)."""
+    from drivers.base import BlockingDriver, ThreadedDriver
+    from drivers.scales import ScaleReader
     from drivers.shelf_serial import ShelfReader
+    from drivers.weighing import Protocol, Unit
+
+    protocol = Protocol(shelf.protocol)
 
     def make(ctx: ComponentContext) -> Driver[WeightSample]:
-        reader = ShelfReader(shelf.id, shelf.port, shelf.baudrate, now=ctx.clock.now)
+        reader: BlockingDriver[WeightSample]
+        if protocol is Protocol.OMO:
+            reader = ShelfReader(shelf.id, shelf.port, shelf.baudrate, now=ctx.clock.now)
+        else:
+            reader = ScaleReader(shelf.id, shelf.port, shelf.baudrate, protocol,
+                                 now=ctx.clock.now, unit=Unit(shelf.unit),
+                                 poll_hz=shelf.poll_hz)
         return ThreadedDriver(f"shelf:{shelf.id}", reader)
 
     return SensorSource(SensorKind.SHELF, shelf.id, make)

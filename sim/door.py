@@ -25,6 +25,7 @@ import random
 from dataclasses import dataclass
 
 from drivers.door_serial import Beam, encode_edge, encode_heartbeat
+from sim.linenoise import garble
 from sim.world import World
 
 BEAM_GAP_M = 0.2  # between beam A (street side) and beam B (shop side)
@@ -185,19 +186,8 @@ class DoorGenerator:
             line = self.lines[self._i].data
             self._i += 1
             if self.rng.random() < self.p.garbled:
-                line = self._garble(line)
+                line = garble(line, self.rng)
                 self.garbled += 1
             self.sent += 1
             out.append(line)
         return b"".join(out)
-
-    def _garble(self, line: bytes) -> bytes:
-        rng = self.rng
-        kind = rng.randrange(3)
-        if kind == 0:  # a flipped bit: the checksum no longer matches
-            i = rng.randrange(1, len(line) - 5)
-            return line[:i] + bytes([line[i] ^ (1 << rng.randrange(7))]) + line[i + 1:]
-        if kind == 1:  # line noise before the report
-            return bytes(rng.randrange(1, 255) for _ in range(rng.randrange(1, 12))) + b"\n" \
-                + line
-        return line[: rng.randrange(3, len(line) - 3)] + b"\r\n"  # cut short

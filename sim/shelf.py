@@ -24,6 +24,7 @@ import tty
 from pathlib import Path
 
 from drivers.shelf_serial import encode_line
+from sim.linenoise import garble
 from sim.world import ShelfDef, World
 
 MAX_PENDING = 64 * 1024  # a controller's UART does not buffer a whole day
@@ -159,7 +160,7 @@ class ShelfGenerator:
                 line = encode_line(ctrl, pl.number, grams, self.seq[ctrl])
                 self.seq[ctrl] = (self.seq[ctrl] + 1) % 65536
                 if rng.random() < p.garbled:
-                    line = self._garble(line)
+                    line = garble(line, self.rng)
                     self.garbled += 1
                 out.setdefault(pl.shelf.id, []).append((t, line))
         result = {}
@@ -168,14 +169,3 @@ class ShelfGenerator:
             self.sent[shelf_id] += len(lines)
             result[shelf_id] = b"".join(line for _, line in lines)
         return result
-
-    def _garble(self, line: bytes) -> bytes:
-        rng = self.rng
-        kind = rng.randrange(3)
-        if kind == 0:  # a flipped bit: the checksum no longer matches
-            i = rng.randrange(1, len(line) - 5)
-            return line[:i] + bytes([line[i] ^ (1 << rng.randrange(7))]) + line[i + 1:]
-        if kind == 1:  # line noise before the report
-            return bytes(rng.randrange(1, 255) for _ in range(rng.randrange(1, 12))) + b"\n" \
-                + line
-        return line[: rng.randrange(3, len(line) - 3)] + b"\r\n"  # cut short

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 
 import pytest
 import serial
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from drivers.readings import WeightSample
 from drivers.shelf_serial import (
     ProtocolError,
     ShelfReader,
@@ -14,6 +19,7 @@ from drivers.shelf_serial import (
     encode_line,
     parse_line,
 )
+from drivers.weighing import Skip
 from sim.shelf import PtyPort
 from tests.sim_fixtures import wait_for
 
@@ -79,3 +85,238 @@ def test_unplugged_controller_raises_and_cannot_reopen(tmp_path: Path) -> None:
     reader.close()
     port.unplug()
 
+
+
+def _collect(reader: ShelfReader, n: int) -> list[WeightSample]:
+    samples: list[WeightSample] = []
+    wait_for(lambda: samples.extend(reader.read()) or len(samples) >= n, what=f"{n} samples")
+    return samples
+
+
+@pytest.mark.parametrize(("case", "stream", "skipped"), [
+    ("noise in front on the same line",
+     b"\x13\x37zz$W,C1,1,10" + encode_line("C1", 1, 101.0, 0)
+     + b"garbage" + encode_line("C1", 2, 102.0, 1), {"skipped_garbled": 2,
+                                                     "skipped_partial": 1}),
+    ("junk after the checksum",
+     encode_line("C1", 1, 101.0, 0)[:-2] + b"junk\x00\xff\r\n"
+     + encode_line("C1", 2, 102.0, 1)[:-2] + b"??\r\n", {}),
+    ("CR-only line endings",
+     encode_line("C1", 1, 101.0, 0)[:-1] + encode_line("C1", 2, 102.0, 1)[:-1], {}),
+    ("no line ending between frames",
+     encode_line("C1", 1, 101.0, 0)[:-2] + encode_line("C1", 2, 102.0, 1)[:-2] + b"\n", {}),
+])
+def test_the_reader_resynchronises_on_the_start_of_a_frame(
+        tmp_path: Path, case: str, stream: bytes, skipped: dict[str, int]) -> None:
+    port = PtyPort(tmp_path / "shelf-1")
+    port.plug()
+    reader = ShelfReader("shelf-1", str(tmp_path / "shelf-1"), 115200, now=lambda: 1.0,
+                         timeout_s=0.05)
+    try:
+        reader.open()
+        # a third line flushes a frame whose end is only seen when the next one starts
+        port.write(stream + encode_line("C1", 3, 103.0, 2))
+        samples = _collect(reader, 3)
+        assert [(s.plate, s.grams, s.seq) for s in samples] == [
+            (1, 101.0, 0), (2, 102.0, 1), (3, 103.0, 2)], case
+        counters = reader.counters()
+        assert {k: v for k, v in counters.items() if k != "bad_lines"} == skipped, case
+    finally:
+        reader.close()
+        port.unplug()
+
+
+def test_an_overlong_line_is_dropped_and_a_start_byte_ends_the_noise_before_it() -> None:
+    from drivers.shelf_serial import SerialLineReader
+    lines = SerialLineReader("loop://", frame_start=b"$")
+    good = encode_line("C1", 1, 5.0, 7)
+    assert lines.feed(b"x" * 200) == [] and lines.overlong == 1
+    assert lines.feed(b"yy" + good[:10]) == [b"yy"]
+    assert lines.feed(good[10:]) == [good[:-2]]
+    assert parse_line(good[:-2]).seq == 7
+
+
+def test_bad_lines_are_counted_per_reason() -> None:
+    with pytest.raises(ProtocolError) as err:
+        parse_line(b"$W,C1,1,100.0,5*00")
+    assert err.value.reason is Skip.BAD_CHECKSUM
+    with pytest.raises(ProtocolError) as err:
+        parse_line(b"$W,C1,1,10")
+    assert err.value.reason is Skip.PARTIAL
+    body = b"W,C1,0,1.0,5"
+    with pytest.raises(ProtocolError) as err:
+        parse_line(b"$" + body + b"*" + f"{checksum(body):02X}".encode())
+    assert err.value.reason is Skip.OUT_OF_RANGE
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.binary(max_size=200))
+def test_the_omo_parser_returns_a_report_or_a_counted_reason(data: bytes) -> None:
+    try:
+        r = parse_line(data)
+    except ProtocolError as exc:
+        assert isinstance(exc.reason, Skip)
+    else:
+        assert 1 <= r.plate <= 99 and 0 <= r.seq <= 65535
+
+
+class _LineServer:
+    """A real TCP server on loopback that writes what it is given to its one client."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.conn: socket.socket | None = None
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        self.conn, _ = self.sock.accept()
+
+    def send(self, data: bytes) -> None:
+        self._thread.join(timeout=5)
+        assert self.conn is not None
+        self.conn.sendall(data)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.sock.close()
+
+
+def test_several_controllers_at_once_over_a_pty_and_socket_url(tmp_path: Path) -> None:
+    port = PtyPort(tmp_path / "usb-shelf")
+    port.plug()
+    server = _LineServer()
+    readers = [ShelfReader("shelf-a", str(tmp_path / "usb-shelf"), 115200, now=lambda: 0.0,
+                           timeout_s=0.05),
+               ShelfReader("shelf-b", f"socket://127.0.0.1:{server.port}", 115200,
+                           now=lambda: 0.0, timeout_s=0.05)]
+    try:
+        for r in readers:
+            r.open()
+        port.write(encode_line("A", 1, 10.0, 1) + encode_line("A", 2, 20.0, 2))
+        server.send(b"noise" + encode_line("B", 1, 30.0, 5)[:-1]
+                    + encode_line("B", 1, 31.0, 6)[:-1])
+        a, b = _collect(readers[0], 2), _collect(readers[1], 1)
+        b += _collect(readers[1], 1) if len(b) < 2 else []
+        assert [(s.shelf, s.controller, s.grams) for s in a] == [
+            ("shelf-a", "A", 10.0), ("shelf-a", "A", 20.0)]
+        # the last CR-ended frame waits for its successor or its LF
+        assert [(s.shelf, s.controller, s.grams) for s in b][:1] == [("shelf-b", "B", 30.0)]
+        server.send(b"\n")
+        b += _collect(readers[1], 1) if len(b) < 2 else []
+        assert [s.grams for s in b] == [30.0, 31.0]
+        server.close()  # the controller's network adapter goes away
+        with pytest.raises(serial.SerialException):
+            wait_for(lambda: readers[1].read() and False, timeout=2)
+    finally:
+        for r in readers:
+            r.close()
+        server.close()
+        port.unplug()
+
+
+class _Writer:
+    """The connection PortManager writes to: a socket's sendall."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+
+    def write(self, data: bytes) -> None:
+        self.conn.sendall(data)
+
+
+class _PtySerial(serial.Serial):
+    """A pty opened by pyserial, with the modem lines a pty lacks (TIOCMGET fails) held as a
+    null-modem cable would: clear to send, data set ready; RTS and DTR changes go nowhere."""
+
+    def _update_rts_state(self) -> None:
+        pass
+
+    def _update_dtr_state(self) -> None:
+        pass
+
+    @property
+    def cts(self) -> bool:
+        return True
+
+    @property
+    def dsr(self) -> bool:
+        return True
+
+    @property
+    def ri(self) -> bool:
+        return False
+
+    @property
+    def cd(self) -> bool:
+        return True
+
+
+class _Rfc2217Server:
+    """A real RFC 2217 server on loopback (pyserial's PortManager, as its rfc2217_server
+    example), in front of a pty it opens with pyserial: a serial-to-Ethernet adapter."""
+
+    def __init__(self, device: str) -> None:
+        from serial.rfc2217 import PortManager
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.serial = _PtySerial(device, baudrate=115200, timeout=0.05)
+        self.stop = threading.Event()
+        self.conn: socket.socket | None = None
+        self.manager_type = PortManager
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        self.conn = conn
+        conn.settimeout(0.05)
+        manager = self.manager_type(self.serial, _Writer(conn))
+        while not self.stop.is_set():
+            try:
+                data = conn.recv(1024)
+                if not data:
+                    break
+                for byte in manager.filter(data):
+                    self.serial.write(byte)
+            except TimeoutError:
+                pass
+            except OSError:
+                break
+            waiting = self.serial.in_waiting
+            if waiting:
+                conn.sendall(b"".join(manager.escape(self.serial.read(waiting))))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        if self.conn is not None:
+            self.conn.close()
+        self.sock.close()
+        self.serial.close()
+
+
+def test_an_rfc2217_url_reads_through_a_real_rfc2217_server(tmp_path: Path) -> None:
+    port = PtyPort(tmp_path / "adapter")
+    port.plug()
+    server = _Rfc2217Server(str(tmp_path / "adapter"))
+    reader = ShelfReader("shelf-1", f"rfc2217://127.0.0.1:{server.port}", 115200,
+                         now=lambda: 0.0, timeout_s=0.05)
+    try:
+        reader.open()
+        port.write(encode_line("R", 1, 11.0, 1) + b"\xff\xfe" + encode_line("R", 2, 12.0, 2))
+        assert [(s.controller, s.plate, s.grams) for s in _collect(reader, 2)] == [
+            ("R", 1, 11.0), ("R", 2, 12.0)]
+    finally:
+        reader.close()
+        server.close()
+        port.unplug()
+
+
+def test_an_rfc2217_url_with_nothing_listening_is_refused_not_crashed() -> None:
+    reader = ShelfReader("shelf-1", "rfc2217://127.0.0.1:1", 115200, now=lambda: 0.0,
+                         timeout_s=0.05)
+    with pytest.raises(serial.SerialException):
+        reader.open()

@@ -47,6 +47,8 @@ DEVICE_ID_RE = re.compile(f"^{DEVICE_ID_PATTERN}$")
 TOPIC_PREFIX_RE = re.compile(f"^{TOPIC_PREFIX_PATTERN}$")
 ID_ALLOWED = "an id of lower-case letters, digits, '-' or '_' (at most 64)"
 ZONE_KINDS = ("entrance", "aisle", "shelf", "screen", "checkout", "pickup", "other")
+SHELF_PROTOCOLS = ("omo", "and", "cas", "mt-sics")
+SCALE_UNITS = ("g", "kg", "lb")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
 SCAN_MODES = ("auto", "passive", "active")  # drivers.ble.ScanMode
 
@@ -118,7 +120,19 @@ class Shelf:
     baudrate: int = key("serial speed", 115200, choices=BAUD_RATES,
                         allowed="a standard baud rate (9600 ... 460800)")
     zone: str = _zone_ref("where the shelf is")
-    plates: tuple[Plate, ...] = key("The shelf's load-cell plates, one table each.")
+    protocol: str = key(
+        "what speaks on the port: \"omo\" the project's shelf controller "
+        "(docs/shelf-protocol.md), or a commercial scale weighing a single plate: \"and\" "
+        "(A&D standard format), \"cas\" (CAS continuous output), \"mt-sics\" (Mettler "
+        "Toledo, polled)", "omo", choices=SHELF_PROTOCOLS,
+        allowed="one of " + ", ".join(SHELF_PROTOCOLS))
+    poll_hz: float = key("weight requests (SI) per second to an mt-sics scale", 5.0,
+                         range=(0.2, 50), unit="a rate in Hz")
+    unit: str = key("the unit a commercial scale is set to; lines in another mass unit are "
+                    "converted and counted", "g", choices=SCALE_UNITS,
+                    allowed="one of " + ", ".join(SCALE_UNITS))
+    plates: tuple[Plate, ...] = key(
+        "The shelf's load-cell plates, one table each (a commercial scale: exactly one).")
 
 
 @dataclass(frozen=True)

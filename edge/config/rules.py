@@ -44,6 +44,10 @@ def plates(config: Config) -> list[str]:
                 problems.append(f"shelves[{i}].plates[{j}].low_stock = {p.low_stock}: expected "
                                 f"less than capacity ({p.capacity})")
         problems += unique([p.id for p in shelf.plates], f"shelves[{i}].plates[].id")
+        if shelf.protocol != "omo" and len(shelf.plates) != 1:
+            problems.append(f"shelves[{i}].protocol = {shelf.protocol!r}: a commercial scale "
+                            f"weighs a single plate, but the shelf has {len(shelf.plates)} "
+                            "plates; give it exactly one [[shelves.plates]] table")
     return problems
 
 

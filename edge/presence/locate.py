@@ -37,7 +37,7 @@ class RadioModel:
     sigma_db: float = 5.0  # one filtered RSSI's spread around the model (shadowing, noise)
     level_sigma_db: float = 6.0  # the prior spread of a device's own level at 1 m ...
     stated_level_sigma_db: float = 3.0  # ... and of a beacon's that states it in its frame
-    walk_m_per_s: float = 1.4  # how fast a shopper moves (the motion model)
+    walk_m_per_s: float = 1.0  # how fast a shopper moves (the motion model)
     jump: float = 0.002  # per update, the share of belief spread over the whole store
     cell_m: float = 1.0  # the grid's cell size; a cell across a zone edge is shared by area
 

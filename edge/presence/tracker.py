@@ -40,7 +40,7 @@ class PresenceSettings:
     window_s: float = 3.0  # the RSSI filter's window
     visit_timeout_s: float = 30.0  # silence that ends a visit
     min_readings: int = 3  # readings that confirm a visit
-    enter_p: float = 0.6  # the belief a new zone needs ...
+    enter_p: float = 0.4  # the belief a new zone needs ...
     min_zone_s: float = 2.0  # ... for this long, before the visitor is moved
     lag_s: float = 3.0  # how far a zone change is dated back (the RSSI window and motion lag)
     smooth_s: float = 2.0  # fixed-lag smoothing: zones are decided this much later
@@ -84,6 +84,7 @@ class Track:
     def end(self) -> float:
         return self.last_t + self.interval() / 2
     history: deque[tuple[float, Array]] = field(default_factory=deque)  # for smoothing
+    history_sum: Array | None = None  # the sum of the history's probabilities
 
 
 CustomerId = Callable[[int], str]
@@ -205,19 +206,23 @@ class PresenceProcessor(BaseProcessor):
             return probs, now
         history = track.history
         history.append((now, probs))
+        track.history_sum = probs.copy() if track.history_sum is None \
+            else track.history_sum + probs
         while history[0][0] < now - 2 * lag - 1e-9:
-            history.popleft()
-        mean: Array = np.mean([p for _, p in history], axis=0)
+            track.history_sum -= history.popleft()[1]
+        mean: Array = track.history_sum / len(history)
         return mean, max(track.first_update_t, now - lag)
 
-    def _decide(self, track: Track, probs: Array, now: float) -> tuple[int, float] | None:
+    def _decide(self, track: Track, zone_probs: Array, now: float
+                ) -> tuple[int, float] | None:
         """Zone hysteresis: the (zone, since) the track should move to, if any."""
-        best = int(np.argmax(probs))
+        probs: list[float] = zone_probs.tolist()
+        best = probs.index(max(probs))
         if track.zone is None:
             track.zone = best
-            track.confidence = float(probs[best])
+            track.confidence = probs[best]
             return None
-        track.confidence = float(probs[track.zone])
+        track.confidence = probs[track.zone]
         if best == track.zone:
             track.candidate = None
             return None
@@ -227,7 +232,7 @@ class PresenceProcessor(BaseProcessor):
                 and now - track.candidate_since >= self.settings.min_zone_s:
             since = max(track.zone_since, track.candidate_since - self.settings.lag_s)
             track.candidate = None
-            track.confidence = float(probs[best])
+            track.confidence = probs[best]
             return best, since
         return None
 

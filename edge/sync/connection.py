@@ -41,6 +41,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from drivers.paho_asyncio import LoopDriver
 from edge.backoff import Backoff as Backoff  # re-exported for the sync component
 from edge.config import Broker
 from edge.ratelimit import LogEvery
@@ -399,44 +400,10 @@ class Link:
 
     def _attach(self, client: mqtt.Client) -> None:
         """Drive the client's socket from the asyncio loop."""
-        loop = asyncio.get_running_loop()
         sock = client.socket()
         if sock is None:
             return
-
-        def readable() -> None:
-            rc = client.loop_read()
-            # TLS may hold decrypted bytes the socket no longer signals: read them too.
-            while rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
-                current = client.socket()
-                if not isinstance(current, ssl.SSLSocket) or not current.pending():
-                    break
-                rc = client.loop_read()
-
-        def closed(c: mqtt.Client, userdata: Any, s: Any) -> None:
-            with contextlib.suppress(Exception):
-                loop.remove_reader(s)
-                loop.remove_writer(s)
-
-        def want_write(c: mqtt.Client, userdata: Any, s: Any) -> None:
-            loop.add_writer(s, c.loop_write)
-
-        def written(c: mqtt.Client, userdata: Any, s: Any) -> None:
-            loop.remove_writer(s)
-
-        client.on_socket_close = closed
-        client.on_socket_register_write = want_write
-        client.on_socket_unregister_write = written
-        loop.add_reader(sock, readable)
-        if client.want_write():
-            loop.add_writer(sock, client.loop_write)
-
-        def misc() -> None:
-            if client.socket() is not None:
-                client.loop_misc()
-                loop.call_later(1.0, misc)
-
-        loop.call_later(1.0, misc)
+        LoopDriver(client, asyncio.get_running_loop(), sock)
 
     def _put(self, item: LinkEvent) -> None:
         if self._handoff is not None:

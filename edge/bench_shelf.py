@@ -1,0 +1,155 @@
+"""`omo-edge bench shelf`: weight samples per second through the shelf readers' parse path
+(line splitting, parsing, checks, the WeightSample) on one core, for the omo controller
+protocol and each commercial scale format, beside a ceiling measured in the same run on the
+same bytes: `bytes.split` into lines and one `re.fullmatch` of a plain pattern per line (no
+checksum, no conversion, no sample built).
+
+The stream is synthetic and seeded: 8 plates reporting a noisy load around a stock level,
+0.2 % of the lines damaged (a flipped byte, noise in front, a line cut short), as in a store.
+
+Stages are named in `STAGES` (name -> function of the lines giving samples/s); the headline
+figure is the last stage's omo rate, so a later stage (parse + detect) is added by appending
+one entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from drivers.scales import ScaleReader
+from drivers.shelf_serial import SerialLineReader, ShelfReader, encode_line
+from drivers.weighing import Protocol
+
+HELP = "weight samples per second through the shelf parsers, against a plain regex ceiling"
+GOAL_PER_S = 200_000
+CHUNK = 4096  # bytes per read, as a busy serial port hands them over
+
+CEILING_RE: dict[Protocol, re.Pattern[bytes]] = {
+    Protocol.OMO: re.compile(rb"\$W,[^,]+,\d+,-?[\d.]+,\d+\*[0-9A-F]{2}"),
+    Protocol.AND: re.compile(rb"(ST|US),[+-][\d.]{8} *[a-z]{1,3}"),
+    Protocol.CAS: re.compile(rb"(ST|US),(GS|NT),[+-][\d. ]{7}[ a-z]{2}"),
+    Protocol.MT_SICS: re.compile(rb"S [SD] +-?[\d.]+ [a-z]{1,3}"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lines", type=int, default=200_000,
+                        help="lines per protocol (default 200000)")
+    parser.add_argument("--seed", type=int, default=1, help="the stream's seed (default 1)")
+
+
+def _line(protocol: Protocol, plate: int, grams: float, seq: int, stable: bool) -> bytes:
+    if protocol is Protocol.OMO:
+        return encode_line("C1", plate, grams, seq)
+    if protocol is Protocol.AND:
+        return f"{'ST' if stable else 'US'},{grams:+09.2f}  g\r\n".encode()
+    if protocol is Protocol.CAS:
+        return f"{'ST' if stable else 'US'},GS,{'+' if grams >= 0 else '-'}" \
+               f"{abs(grams) / 1000:7.3f}kg\r\n".encode()
+    return f"S {'S' if stable else 'D'} {grams:10.2f} g\r\n".encode()
+
+
+def stream(protocol: Protocol, n: int, seed: int) -> bytes:
+    """`n` lines of `protocol` from 8 plates (a commercial scale: 1), 0.2 % damaged."""
+    rng = random.Random(f"omo-bench-shelf:{protocol.value}:{seed}")
+    plates = 8 if protocol is Protocol.OMO else 1
+    stock = [rng.uniform(200, 5000) for _ in range(plates)]
+    out = bytearray()
+    for i in range(n):
+        p = i % plates
+        if rng.random() < 0.001:
+            stock[p] = max(0.0, stock[p] + rng.choice((-1, 1)) * rng.uniform(50, 500))
+        line = _line(protocol, p + 1, stock[p] + rng.gauss(0, 1.2), i // plates,
+                     rng.random() < 0.9)
+        if rng.random() < 0.002:
+            kind = rng.randrange(3)
+            j = rng.randrange(1, len(line) - 3)
+            if kind == 0:
+                line = line[:j] + bytes([line[j] ^ 0x04]) + line[j + 1:]
+            elif kind == 1:
+                line = bytes(rng.randrange(33, 127) for _ in range(5)) + line
+            else:
+                line = line[:j] + b"\r\n"
+        out += line
+    return bytes(out)
+
+
+def ceiling_rate(protocol: Protocol, data: bytes) -> tuple[float, int]:
+    """Lines per second (and matches) for `bytes.split` + `re.fullmatch` on each line."""
+    pattern = CEILING_RE[protocol]
+    t0 = time.perf_counter()
+    lines = data.split(b"\r\n")
+    hits = sum(1 for line in lines if pattern.fullmatch(line))
+    return len(lines) / (time.perf_counter() - t0), hits
+
+
+def parse_rate(protocol: Protocol, data: bytes) -> tuple[float, int]:
+    """Samples per second (and samples) through the reader's line splitting and parsing."""
+    reader: ShelfReader | ScaleReader
+    if protocol is Protocol.OMO:
+        reader = ShelfReader("bench", "loop://", 115200, now=time.time)
+    else:
+        reader = ScaleReader("bench", "loop://", 9600, protocol, now=time.time)
+    lines: SerialLineReader = reader.lines
+    handle = reader.handle
+    samples = 0
+    t0 = time.perf_counter()
+    for i in range(0, len(data), CHUNK):
+        for line in lines.feed(data[i:i + CHUNK]):
+            if handle(line) is not None:
+                samples += 1
+    return samples / (time.perf_counter() - t0), samples
+
+
+Stage = Callable[[Protocol, bytes], tuple[float, int]]
+STAGES: dict[str, Stage] = {"parse": parse_rate}
+"""The measured stages, in order; the detection stage is appended here."""
+
+
+def run(n: int, seed: int, stages: dict[str, Stage] | None = None) -> dict[str, Any]:
+    """Every stage and the ceiling on every protocol's stream; the headline is the last
+    stage's omo rate against the omo ceiling."""
+    from edge.bench_machine import machine_info
+
+    stages = STAGES if stages is None else stages
+    protocols: dict[str, dict[str, float | int]] = {}
+    for protocol in Protocol:
+        data = stream(protocol, n, seed)
+        ceiling, _ = ceiling_rate(protocol, data)
+        row: dict[str, float | int] = {"ceiling_per_s": round(ceiling, 1)}
+        for name, stage in stages.items():
+            rate, samples = stage(protocol, data)
+            row[f"{name}_per_s"] = round(rate, 1)
+            row[f"{name}_samples"] = samples
+        protocols[protocol.value] = row
+    last = list(stages)[-1]
+    omo = protocols[Protocol.OMO.value]
+    figure, ceiling = float(omo[f"{last}_per_s"]), float(omo["ceiling_per_s"])
+    return {"bench": "shelf", "lines": n, "stage": last, "samples_per_s": figure,
+            "ceiling_per_s": ceiling, "ceiling": "bytes.split + re.fullmatch per line",
+            "ratio": round(figure / ceiling, 3), "goal_per_s": GOAL_PER_S,
+            "meets_goal": figure >= GOAL_PER_S, "protocols": protocols,
+            "machine": machine_info()}
+
+
+def main(args: argparse.Namespace) -> int:
+    result = run(args.lines, args.seed)
+    if not args.json:
+        stages = list(STAGES)
+        print(f"{result['lines']} lines per protocol; ceiling: {result['ceiling']}")
+        print(f"{'protocol':<10} {'ceiling/s':>12}" + "".join(
+            f" {name + '/s':>14}" for name in stages) + f" {'ratio':>7}")
+        for name, row in result["protocols"].items():
+            print(f"{name:<10} {row['ceiling_per_s']:>12.0f}" + "".join(
+                f" {row[s + '_per_s']:>14.0f}" for s in stages)
+                + f" {row[stages[-1] + '_per_s'] / row['ceiling_per_s']:>7.2f}")
+        print(f"omo {result['stage']}: {result['samples_per_s']:.0f} samples/s; goal "
+              f"{GOAL_PER_S}: {'met' if result['meets_goal'] else 'not met'}")
+    print(json.dumps(result, separators=(",", ":")))
+    return 0

@@ -1,0 +1,311 @@
+"""Commercial scales (A&D, CAS, MT-SICS): lines as those scales write them, fuzzed parsers,
+and the reader through a real pty opened by pyserial."""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+from pathlib import Path
+
+import pytest
+import serial
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from drivers.readings import WeightSample
+from drivers.scales import MT_POLL, PARSERS, ScaleReader, parse_and, parse_cas, parse_mt_sics
+from drivers.weighing import MAX_GRAMS, Fault, Protocol, Skip, Unit, Weight
+from edge.config import ConfigError, parse
+from sim.shelf import PtyPort
+from tests.sim_fixtures import wait_for
+
+# A&D standard format (FX-i / GF / EK manuals, "data format examples"): 15 characters then
+# CR LF; sign and 8 characters of data with leading zeros; 3 characters of unit.
+AND_LINES = [
+    (b"ST,+00123.45  g", Weight(123.45, Unit.G, True)),
+    (b"US,-00018.39  g", Weight(-18.39, Unit.G, False)),
+    (b"ST,+001.2345 kg", Weight(1234.5, Unit.KG, True)),
+    (b"ST,+0002.500 lb", Weight(1133.980925, Unit.LB, True)),
+    (b"ST,+00000.00  g", Weight(0.0, Unit.G, True)),
+    (b"OL,+9999999E+19", Fault.OVERLOAD),
+    (b"OL,-9999999E+19", Fault.UNDERLOAD),
+    (b"QT,+00000012 PC", Skip.UNKNOWN_UNIT),
+    (b"ST,+00012.50  %", Skip.UNKNOWN_UNIT),
+    (b"ST,+00012.50 mo", Skip.UNKNOWN_UNIT),
+    (b"ST,+0012", Skip.PARTIAL),
+    (b"ST,+99999999 kg", Skip.OUT_OF_RANGE),
+    (b"ST,+0.0.1.2  g", Skip.GARBLED),
+    (b"ST,+  123.45  g", Weight(123.45, Unit.G, True)),  # spaces for leading zeros
+    (b"ST,+001 23.4  g", Skip.GARBLED),
+    (b"\x00\xfe\x13", Skip.GARBLED),
+    (b"\xffST,+00123.45  g", Weight(123.45, Unit.G, True)),  # noise in front
+]
+
+# CAS continuous output (PB / ED / SW): "ST,GS,+  1.234kg": stability, gross/net, sign and
+# 7 characters of data with spaces for leading zeros, 2 characters of unit.
+CAS_LINES = [
+    (b"ST,GS,+  1.234kg", Weight(1234.0, Unit.KG, True, False)),
+    (b"US,NT,-  0.120kg", Weight(-120.0, Unit.KG, False, True)),
+    (b"ST,NT,+  123.4 g", Weight(123.4, Unit.G, True, True)),
+    (b"ST,GS,+  2.500lb", Weight(1133.980925, Unit.LB, True, False)),
+    (b"OL,GS,+  0.000kg", Fault.OVERLOAD),
+    (b"OL,NT,-  0.000kg", Fault.UNDERLOAD),
+    (b"ST,GS,+    12pc", Skip.UNKNOWN_UNIT),
+    (b"ST,GS,+  1.2", Skip.PARTIAL),
+    (b"ST,GS", Skip.GARBLED),
+    (b"ST,GS,+9999999kg", Skip.OUT_OF_RANGE),
+]
+
+# MT-SICS (Mettler Toledo reference manual): "S S" + weight right-aligned in 10 characters
+# + unit; "S D" dynamic; errors "S I", "S +", "S -", "ES", "ET", "EL".
+MT_LINES = [
+    (b"S S     123.45 g", Weight(123.45, Unit.G, True)),
+    (b"S D     -12.30 g", Weight(-12.3, Unit.G, False)),
+    (b"S S     0.5000 kg", Weight(500.0, Unit.KG, True)),
+    (b"S S     1.2500 lb", Weight(566.990463, Unit.LB, True)),
+    (b"S S         12 PCS", Skip.UNKNOWN_UNIT),
+    (b"S I", Fault.NOT_EXECUTABLE),
+    (b"S +", Fault.OVERLOAD),
+    (b"S -", Fault.UNDERLOAD),
+    (b"ES", Fault.SYNTAX),
+    (b"ET", Fault.TRANSMISSION),
+    (b"EL", Fault.LOGICAL),
+    (b"S S     12", Skip.PARTIAL),
+    (b"hello", Skip.GARBLED),
+    (b"S S  9999999.9 kg", Skip.OUT_OF_RANGE),
+]
+
+
+@pytest.mark.parametrize(("parser", "line", "expected"), [
+    *((parse_and, line, e) for line, e in AND_LINES),
+    *((parse_cas, line, e) for line, e in CAS_LINES),
+    *((parse_mt_sics, line, e) for line, e in MT_LINES),
+])
+def test_each_format_as_the_scales_write_it(parser: object, line: bytes,
+                                            expected: object) -> None:
+    assert callable(parser)
+    assert parser(line) == expected
+
+
+ALPHABET = "STUSOLQTGSNTDIE,+-. 0123456789gkblPC%\r\n\x00\xff"
+
+
+@pytest.mark.parametrize("protocol", [Protocol.AND, Protocol.CAS, Protocol.MT_SICS])
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(data=st.one_of(st.binary(max_size=80),
+                      st.text(ALPHABET, max_size=40).map(lambda s: s.encode("latin-1"))))
+def test_every_parser_returns_a_documented_result_or_a_counted_skip(
+        protocol: Protocol, data: bytes) -> None:
+    r = PARSERS[protocol](data, MAX_GRAMS)
+    assert isinstance(r, Weight | Skip | Fault)
+    if isinstance(r, Weight):
+        assert abs(r.grams) <= MAX_GRAMS and r.unit in Unit
+
+
+def _open(tmp_path: Path, protocol: Protocol, **kw: object) -> tuple[PtyPort, ScaleReader]:
+    port = PtyPort(tmp_path / "scale")
+    port.plug()
+    reader = ScaleReader("scale-1", str(tmp_path / "scale"), 9600, protocol,
+                         now=lambda: 5.0, timeout_s=0.05, **kw)  # type: ignore[arg-type]
+    reader.open()
+    assert isinstance(reader.lines._ser, serial.Serial)
+    return port, reader
+
+
+def _collect(reader: ScaleReader, n: int) -> list[WeightSample]:
+    samples: list[WeightSample] = []
+    wait_for(lambda: samples.extend(reader.read()) or len(samples) >= n, what=f"{n} samples")
+    return samples
+
+
+def test_an_and_scale_through_a_pty_counts_faults_skips_and_unit_changes(
+        tmp_path: Path) -> None:
+    port, reader = _open(tmp_path, Protocol.AND, plate=1, unit=Unit.G)
+    try:
+        port.write(b"ST,+00123.45  g\r\n" b"\x13US,+00120.00  g\r\n" b"OL,+9999999E+19\r\n"
+                   b"ST,+000.5000 kg\r" b"QT,+00000012 PC\r\n" b"ST,+001\r\n"
+                   b"ST,+00100.00  g\r\n")
+        samples = _collect(reader, 4)
+        assert [(s.shelf, s.controller, s.plate, s.grams, s.seq, s.stable, s.t)
+                for s in samples] == [
+            ("scale-1", "scale-1", 1, 123.45, 0, True, 5.0),
+            ("scale-1", "scale-1", 1, 120.0, 1, False, 5.0),
+            ("scale-1", "scale-1", 1, 500.0, 2, True, 5.0),
+            ("scale-1", "scale-1", 1, 100.0, 3, True, 5.0)]
+        assert reader.counters() == {"bad_lines": 2, "skipped_unknown_unit": 1,
+                                     "skipped_partial": 1, "fault_overload": 1,
+                                     "unit_changes": 1}
+    finally:
+        reader.close()
+        port.unplug()
+
+
+def test_a_cas_scale_through_a_pty(tmp_path: Path) -> None:
+    port, reader = _open(tmp_path, Protocol.CAS, unit=Unit.KG)
+    try:
+        port.write(b"ST,GS,+  1.234kg\r\nUS,NT,+  0.100kg\r\nOL,GS,+  0.000kg\r\n"
+                   b"ST,GS,+  1.200kg\r\n")
+        samples = _collect(reader, 3)
+        assert [(s.grams, s.stable) for s in samples] == [
+            (1234.0, True), (100.0, False), (1200.0, True)]
+        assert reader.counters() == {"bad_lines": 0, "fault_overload": 1}
+    finally:
+        reader.close()
+        port.unplug()
+
+
+class _SicsScale:
+    """Answers every SI on the pty's master side with the next reply, as an MT-SICS balance."""
+
+    def __init__(self, port: PtyPort, replies: list[bytes]) -> None:
+        self.port = port
+        self.replies = list(replies)
+        self.polls = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        pending = b""
+        while not self.stop.is_set() and self.port.master is not None:
+            ready, _, _ = select.select([self.port.master], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                pending += os.read(self.port.master, 256)
+            except OSError:
+                continue
+            while MT_POLL in pending:
+                pending = pending[pending.index(MT_POLL) + len(MT_POLL):]
+                self.polls += 1
+                if self.replies:
+                    self.port.write(self.replies.pop(0) + b"\r\n")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def test_an_mt_sics_scale_is_polled_with_si_and_replugged(tmp_path: Path) -> None:
+    port, reader = _open(tmp_path, Protocol.MT_SICS, poll_hz=50.0)
+    scale = _SicsScale(port, [b"S S     123.45 g", b"S D     110.00 g", b"S I", b"S +",
+                              b"ES", b"S S     0.1000 kg"])
+    try:
+        samples = _collect(reader, 3)
+        assert [(s.grams, s.stable) for s in samples] == [
+            (123.45, True), (110.0, False), (100.0, True)]
+        assert scale.polls >= 6 and reader.polls >= scale.polls
+        c = reader.counters()
+        assert (c["fault_not_executable"], c["fault_overload"], c["fault_syntax"]) == (1, 1, 1)
+        scale.close()  # the balance stops answering: its polls go unanswered
+        silent = reader.counters()["unanswered_polls"]
+        wait_for(lambda: reader.read() or reader.counters()["unanswered_polls"] >= silent + 3,
+                 what="unanswered polls")
+        port.unplug()
+        with pytest.raises(serial.SerialException):  # unplugged: raises, the source reconnects
+            wait_for(lambda: reader.read() and False, timeout=1)
+        reader.close()
+        port.plug()
+        reader.open()
+        scale = _SicsScale(port, [b"S S     99.00 g"])
+        assert [s.grams for s in _collect(reader, 1)] == [99.0]
+    finally:
+        scale.close()
+        reader.close()
+        port.unplug()
+
+
+def test_omo_is_not_a_scale_protocol() -> None:
+    with pytest.raises(ValueError):
+        ScaleReader("s", "loop://", 9600, Protocol.OMO, now=lambda: 0.0)
+
+
+def _config(protocol: str, plates: int) -> dict[str, object]:
+    return {"store": {"id": "tokyo-01", "device": "edge-01", "timezone": "Asia/Tokyo"},
+            "zones": [{"id": "snacks", "kind": "shelf"}],
+            "shelves": [{"id": "scale-1", "port": "/dev/ttyUSB0", "zone": "snacks",
+                         "protocol": protocol, "unit": "kg", "poll_hz": 10,
+                         "plates": [{"id": f"p{i}", "sku": "4901234567890",
+                                     "unit_grams": 120} for i in range(plates)]}]}
+
+
+def test_a_commercial_scale_shelf_has_exactly_one_plate() -> None:
+    shelf = parse(_config("mt-sics", 1), env={}).shelves[0]
+    assert (shelf.protocol, shelf.unit, shelf.poll_hz) == ("mt-sics", "kg", 10)
+    with pytest.raises(ConfigError) as err:
+        parse(_config("and", 2), env={})
+    assert any("shelves[0].protocol = 'and': a commercial scale weighs a single plate" in p
+               for p in err.value.problems), err.value.problems
+    with pytest.raises(ConfigError) as err:
+        parse(_config("sartorius", 1), env={})
+    assert any("shelves[0].protocol" in p for p in err.value.problems)
+    assert len(parse(_config("omo", 3), env={}).shelves[0].plates) == 3
+
+
+def test_the_shelf_bench_measures_each_protocol_and_takes_a_later_stage() -> None:
+    from edge.bench_shelf import STAGES, run
+
+    def detect(protocol: Protocol, data: bytes) -> tuple[float, int]:
+        rate, samples = STAGES["parse"](protocol, data)
+        return rate / 2, samples
+
+    result = run(2000, 3, {**STAGES, "detect": detect})
+    assert result["stage"] == "detect" and result["bench"] == "shelf"
+    assert set(result["protocols"]) == {p.value for p in Protocol}
+    for row in result["protocols"].values():
+        assert 1980 <= row["parse_samples"] <= 2000  # 0.2 % of the lines damaged
+        assert row["ceiling_per_s"] > 0 and row["detect_per_s"] > 0
+    assert result["ratio"] == round(result["samples_per_s"] / result["ceiling_per_s"], 3)
+    assert "cores" in result["machine"]
+
+
+def test_the_daemon_reads_a_scale_by_its_protocol_and_reconnects_after_an_unplug(
+        tmp_path: Path) -> None:
+    import asyncio
+
+    from edge.daemon import Daemon
+    from tests.core_fixtures import minimal_config
+    from tests.waiting import await_until
+
+    port = PtyPort(tmp_path / "scale")
+    port.plug()
+    config = minimal_config(
+        tmp_path, zones=[{"id": "snacks", "kind": "shelf"}],
+        shelves=[{"id": "scale-1", "port": str(tmp_path / "scale"), "zone": "snacks",
+                  "protocol": "cas", "unit": "kg", "baudrate": 9600,
+                  "plates": [{"id": "p1", "sku": "4901234567890", "unit_grams": 120}]}])
+    daemon = Daemon(config, status_every_s=0.05)
+    samples: list[WeightSample] = []
+    daemon.services.readings.subscribe_callback(WeightSample, samples.append)
+    sensor = "shelf:scale-1"
+
+    def fed(line: bytes, n: int) -> bool:
+        port.write(line)  # a continuous scale writes on and on
+        return len(samples) >= n
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop, handle_signals=False))
+        try:
+            await await_until(lambda: fed(b"ST,GS,+  1.234kg\r\nOL,GS,+  0.000kg\r\n", 2),
+                              what="samples from the scale")
+            port.unplug()
+            await await_until(lambda: not daemon.services.sensors.online(sensor),
+                              what="the scale offline")
+            port.plug()
+            n = len(samples)
+            await await_until(lambda: fed(b"US,NT,+  0.500kg\r\n", n + 1),
+                              what="samples after the replug")
+            counters = daemon.supervisor.states[sensor].counters
+            assert counters["disconnects"] == 1 and counters["fault_overload"] >= 1
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)
+
+    try:
+        asyncio.run(go())
+    finally:
+        port.unplug()
+    assert {(s.shelf, s.plate, s.grams, s.stable) for s in samples} == {
+        ("scale-1", 1, 1234.0, True), ("scale-1", 1, 500.0, False)}
