@@ -107,9 +107,38 @@ def parse_rate(protocol: Protocol, data: bytes) -> tuple[float, int]:
     return samples / (time.perf_counter() - t0), samples
 
 
+def detect_rate(protocol: Protocol, data: bytes) -> tuple[float, int]:
+    """Samples per second (and samples) through parsing and the shelf processor's detection
+    (calibration, drift tracking, change detection, quantity, stock, faults)."""
+    from edge.processing.processor import Output
+    from edge.shelf.processor import PlateSpec, ShelfProcessor
+
+    reader: ShelfReader | ScaleReader
+    if protocol is Protocol.OMO:
+        reader = ShelfReader("bench", "loop://", 115200, now=time.time)
+    else:
+        reader = ScaleReader("bench", "loop://", 9600, protocol, now=time.time)
+    proc = ShelfProcessor([PlateSpec("bench", f"p{n}", n, f"sku-{n}", 100.0, 100, 3, stock=50)
+                           for n in range(1, 9)])
+    lines: SerialLineReader = reader.lines
+    handle = reader.handle
+    on_reading = proc.on_reading
+    out = Output(0.0)
+    samples = 0
+    t0 = time.perf_counter()
+    for i in range(0, len(data), CHUNK):
+        for line in lines.feed(data[i:i + CHUNK]):
+            sample = handle(line)
+            if sample is not None:
+                samples += 1
+                on_reading(sample, out)
+        out.emissions.clear()
+    return samples / (time.perf_counter() - t0), samples
+
+
 Stage = Callable[[Protocol, bytes], tuple[float, int]]
-STAGES: dict[str, Stage] = {"parse": parse_rate}
-"""The measured stages, in order; the detection stage is appended here."""
+STAGES: dict[str, Stage] = {"parse": parse_rate, "detect": detect_rate}
+"""The measured stages, in order: parsing alone, then parsing and detection."""
 
 
 def run(n: int, seed: int, stages: dict[str, Stage] | None = None) -> dict[str, Any]:
