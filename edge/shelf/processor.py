@@ -34,6 +34,8 @@ STOCK_LOW = "omo.shelf.stock.low"
 STOCK_OUT = "omo.shelf.stock.out"
 FAULT = "omo.shelf.sensor.fault"
 TICK_S = 10.0
+DRIFT_EVERY_S = 1.0  # how often the auto-zero's position is kept for the drift fault
+_LEARNING, _IDLE = Phase.LEARNING, Phase.IDLE  # module constants: faster than enum lookups
 
 
 class Reason(StrEnum):
@@ -97,6 +99,7 @@ class _Plate:
     same_since: float = 0.0
     faults: set[Fault] = field(default_factory=set)
     drift: deque[tuple[float, float]] = field(default_factory=deque)
+    drift_t: float = float("-inf")
     pending: dict[str, Any] | None = None  # a calibration request waiting for a stable weight
     absorb_g: float | None = None  # the calibration weight, whose removal is no pick
 
@@ -132,12 +135,14 @@ class ShelfProcessor(BaseProcessor):
             self.plates[(spec.shelf, spec.number)] = _Plate(
                 spec, PlateDetector(spec.unit_grams, self.settings.detector),
                 spec.tare_grams, spec.scale)
-        self.counts: dict[str, int] = {"samples": 0, "unknown_plate": 0, "picks": 0,
+        self.samples = 0
+        self.counts: dict[str, int] = {"unknown_plate": 0, "picks": 0,
                                        "returns": 0, "restocks": 0, "ambiguous": 0,
                                        "no_change": 0, "calibration_failed": 0}
 
     def counters(self) -> dict[str, int]:
-        return {f"shelf.{k}": v for k, v in self.counts.items()}
+        return {"shelf.samples": self.samples,
+                **{f"shelf.{k}": v for k, v in self.counts.items()}}
 
     def count_of(self, shelf: str, number: int) -> int | None:
         """The plate's current count (None until its first stable weight)."""
@@ -152,15 +157,28 @@ class ShelfProcessor(BaseProcessor):
         if p is None:
             self.counts["unknown_plate"] += 1
             return
-        self.counts["samples"] += 1
+        self.samples += 1
         t, raw = reading.t, reading.grams
-        self._watch_faults(p, t, raw, out)
-        if Fault.SATURATED in p.faults:
+        if (raw != p.last_raw or p.faults or t - p.same_since >= self.settings.stuck_s
+                or abs(raw) >= p.spec.max_grams):
+            self._watch_faults(p, t, raw, out)
+        if p.faults and Fault.SATURATED in p.faults:
             return
-        net = (raw - p.tare) * p.scale
-        was_learning = p.detector.phase is Phase.LEARNING
-        changes = p.detector.add(t, net)
-        if was_learning and p.detector.phase is Phase.IDLE:
+        det = p.detector
+        was_learning = det.phase is _LEARNING
+        changes = det.add(t, (raw - p.tare) * p.scale)
+        idle = det.phase is _IDLE
+        if p.count is None or was_learning or changes is not None or p.pending is not None:
+            self._after(p, t, was_learning, idle, changes, out)
+        elif idle and t - p.drift_t >= DRIFT_EVERY_S:
+            p.drift_t = t
+            p.drift.append((t, det.drift_g))
+
+    def _after(self, p: _Plate, t: float, was_learning: bool, idle: bool,
+               changes: list[Change] | None, out: Output) -> None:
+        """What a sample means beyond tracking: the first count, a recount after a
+        saturation, changes, a pending calibration."""
+        if was_learning and idle:
             if p.count is None:
                 self._start(p, t, out)
             else:  # back from a saturation: the weight says what the plate holds now
@@ -170,13 +188,10 @@ class ShelfProcessor(BaseProcessor):
         elif changes is not None and p.count is not None:
             for change in changes:
                 self._changed(p, change, out)
-        if p.pending is not None and p.count is not None and p.detector.phase is Phase.IDLE:
+        if p.pending is not None and p.count is not None and idle:
             level = p.detector.stable_level()
             if level is not None:
                 self._calibrate(p, level, t, out)
-                return
-        elif p.count is not None and p.detector.phase is Phase.IDLE:
-            p.drift.append((t, p.detector.drift_g))
 
     def on_event(self, event: Event, out: Output) -> None:
         """A calibration request (edge.shelf.commands): kept until the plate is stable."""
