@@ -344,3 +344,19 @@ def test_stock_level_and_false_from_bumps_restocks_scorers() -> None:
               for t in (10.2, 80.5, 100.3)]
     out = false_from_bumps_restocks(truth, picked)
     assert out["value"] == 1 and out["details"]["from_bump"] == 1
+
+
+def test_a_gap_in_the_stream_is_a_correction_not_a_pick() -> None:
+    proc = ShelfProcessor([spec()])
+    rng = random.Random(5)
+    emitted: list[Emission] = []
+    for k in range(200):  # 50 s, then the controller is unplugged for 60 s; 2 units gone
+        t = k / RATE_HZ if k < 100 else 60.0 + k / RATE_HZ
+        grams = 310 + (18 if k < 100 else 16) * 100 + rng.gauss(0, 1.2)
+        out = Output(t)
+        proc.on_reading(WeightSample("s1", "C1", 1, round(grams, 1), k, t), out)
+        emitted += out.emissions
+    assert of(emitted, "item.picked") == []
+    assert [(d["reason"], d["count"]) for d in of(emitted, "stock.changed")] == [
+        ("initial", 18), ("correction", 16)]
+    assert proc.counters()["shelf.gaps"] == 1

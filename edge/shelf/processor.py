@@ -34,6 +34,7 @@ STOCK_LOW = "omo.shelf.stock.low"
 STOCK_OUT = "omo.shelf.stock.out"
 FAULT = "omo.shelf.sensor.fault"
 TICK_S = 10.0
+GAP_S = 5.0  # no sample for this long (an unplug): the plate is weighed afresh
 DRIFT_EVERY_S = 1.0  # how often the auto-zero's position is kept for the drift fault
 _LEARNING, _IDLE = Phase.LEARNING, Phase.IDLE  # module constants: faster than enum lookups
 
@@ -100,6 +101,7 @@ class _Plate:
     faults: set[Fault] = field(default_factory=set)
     drift: deque[tuple[float, float]] = field(default_factory=deque)
     drift_t: float = float("-inf")
+    last_t: float | None = None
     pending: dict[str, Any] | None = None  # a calibration request waiting for a stable weight
     absorb_g: float | None = None  # the calibration weight, whose removal is no pick
 
@@ -138,7 +140,8 @@ class ShelfProcessor(BaseProcessor):
         self.samples = 0
         self.counts: dict[str, int] = {"unknown_plate": 0, "picks": 0,
                                        "returns": 0, "restocks": 0, "ambiguous": 0,
-                                       "no_change": 0, "calibration_failed": 0}
+                                       "no_change": 0, "calibration_failed": 0,
+                                       "gaps": 0}
 
     def counters(self) -> dict[str, int]:
         return {"shelf.samples": self.samples,
@@ -159,6 +162,12 @@ class ShelfProcessor(BaseProcessor):
             return
         self.samples += 1
         t, raw = reading.t, reading.grams
+        if p.last_t is not None and t - p.last_t > GAP_S:
+            # back after a silence (an unplugged controller): what changed meanwhile is a
+            # correction of the count, not a pick or a return at the moment of replugging
+            self.counts["gaps"] += 1
+            p.detector.rebase(p.detector.baseline)
+        p.last_t = t
         if (raw != p.last_raw or p.faults or t - p.same_since >= self.settings.stuck_s
                 or abs(raw) >= p.spec.max_grams):
             self._watch_faults(p, t, raw, out)
@@ -181,7 +190,7 @@ class ShelfProcessor(BaseProcessor):
         if was_learning and idle:
             if p.count is None:
                 self._start(p, t, out)
-            else:  # back from a saturation: the weight says what the plate holds now
+            else:  # back from a saturation or a gap: the weight says what the plate holds
                 count = max(0, round(p.detector.baseline / p.spec.unit_grams))
                 if count != p.count:
                     self._set_count(p, count, Reason.CORRECTION, count - p.count, t, out)
