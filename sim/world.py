@@ -451,6 +451,13 @@ class _Planner:
         self.stock = {(s.id, p.number): p.stock for s in layout.shelves for p in s.plates}
         self.events: list[dict[str, Any]] = []
         self.changes: list[WeightChange] = []
+        self.staff_visits: list[tuple[float, ShelfDef]] = []
+
+    def restock_all(self) -> None:
+        """Staff restock at their shelf visits, in time order once every agent is planned
+        (so a restock sees every pick and restock before it, whoever made it)."""
+        for t, shelf in sorted(self.staff_visits, key=lambda v: (v[0], v[1].id)):
+            self._restock(shelf, t)
 
     def walk(self, agent: Agent, x: float, y: float) -> None:
         last = agent.path[-1]
@@ -499,7 +506,7 @@ class _Planner:
                     self.stock[key] += back
                     self._change(agent, "return", shelf, q, back, t_ret, rng.uniform(0.5, 2.0))
         if agent.staff:
-            self._restock(shelf, t0 + 1.0)
+            self.staff_visits.append((t0 + 1.0, shelf))
         if not agent.staff:
             self.events.append({
                 "type": "look", "visitor": agent.id, "target_kind": "shelf",
@@ -656,6 +663,7 @@ def build_world(scenario: Scenario, seed: int, duration: float,
                              "walk")
         agents.append(staff)
 
+    planner.restock_all()
     # bumps: knocks on a shelf that move the load for a moment but are not picks
     bumps: list[tuple[str, int, float, float, float]] = []
     for shelf in shelves if p.shelf.bumps_per_hour > 0 else ():

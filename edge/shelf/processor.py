@@ -2,8 +2,9 @@
 
 Each configured plate has its own detector (`edge.shelf.detector`), so simultaneous picks on
 neighbouring plates never mix. A settled change becomes a quantity (`edge.shelf.quantity`);
-a decrease is a pick. An increase is a return when it is no larger than what was picked from
-that plate in the last `return_window_s` and not yet put back; anything more is a restock.
+a decrease is a pick. An increase is a return when it is no larger than the largest pick from
+that plate in the last `return_window_s` not yet put back (one shopper puts back at most what
+they took); anything more is a restock.
 The plate's count follows, with `omo.shelf.stock.changed` after every change and
 `omo.shelf.stock.low` / `.out` when it reaches the threshold / zero.
 
@@ -106,18 +107,22 @@ class _Plate:
     absorb_g: float | None = None  # the calibration weight, whose removal is no pick
 
     def returnable(self, t: float, window_s: float) -> int:
+        """The most one shopper can put back: the largest pick from this plate in the last
+        `window_s` not yet put back."""
         while self.picked and self.picked[0][0] < t - window_s:
             self.picked.popleft()
-        return sum(u for _, u in self.picked)
+        return max((u for _, u in self.picked), default=0)
 
     def take_back(self, units: int) -> None:
-        """Consume `units` of the returnable picks, newest first."""
-        while units > 0 and self.picked:
-            t, u = self.picked.pop()
-            if u > units:
-                self.picked.append((t, u - units))
+        """Put `units` back against the newest pick at least that large."""
+        for i in range(len(self.picked) - 1, -1, -1):
+            t, u = self.picked[i]
+            if u >= units:
+                if u == units:
+                    del self.picked[i]
+                else:
+                    self.picked[i] = (t, u - units)
                 return
-            units -= u
 
 
 class ShelfProcessor(BaseProcessor):
