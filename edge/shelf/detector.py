@@ -50,7 +50,7 @@ class Phase(StrEnum):
 
 
 class PlateDetector:
-    """The change detector of one plate. `add(t, grams)` returns a Change when an episode
+    """The change detector of one plate. `add(t, grams)` returns the Changes when an episode
     settles with a change of at least `min_change_g`, else None."""
 
     def __init__(self, unit_grams: float, settings: DetectorSettings | None = None) -> None:
