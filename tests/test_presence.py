@@ -113,6 +113,11 @@ def test_a_visit_moves_between_zones_and_ends_after_the_timeout() -> None:
     # the move is dated to when it happened (20.5 s), not when it was decided
     assert entered_right.at == pytest.approx(T0 + 20.5, abs=2.0)
     assert exited_left.data["dwell_s"] == pytest.approx(20.0, abs=2.0)
+    # what the move rests on: the belief, and the best receiver's filtered level and spread
+    assert 0.4 <= entered_right.data["confidence"] <= 1.0
+    assert entered_right.data["rssi_dbm"] == pytest.approx(-60, abs=1.0)
+    assert 0 <= entered_right.data["rssi_iqr_db"] <= 2
+    assert entered_right.data["rssi_variance_db2"] >= 0
     # the visit ends half an interval after the last advert, not when the timeout noticed it
     assert ended.at == pytest.approx(T0 + 40.01, abs=0.02)
     assert ended.data["duration_s"] == pytest.approx(40.0, abs=0.1)

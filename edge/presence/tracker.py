@@ -2,13 +2,17 @@
 
 Per advertiser (see `identity`) it keeps one track: an RSSI window per receiver (`rssi`), a
 belief over where it is (`locate`), and the visit's state. Every `tick_s` of reading time it
-updates the belief from the receivers' filtered levels and decides the zone with hysteresis:
-a new zone must lead, with at least `enter_p` of the belief, for `min_zone_s` before the
-visitor is moved, and the move is dated back to when it began to lead, less the filter's lag.
-A track silent for `visit_timeout_s` ends its visit at the last time it was heard.
+updates the beliefs of all heard tracks in one batch, smooths each track's zone probabilities
+over `smooth_s` either side (so zones are decided `smooth_s` late) and decides the zone with
+hysteresis: a new zone must lead, with at least `enter_p` of the belief, for `min_zone_s`
+before the visitor is moved, and the move is dated back to when it began to lead, less
+`lag_s` for the RSSI window's and the motion model's lag. A track silent for
+`visit_timeout_s` ends its visit: the undecided last seconds are settled, and the visit ends
+half an advertising interval after the last advert heard.
 
 Events (times are when things happened, not when they were decided):
-`omo.presence.visit.started` (at the first advert, once `min_readings` confirm it),
+`omo.presence.visit.started` (half an advertising interval before the first advert, once
+`min_readings` confirm the visit),
 `omo.presence.app_user.arrived` (an opted-in app user's visit, with the pseudonymous
 customer id), `omo.presence.zone.entered` / `.exited` (with dwell seconds) and
 `omo.presence.visit.ended` (with the duration). Staff and asset tags are never tracked.
@@ -274,7 +278,8 @@ class PresenceProcessor(BaseProcessor):
             out.emit("omo.presence.app_user.arrived",
                      {"visitor": track.visitor, "customer": self.customer_id(identity.member),
                       "zone": zone}, at=start)
-        out.emit("omo.presence.zone.entered", {"visitor": track.visitor, "zone": zone},
+        out.emit("omo.presence.zone.entered",
+                 {"visitor": track.visitor, "zone": zone, **self._signal(track, out.now)},
                  at=start)
         track.zone_since = start
 
@@ -283,9 +288,21 @@ class PresenceProcessor(BaseProcessor):
         out.emit("omo.presence.zone.exited",
                  {"visitor": track.visitor, "zone": self._zone_name(track.zone),
                   "dwell_s": round(at - track.zone_since, 1)}, at=at)
-        out.emit("omo.presence.zone.entered",
-                 {"visitor": track.visitor, "zone": self._zone_name(zone)}, at=at)
         track.zone, track.zone_since = zone, at
+        out.emit("omo.presence.zone.entered",
+                 {"visitor": track.visitor, "zone": self._zone_name(zone),
+                  **self._signal(track, out.now)}, at=at)
+
+    def _signal(self, track: Track, now: float) -> dict[str, float]:
+        """How sure the move was and what it rests on: the zone's belief, and the filtered
+        RSSI, its IQR and variance at the receiver that hears the visitor best."""
+        levels = [lv for w in track.windows if (lv := w.level(now)) is not None]
+        signal = {"confidence": round(min(1.0, max(0.0, track.confidence)), 3)}
+        if levels:
+            best = max(levels, key=lambda lv: lv.median)
+            signal.update(rssi_dbm=round(best.median, 1), rssi_iqr_db=round(best.iqr, 1),
+                          rssi_variance_db2=round(best.variance, 1))
+        return signal
 
     def _end(self, track: Track, out: Output) -> None:
         if track.visitor is None or track.zone is None:
