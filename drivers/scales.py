@@ -57,15 +57,21 @@ def _missing(line: bytes, headers: tuple[bytes, ...]) -> Skip:
     return Skip.PARTIAL if any(h in line for h in headers) else Skip.GARBLED
 
 
+def _overload_or_missing(line: bytes, overload: re.Pattern[bytes],
+                         headers: tuple[bytes, ...]) -> Fault | Skip:
+    """A line that is not a weight: an overload (+) or underload (-) report, else a Skip."""
+    ol = overload.search(line)
+    if ol is not None:
+        return Fault.OVERLOAD if ol.group(1) == b"+" else Fault.UNDERLOAD
+    return _missing(line, headers)
+
+
 def parse_and(line: bytes, max_grams: float = MAX_GRAMS) -> ParseResult:
     """One A&D standard-format line: a Weight (stable for ST, unstable for US), Fault
     OVERLOAD/UNDERLOAD for OL, or a Skip. Never raises."""
     m = AND_RE.search(line)
     if m is None:
-        ol = AND_OL_RE.search(line)
-        if ol is not None:
-            return Fault.OVERLOAD if ol.group(1) == b"+" else Fault.UNDERLOAD
-        return _missing(line, AND_HEADERS)
+        return _overload_or_missing(line, AND_OL_RE, AND_HEADERS)
     value = _number(m.group(2))
     if value is None:
         return Skip.GARBLED
@@ -79,10 +85,7 @@ def parse_cas(line: bytes, max_grams: float = MAX_GRAMS) -> ParseResult:
     OVERLOAD/UNDERLOAD for OL, or a Skip. Never raises."""
     m = CAS_RE.search(line)
     if m is None:
-        ol = CAS_OL_RE.search(line)
-        if ol is not None:
-            return Fault.OVERLOAD if ol.group(1) == b"+" else Fault.UNDERLOAD
-        return _missing(line, CAS_HEADERS)
+        return _overload_or_missing(line, CAS_OL_RE, CAS_HEADERS)
     value = _number(m.group(4))
     if value is None:
         return Skip.GARBLED

@@ -280,3 +280,15 @@ def test_a_beacon_heard_over_mqtt_is_the_same_visitor_as_heard_by_the_adapter() 
     events = drive(proc, iter([*local, heard]), until=T0 + 100)
     assert len({e.data["visitor"] for e in events}) == 1  # one track, whichever way it came
     assert [e.type for e in events].count("omo.presence.visit.started") == 1
+
+
+def test_without_a_floor_plan_the_strongest_receiver_names_the_zone() -> None:
+    from edge.presence.locate import StrongestLocator
+
+    proc = PresenceProcessor(
+        ["rx-a", "rx-b"], StrongestLocator(RECEIVERS, ["left", "right"], RadioModel()),
+        Identifier((), ()), Pseudonyms(b"test-key"), customer_id)
+    events = drive(proc, walk(20, 20, ibeacon(3, 4)), until=T0 + 100)
+    assert [e.data["zone"] for e in events if e.type == "omo.presence.zone.entered"] \
+        == ["left", "right"]
+    assert events[-1].type == "omo.presence.visit.ended"
