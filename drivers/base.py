@@ -99,11 +99,13 @@ class ThreadedDriver(Generic[R]):
     """Runs a `BlockingDriver` on its own thread: `open` there, then a pump thread that
     reads until stopped or lost and queues each batch for `read` on the loop."""
 
-    def __init__(self, name: str, driver: BlockingDriver[R], *, max_batches: int = 1000
-                 ) -> None:
+    def __init__(self, name: str, driver: BlockingDriver[R], *, max_batches: int = 1000,
+                 newest_only: bool = False) -> None:
         self.name = name
         self.driver = driver
         self.max_batches = max_batches
+        self.newest_only = newest_only  # keep only the newest batch waiting (frames)
+        self.replaced = 0
         self._stop = threading.Event()
         self._queue: asyncio.Queue[Sequence[R] | BaseException] | None = None
         self._pump: threading.Thread | None = None
@@ -117,6 +119,10 @@ class ThreadedDriver(Generic[R]):
         self._stop = stop = threading.Event()
 
         def hand_over(item: Sequence[R] | BaseException) -> None:
+            if self.newest_only and not isinstance(item, BaseException):
+                while not queue.empty():  # older batches are stale: the newest counts
+                    queue.get_nowait()
+                    self.replaced += 1
             if queue.qsize() >= self.max_batches and not isinstance(item, BaseException):
                 self.overflow += 1  # the loop is not keeping up: newest batches dropped
                 return
@@ -156,4 +162,6 @@ class ThreadedDriver(Generic[R]):
         counters = self.driver.counters()
         if self.overflow:
             counters["overflow_batches"] = self.overflow
+        if self.replaced:
+            counters["stale_batches"] = self.replaced
         return counters

@@ -1,5 +1,15 @@
-"""Camera capture: reads frames with OpenCV from a device index, a URL or a video file, and
-keeps only the newest one.
+"""Camera capture: reads frames with OpenCV from a device index or V4L2 path, a GStreamer
+pipeline (Pi and Jetson CSI cameras), an RTSP or HTTP URL, or a video file, and keeps only
+the newest one.
+
+A source containing " ! " (or starting with a GStreamer source element) is a pipeline and is
+opened with `cv2.CAP_GSTREAMER`; it must end in `appsink`. OpenCV's wheels are built without
+GStreamer: on a Pi or a Jetson use the distribution's OpenCV (`python3-opencv`) for those.
+Live sources ask OpenCV to buffer one frame only. `max_fps` caps the frames delivered
+(extra frames are grabbed without decoding and counted); `loop` replays a file from its
+start when it ends (the simulator's cameras). A file that is corrupt or cut short ends
+the capture with a clear reason (`CaptureError` if it gave no frame at all); frames that
+fail to decode are counted.
 
 `read()` and `run()` block (put them on a thread of their own: `drivers.base.ThreadedDriver`):
 `read()` gives the next frame and raises `CaptureEnded` when the source fails or ends; `run()`
@@ -16,7 +26,6 @@ import threading
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import NoReturn
 
 import cv2
 
@@ -44,19 +53,43 @@ class CaptureEnded(SensorLost):
         self.reason = reason
 
 
+GST_ELEMENTS = ("v4l2src", "libcamerasrc", "nvarguscamerasrc", "rtspsrc", "uridecodebin",
+                "filesrc", "videotestsrc", "udpsrc", "souphttpsrc")
+
+
 def parse_source(source: str) -> int | str:
     """A device index ("0") becomes an int; anything else is a URL or a path."""
     return int(source) if source.strip().isdigit() else source
 
 
+def is_gstreamer(source: int | str) -> bool:
+    """True for a GStreamer pipeline string ("v4l2src ! videoconvert ! appsink")."""
+    if not isinstance(source, str):
+        return False
+    text = source.strip()
+    return " ! " in text or text.split(" ", 1)[0] in GST_ELEMENTS
+
+
+def is_url(source: int | str) -> bool:
+    return isinstance(source, str) and "://" in source and not is_gstreamer(source)
+
+
 class CaptureSource:
     def __init__(self, camera: str, source: str, *, now: Callable[[], float],
                  fps: float | None = None, pace: bool | None = None,
-                 poll_s: float = 0.002) -> None:
+                 poll_s: float = 0.002, max_fps: float | None = None,
+                 loop: bool = False) -> None:
         self.camera = camera
         self.source = parse_source(source)
         self.now = now
         self.fps = fps
+        self.max_fps = max_fps
+        self.loop = loop
+        self.loops = 0
+        self.capped = 0
+        self.corrupt = 0
+        self._count = 0  # frames in a file, as its container says
+        self._last_delivered: float | None = None
         self.pace = pace if pace is not None else (
             isinstance(self.source, str) and Path(self.source).is_file())
         self.poll_s = poll_s
@@ -77,15 +110,25 @@ class CaptureSource:
 
     def open(self) -> float:
         """Open the source; returns its frame rate. Raises CaptureError."""
-        if isinstance(self.source, str) and "://" not in self.source \
-                and not Path(self.source).exists():
-            raise CaptureError(f"{self.source}: no such file or device")
-        cap = cv2.VideoCapture(self.source)
+        src = self.source
+        if isinstance(src, str) and not is_url(src) and not is_gstreamer(src) \
+                and not Path(src).exists():
+            raise CaptureError(f"{src}: no such file or device")
+        try:
+            cap = cv2.VideoCapture(src, cv2.CAP_GSTREAMER) if is_gstreamer(src) \
+                else cv2.VideoCapture(src)
+        except cv2.error as exc:
+            raise CaptureError(f"OpenCV cannot open {src!r}: {exc}") from None
         if not cap.isOpened():
             cap.release()
-            raise CaptureError(f"OpenCV cannot open {self.source!r}")
+            hint = " (is OpenCV built with GStreamer? the pip wheels are not)" \
+                if is_gstreamer(src) else ""
+            raise CaptureError(f"OpenCV cannot open {src!r}{hint}")
+        if not self.pace:
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # live: no backlog inside OpenCV either
         self._cap = cap
         self.opens += 1
+        self._count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if self.pace else 0
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self._rate = fps if fps > 0 else (self.fps or 10.0)
         return self._rate
@@ -118,29 +161,56 @@ class CaptureSource:
         no frame at all; opens the source unless `open()` was called."""
         if self._cap is None:
             self.open()
-        assert self._cap is not None
-        cap, fps = self._cap, self._rate
-        if self._t_open is None:
-            self._t_open, self._index = self.now(), 0
-        t_open = self._t_open
-        if self.pace:
-            if self._wait_until(t_open + self._index / fps, stop):
-                return []
-            # behind: skip frames that are already stale, keep the newest
-            while self.now() >= t_open + (self._index + 1) / fps:
+        while True:
+            assert self._cap is not None
+            cap, fps = self._cap, self._rate
+            if self._t_open is None:
+                self._t_open, self._index = self.now(), 0
+            t_open = self._t_open
+            if self.pace:
+                if self._wait_until(t_open + self._index / fps, stop):
+                    return []
+                # behind: skip frames that are already stale, keep the newest
+                while self.now() >= t_open + (self._index + 1) / fps:
+                    if not cap.grab():
+                        self._end()
+                        break
+                    self._index += 1
+                    self.skipped += 1
+                if self._t_open != t_open:  # looped back to the start
+                    continue
+                due = t_open + self._index / fps
+            else:
+                due = self.now()
+            if self._capped(due):
                 if not cap.grab():
                     self._end()
+                    continue
                 self._index += 1
-                self.skipped += 1
-        ok, image = cap.read()
-        if not ok or image is None:
-            self._end()
-        frame = Frame(self.camera, self.now(), self._index, image)
-        self._index += 1
-        self.frames += 1
-        with self._lock:
-            self._newest = frame
-        return [frame]
+                self.capped += 1
+                if stop.is_set():
+                    return []
+                continue
+            ok, image = cap.read()
+            if not ok or image is None:
+                if self.pace and self._index + 1 < self._count:
+                    self._index += 1  # one damaged frame inside the file: skip it
+                    self.corrupt += 1
+                    continue
+                self._end()
+                continue
+            frame = Frame(self.camera, self.now(), self._index, image)
+            self._index += 1
+            self.frames += 1
+            self._last_delivered = due
+            with self._lock:
+                self._newest = frame
+            return [frame]
+
+    def _capped(self, t: float) -> bool:
+        """True if a frame due at `t` comes sooner than `max_fps` allows."""
+        return bool(self.max_fps) and self._last_delivered is not None \
+            and t - self._last_delivered < 0.999 / float(self.max_fps or 1.0)
 
     def run(self, stop: threading.Event,
             on_frame: Callable[[Frame], None] | None = None) -> CaptureEnd:
@@ -158,11 +228,22 @@ class CaptureSource:
             self.close()
 
     def counters(self) -> dict[str, int]:
-        return {"frames": self.frames, "skipped_frames": self.skipped}
+        return {"frames": self.frames, "skipped_frames": self.skipped,
+                "capped_frames": self.capped, "loops": self.loops,
+                "corrupt_frames": self.corrupt}
 
-    def _end(self) -> NoReturn:
+    def _end(self) -> None:
+        """The source gave no frame: loop a file back to its start (when asked and it gave
+        frames), else close and raise."""
         index = self._index
+        cap = self._cap
+        if self.loop and self.pace and index > 0 and self.frames > 0 and cap is not None \
+                and self._t_open is not None and cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+            self._t_open += index / self._rate  # the start plays where the end would have
+            self._index = 0
+            self.loops += 1
+            return
         self.close()
-        if index == 0:
+        if index == 0 or self.frames == 0:
             raise CaptureError(f"{self.source!r} gave no frames (corrupt or empty?)")
         raise CaptureEnded(CaptureEnd.END_OF_STREAM if self.pace else CaptureEnd.READ_FAILED)

@@ -260,9 +260,10 @@ def camera_source(camera: Camera, services: Services) -> SensorSource[Frame]:
     from drivers.camera import CaptureSource
 
     def make(ctx: ComponentContext) -> Driver[Frame]:
-        capture = CaptureSource(camera.id, camera.source, now=ctx.clock.now, fps=camera.fps)
+        capture = CaptureSource(camera.id, camera.source, now=ctx.clock.now, fps=camera.fps,
+                                max_fps=camera.fps)
         if services.hooks.capture_opened is not None:
             services.hooks.capture_opened(camera.id, capture)
-        return ThreadedDriver(f"camera:{camera.id}", capture)
+        return ThreadedDriver(f"camera:{camera.id}", capture, newest_only=True)
 
     return SensorSource(SensorKind.CAMERA, camera.id, make)
