@@ -28,11 +28,13 @@ from edge.config.model import (
     Shelf,
     Storage,
     Tls,
+    Vision,
     Zone,
 )
 
 __all__ = [
     "DEFAULT_PATH", "DEVICE_ID_RE", "ID_RE", "TOPIC_PREFIX_RE", "Ble", "BleMqtt", "BleMqttNode",
     "BleReceiver", "Broker", "Camera", "Config", "ConfigError", "DoorCounter", "Listener", "Plate",
-    "Privacy", "Screen", "Shelf", "Storage", "Tls", "Zone", "load", "parse",
+    "Privacy", "Screen", "Shelf", "Storage", "Tls", "Vision", "Zone", "load",
+    "parse",
 ]

@@ -164,6 +164,11 @@ class Camera:
     fps: float = key("frames analysed per second", 10.0, range=(0.1, 60), unit="a frame rate")
     width: int = key("analysis width", 640, range=(64, 4096), unit="a width in pixels")
     height: int = key("analysis height", 480, range=(48, 4096), unit="a height in pixels")
+    screen: str | None = key(
+        "the signage screen this camera is mounted on (a `screens[].id`): looking at the "
+        "camera is looking at that screen, and audience windows are split by the content it "
+        "played; unset: no screen", None, pattern=ID_PATTERN, allowed="a screen id",
+        example="screen-pickup")
 
 
 @dataclass(frozen=True)
@@ -381,6 +386,44 @@ class Privacy:
 
 
 @dataclass(frozen=True)
+class Vision:
+    model: str = key("the face detector, by name (`omo-edge models list`)", "mtcnn",
+                     pattern=r"[a-z0-9][a-z0-9_.-]{0,63}", allowed="a model name")
+    threads: int = key("inference threads", 1, range=(1, 16), unit="threads")
+    models_dir: str | None = key("where downloaded models are kept; unset: the default", None,
+                                 example="/var/lib/omo-edge/models")
+    min_score: float = key("detections scoring less are ignored", 0.6, range=(0.0, 1.0),
+                           unit="a score")
+    window_s: float = key("length of an audience window", 60.0, range=(10, 3600),
+                          unit="seconds")
+    min_people: int = key(
+        "k-anonymity: an audience window (or a content item within it) with fewer people is "
+        "not reported, only counted", 3, range=(1, 1000), unit="people")
+    motion_threshold: float = key(
+        "motion gate: a frame whose 64x48 grey thumbnail differs from the last analysed one "
+        "by at most this mean grey level is not analysed (0: analyse every frame)", 2.0,
+        range=(0.0, 255.0), unit="grey levels")
+    max_cpu_share: float = key(
+        "compute budget: inference may take at most this share of one core; frames beyond "
+        "it are skipped (0: no budget)", 0.8, range=(0.0, 1.0), unit="a share of a core")
+    track_timeout_s: float = key("a track unseen this long has left", 1.0, range=(0.1, 60),
+                                 unit="seconds")
+    min_track_frames: int = key("frames a track needs before it counts as a person", 3,
+                                range=(1, 100), unit="frames")
+    attention_enter: float = key(
+        "a face looks at the screen once |yaw ratio| stays below this (0.2 is about 20 "
+        "degrees)", 0.2, range=(0.01, 1.0), unit="a yaw ratio")
+    attention_leave: float = key("... and stops once it stays above this", 0.25,
+                                 range=(0.01, 1.0), unit="a yaw ratio")
+    attention_min_s: float = key("how long a change must hold", 0.2, range=(0.0, 10.0),
+                                 unit="seconds")
+    debug_dir: str | None = key(
+        "write every 10th analysed frame here, every face blurred (only with "
+        "privacy.store_frames = true); unset: frames are never written", None,
+        example="/var/lib/omo-edge/debug-frames")
+
+
+@dataclass(frozen=True)
 class Config:
     store: str = key("the store; events' `source` is `omo-edge://<store>/<device>`",
                      toml="store.id", pattern=DEVICE_ID_PATTERN, example="tokyo-shibuya-01",
@@ -419,6 +462,8 @@ class Config:
         "Cameras: OpenCV sources. Frames are analysed on the device and never stored (see "
         "privacy.store_frames).",
         example=[{"id": "cam-entrance", "source": "0", "zone": "entrance"}])
+    vision: Vision = key("On-device inference for the cameras: audience, attention and dwell "
+                         "(docs/vision.md).")
     ble: Ble = key("Bluetooth LE: visits of the store app's users.",
                    example={"receivers": [{"id": "rx-entrance", "adapter": "hci0",
                                            "zone": "entrance"}]})

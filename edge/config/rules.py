@@ -136,4 +136,19 @@ def tls(config: Config) -> list[str]:
     return problems
 
 
-ALL = (store, plates, ids, zone_references, ble, floor_plan, tls)
+def vision(config: Config) -> list[str]:
+    screens = {s.id for s in config.screens}
+    problems = [f"cameras[{i}].screen = {c.screen!r}: no such screen; defined screens: "
+                f"{', '.join(sorted(screens)) or 'none (add [[screens]])'}"
+                for i, c in enumerate(config.cameras) if c.screen and c.screen not in screens]
+    v = config.vision
+    if v.attention_leave < v.attention_enter:
+        problems.append(f"vision.attention_leave = {v.attention_leave}: must be at least "
+                        f"vision.attention_enter ({v.attention_enter})")
+    if v.debug_dir and not config.privacy.store_frames:
+        problems.append("vision.debug_dir is set: but privacy.store_frames is false (frames "
+                        "are never written unless it is true)")
+    return problems
+
+
+ALL = (store, plates, ids, zone_references, ble, floor_plan, tls, vision)

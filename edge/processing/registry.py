@@ -23,7 +23,7 @@ BUILDERS: list[str] = [
     "edge.presence:build",
     "edge.presence.footfall:build",
     "edge.shelf:build",
-    # "edge.vision:build" as the part lands
+    "edge.vision:build",
 ]
 
 

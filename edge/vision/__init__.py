@@ -1,3 +1,40 @@
 """Cameras and on-device inference: audience, attention and dwell (frames never leave the
 device). `detection` is the contract between the models (edge/vision/models/) and the
-pipeline that tracks people and measures attention."""
+pipeline (`pipeline`) that tracks people and measures attention; `build` is the part's
+processor builder (see `edge.processing.registry`). See docs/vision.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.config import Config
+    from edge.processing.processor import Processor
+
+
+def build(config: Config) -> list[Processor]:
+    """The vision processor for `config`, or nothing without cameras. No I/O: the model is
+    loaded by name on the processor's own thread when the first frame needs it."""
+    from pathlib import Path
+
+    from edge.vision.attention import GazeParams
+    from edge.vision.blur import DebugFrames
+    from edge.vision.detectors import DetectorSpec
+    from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
+    from edge.vision.tracking import TrackParams
+
+    if not config.cameras:
+        return []
+    v = config.vision
+    settings = VisionSettings(
+        window_s=v.window_s, k=v.min_people, min_hits=v.min_track_frames,
+        min_score=v.min_score, motion_threshold=v.motion_threshold,
+        max_cpu_share=v.max_cpu_share,
+        gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s),
+        track=TrackParams(timeout_s=v.track_timeout_s))
+    debug = DebugFrames(Path(v.debug_dir)) if v.debug_dir and config.privacy.store_frames \
+        else None
+    return [VisionProcessor(
+        [CameraSpec(c.id, c.zone, c.screen, c.fps) for c in config.cameras],
+        DetectorSpec(v.model, v.threads, v.models_dir), settings, debug=debug)]

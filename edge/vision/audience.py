@@ -1,0 +1,128 @@
+"""Audience metrics per camera, time window and content item, with k-anonymity.
+
+The pipeline reports, for every analysed frame, each live track's slice of time: how long
+it was in view since its last sample (dwell) and how much of that it spent looking
+(attention). A window (`window_s`, aligned to multiples of it in epoch seconds) collects the
+slices; once it is over and `grace_s` more has passed (proof of play arrives after the item
+ended), it becomes one summary: opportunities to see (tracks whose face was seen), watchers
+(tracks that looked at least once), dwell and attention seconds, a dwell histogram, and the
+same per content item that was on the camera's screen at the time (from
+`omo.signage.item.played`). A window or an item with fewer than `k` people is suppressed and
+counted: small groups could single a person out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+DWELL_BUCKETS_S = (2.0, 5.0, 10.0, 30.0, 60.0)
+"""Upper bounds of the dwell histogram's buckets; the last bucket is open."""
+
+
+def histogram(values: list[float]) -> list[int]:
+    counts = [0] * (len(DWELL_BUCKETS_S) + 1)
+    for v in values:
+        counts[next((i for i, b in enumerate(DWELL_BUCKETS_S) if v < b),
+                    len(DWELL_BUCKETS_S))] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class Slice:
+    track: int
+    t: float
+    dwell_s: float
+    attention_s: float
+
+
+@dataclass(frozen=True)
+class Play:
+    item: str
+    start: float
+    end: float
+
+
+@dataclass
+class Totals:
+    tracks: set[int] = field(default_factory=set)
+    watchers: set[int] = field(default_factory=set)
+    dwell: dict[int, float] = field(default_factory=lambda: defaultdict(float))
+    attention_s: float = 0.0
+
+    def add(self, s: Slice) -> None:
+        self.tracks.add(s.track)
+        self.dwell[s.track] += s.dwell_s
+        if s.attention_s > 0:
+            self.watchers.add(s.track)
+        self.attention_s = max(0.0, self.attention_s + s.attention_s)
+
+    def summary(self) -> dict[str, Any]:
+        dwell = list(self.dwell.values())
+        return {"passing": len(self.tracks), "watchers": len(self.watchers),
+                "attention_s": round(self.attention_s, 2),
+                "dwell_s_mean": round(sum(dwell) / len(dwell), 2) if dwell else 0.0}
+
+
+class Audience:
+    """One camera's windows. `add` slices; `due(now)` gives the summaries ready at `now`."""
+
+    def __init__(self, camera: str, screen: str | None, *, window_s: float = 60.0,
+                 k: int = 3, grace_s: float = 30.0) -> None:
+        self.camera, self.screen = camera, screen
+        self.window_s, self.k, self.grace_s = window_s, k, grace_s
+        self.open: dict[int, list[Slice]] = defaultdict(list)
+        self.plays: list[Play] = []
+        self.suppressed_windows = 0
+        self.suppressed_items = 0
+
+    def add(self, s: Slice) -> None:
+        self.open[math.floor(s.t / self.window_s)].append(s)
+
+    def played(self, screen: str, item: str, start: float, end: float) -> None:
+        if screen == self.screen:
+            self.plays.append(Play(item, start, end))
+
+    def due(self, now: float) -> list[tuple[float, dict[str, Any]]]:
+        """(window end, summary) for each window over by `now - grace_s`; a window with
+        fewer than k people gives nothing (counted)."""
+        out = []
+        for n in sorted(w for w in self.open if (w + 1) * self.window_s + self.grace_s <= now):
+            slices = self.open.pop(n)
+            t0, t1 = n * self.window_s, (n + 1) * self.window_s
+            summary = self._summary(slices, t0, t1)
+            if summary is not None:
+                out.append((t1, summary))
+        self.plays = [p for p in self.plays if p.end > now - self.window_s - self.grace_s]
+        return out
+
+    def flush(self) -> list[tuple[float, dict[str, Any]]]:
+        return self.due(float("inf"))
+
+    def _summary(self, slices: list[Slice], t0: float, t1: float) -> dict[str, Any] | None:
+        total = Totals()
+        for s in slices:
+            total.add(s)
+        if len(total.tracks) < self.k:
+            self.suppressed_windows += 1
+            return None
+        out = total.summary()
+        out["dwell_histogram"] = {"bounds_s": list(DWELL_BUCKETS_S),
+                                  "counts": histogram(list(total.dwell.values()))}
+        items: dict[str, Totals] = defaultdict(Totals)
+        for p in self.plays:
+            if p.end <= t0 or p.start >= t1:
+                continue
+            for s in slices:
+                if p.start <= s.t < p.end:
+                    items[p.item].add(s)
+        shown = []
+        for item, tot in sorted(items.items()):
+            if len(tot.tracks) < self.k:
+                self.suppressed_items += 1
+                continue
+            shown.append({"item": item, **tot.summary()})
+        out["items"] = shown
+        return out
