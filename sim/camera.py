@@ -16,10 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sim.world import Agent, CameraDef, World, angle_diff
+from sim.world import FACE_TURN_DEG, Agent, CameraDef, World, angle_diff
 
 CAMERA_HEIGHT_M = 2.0
-FACE_TURN_DEG = 70.0  # facing the camera within this angle shows the face
 
 
 def _faces() -> tuple[list[np.ndarray], np.ndarray]:

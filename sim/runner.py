@@ -92,7 +92,8 @@ def sim_config(world: World, out: Path, broker_port: int | None,
                            "zone": lay.door_zone}],
         "cameras": [{"id": c.id, "source": str(out / "video" / f"{c.id}.avi"), "zone": c.zone,
                      "fps": world.params.camera.fps, "width": world.params.camera.width,
-                     "height": world.params.camera.height} for c in lay.cameras],
+                     "height": world.params.camera.height, "screen": c.screen}
+                    for c in lay.cameras],
         "ble": {"enabled": True, "app_uuids": [STORE_UUID],
                 "exclude": [f"eddystone-uid:{STAFF_NAMESPACE}"],
                 "receivers": [{"id": r.id, "zone": r.zone, "position": list(r.pos)}

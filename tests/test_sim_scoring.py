@@ -33,7 +33,7 @@ def test_every_metric_is_registered_once_and_unscored_without_its_events() -> No
     names = set(load_parts().scorers)
     assert names >= {"visit_precision_recall", "zone_accuracy", "zone_dwell_error",
                      "pick_return_precision_recall",
-                     "quantity_accuracy", "people_passing_error", "watchers_error",
+                     "quantity_accuracy", "opportunities_to_see_error", "watchers_error",
                      "attention_time_error", "product_interest_rho", "attribution_precision",
                      "footfall_in_error", "footfall_out_error"}
     assert "visit_count_error" not in names and "zone_dwell_mae" not in names
@@ -176,7 +176,9 @@ def test_audience_window_errors() -> None:
         {"type": "camera.pass", "camera": "cam-1", "person": "v1", "staff": False, "t": 5.0,
          "t_end": 25.0, "watched": True, "attention_s": 8.0},
         {"type": "camera.pass", "camera": "cam-1", "person": "v2", "staff": False, "t": 40.0,
-         "t_end": 45.0, "watched": False, "attention_s": 0.0},
+         "t_end": 45.0, "watched": False, "attention_s": 0.0, "faces": [[41.0, 43.0]]},
+        {"type": "camera.pass", "camera": "cam-1", "person": "v3", "staff": False, "t": 46.0,
+         "t_end": 50.0, "watched": False, "attention_s": 0.0, "faces": []},
         {"type": "look", "visitor": "v1", "target_kind": "screen", "target": "screen-1",
          "t": 10.0, "t_end": 18.0, "skus": []})
     events = [ev("omo.vision.audience.window", 30, camera="cam-1", window_s=30, passing=1,
@@ -184,10 +186,20 @@ def test_audience_window_errors() -> None:
               ev("omo.vision.audience.window", 60, camera="cam-1", window_s=30, passing=2,
                  watchers=0, attention_s=0.0)]
     out = score(tr, events)
-    assert out["people_passing_error"]["value"] == 0.5  # 3 counted, 2 true
+    # v3 passed with its back to the camera: no opportunity to see
+    assert out["opportunities_to_see_error"]["value"] == 0.5  # 3 counted, 2 true
     assert out["watchers_error"]["value"] == 0.0
     assert out["attention_time_error"]["value"] == 0.25  # 6 s of 8
-    assert out["people_passing_error"]["details"]["mae_per_window"] == 0.5
+    assert out["opportunities_to_see_error"]["details"]["mae_per_window"] == 0.5
+    left = [ev("omo.vision.person.left", 26, camera="cam-1", track=1, dwell_s=20,
+               attention_s=8),
+            ev("omo.vision.person.left", 44, camera="cam-1", track=2, dwell_s=1,
+               attention_s=0),
+            ev("omo.vision.person.left", 46, camera="cam-1", track=3, dwell_s=1,
+               attention_s=0)]
+    frag = score(tr, left)["track_fragmentation_error"]
+    assert frag["value"] == 0.5  # 3 tracks for the 2 passes that showed a face
+    assert frag["details"]["passes"] == {"cam-1": 2}
 
 
 def test_attribution_precision() -> None:

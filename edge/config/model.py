@@ -418,8 +418,8 @@ class Vision:
     attention_min_s: float = key("how long a change must hold", 0.2, range=(0.0, 10.0),
                                  unit="seconds")
     debug_dir: str | None = key(
-        "write every 10th analysed frame here, every face blurred (only with "
-        "privacy.store_frames = true); unset: frames are never written", None,
+        "write every 10th analysed frame here, every face blurred; ignored unless "
+        "privacy.store_frames = true; unset: frames are never written", None,
         example="/var/lib/omo-edge/debug-frames")
 
 

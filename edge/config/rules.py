@@ -145,9 +145,6 @@ def vision(config: Config) -> list[str]:
     if v.attention_leave < v.attention_enter:
         problems.append(f"vision.attention_leave = {v.attention_leave}: must be at least "
                         f"vision.attention_enter ({v.attention_enter})")
-    if v.debug_dir and not config.privacy.store_frames:
-        problems.append("vision.debug_dir is set: but privacy.store_frames is false (frames "
-                        "are never written unless it is true)")
     return problems
 
 

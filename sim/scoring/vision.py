@@ -1,4 +1,9 @@
-"""Scorers for the vision part: audience counts in front of each camera's screen."""
+"""Scorers for the vision part: audience counts in front of each camera's screen, and how
+well tracks follow people.
+
+Truth (sim/world.py): `camera.pass` records each person's time in a camera's field of view
+with the intervals their face was turned to the camera (`faces`; within 70 degrees), and
+`look` records who looked at which screen and when."""
 
 from __future__ import annotations
 
@@ -6,11 +11,22 @@ from typing import Any
 
 from sim.scoring import EventView, Truth, ratio, scorer
 
-NEEDS = ("omo.vision.audience.window",)
+WINDOW = "omo.vision.audience.window"
+LEFT = "omo.vision.person.left"
+NEEDS = (WINDOW,)
+MIN_FACE_S = 0.5  # a face shown for less than this is not a pass a tracker must find
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _face_spans(p: dict[str, Any]) -> list[tuple[float, float]]:
+    """The intervals the pass showed its face; older truth without them: the whole pass."""
+    spans = p.get("faces")
+    if spans is None:
+        return [(float(p["t"]), float(p["t_end"]))]
+    return [(float(a), float(b)) for a, b in spans]
 
 
 def _windows(truth: Truth, events: list[EventView]) -> list[tuple[EventView, dict[str, float]]]:
@@ -18,18 +34,19 @@ def _windows(truth: Truth, events: list[EventView]) -> list[tuple[EventView, dic
     (the event's time is the end of its window)."""
     out = []
     for e in events:
-        if e.type != NEEDS[0]:
+        if e.type != WINDOW:
             continue
         cam = e.data.get("camera")
         t1 = e.t
         t0 = t1 - float(e.data.get("window_s", 0.0))
         screen = truth.cameras.get(str(cam))
-        passing = {p["person"] for p in truth.of("camera.pass")
-                   if p["camera"] == cam and _overlap(p["t"], p["t_end"], t0, t1) > 0}
+        seen = {p["person"] for p in truth.of("camera.pass")
+                if p["camera"] == cam
+                and any(_overlap(a, b, t0, t1) > 0 for a, b in _face_spans(p))}
         looks = [lk for lk in truth.of("look")
                  if lk["target_kind"] == "screen" and lk["target"] == screen
                  and _overlap(lk["t"], lk["t_end"], t0, t1) > 0]
-        out.append((e, {"passing": float(len(passing)),
+        out.append((e, {"passing": float(len(seen)),
                         "watchers": float(len({lk["visitor"] for lk in looks})),
                         "attention_s": sum(_overlap(lk["t"], lk["t_end"], t0, t1)
                                            for lk in looks)}))
@@ -50,13 +67,15 @@ def _error(truth: Truth, events: list[EventView], key: str) -> dict[str, Any]:
 
 HOW = ("for each audience window event (camera, window ending at the event's time), the "
        "truth for that camera and window: {what}; value = |sum over windows of the events - "
-       "sum of the truth| / sum of the truth, details give the per-window mean absolute error")
+       "sum of the truth| / sum of the truth, details give the per-window mean absolute error "
+       "(windows suppressed for k-anonymity have no event and are not scored)")
 
 
-@scorer("people_passing_error", part="vision", better="lower", needs=NEEDS,
-        how=HOW.format(what="people (shoppers and staff) inside the field of view at any "
-                            "moment of the window"))
-def passing_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
+@scorer("opportunities_to_see_error", part="vision", better="lower", needs=NEEDS,
+        how=HOW.format(what="people (shoppers and staff) in the field of view whose face was "
+                            "turned to the camera (within 70 degrees) at some moment of the "
+                            "window"))
+def opportunities_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     return _error(truth, events, "passing")
 
 
@@ -70,3 +89,20 @@ def watchers_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
         how=HOW.format(what="seconds spent looking at the camera's screen within the window"))
 def attention_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     return _error(truth, events, "attention_s")
+
+
+@scorer("track_fragmentation_error", part="vision", better="lower", needs=(LEFT,),
+        how="person.left events per camera against the true passes that showed the camera a "
+            f"face for at least {MIN_FACE_S} s in total; value = |events / true passes - 1| "
+            "over every camera; details give it signed (above 0: passes split into several "
+            "tracks, or false tracks; below 0: passes missed)")
+def fragmentation(truth: Truth, events: list[EventView]) -> dict[str, Any]:
+    cams = sorted(truth.cameras)
+    found = {c: sum(1 for e in events if e.type == LEFT and e.data.get("camera") == c)
+             for c in cams}
+    true = {c: sum(1 for p in truth.of("camera.pass") if p["camera"] == c
+                   and sum(b - a for a, b in _face_spans(p)) >= MIN_FACE_S) for c in cams}
+    total_t = sum(true.values())
+    signed = None if not total_t else round(sum(found.values()) / total_t - 1.0, 4)
+    return {"value": None if signed is None else abs(signed), "unit": "|tracks per pass - 1|",
+            "details": {"tracks": found, "passes": true, "signed": signed}}
