@@ -19,6 +19,7 @@ from drivers.app_beacon import MAX_MEMBER, AppKey
 
 TICK_S = 0.1  # the world's sampling step for zone and field-of-view truth
 FACE_TURN_DEG = 70.0  # a person facing a camera within this angle shows it their face
+GAZE_DEG = 20.0  # ... and within this one faces it (and the screen it is mounted on)
 STORE_UUID = "6f6d6f2d-6564-6765-2d61-707000000001"  # the store app's iBeacon proximity UUID
 STAFF_NAMESPACE = "6f6d6f65646765737466"  # Eddystone-UID namespace of staff badges
 
@@ -756,6 +757,7 @@ def _agent_truth(layout: Layout, agent: Agent, duration: float, out: list[dict[s
     zones_seen: list[str] = []
     in_fov: dict[str, float] = {}
     faces: dict[str, list[list[float]]] = {}  # per camera: intervals with the face visible
+    gazes: dict[str, list[list[float]]] = {}  # per camera: intervals facing it
     passes: list[dict[str, Any]] = []
     looks = [e for e in own if e["type"] == "look" and e["target_kind"] == "screen"]
     if not agent.staff:
@@ -786,24 +788,27 @@ def _agent_truth(layout: Layout, agent: Agent, duration: float, out: list[dict[s
             sees = k < n and cam.sees(x, y)
             if sees and cam.id not in in_fov:
                 in_fov[cam.id] = t
-                faces[cam.id] = []
+                faces[cam.id], gazes[cam.id] = [], []
             elif not sees and cam.id in in_fov:
                 start = in_fov.pop(cam.id)
                 att = sum(max(0.0, min(t, lk["t_end"]) - max(start, lk["t"]))
                           for lk in looks if lk["target"] == cam.screen)
                 shown = [[_r(a), _r(b)] for a, b in faces.pop(cam.id)]
+                faced = [[_r(a), _r(b)] for a, b in gazes.pop(cam.id)]
                 passes.append({"type": "camera.pass", "camera": cam.id, "person": agent.id,
                                "staff": agent.staff, "t": _r(start), "t_end": _r(t),
                                "watched": att > 0, "attention_s": _r(float(att)),
-                               "face_s": _r(sum(b - a for a, b in shown)), "faces": shown})
+                               "face_s": _r(sum(b - a for a, b in shown)), "faces": shown,
+                               "gaze_s": _r(sum(b - a for a, b in faced)), "gazes": faced})
             if sees:
                 to_cam = math.atan2(cam.pos[1] - y, cam.pos[0] - x)
-                facing = abs(angle_diff(st[2], to_cam)) < math.radians(FACE_TURN_DEG)
-                spans = faces[cam.id]
-                if facing and spans and spans[-1][1] >= t - TICK_S * 1.5:
-                    spans[-1][1] = t
-                elif facing:
-                    spans.append([t, t])
+                turn = abs(angle_diff(st[2], to_cam))
+                for spans, on in ((faces[cam.id], turn < math.radians(FACE_TURN_DEG)),
+                                  (gazes[cam.id], turn < math.radians(GAZE_DEG))):
+                    if on and spans and spans[-1][1] >= t - TICK_S * 1.5:
+                        spans[-1][1] = t
+                    elif on:
+                        spans.append([t, t])
     out.extend(passes)
     if agent.staff:
         out.append({"type": "staff.shift", "staff": agent.id, "t": _r(t0), "t_end": _r(t1)})

@@ -47,6 +47,13 @@ def test_truth_is_consistent(name: str) -> None:
     app = [r for r in recs if r["type"] == "visit.started" and r["opted_in"]]
     assert 0 < len(app) < len(started)
     assert any(r["type"] == "camera.pass" and r["watched"] for r in recs)
+    # per pass: when the face was turned to the camera, and within that when it faced it
+    passes = [r for r in recs if r["type"] == "camera.pass"]
+    for p in passes:
+        assert 0 <= p["gaze_s"] <= p["face_s"] <= p["t_end"] - p["t"] + 1e-6
+        assert all(p["t"] <= a <= b <= p["t_end"] for a, b in p["faces"])
+    assert any(p["face_s"] > 0 for p in passes) and any(p["face_s"] == 0 for p in passes)
+    assert any(0 < p["gaze_s"] < p["face_s"] for p in passes)
     assert any(r["type"] == "bump" for r in recs)
 
 
