@@ -16,7 +16,9 @@ import json
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from edge.config import Config
 from edge.vision import detectors
 from sim.runner import Options, simulate
 from tests.vision_fixtures import CvYuNet, yunet_path
@@ -32,7 +34,24 @@ def main() -> None:
     ap.add_argument("--scenario", default="normal-day")
     ap.add_argument("--fps", type=float, default=10.0)
     ap.add_argument("--size", default="640x480")
+    ap.add_argument("--vision", action="append", default=[], metavar="KEY=VALUE",
+                    help="a [vision] config key for the run (number values), for tuning")
     args = ap.parse_args()
+    vision: dict[str, Any] = {k: float(v) if "." in v else int(v)
+                              for k, v in (a.split("=", 1) for a in args.vision)}
+    if vision:
+        import dataclasses
+
+        import sim.runner
+
+        plain = sim.runner.sim_config
+
+        def with_vision(*a: Any, **kw: Any) -> Config:
+            config = plain(*a, **kw)
+            return dataclasses.replace(
+                config, vision=dataclasses.replace(config.vision, **vision))
+
+        sim.runner.sim_config = with_vision
     path = yunet_path()
     detectors.register("mtcnn", lambda: CvYuNet(path))
     w, h = (int(v) for v in args.size.split("x"))
@@ -52,7 +71,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row))
     for m in METRICS:
-        vals = [r[m] for r in rows if isinstance(r[m], (int, float))]
+        vals = [float(v) for r in rows if isinstance(v := r[m], (int, float))]
         if vals:
             print(f"{m}: mean {statistics.mean(vals):.3f} worst {max(vals):.3f} "
                   f"over {len(vals)} seeds")
