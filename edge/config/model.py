@@ -406,8 +406,9 @@ class Vision:
     max_cpu_share: float = key(
         "compute budget: inference may take at most this share of one core; frames beyond "
         "it are skipped (0: no budget)", 0.8, range=(0.0, 1.0), unit="a share of a core")
-    track_timeout_s: float = key("a track unseen this long has left", 1.0, range=(0.1, 60),
-                                 unit="seconds")
+    track_timeout_s: float = key(
+        "a track unseen this long has left (covers a detector's misses and short occlusions)",
+        3.0, range=(0.1, 60), unit="seconds")
     min_track_frames: int = key("frames a track needs before it counts as a person", 3,
                                 range=(1, 100), unit="frames")
     attention_enter: float = key(

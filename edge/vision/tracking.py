@@ -26,7 +26,7 @@ INFEASIBLE = 1e6
 class TrackParams:
     min_iou: float = 0.1
     max_jump: float = 1.0  # centre distance in box sizes for a match without overlap
-    timeout_s: float = 1.0
+    timeout_s: float = 3.0
 
 
 @dataclass
