@@ -33,6 +33,7 @@ from signage.protocol import MAX_LINE, SOCKET_NAME, Ack, Hello, Played, decode
 
 log = logging.getLogger("omo_edge.signage_link")
 SOCKET_MODE = 0o660
+MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
 EXPIRY_CHECK_S = 0.5  # the longest wait between two looks at expiring orders and shows
 
 
@@ -200,6 +201,12 @@ class ChannelServer:
 
     async def run(self, ctx: ComponentContext) -> None:
         self._ctx = ctx
+        if len(os.fsencode(self.path)) > MAX_SOCKET_PATH:
+            ctx.set_health(Health.FAILED, f"the socket path is longer than {MAX_SOCKET_PATH} "
+                           "bytes (a Unix socket's limit): choose a shorter storage.state_dir")
+            log.error("signage channel: %s", ctx.state.detail)
+            await ctx.stopping.wait()
+            return
         self._recorder = PlayedRecorder(ctx.emitter)
         self.state.load(ctx.clock.now())
         self._listen_path()
