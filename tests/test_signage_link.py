@@ -338,3 +338,47 @@ def test_a_pick_shows_the_product_card_on_the_nearest_screen(tmp_path: Path) -> 
 def test_trigger_screens_must_be_configured(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="screen-z"):
         config(tmp_path, triggers=[{**RULE, "screens": ["screen-z"]}])
+
+
+# ------------------------------------------------------------------------- in the daemon
+def test_the_daemon_runs_the_channel_and_its_triggers(tmp_path: Path) -> None:
+    from edge.daemon import Daemon
+
+    cfg = minimal_config(tmp_path, zones=ZONES, screens=SCREENS, signage_channel={
+        "triggers": [{"id": "promo", "event": "omo.test.sample.created",
+                      "content": "asset://promo.png", "screens": ["screen-a"],
+                      "priority": "urgent", "cooldown_s": 0}]})
+
+    async def scenario() -> None:
+        daemon = Daemon(cfg, status_every_s=0.05)
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop, handle_signals=False))
+        await asyncio.wait_for(daemon.ready.wait(), 10)
+        path = socket_path(cfg)
+        await await_until(path.exists, what="the player socket")
+        player = await FakePlayer.connect(path)
+        await daemon.emitter.emit("omo.test.sample.created", {"n": 1})
+        show = await player.expect(is_show("screen-a"), what="the trigger's show")
+        assert isinstance(show, Show) and show.item.uri == "asset://promo.png"
+        assert show.priority is Priority.URGENT and show.trigger == "promo"
+        player.writer.transport.abort()  # the player dies; a new one gets the state
+        again = await FakePlayer.connect(path)
+        await again.expect(lambda m: is_show("screen-a")(m) and m.trigger == "promo")
+        await again.close()
+        health = daemon.supervisor.states["signage-channel"].health
+        stop.set()
+        assert await asyncio.wait_for(task, 10) == 0
+        assert str(health) == "ok"
+
+    run(scenario())
+
+
+def test_the_signage_bench_reports_every_path_and_the_ceiling() -> None:
+    from edge.signage_link.bench import run as bench
+
+    result = bench(5)
+    assert set(result["paths"]) == {"pick", "pick_after_commit", "trigger",
+                                    "trigger_after_commit", "command", "append_only", "raw",
+                                    "raw_rtt"}
+    assert result["ceiling_p50_ms"] > 0 and result["p50_ms"] > 0
+    assert result["machine"]["cores"]
