@@ -338,6 +338,8 @@ def test_a_pick_shows_the_product_card_on_the_nearest_screen(tmp_path: Path) -> 
 def test_trigger_screens_must_be_configured(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="screen-z"):
         config(tmp_path, triggers=[{**RULE, "screens": ["screen-z"]}])
+    with pytest.raises(ConfigError, match=r"item\.grabbed"):
+        config(tmp_path, triggers=[{**RULE, "event": "omo.shelf.item.grabbed"}])
 
 
 # ------------------------------------------------------------------------- in the daemon

@@ -143,8 +143,14 @@ def signage(config: Config) -> list[str]:
     if sc.default_screen is not None and sc.default_screen not in screens:
         problems.append(f"signage_channel.default_screen = {sc.default_screen!r}: not one of "
                         "the configured screens")
+    from edge.catalogue import catalogue
+
+    known = catalogue()
     for i, rule in enumerate(sc.triggers):
-        for name in rule.screens:
+        if rule.event is not None and rule.event not in known:
+            problems.append(f"signage_channel.triggers[{i}].event = {rule.event!r}: not an event "
+                            "type in the catalogue (README lists them)")
+        for name in rule.screens or ():
             if name not in screens:
                 problems.append(f"signage_channel.triggers[{i}].screens: {name!r} is not one "
                                 "of the configured screens")
