@@ -33,6 +33,7 @@ from signage.protocol import (
     Playlist,
     Priority,
     Show,
+    encode,
 )
 from tests.core_fixtures import BOOT, SOURCE, minimal_config
 from tests.signage_player import FakePlayer
@@ -194,6 +195,27 @@ def test_proof_of_play_is_recorded_once_across_a_reconnect_and_a_restart(
     assert event.data == {"screen": "screen-a", "item": "asset://a.png", "duration_s": 8.5,
                           "start": "2026-01-01T00:00:00.000Z",
                           "end": "2026-01-01T00:00:08.500Z", "trigger": "pick-card"}
+
+
+def test_a_backlog_after_an_outage_is_recorded_whole_and_once(tmp_path: Path) -> None:
+    cfg = config(tmp_path, queue=1000)
+    records = [Played(id=f"p1:{i}", screen="screen-a", item=f"asset://{i % 7}.png",
+                      started=1.8e9 + i * 10, ended=1.8e9 + i * 10 + 8) for i in range(300)]
+
+    async def scenario() -> None:
+        async with ChannelRig(cfg) as rig:
+            player = await FakePlayer.connect(rig.server.path)
+            await player.send_raw(b"".join(encode(r) for r in records + records[:50]))
+            acked: set[str] = set()
+            while len(acked) < len(records):
+                ack = await player.expect(lambda m: isinstance(m, Ack))
+                assert isinstance(ack, Ack)
+                acked.update(ack.ids)
+            await player.close()
+
+    run(scenario())
+    stored = events(cfg, "omo.signage.item.played")
+    assert len(stored) == 300 and len({e.id for e in stored}) == 300
 
 
 # --------------------------------------------------------------- bad input, dead players

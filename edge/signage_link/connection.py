@@ -19,6 +19,9 @@ from edge.signage_link.state import StateKey, StateMessage, key_of
 from signage.protocol import BadMessage, Hello, Message, Orders, Playlist, Show, encode
 
 _unique = itertools.count()
+PLAYED_IN_FLIGHT = 64
+"""Played records of one connection being stored at once (they share group commits); the
+connection is not read further until one is done, so a flood waits in the socket."""
 
 
 @dataclass
@@ -39,6 +42,8 @@ class Connection:
     counters: ConnectionCounters = field(default_factory=ConnectionCounters)
     _pending: OrderedDict[StateKey | int, Message] = field(default_factory=OrderedDict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    recording: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(PLAYED_IN_FLIGHT))
     closed: bool = False
 
     def wants(self, message: StateMessage) -> bool:

@@ -164,6 +164,7 @@ class ChannelServer:
             elif conn.hello is None:
                 self._count("before_hello")
             elif isinstance(message, Played):
+                await conn.recording.acquire()  # back-pressure: at most PLAYED_IN_FLIGHT
                 task = asyncio.create_task(self._played(conn, message))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -185,7 +186,10 @@ class ChannelServer:
 
     async def _played(self, conn: Connection, played: Played) -> None:
         assert self._recorder is not None
-        outcome = await self._recorder.record(played)
+        try:
+            outcome = await self._recorder.record(played)
+        finally:
+            conn.recording.release()
         self._count(f"played.{outcome.value}")
         if outcome is not Outcome.NOT_STORED:
             conn.offer(Ack((played.id,)))
