@@ -16,9 +16,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from edge.signage_link.state import StateKey, StateMessage, key_of
-from signage.protocol import BadMessage, Hello, Message, Orders, Playlist, Show, encode
+from signage.protocol import Ack, BadMessage, Hello, Message, Orders, Playlist, Show, encode
 
 _unique = itertools.count()
+ACK_IDS = 256  # Played ids one Ack carries at most (unsent acks are joined up to it)
+ACK_CHARS = 64 * 1024  # and their characters, well inside MAX_LINE
 PLAYED_IN_FLIGHT = 64
 """Played records of one connection being stored at once (they share group commits); the
 connection is not read further until one is done, so a flood waits in the socket."""
@@ -58,6 +60,13 @@ class Connection:
         """Queue a message without waiting (see the module's docstring for the bounds)."""
         if self.closed:
             return
+        if isinstance(message, Ack) and self._pending:  # join unsent acks into one line
+            last_key, last = next(reversed(self._pending.items()))
+            if (isinstance(last, Ack) and len(last.ids) + len(message.ids) <= ACK_IDS
+                    and sum(map(len, last.ids + message.ids)) <= ACK_CHARS):
+                self._pending[last_key] = Ack(last.ids + message.ids)
+                self._wake.set()
+                return
         key: StateKey | int = key_of(message) if isinstance(message, Show | Playlist | Orders) \
             else next(_unique)
         if key in self._pending:
