@@ -1,0 +1,54 @@
+"""Non-maximum suppression: one numpy helper for every decoder.
+
+numpy rather than `cv2.dnn.NMSBoxes`: MTCNN's last stage suppresses by intersection over the
+smaller box ("min") with inclusive pixel areas (+1), which NMSBoxes cannot do, and keeping
+one implementation makes the MTCNN boxes identical to facenet-pytorch's.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.floating]
+Indices = npt.NDArray[np.intp]
+
+
+class Overlap(StrEnum):
+    UNION = "union"  # intersection over union
+    MIN = "min"  # intersection over the smaller box
+
+
+def nms(boxes: Floats, scores: Floats, threshold: float, *, overlap: Overlap = Overlap.UNION,
+        inclusive: bool = False, top_k: int | None = None) -> Indices:
+    """Indices of the boxes kept, best score first. `boxes` is N x 4 (x1, y1, x2, y2); a box
+    is dropped when its overlap with a kept, better box exceeds `threshold`. `inclusive` counts
+    pixels as MTCNN does (width = x2 - x1 + 1)."""
+    n = len(boxes)
+    if n == 0:
+        return np.empty(0, dtype=np.intp)
+    b = np.asarray(boxes, dtype=np.float64)
+    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    one = 1.0 if inclusive else 0.0
+    area = (x2 - x1 + one) * (y2 - y1 + one)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        if top_k is not None and len(keep) >= top_k:
+            break
+        rest = order[1:]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + one)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + one)
+        inter = w * h
+        if overlap is Overlap.MIN:
+            denom = np.minimum(area[i], area[rest])
+        else:
+            denom = area[i] + area[rest] - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(denom > 0, inter / denom, 0.0)
+        order = rest[ratio <= threshold]
+    return np.asarray(keep, dtype=np.intp)
