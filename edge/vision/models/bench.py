@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where fetched models live (default as `omo-edge models`)")
     parser.add_argument("--config", "-c", metavar="PATH", help="store config (optional)")
     parser.add_argument("--seed", type=int, default=1, help="the scenes' seed (default 1)")
+    parser.add_argument("--quality", action="store_true",
+                        help="also precision and recall per face size (30-150 px) on "
+                             "scikit-image's 100 LFW faces and 100 non-faces (needs "
+                             "scikit-image)")
 
 
 def scenes(n: int, seed: int) -> list[BgrImage]:
@@ -63,6 +67,62 @@ def scenes(n: int, seed: int) -> list[BgrImage]:
             x, y = int(rng.integers(0, WIDTH - size)), int(rng.integers(0, HEIGHT - size))
             frame[y:y + size, x:x + size] = cv2.resize(face, (size, size))
         out.append(np.ascontiguousarray(frame))
+    return out
+
+
+QUALITY_SIZES = (30, 40, 60, 100, 150)
+MATCH_IOU = 0.3  # LFW crops are tight: a detector's box reaches beyond them
+
+
+def _grid(patches: list[BgrImage], size: int, rng: np.random.Generator
+          ) -> Iterator[tuple[BgrImage, list[tuple[int, int, int, int]]]]:
+    """Frames of 640 x 480 with `patches` at size x size on a jittered grid (at least half a
+    face apart), on a blurred-noise background."""
+    gap = size // 2 + 12
+    cols = max(1, (WIDTH - gap) // (size + gap))
+    rows = max(1, (HEIGHT - gap) // (size + gap))
+    per = cols * rows
+    for start in range(0, len(patches), per):
+        base = rng.integers(40, 200, (HEIGHT // 8, WIDTH // 8, 3), dtype=np.uint8)
+        frame = np.asarray(cv2.resize(base, (WIDTH, HEIGHT)), dtype=np.uint8)
+        placed = []
+        for k, patch in enumerate(patches[start:start + per]):
+            r, c = divmod(k, cols)
+            x = gap // 2 + c * (size + gap) + int(rng.integers(0, gap // 2))
+            y = gap // 2 + r * (size + gap) + int(rng.integers(0, gap // 2))
+            interp = cv2.INTER_AREA if size < patch.shape[0] else cv2.INTER_LINEAR
+            frame[y:y + size, x:x + size] = cv2.resize(patch, (size, size), interpolation=interp)
+            placed.append((x, y, x + size, y + size))
+        yield frame, placed
+
+
+def quality(detector: Any, seed: int) -> dict[str, dict[str, float]]:
+    """Per face size: recall on the 100 LFW faces, and precision over every detection on
+    frames holding those faces and, separately, the 100 LFW non-face patches."""
+    from skimage import data
+
+    from edge.vision.detection import Box
+
+    lfw_subset: Callable[[], np.ndarray] = data.lfw_subset
+    imgs = (lfw_subset() * 255).astype(np.uint8)
+    bgr = [np.asarray(cv2.cvtColor(i, cv2.COLOR_GRAY2BGR), dtype=np.uint8) for i in imgs]
+    faces, non_faces = bgr[:100], bgr[100:]
+    out: dict[str, dict[str, float]] = {}
+    for size in QUALITY_SIZES:
+        rng = np.random.default_rng(seed * 1000 + size)
+        hits = true_dets = dets = 0
+        for frame, placed in _grid(faces, size, rng):
+            found = detector.detect(frame)
+            boxes = [Box(*map(float, p)) for p in placed]
+            hits += sum(1 for b in boxes if any(d.box.iou(b) >= MATCH_IOU for d in found))
+            true_dets += sum(1 for d in found if any(d.box.iou(b) >= MATCH_IOU for b in boxes))
+            dets += len(found)
+        false_on_non_faces = sum(len(detector.detect(frame))
+                                 for frame, _ in _grid(non_faces, size, rng))
+        dets += false_on_non_faces
+        out[str(size)] = {"recall": round(hits / len(faces), 3),
+                          "precision": round(true_dets / dets, 3) if dets else 1.0,
+                          "false_on_non_faces": false_on_non_faces}
     return out
 
 
@@ -108,6 +168,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             skipped[name] = str(exc)
             continue
         results[name] = measure(det, frames)
+        if args.quality and det.info.kind.value == "face":
+            results[name]["quality"] = quality(det, args.seed)
     head: dict[str, Any] = results.get("mtcnn") or next(iter(results.values()), {})
     return {"bench": "vision", "frame": f"{WIDTH}x{HEIGHT}", "frames": len(frames),
             "threads": args.threads, "ceiling": "bare session.run on the detector's own inputs",
@@ -124,6 +186,10 @@ def main(args: argparse.Namespace) -> int:
         for name, r in result["models"].items():
             print(f"{name:<12} {r['ms_per_frame']:>9.2f} {r['ceiling_ms_per_frame']:>11.2f} "
                   f"{r['ratio']:>6.2f} {r['frames_per_s']:>9.1f}")
+        for name, r in result["models"].items():
+            for size, q in r.get("quality", {}).items():
+                print(f"{name:<12} {size:>4} px: recall {q['recall']:.2f}, precision "
+                      f"{q['precision']:.2f}, {q['false_on_non_faces']} on non-faces")
         for name, why in result["skipped"].items():
             print(f"{name}: skipped ({why})")
     print(json.dumps(result, separators=(",", ":")))

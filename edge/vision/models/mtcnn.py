@@ -76,12 +76,15 @@ class AreaResizer:
 
     def _pool(self, ys: I64, ye: I64, xs: I64, xe: I64) -> F32:
         """K x oh x ow x 3 means of the cells [ys, ye) x [xs, xe) (each K x oh or K x ow)."""
-        s = self._s
-        ys_, ye_ = ys[:, :, None], ye[:, :, None]
+        stride = self._s.shape[1]
+        flat = self._s.reshape(-1, 3)
+        ys_, ye_ = ys[:, :, None] * stride, ye[:, :, None] * stride
         xs_, xe_ = xs[:, None, :], xe[:, None, :]
-        total = s[ye_, xe_] - s[ys_, xe_] - s[ye_, xs_] + s[ys_, xs_]
-        count = ((ye_ - ys_) * (xe_ - xs_)).astype(np.float32)
-        out: F32 = total.astype(np.float32) / count[..., None]
+        total = (flat.take((ye_ + xe_).ravel(), axis=0) - flat.take((ys_ + xe_).ravel(), axis=0)
+                 - flat.take((ye_ + xs_).ravel(), axis=0) + flat.take((ys_ + xs_).ravel(),
+                                                                      axis=0))
+        count = ((ye - ys)[:, :, None] * (xe - xs)[:, None, :]).astype(np.float32)
+        out: F32 = (total.astype(np.float32).reshape(*count.shape, 3) / count[..., None])
         return out
 
 

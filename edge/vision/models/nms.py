@@ -35,20 +35,17 @@ def nms(boxes: Floats, scores: Floats, threshold: float, *, overlap: Overlap = O
     area = (x2 - x1 + one) * (y2 - y1 + one)
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
     keep: list[int] = []
+    union = overlap is Overlap.UNION
     while order.size:
         i = int(order[0])
         keep.append(i)
         if top_k is not None and len(keep) >= top_k:
             break
         rest = order[1:]
-        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + one)
-        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + one)
-        inter = w * h
-        if overlap is Overlap.MIN:
-            denom = np.minimum(area[i], area[rest])
-        else:
-            denom = area[i] + area[rest] - inter
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(denom > 0, inter / denom, 0.0)
-        order = rest[ratio <= threshold]
+        w = np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + one
+        h = np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + one
+        inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+        denom = area[i] + area[rest] - inter if union else np.minimum(area[i], area[rest])
+        # keep where inter / denom <= threshold (an empty box overlaps nothing)
+        order = rest[(inter <= threshold * denom) | (denom <= 0)]
     return np.asarray(keep, dtype=np.intp)

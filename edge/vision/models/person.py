@@ -119,7 +119,8 @@ class FastestDetDetector(OnnxDetector):
 
     def _detect(self, frame: BgrImage) -> list[Detection]:
         h, w = frame.shape[:2]
-        img = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
+        # INTER_LINEAR, not the upstream example's INTER_AREA: 0.25 ms against 1.7 ms here
+        img = cv2.resize(frame, self._size, interpolation=cv2.INTER_LINEAR)
         blob = (img.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255))
         out = as_float(self._run(self._session, {self._input: blob})[0])
         return _detections(decode_fastestdet(out, w, h, self.score_threshold),
