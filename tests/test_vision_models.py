@@ -119,14 +119,31 @@ def test_face_models_mostly_reject_lfw_non_faces(face_model: Detector) -> None:
     assert len(face_model.detect(frame)) <= 2
 
 
-def test_mtcnn_boxes_equal_facenet_pytorch(mtcnn: Detector) -> None:
-    """facenet-pytorch's own detect_face (torch) gave these on the astronaut at 40 px minimum
-    (models/mtcnn_torch_reference.py): the ONNX cascade reproduces them."""
-    [face] = mtcnn.detect(astronaut())
-    want = (180.32172, 60.712833, 268.3952, 172.16666)
+# facenet-pytorch's own torch cascade on the astronaut (models/mtcnn_torch_reference.py):
+# min_face -> (box x1, y1, x2, y2, score), landmarks in MTCNN's order
+TORCH_REFERENCE = {
+    40: ((180.32172, 60.712833, 268.3952, 172.16666, 0.9999957),
+         ((205.36934, 101.48482), (246.85818, 103.10532), (225.05841, 129.244),
+          (201.15428, 139.57558), (245.14453, 141.09204))),
+    20: ((181.05141, 62.156132, 267.74731, 172.05017, 0.9999977),
+         ((205.01091, 101.72746), (246.76257, 103.71408), (224.67136, 128.965),
+          (201.71611, 139.24619), (245.26549, 141.85703))),
+}
+
+
+@pytest.mark.parametrize("min_face", [40, 20])
+def test_mtcnn_boxes_and_landmarks_equal_facenet_pytorch(min_face: int) -> None:
+    det = load_detector("mtcnn", options={"min_face": min_face})
+    [face] = det.detect(astronaut())
+    box, points = TORCH_REFERENCE[min_face]
     got = (face.box.x1, face.box.y1, face.box.x2, face.box.y2)
-    assert np.allclose(got, want, atol=1e-2)
-    assert face.score == pytest.approx(0.9999957, abs=1e-5)
+    assert np.allclose(got, box[:4], atol=1e-3)
+    assert face.score == pytest.approx(box[4], abs=1e-5)
+    lm = face.landmarks
+    assert lm is not None
+    mine = [(p.x, p.y) for p in (lm.right_eye, lm.left_eye, lm.nose, lm.right_mouth,
+                                 lm.left_mouth)]
+    assert np.allclose(mine, points, atol=1e-3)
 
 
 def test_mtcnn_handles_small_odd_and_huge_frames(mtcnn: Detector) -> None:
