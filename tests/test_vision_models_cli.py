@@ -135,6 +135,39 @@ def test_a_404_and_an_unreachable_server_are_clear_errors(server: tuple[str, Pat
     assert list(tmp_path.glob("*.part")) == []
 
 
+class _CutShort(http.server.BaseHTTPRequestHandler):
+    """Promises the whole file, sends a third of it, hangs up."""
+
+    def do_GET(self) -> None:
+        data = (SHARED_MODELS / "FastestDet.onnx").read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 3])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_download_cut_short_or_a_bad_address_is_a_clear_error(tmp_path: Path) -> None:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CutShort)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        r = _cli("fetch", "fastestdet", "--models-dir", str(tmp_path), "--base-url",
+                 f"http://127.0.0.1:{httpd.server_address[1]}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+    assert r.returncode == 1 and "broke off" in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+    r = _cli("fetch", "fastestdet", "--models-dir", str(tmp_path), "--base-url", "http://[::1")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "failed" not in r.stderr
+
+
 def test_a_models_dir_that_cannot_be_written_is_a_clear_error(server: tuple[str, Path],
                                                               tmp_path: Path) -> None:
     base, _ = server

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where fetched models live (default as `omo-edge models`)")
     parser.add_argument("--config", "-c", metavar="PATH", help="store config (optional)")
     parser.add_argument("--seed", type=int, default=1, help="the scenes' seed (default 1)")
+    parser.add_argument("--min-face", type=int, default=None, metavar="PX",
+                        help="MTCNN's minimum face (default the decoder's, 40)")
     parser.add_argument("--quality", action="store_true",
                         help="also precision and recall per face size (30-150 px) on "
                              "scikit-image's 100 LFW faces and 100 non-faces (needs "
@@ -163,7 +165,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     skipped: dict[str, str] = {}
     for name in [n.strip() for n in args.models.split(",") if n.strip()]:
         try:
-            det = load_detector(name, threads=args.threads, models_dir=where)
+            opts = ({"min_face": args.min_face}
+                    if name == "mtcnn" and args.min_face is not None else None)
+            det = load_detector(name, threads=args.threads, models_dir=where, options=opts)
         except ModelMissing as exc:
             skipped[name] = str(exc)
             continue
@@ -172,6 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results[name]["quality"] = quality(det, args.seed)
     head: dict[str, Any] = results.get("mtcnn") or next(iter(results.values()), {})
     return {"bench": "vision", "frame": f"{WIDTH}x{HEIGHT}", "frames": len(frames),
+            "mtcnn_min_face": args.min_face,
             "threads": args.threads, "ceiling": "bare session.run on the detector's own inputs",
             "ratio": head.get("ratio"), "models": results, "skipped": skipped,
             "machine": machine_info()}

@@ -8,6 +8,7 @@ $OMO_EDGE_MODELS_URL): then `<base>/<file name>` (a mirror, or a loopback server
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -65,6 +66,9 @@ def fetch(mf: ModelFile, dest_dir: Path, *, base_url: str | None = None,
                     progress(got, mf.size)
             fh.flush()
             os.fsync(fh.fileno())
+        if got < mf.size:
+            raise FetchError(f"{url}: the download broke off after {got} of {mf.size} bytes: "
+                             "nothing was written; try again")
         if digest.hexdigest() != mf.sha256:
             raise ChecksumMismatch(
                 f"{url}: sha256 {digest.hexdigest()[:16]}... ({got} bytes) is not the pinned "
@@ -77,6 +81,10 @@ def fetch(mf: ModelFile, dest_dir: Path, *, base_url: str | None = None,
     except urllib.error.URLError as exc:
         raise FetchError(f"{url}: cannot connect ({exc.reason}); is this device online?") \
             from None
+    except http.client.HTTPException as exc:  # such as a connection cut mid-file
+        raise FetchError(f"{url}: the download broke off ({type(exc).__name__})") from None
+    except ValueError as exc:  # a malformed address
+        raise FetchError(f"{url}: {exc}") from None
     except TimeoutError:
         raise FetchError(f"{url}: no answer within {timeout:g} s") from None
     except OSError as exc:
