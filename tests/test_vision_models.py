@@ -151,6 +151,12 @@ def test_mtcnn_handles_small_odd_and_huge_frames(mtcnn: Detector) -> None:
     assert mtcnn.detect(np.zeros((1, 1, 3), np.uint8)) == []
     face = astronaut()[40:200, 150:300]
     assert len(mtcnn.detect(np.ascontiguousarray(face))) == 1
+    # past 2^23 pixels the integral image cannot be int32: a 4096 x 2160 frame still works
+    big = np.full((2160, 4096, 3), 255, np.uint8)
+    big[1000:1512, 2000:2512] = astronaut()
+    [found] = load_detector("mtcnn", options={"min_face": 80}).detect(big)
+    assert found.box.iou(Box(ASTRO_FACE.x1 + 2000, ASTRO_FACE.y1 + 1000,
+                             ASTRO_FACE.x2 + 2000, ASTRO_FACE.y2 + 1000)) > 0.6
 
 
 def test_fastestdet_finds_the_astronaut_and_no_one_on_textures(fastestdet: Detector) -> None:

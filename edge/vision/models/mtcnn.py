@@ -45,15 +45,14 @@ def _bins(n_in: int, n_out: int) -> tuple[I64, I64]:
 
 
 class AreaResizer:
-    """Exact adaptive average pooling of regions of one image, via its integral image (int32:
-    exact, as 255 x 2^23 pixels still fit)."""
+    """Exact adaptive average pooling of regions of one image, via its integral image."""
 
     def __init__(self, bgr: npt.NDArray[np.uint8]) -> None:
         h, w, _ = bgr.shape
-        if h * w > (1 << 23):
-            raise ValueError(f"a frame of {w} x {h} is too large for MTCNN here")
-        # (h + 1) x (w + 1) x 3 sums with a zero first row and column (BGR order still)
-        self._s = cv2.integral(bgr, sdepth=cv2.CV_32S)
+        # (h + 1) x (w + 1) x 3 sums with a zero first row and column (BGR order still);
+        # int32 is exact up to 2^23 pixels (255 x 2^23 < 2^31), float64 beyond (4K and up)
+        depth = cv2.CV_32S if h * w <= (1 << 23) else cv2.CV_64F
+        self._s = cv2.integral(bgr, sdepth=depth)
 
     def resize(self, y0: int, y1: int, x0: int, x1: int, oh: int, ow: int) -> F32:
         """Rows y0..y1-1 and columns x0..x1-1 averaged into oh x ow x 3 (float32)."""
