@@ -23,16 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="fetch <URL>/<file> instead of the upstream address (a mirror); "
                          "default $OMO_EDGE_MODELS_URL, else the manifest's address")
     fe.add_argument("--quiet", action="store_true", help="no progress line")
-    sub.add_parser("verify", help="check every present model file's sha256; exit 1 if any "
-                                  "is damaged")
-    for p in (ls, fe, *sub.choices.values()):
-        if not any(a.dest == "models_dir" for a in p._actions):
-            p.add_argument("--models-dir", metavar="DIR", type=Path,
-                           help="where fetched models live; default $OMO_EDGE_MODELS_DIR, "
-                                "else <storage.state_dir>/models from the config, else "
-                                "/var/lib/omo-edge/models")
-            p.add_argument("--config", "-c", metavar="PATH",
-                           help="store config, for storage.state_dir (optional)")
+    ve = sub.add_parser("verify", help="check every present model file's sha256; exit 1 if "
+                                       "any is damaged")
+    for p in (ls, fe, ve):
+        p.add_argument("--models-dir", metavar="DIR", type=Path,
+                       help="where fetched models live; default $OMO_EDGE_MODELS_DIR, else "
+                            "<storage.state_dir>/models from the config, else "
+                            "/var/lib/omo-edge/models")
+        p.add_argument("--config", "-c", metavar="PATH",
+                       help="store config, for storage.state_dir (optional)")
 
 
 def models_dir(args: argparse.Namespace) -> Path:
