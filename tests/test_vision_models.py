@@ -89,6 +89,10 @@ def test_face_models_find_the_astronaut_with_landmarks_in_place(face_model: Dete
     for p in (lm.right_eye, lm.left_eye, lm.nose, lm.right_mouth, lm.left_mouth):
         assert face.box.x1 <= p.x <= face.box.x2 and face.box.y1 <= p.y <= face.box.y2
     assert face_model.info.kind is DetectionKind.FACE
+    # views as a capture thread may hand them over: mirrored, cropped, subsampled
+    a = astronaut()
+    for view in (a[:, ::-1], a[20:420, 100:460], a[::2, ::2]):
+        assert len(face_model.detect(view)) == 1
 
 
 @pytest.mark.parametrize("size", [40, 60, 100])
