@@ -262,3 +262,30 @@ def test_options_reach_the_decoder() -> None:
     assert strict.detect(astronaut()) == []  # a minimum face larger than the frame
     with pytest.raises(ValueError, match="nosuch"):
         load_detector("mtcnn", options={"nosuch": 1})
+
+
+@needs_shared
+def test_yunet_runs_unpadded_with_free_dims_and_agrees_with_the_padded_file(
+        yunet: Detector) -> None:
+    import onnxruntime as ort
+
+    from edge.vision.models.onnx_dims import dynamic_spatial_dims
+    from edge.vision.models.yunet import YunetDetector
+
+    data = (SHARED_MODELS / "face_detection_yunet_2023mar.onnx").read_bytes()
+    free = ort.InferenceSession(dynamic_spatial_dims(data, "input"),
+                                providers=["CPUExecutionProvider"])
+    assert free.get_inputs()[0].shape[2:] == ["height", "width"]
+    frame, truth = paste_scene(lfw()[:12], 60, seed=3)
+    assert free.run(None, {"input": frame.transpose(2, 0, 1)[None].astype(np.float32)})[0] \
+        .shape == (1, 60 * 80, 1)  # stride 8 cells of a 480 x 640 input
+    padded = YunetDetector(ort.InferenceSession(data, providers=["CPUExecutionProvider"]),
+                           version="2023mar")
+    a, b = yunet.detect(frame), padded.detect(frame)
+    assert _matches(a, truth) == _matches(b, truth) == len(truth)
+    for d in a:
+        assert max(d.box.iou(e.box) for e in b) > 0.9
+    with pytest.raises(ValueError):
+        dynamic_spatial_dims(b"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "input")
+    with pytest.raises(ValueError, match="no input"):
+        dynamic_spatial_dims(data, "nosuch")

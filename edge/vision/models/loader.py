@@ -10,8 +10,10 @@ from typing import Any
 import onnxruntime as ort
 
 from edge.vision.detection import Detector
+from edge.vision.models.errors import ModelLoadError
 from edge.vision.models.manifest import DetectorSpec, Format, Manifest, load_manifest
 from edge.vision.models.mtcnn import MtcnnDetector
+from edge.vision.models.onnx_dims import dynamic_spatial_dims
 from edge.vision.models.person import FastestDetDetector, SsdDetector, YoloDetector
 from edge.vision.models.runtime import open_session
 from edge.vision.models.yunet import YunetDetector
@@ -35,6 +37,19 @@ BUILDERS: dict[Format, Builder] = {
 DEFAULT_MODEL = "mtcnn"
 
 
+def _session(spec: DetectorSpec, data: bytes, threads: int, providers: Sequence[str] | None,
+             label: str) -> ort.InferenceSession:
+    """YuNet's fixed 640 x 640 input is made free first (a 640 x 480 frame then goes in
+    unpadded); if that rewrite or its session fails, the file as it is (frames padded)."""
+    if spec.format is Format.YUNET:
+        try:
+            return open_session(dynamic_spatial_dims(data, "input"), threads=threads,
+                                providers=providers, label=label)
+        except (ValueError, ModelLoadError):
+            pass
+    return open_session(data, threads=threads, providers=providers, label=label)
+
+
 def load_detector(name: str = DEFAULT_MODEL, *, threads: int = 1,
                   providers: Sequence[str] | None = None, models_dir: Path | None = None,
                   options: Mapping[str, Any] | None = None,
@@ -52,8 +67,8 @@ def load_detector(name: str = DEFAULT_MODEL, *, threads: int = 1,
     (all ModelError), or ValueError for a bad option value."""
     man = manifest or load_manifest()
     spec = man.detector(name)
-    sessions = {role: open_session(man.read(file, models_dir), threads=threads,
-                                   providers=providers, label=f"{name} ({file})")
+    sessions = {role: _session(spec, man.read(file, models_dir), threads, providers,
+                               f"{name} ({file})")
                 for role, file in spec.files.items()}
     opts = {**spec.options, **(options or {})}
     try:

@@ -1,10 +1,12 @@
 """YuNet (Wu, Peng, Yu 2023; OpenCV zoo, MIT): a face detector with five landmarks.
 
 Input: BGR float 0-255, NCHW, sides multiples of 32. The 2023mar file's input is fixed at
-640 x 640, so a frame is letterboxed into it (scaled to fit, top-left aligned, zero padded):
-a 640 x 480 frame goes in unscaled with 160 padded rows. Outputs per stride s in (8, 16, 32),
-row-major over the (H/s) x (W/s) grid: cls, obj (score = sqrt(cls * obj)), bbox (dx, dy,
-log w, log h in stride units) and kps (five x, y offsets in stride units).
+640 x 640; `load_detector` makes its height and width free (see `onnx_dims`), so a frame is
+scaled to a longer side of `max_side` (640) and padded up to multiples of 32: a 640 x 480
+frame goes in as it is. With a fixed-size file a frame is letterboxed into it instead.
+Outputs per stride s in (8, 16, 32), row-major over the (H/s) x (W/s) grid: cls, obj
+(score = sqrt(cls * obj)), bbox (dx, dy, log w, log h in stride units) and kps (five x, y
+offsets in stride units).
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ def decode(outputs: dict[str, F32], width: int, height: int,
 
 class YunetDetector(OnnxDetector):
     def __init__(self, session: ort.InferenceSession, *, version: str,
-                 score_threshold: float = SCORE, nms_threshold: float = NMS_IOU) -> None:
+                 score_threshold: float = SCORE, nms_threshold: float = NMS_IOU,
+                 max_side: int = 640) -> None:
         super().__init__(ModelInfo("yunet", version, DetectionKind.FACE))
         names = {o.name for o in session.get_outputs()}
         want = {f"{k}_{s}" for k in ("cls", "obj", "bbox", "kps") for s in STRIDES}
@@ -78,10 +81,18 @@ class YunetDetector(OnnxDetector):
         self._size = input_size(session)
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
+        if max_side < 32:
+            raise ValueError(f"max_side must be at least 32, not {max_side}")
+        self.max_side = max_side
 
     def _canvas(self, h: int, w: int) -> tuple[int, int]:
+        """The input size for an h x w frame: the file's, when fixed; else the frame scaled
+        so its longer side is `max_side`, rounded up to multiples of 32."""
         fw, fh = self._size
-        return (fw or -(-w // 32) * 32, fh or -(-h // 32) * 32)
+        if fw is not None and fh is not None:
+            return fw, fh
+        scale = self.max_side / max(w, h)
+        return (-(-round(w * scale) // 32) * 32, -(-round(h * scale) // 32) * 32)
 
     def _detect(self, frame: BgrImage) -> list[Detection]:
         h, w = frame.shape[:2]
