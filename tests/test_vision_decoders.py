@@ -97,3 +97,22 @@ def test_letterbox_and_frame_checks() -> None:
     for bad in (frame[:, :, 0], frame.astype(np.int16), [[1, 2, 3]]):
         with pytest.raises(ValueError):
             check_frame(bad)
+
+
+@pytest.mark.parametrize("n", [3, 40, 300])
+def test_nms_by_matrix_and_by_loop_agree(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge.vision.models import nms as module
+
+    rng = np.random.default_rng(n)
+    for trial in range(10):
+        xy = rng.uniform(0, 300, (n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(5, 60, (n, 2))], axis=1)
+        scores = rng.random(n)
+        if trial % 2:
+            scores[: n // 2] = 0.5  # ties keep their input order
+        for kw in ({}, {"overlap": Overlap.MIN, "inclusive": True}, {"top_k": 2}):
+            monkeypatch.setattr(module, "MATRIX_MAX", 10**9)
+            by_matrix = nms(boxes, scores, 0.5, **kw)  # type: ignore[arg-type]
+            monkeypatch.setattr(module, "MATRIX_MAX", 0)
+            by_loop = nms(boxes, scores, 0.5, **kw)  # type: ignore[arg-type]
+            assert by_matrix.tolist() == by_loop.tolist()

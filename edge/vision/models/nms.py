@@ -34,8 +34,10 @@ def nms(boxes: Floats, scores: Floats, threshold: float, *, overlap: Overlap = O
     one = 1.0 if inclusive else 0.0
     area = (x2 - x1 + one) * (y2 - y1 + one)
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    keep: list[int] = []
     union = overlap is Overlap.UNION
+    if n <= MATRIX_MAX:
+        return _greedy_matrix(x1, y1, x2, y2, area, order, threshold, one, union, top_k)
+    keep: list[int] = []
     while order.size:
         i = int(order[0])
         keep.append(i)
@@ -48,4 +50,32 @@ def nms(boxes: Floats, scores: Floats, threshold: float, *, overlap: Overlap = O
         denom = area[i] + area[rest] - inter if union else np.minimum(area[i], area[rest])
         # keep where inter / denom <= threshold (an empty box overlaps nothing)
         order = rest[(inter <= threshold * denom) | (denom <= 0)]
+    return np.asarray(keep, dtype=np.intp)
+
+
+MATRIX_MAX = 512
+"""Up to this many boxes, all overlaps are computed at once (n x n) and the greedy pass only
+reads them: the same result, a few times faster for the tens of boxes MTCNN's stages give."""
+
+
+def _greedy_matrix(x1: Floats, y1: Floats, x2: Floats, y2: Floats, area: Floats,
+                   order: Indices, threshold: float, one: float, union: bool,
+                   top_k: int | None) -> Indices:
+    w = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :]) + one
+    h = np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :]) + one
+    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+    if union:
+        denom = area[:, None] + area[None, :] - inter
+    else:
+        denom = np.minimum(area[:, None], area[None, :])
+    over = (inter > threshold * denom) & (denom > 0)
+    suppressed = np.zeros(len(order), dtype=bool)
+    keep: list[int] = []
+    for i in order.tolist():
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        if top_k is not None and len(keep) >= top_k:
+            break
+        suppressed |= over[i]
     return np.asarray(keep, dtype=np.intp)
