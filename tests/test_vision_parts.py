@@ -16,7 +16,7 @@ from edge.vision.budget import ComputeBudget
 from edge.vision.detection import Box, Detection, DetectionKind, Landmarks, Point
 from edge.vision.motion import MotionGate
 from edge.vision.tracking import Tracker, TrackParams
-from tests.vision_fixtures import scene
+from tests.vision_pipe_fixtures import scene
 
 
 def _lm(nose_dx: float) -> Landmarks:

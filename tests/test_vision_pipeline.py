@@ -25,7 +25,7 @@ from edge.vision.pipeline import (
     VisionProcessor,
     VisionSettings,
 )
-from tests.vision_fixtures import CvYuNet, scene, yunet_path
+from tests.vision_pipe_fixtures import CvYuNet, scene, yunet_path
 
 T0 = 1_000_000.0  # a multiple of the 10 s window
 
@@ -87,6 +87,11 @@ def test_real_faces_give_tracks_attention_and_windows(yunet: CvYuNet) -> None:
                        {"screen": "screen-1", "item": "promo-a", "duration_s": 8.0},
                        source="omo-edge://s/d", bootid="b", epoch_s=T0 + 8.0)
     p.on_event(played, Output(T0 + 8.0))
+    later = Event.new("omo.signage.item.played",  # logged late, with its own start and end
+                      {"screen": "screen-1", "item": "promo-b", "duration_s": 3.0,
+                       "start": format_time(T0 + 10.5), "end": format_time(T0 + 13.5)},
+                      source="omo-edge://s/d", bootid="b", epoch_s=T0 + 40.0)
+    p.on_event(later, Output(T0 + 8.0))
     emissions = _feed(p, _walkers(3, 14.0))
     _valid(emissions)
     left = [e for e in emissions if e.type == PERSON_LEFT]
@@ -103,7 +108,8 @@ def test_real_faces_give_tracks_attention_and_windows(yunet: CvYuNet) -> None:
     assert first["model"] == {"name": "yunet-cv2", "version": "2023mar"}
     assert [i["item"] for i in first["items"]] == ["promo-a"]
     assert first["items"][0]["attention_s"] == pytest.approx(3 * 8.0, rel=0.1)
-    assert windows[1].data["items"] == []
+    assert [i["item"] for i in windows[1].data["items"]] == ["promo-b"]
+    assert windows[1].data["items"][0]["attention_s"] == pytest.approx(3 * 3.0, rel=0.15)
     for e in emissions:  # nothing image-like ever leaves the processor
         assert not any(isinstance(v, (bytes, np.ndarray, list)) and k not in (
             "items", "dwell_histogram") for k, v in e.data.items())
@@ -183,3 +189,17 @@ min_people = 5
     assert p.cams["cam-1"].spec.screen == "screen-1" and p.debug is None
     assert p.subscriptions.own_thread
     assert format_time(T0)  # the window times are epoch seconds
+
+
+def test_the_shipped_model_is_found_by_name_and_tracks_real_faces() -> None:
+    from edge.vision.detectors import load
+
+    p = VisionProcessor([CameraSpec("cam-1", "promo", "screen-1", fps=5.0)],
+                        DetectorSpec("mtcnn"),
+                        VisionSettings(window_s=10.0, k=3, grace_s=2.0, max_cpu_share=0.0),
+                        loader=load)
+    emissions = _feed(p, _walkers(3, 4.0))
+    _valid(emissions)
+    assert p.info is not None and p.info.name == "mtcnn"
+    left = [e for e in emissions if e.type == PERSON_LEFT]
+    assert len(left) == 3 and all(e.data["looked"] for e in left)

@@ -1,6 +1,5 @@
-"""Helpers for the vision tests: a real face detector (OpenCV's YuNet on the shared model
-file, wrapped to the Detector protocol; the product ships its own decoders) and frames with
-real faces from scikit-image pasted at known places."""
+"""Real faces for the vision model tests: scikit-image's astronaut portrait and LFW subset
+(the first 100 images are faces, the last 100 non-faces), and the shared model files."""
 
 from __future__ import annotations
 
@@ -9,80 +8,62 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 import pytest
 
-from edge.vision.detection import (
-    BgrImage,
-    Box,
-    Detection,
-    DetectionKind,
-    Landmarks,
-    ModelInfo,
-    Point,
-)
+SHARED_MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
+if not SHARED_MODELS.is_dir():
+    SHARED_MODELS = Path("/work/shared/models")
 
-YUNET = Path(__file__).resolve().parents[1].parent / "shared" / "models" / \
-    "face_detection_yunet_2023mar.onnx"
-if not YUNET.exists():
-    YUNET = Path("/work/shared/models/face_detection_yunet_2023mar.onnx")
+needs_shared = pytest.mark.skipif(
+    not (SHARED_MODELS / "face_detection_yunet_2023mar.onnx").is_file(),
+    reason=f"the YuNet and FastestDet test files are not in {SHARED_MODELS} (they are never "
+           "committed; see docs/models.md)")
 
 
-def yunet_path() -> Path:
-    if not YUNET.exists():
-        pytest.skip(f"the YuNet model file is absent ({YUNET}; see ../shared/models/README.md)")
-    return YUNET
-
-
-class CvYuNet:
-    """cv2.FaceDetectorYN behind the Detector protocol (tests only)."""
-
-    def __init__(self, path: Path, threshold: float = 0.6) -> None:
-        self._det = cv2.FaceDetectorYN.create(str(path), "", (320, 320), threshold, 0.3, 50)
-        self._size: tuple[int, int] | None = None
-
-    @property
-    def info(self) -> ModelInfo:
-        return ModelInfo("yunet-cv2", "2023mar", DetectionKind.FACE)
-
-    def detect(self, frame: BgrImage) -> list[Detection]:
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError("not an H x W x 3 uint8 frame")
-        size = (frame.shape[1], frame.shape[0])
-        if size != self._size:
-            self._det.setInputSize(size)
-            self._size = size
-        _, faces = self._det.detect(frame)
-        out = []
-        for f in faces if faces is not None else []:
-            x, y, w, h = (float(v) for v in f[:4])
-            p = [Point(float(f[4 + 2 * i]), float(f[5 + 2 * i])) for i in range(5)]
-            out.append(Detection(DetectionKind.FACE, Box(x, y, x + w, y + h), float(f[14]),
-                                 Landmarks(p[0], p[1], p[2], p[3], p[4])))
-        return out
-
-
-def astronaut_face() -> npt.NDArray[np.uint8]:
-    """The astronaut's face (a frontal real face), BGR, about 170 px square."""
+def _data() -> tuple[Callable[[], np.ndarray], Callable[[], np.ndarray]]:
     from skimage import data
 
-    astronaut: Callable[[], npt.NDArray[np.uint8]] = data.astronaut
-    img = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
-    return np.ascontiguousarray(img[10:200, 130:320])
+    lfw: Callable[[], np.ndarray] = data.lfw_subset
+    astro: Callable[[], np.ndarray] = data.astronaut
+    return lfw, astro
 
 
-def scene(size: tuple[int, int] = (640, 480), faces: tuple[tuple[int, int, int], ...] = (),
-          *, face: npt.NDArray[np.uint8] | None = None, seed: int = 0,
-          mirror_turn: float = 0.0) -> npt.NDArray[np.uint8]:
-    """A grey frame with the face pasted at (x, y) top left, `s` px wide, for each entry.
-    `mirror_turn` > 0 squeezes the face's left part to mimic a head turning."""
-    w, h = size
+def astronaut() -> np.ndarray:
+    return np.ascontiguousarray(cv2.cvtColor(_data()[1](), cv2.COLOR_RGB2BGR))
+
+
+def lfw(faces: bool = True) -> list[np.ndarray]:
+    imgs = (_data()[0]() * 255).astype(np.uint8)
+    part = imgs[:100] if faces else imgs[100:]
+    return [np.ascontiguousarray(cv2.cvtColor(i, cv2.COLOR_GRAY2BGR)) for i in part]
+
+
+def textured(seed: int = 0, w: int = 640, h: int = 480) -> np.ndarray:
+    """A face-free frame: blurred noise blocks and stripes, as shelves and floors look."""
     rng = np.random.default_rng(seed)
-    img = np.clip(rng.normal(150, 3, (h, w, 3)), 0, 255).astype(np.uint8)
-    src = astronaut_face() if face is None else face
-    for x, y, s in faces:
-        patch = cv2.resize(src, (s, s), interpolation=cv2.INTER_AREA)
-        x1, y1 = min(w, x + s), min(h, y + s)
-        if x1 > x and y1 > y:
-            img[y:y1, x:x1] = patch[:y1 - y, :x1 - x]
-    return img
+    base = rng.integers(30, 220, (h // 16, w // 16, 3), dtype=np.uint8)
+    frame = cv2.resize(base, (w, h), interpolation=cv2.INTER_NEAREST)
+    frame = cv2.GaussianBlur(frame, (5, 5), 0)
+    noise = rng.integers(-20, 20, (h, w, 3))
+    out = np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    out[::40, :] = 20
+    return out
+
+
+def paste_scene(faces: list[np.ndarray], size: int, seed: int = 0, w: int = 640, h: int = 480,
+                per_row: int = 0) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """`faces` resized to size x size on a grid in a textured w x h frame; returns the frame
+    and each face's (x, y, x2, y2)."""
+    frame = textured(seed, w, h)
+    gap = size // 2 + 10
+    cols = per_row or max(1, (w - gap) // (size + gap))
+    truth = []
+    for k, face in enumerate(faces):
+        r, c = divmod(k, cols)
+        x, y = gap + c * (size + gap), gap + r * (size + gap)
+        if y + size > h - gap // 2 or x + size > w - gap // 2:
+            break
+        interp = cv2.INTER_AREA if size < face.shape[0] else cv2.INTER_LINEAR
+        frame[y:y + size, x:x + size] = cv2.resize(face, (size, size), interpolation=interp)
+        truth.append((x, y, x + size, y + size))
+    return frame, truth

@@ -14,7 +14,7 @@ from drivers.readings import Frame
 from edge.processing.processor import Output
 from edge.vision.detectors import DetectorSpec
 from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
-from tests.vision_fixtures import CvYuNet, scene, yunet_path
+from tests.vision_pipe_fixtures import CvYuNet, scene, yunet_path
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from edge.vision.detection import Detector
 
@@ -50,7 +51,9 @@ def load(spec: DetectorSpec) -> Detector:
     except ImportError as exc:
         raise DetectorUnavailable(f"no shipped models in this build: {exc}") from None
     loader: Callable[..., Detector] = models.load_detector
+    model_error: type[Exception] = models.ModelError
     try:
-        return loader(spec.model, threads=spec.threads, models_dir=spec.models_dir)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        return loader(spec.model, threads=spec.threads,
+                      models_dir=Path(spec.models_dir) if spec.models_dir else None)
+    except (model_error, OSError, ValueError, KeyError, RuntimeError) as exc:
         raise DetectorUnavailable(f"model {spec.model!r}: {exc}") from exc

@@ -142,9 +142,10 @@ class VisionProcessor(BaseProcessor):
         if event.type != ITEM_PLAYED:
             return
         d = event.data
-        try:
-            end = parse_time(event.time)
-            start = end - float(d["duration_s"])
+        try:  # the player's own start and end when it gives them, else the event's time
+            end = parse_time(str(d["end"])) if "end" in d else parse_time(event.time)
+            start = parse_time(str(d["start"])) if "start" in d \
+                else end - float(d["duration_s"])
             screen, item = str(d["screen"]), str(d["item"])
         except (KeyError, TypeError, ValueError):
             self.counts["bad_plays"] += 1
