@@ -94,6 +94,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", default="normal-day", metavar="NAME",
                         help="normal-day (default), rush-hour, broker-outage, sensor-unplug, "
                              "noisy-ble")
+    parser.add_argument("--vision", action="store_true",
+                        help="run the vision processor on the cameras' videos (the configured "
+                             "face model) and score it; off by default: it is the slowest part, "
+                             "and the default 320x240 cameras draw faces too small to find "
+                             "(try --set camera.width=640 --set camera.height=480 "
+                             "--set camera.fps=10)")
     parser.add_argument("--headless", action="store_true",
                         help="no window even if a display is there: save PNG snapshots")
     parser.add_argument("--out", type=Path, default=Path("sim-output"), metavar="DIR",
@@ -183,7 +189,8 @@ def main(args: argparse.Namespace) -> int:
                    duration=args.duration, speed=args.speed, out=args.out, report=args.report,
                    headless=args.headless, snapshot_every_s=args.snapshot_every,
                    progress=not args.quiet, overrides=overrides, broker=broker,
-                   record=args.out / RECORDING if args.record else None)
+                   record=args.out / RECORDING if args.record else None,
+                   vision=args.vision)
     if seeds is not None:
         return _many(opts, seeds)
     return _one(opts, args.broker)

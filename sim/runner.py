@@ -63,6 +63,7 @@ class Options:
     record: Path | None = None  # write the readings the daemon sees here (omo-edge replay)
     overrides: Mapping[str, Value] = field(default_factory=dict)  # sim.overrides.parse_sets
     broker: tuple[str, int] | None = None  # an external broker (host, port) to sync to
+    vision: bool = False  # run the vision processor on the cameras (`--vision`)
 
 
 @dataclass
@@ -75,7 +76,7 @@ class Result:
 
 
 def sim_config(world: World, out: Path, broker_port: int | None,
-               broker_host: str = "127.0.0.1") -> Config:
+               broker_host: str = "127.0.0.1", vision: bool = False) -> Config:
     lay = world.layout
     raw: dict[str, Any] = {
         "store": {"id": "sim-store", "device": "sim-edge"},
@@ -99,6 +100,7 @@ def sim_config(world: World, out: Path, broker_port: int | None,
                 "receivers": [{"id": r.id, "zone": r.zone, "position": list(r.pos)}
                               for r in lay.receivers]},
         "screens": [{"id": s.id, "zone": s.zone, "fullscreen": False} for s in lay.screens],
+        "vision": {"enabled": vision},
     }
     if broker_port is not None:
         raw["broker"] = {"enabled": True, "host": broker_host, "port": broker_port,
@@ -243,7 +245,7 @@ class Simulation:
             self.broker = Mosquitto(workdir=self.out / "mosquitto")
             await asyncio.get_running_loop().run_in_executor(None, self.broker.start)
             broker_port = self.broker.port
-        config = sim_config(w, self.out, broker_port, broker_host)
+        config = sim_config(w, self.out, broker_port, broker_host, vision=self.opts.vision)
         clock = ManualClock(w.start_epoch)
         hooks = SimHooks(ble_backend=self.hub.factory, capture_opened=self._capture_opened)
         daemon = Daemon(config, clock=clock, hooks=hooks, processors=opts.processors,

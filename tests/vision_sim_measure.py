@@ -78,7 +78,7 @@ def main() -> None:
             res = asyncio.run(simulate(Options(
                 scenario=args.scenario, seed=seed, duration=args.duration, out=out,
                 report=out / "report.json", headless=True,
-                snapshot_every_s=args.duration, progress=False,
+                snapshot_every_s=args.duration, progress=False, vision=True,
                 overrides={"camera.fps": args.fps, "camera.width": w, "camera.height": h})))
             metrics = res.report.get("metrics", {})
             row = {m: (metrics.get(m) or {}).get("value") for m in METRICS}

@@ -436,6 +436,8 @@ class Privacy:
 
 @dataclass(frozen=True)
 class Vision:
+    enabled: bool = key("analyse the cameras' frames; false: cameras are still captured and "
+                        "reported online, but no model runs", True)
     model: str = key("the face detector, by name (`omo-edge models list`)", "mtcnn",
                      pattern=r"[a-z0-9][a-z0-9_.-]{0,63}", allowed="a model name")
     threads: int = key("inference threads", 1, range=(1, 16), unit="threads")

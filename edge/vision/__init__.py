@@ -24,7 +24,7 @@ def build(config: Config) -> list[Processor]:
     from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
     from edge.vision.tracking import TrackParams
 
-    if not config.cameras:
+    if not config.cameras or not config.vision.enabled:
         return []
     v = config.vision
     settings = VisionSettings(
