@@ -39,6 +39,21 @@ class WeightSample:
 
 
 @dataclass(frozen=True)
+class BeamEdge:
+    """An IR beam across a plate's front broke (a hand reached in) or cleared (it left), as
+    a shelf controller reports it. `lane` is the beam's number across the plate (1 = left),
+    so two hands at different places on one plate are two breaks."""
+
+    shelf: str
+    controller: str
+    plate: int
+    lane: int
+    broken: bool
+    seq: int
+    t: float
+
+
+@dataclass(frozen=True)
 class Frame:
     """The newest frame of a camera. `image` is a BGR numpy array; never stored by default."""
 
@@ -64,7 +79,7 @@ class DoorCrossing:
     direction: Direction
 
 
-Reading = BleAdvert | WeightSample | Frame | DoorCrossing
+Reading = BleAdvert | WeightSample | BeamEdge | Frame | DoorCrossing
 """Every kind of reading a driver produces; the reading bus dispatches on the class."""
 
 RECORDABLE: tuple[type[BleAdvert] | type[WeightSample] | type[DoorCrossing], ...] = (
