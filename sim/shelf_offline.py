@@ -14,6 +14,8 @@ import argparse
 import json
 import statistics
 import sys
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from drivers.shelf_serial import ShelfReader
 from edge.processing.processor import Output
 from edge.shelf import plate_specs
 from edge.shelf.processor import ShelfProcessor
+from sim.overrides import ParamError, Value, apply, parse_sets
 from sim.runner import sim_config
 from sim.scoring import EventView, Truth
 from sim.scoring.shelf import (
@@ -39,9 +42,13 @@ METRICS = ("pick_precision", "pick_recall", "return_precision", "return_recall",
            "quantity_exact", "stock_level_error", "false_from_bumps_restocks")
 
 
-def run(scenario: str, seed: int, duration: float) -> dict[str, Any]:
+def run(scenario: str, seed: int, duration: float,
+        overrides: Mapping[str, Value] | None = None) -> dict[str, Any]:
     """One run's shelf metrics (and the processor's counters)."""
-    world = build_world(scenarios()[scenario], seed, duration)
+    chosen = scenarios()[scenario]
+    if overrides:
+        chosen = replace(chosen, params=apply(chosen.params, overrides))
+    world = build_world(chosen, seed, duration)
     config = sim_config(world, Path("/nonexistent-sim-offline"), None)
     proc = ShelfProcessor(plate_specs(config))
     gen = ShelfGenerator(world)
@@ -93,11 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", default="normal-day")
     ap.add_argument("--seeds", default="1-5")
     ap.add_argument("--duration", type=float, default=1800.0)
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    metavar="KEY=VALUE", help="a world parameter, as `omo-edge sim --set`")
     ap.add_argument("--json", action="store_true", help="one JSON line per run, then summary")
     args = ap.parse_args(argv)
+    try:
+        overrides = parse_sets(args.overrides)
+    except ParamError as exc:
+        print("bad --set: " + "; ".join(exc.problems), file=sys.stderr)
+        return 2
     runs = []
     for seed in seeds(args.seeds):
-        r = run(args.scenario, seed, args.duration)
+        r = run(args.scenario, seed, args.duration, overrides)
         runs.append(r)
         if args.json:
             print(json.dumps({"seed": seed, **r}))
@@ -110,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         vals = [r[m] for r in runs if r[m] is not None]
         worst = (max if m in ("stock_level_error", "false_from_bumps_restocks") else min)(vals)
         summary[m] = {"mean": round(statistics.fmean(vals), 3), "worst": round(worst, 3)}
-    print(json.dumps({"scenario": args.scenario, "seeds": args.seeds,
+    print(json.dumps({"scenario": args.scenario, "seeds": args.seeds, "set": args.overrides,
                       "duration_s": args.duration, "summary": summary}))
     return 0
 

@@ -33,7 +33,7 @@ class DetectorSettings:
     hand_max_s: float = 20.0  # a beam broken longer than this is not a hand (blocked, dirty)
     hand_margin_s: float = 0.5  # a hand this close before an episode's start belongs to it
     hand_prior: float = 2.0  # weight (in samples) of the even split between hands
-    hands_alike: float = 0.97  # hands whose ramps correlate more than this: split evenly
+    hands_apart: float = 0.5  # ramps differing by less (in samples): split evenly
 
 
 @dataclass(frozen=True)
@@ -215,10 +215,10 @@ class PlateDetector:
         # total (most hands move one unit), hands they can are fitted by the weight alone
         prior = total * self.unit / k
         ata = [[sum(r[i] * r[j] for r in basis) for j in range(k)] for i in range(k)]
-        alike = max((ata[i][j] / (ata[i][i] * ata[j][j]) ** 0.5 for i in range(k)
-                     for j in range(i + 1, k) if ata[i][i] > 0 and ata[j][j] > 0),
-                    default=0.0)
-        lam = self.s.hand_prior if alike > self.s.hands_alike else 0.0
+        # how far apart two hands' ramps are: the samples' worth where they differ
+        apart = min(ata[i][i] + ata[j][j] - 2 * ata[i][j]
+                    for i in range(k) for j in range(i + 1, k))
+        lam = self.s.hand_prior if apart < self.s.hands_apart else 0.0
         for i in range(k):
             ata[i][i] += lam
         aty = [sum(r[i] * y for r, y in zip(basis, ys, strict=True)) + lam * prior
