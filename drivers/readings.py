@@ -82,6 +82,6 @@ class DoorCrossing:
 Reading = BleAdvert | WeightSample | BeamEdge | Frame | DoorCrossing
 """Every kind of reading a driver produces; the reading bus dispatches on the class."""
 
-RECORDABLE: tuple[type[BleAdvert] | type[WeightSample] | type[DoorCrossing], ...] = (
-    BleAdvert, WeightSample, DoorCrossing)
+RECORDABLE: tuple[type[BleAdvert] | type[WeightSample] | type[DoorCrossing]
+                  | type[BeamEdge], ...] = (BleAdvert, WeightSample, DoorCrossing, BeamEdge)
 """The readings `omo-edge record` keeps (never frames: images do not leave the device)."""

@@ -176,3 +176,12 @@ def test_the_offline_harness_scores_a_short_run_with_and_without_beams() -> None
         assert r["false_from_bumps_restocks"] == 0
     assert with_beams["pick_recall"] == with_beams["quantity_exact"] == 1.0
     assert without["pick_recall"] < 0.99 and without["quantity_exact"] < 0.99
+
+
+def test_beam_edges_are_recorded_and_read_back() -> None:
+    import json
+
+    from edge.recording.format import decode, encode
+
+    edge = BeamEdge("shelf-1", "C1", 2, 3, True, 17, 1234.5)
+    assert decode(json.loads(encode(edge))) == edge
