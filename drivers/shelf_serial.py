@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import serial
 
-from drivers.readings import BeamEdge, WeightSample
+from drivers.readings import BeamEdge, WeightSample, weight_sample
 from drivers.weighing import Skip
 
 FRAME_RE = re.compile(
@@ -233,7 +233,7 @@ class ShelfReader:
             self.skipped[exc.reason] += 1
             return None
         self.good += 1
-        return WeightSample(self.shelf, controller, plate, grams, seq, self.now())
+        return weight_sample(self.shelf, controller, plate, grams, seq, self.now())
 
     def _beam(self, line: bytes) -> BeamEdge | None:
         try:

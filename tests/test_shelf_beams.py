@@ -185,3 +185,20 @@ def test_beam_edges_are_recorded_and_read_back() -> None:
 
     edge = BeamEdge("shelf-1", "C1", 2, 3, True, 17, 1234.5)
     assert decode(json.loads(encode(edge))) == edge
+
+
+def test_the_fast_weight_sample_is_the_dataclass() -> None:
+    import dataclasses
+
+    from drivers.readings import weight_sample
+
+    fast = weight_sample("s1", "C1", 2, 12.5, 7, 3.0, stable=True)
+    slow = WeightSample("s1", "C1", 2, 12.5, 7, 3.0, stable=True)
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
+    try:
+        fast.grams = 1.0  # type: ignore[misc]
+    except dataclasses.FrozenInstanceError:
+        pass
+    else:
+        raise AssertionError("a WeightSample must stay frozen")

@@ -79,19 +79,16 @@ class PlateDetector:
         """The mean of the newest `n` samples (the window) if there are that many and they
         are stable, else None."""
         n = n or self.s.window
-        if len(self.window) < n:
+        if len(self.values) < n:
             return None
-        w = self.values if n == len(self.values) else list(self.values)[-n:]
-        lo, hi = min(w), max(w)
-        if hi - lo > self.s.band_g:
+        w = tuple(self.values)
+        if n != len(w):
+            w = w[-n:]
+        if max(w) - min(w) > self.s.band_g:
             return None
         half = n // 2
-        first = 0.0
-        for i in range(half):
-            first += w[i]
-        total = first
-        for i in range(half, n):
-            total += w[i]
+        first = sum(w[:half])
+        total = sum(w)
         last = total - first - (w[half] if n % 2 else 0.0)
         if abs(first / half - last / half) > self.s.trend_g:
             return None

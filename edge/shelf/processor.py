@@ -104,6 +104,7 @@ class _Plate:
     drift: deque[tuple[float, float]] = field(default_factory=deque)
     drift_t: float = float("-inf")
     last_t: float | None = None
+    max_g: float = 30_000.0  # the spec's max_grams (read on every sample)
     pending: dict[str, Any] | None = None  # a calibration request waiting for a stable weight
     absorb_g: float | None = None  # the calibration weight, whose removal is no pick
 
@@ -150,7 +151,8 @@ class ShelfProcessor(BaseProcessor):
                                  "positive")
             self.plates[(spec.shelf, spec.number)] = _Plate(
                 spec, PlateDetector(spec.unit_grams, self.settings.detector),
-                spec.tare_grams, spec.scale)
+                spec.tare_grams, spec.scale, max_g=spec.max_grams)
+        self._stuck_s = self.settings.stuck_s
         self.samples = 0
         self.counts: dict[str, int] = {"unknown_plate": 0, "picks": 0,
                                        "returns": 0, "restocks": 0, "ambiguous": 0,
@@ -168,7 +170,7 @@ class ShelfProcessor(BaseProcessor):
 
     # ------------------------------------------------------------------ input
     def on_reading(self, reading: Reading, out: Output) -> None:
-        if not isinstance(reading, WeightSample):
+        if type(reading) is not WeightSample:
             if isinstance(reading, BeamEdge):
                 self._beam(reading)
             return
@@ -184,8 +186,9 @@ class ShelfProcessor(BaseProcessor):
             self.counts["gaps"] += 1
             p.detector.rebase(p.detector.baseline)
         p.last_t = t
-        if (raw != p.last_raw or p.faults or t - p.same_since >= self.settings.stuck_s
-                or abs(raw) >= p.spec.max_grams):
+        if raw != p.last_raw:  # a live cell: not stuck (the common case, kept inline)
+            p.last_raw, p.same_since = raw, t
+        if p.faults or t - p.same_since >= self._stuck_s or abs(raw) >= p.max_g:
             self._watch_faults(p, t, raw, out)
         if p.faults and Fault.SATURATED in p.faults:
             return
