@@ -25,6 +25,7 @@ BUILDERS: list[str] = [
     "edge.recording.tap:build",
     "edge.shelf.control:build",
     "edge.sync.component:build",
+    "edge.signage_link.server:build",
 ]
 
 
