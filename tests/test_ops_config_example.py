@@ -39,7 +39,7 @@ def known_keys() -> dict[str, set[str]]:
         "privacy": dict(odd), "zones": [dict(odd)], "shelves": [{**odd, "plates": [dict(odd)]}],
         "cameras": [dict(odd)],
         "ble": {**odd, "receivers": [dict(odd)], "mqtt": {**odd, "nodes": [dict(odd)]}},
-        "screens": [dict(odd)], "broker": {**odd, "tls": dict(odd)},
+        "screens": [{**odd, "schedule": [dict(odd)]}], "broker": {**odd, "tls": dict(odd)},
     }
     with pytest.raises(ConfigError) as info:
         parse(raw, env={})
