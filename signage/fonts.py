@@ -23,7 +23,8 @@ def covers(font: pygame.freetype.Font, text: str) -> bool:
     chars = "".join(ch for ch in text if not ch.isspace())
     if not chars:
         return True
-    metrics = font.get_metrics(chars, size=font.size or 16)
+    size = font.size if isinstance(font.size, (int, float)) and font.size else 16
+    metrics = font.get_metrics(chars, size=float(size))
     return all(m is not None for m in metrics)
 
 

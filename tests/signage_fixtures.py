@@ -10,15 +10,15 @@ from typing import Any
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pygame  # noqa: E402
+import cv2
+import numpy as np
+import pygame
 
-from edge.config import Config  # noqa: E402
-from edge.config.loading import parse  # noqa: E402
-from signage.cache import AssetCache  # noqa: E402
-from signage.player import ScreenPlayer  # noqa: E402
-from signage.store import PlayerStore  # noqa: E402
+from edge.config import Config
+from edge.config.loading import parse
+from signage.cache import AssetCache
+from signage.player import ScreenPlayer
+from signage.store import PlayerStore
 
 W, H = 320, 180
 
