@@ -68,7 +68,7 @@ class Watchdog:
     def frame_drawn(self) -> None:
         self.frames_since += 1
         now = time.monotonic()
-        if self.interval_s is not None and now - self.last >= self.interval_s / 2:
+        if self.interval_s is not None and now - self.last >= self.interval_s:
             if self.frames_since:
                 sdnotify.notify("WATCHDOG=1")
             self.frames_since = 0
