@@ -3,6 +3,8 @@ the ticker. Everything here is drawn from data (no file needed) and never black.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import pygame
 
 from signage import fonts
@@ -152,14 +154,20 @@ def board(size: tuple[int, int], orders: list[str], title: str = "お受け取�
     return surface
 
 
+@lru_cache(maxsize=8)
+def _ticker_text(text: str, height: int) -> pygame.Surface:
+    surface, _ = fonts.font(max(8, int(height * 0.6))).render(text, WHITE, TICKER)
+    return surface
+
+
 def ticker(size: tuple[int, int], text: str, offset_px: int) -> pygame.Surface:
-    """The ticker strip with `text` scrolled left by `offset_px` (wrapping)."""
+    """The ticker strip with `text` scrolled left by `offset_px` (wrapping); the text is
+    rendered once and only moved."""
     w, h = size
     surface = pygame.Surface(size)
     surface.fill(TICKER)
     if text:
-        font = fonts.font(max(8, int(h * 0.6)))
-        width = font.get_rect(text + "   ").width or 1
-        x = w - offset_px % (width + w)
-        font.render_to(surface, (x, h // 5), text, WHITE)
+        label = _ticker_text(text, h)
+        x = w - offset_px % (label.get_width() + w)
+        surface.blit(label, (x, (h - label.get_height()) // 2))
     return surface

@@ -102,6 +102,7 @@ class ScreenPlayer:
         self.last_main: pygame.Surface | None = None
         self.status = PlayerStatus()
         self.is_on = True
+        self._board: tuple[tuple[str, ...], pygame.Surface] | None = None
 
     # ------------------------------------------------------------------ messages
     def apply(self, message: Message, now: float) -> None:
@@ -244,14 +245,17 @@ class ScreenPlayer:
         return self.canvas
 
     def _draw_regions(self, now: float) -> None:
+        """The ticker and the board; the board is redrawn only when its numbers change."""
         r = self.regions
         if r.ticker is not None:
             self.canvas.blit(draw.ticker(r.ticker.size, self.screen.ticker,
                                          int(now * TICKER_PX_S)), r.ticker)
         if r.board is not None:
             board = self.orders.get(self.screen.board)
-            numbers = list(board.orders) if board and board.expires > now else []
-            self.canvas.blit(draw.board(r.board.size, numbers), r.board)
+            numbers = tuple(board.orders) if board and board.expires > now else ()
+            if self._board is None or self._board[0] != numbers:
+                self._board = (numbers, draw.board(r.board.size, list(numbers)))
+            self.canvas.blit(self._board[1], r.board)
 
     def close(self, now: float) -> None:
         self._finish(now)

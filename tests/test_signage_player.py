@@ -177,3 +177,20 @@ def test_screen_off_hours_blank(tmp_path: Path) -> None:
     player.apply(Playlist("default", (image("red"),)), NOON)
     assert near(centre(player.tick(NOON)), RED)
     assert is_black(player.tick(NOON + 11 * 3600)) and not player.is_on  # 23:00
+
+
+def test_video_plays_between_images_without_a_black_frame(tmp_path: Path) -> None:
+    png(tmp_path / "cache" / "red.png", RED)
+    video(tmp_path / "cache" / "green.avi", (0, 255, 0), frames=10, fps=20.0)
+    played: list[Played] = []
+    player = make_player(tmp_path, on_played=played.append)
+    clip = Item(id="clip", kind=ContentKind.VIDEO, uri="asset://green.avi", duration_s=5.0)
+    player.apply(Playlist("default", (image("red", 0.5), clip)), NOON)
+    colours = []
+    for k in range(30):  # 1.5 s at 20 frames/s: red 0.5 s, the 0.5 s clip, red again
+        frame = player.tick(NOON + k * 0.05)
+        assert not is_black(frame), k
+        colours.append(centre(frame))
+    assert near(colours[2], RED) and near(colours[14], GREEN, 60) and near(colours[25], RED)
+    assert played[1].item == "clip"
+    assert played[1].ended - played[1].started == pytest.approx(0.5, abs=0.11)  # its length
