@@ -55,6 +55,8 @@ class RunOptions:
     frames: int | None = None  # stop after this many frames (headless demos, tests)
     screenshot: Path | None = None  # write the last frame as PNG on exit
     clock: Callable[[], float] = time.time
+    on_frame: Callable[[], None] | None = None  # after each frame is on screen (bench)
+    fps: int | None = None  # overrides the screen's frame rate cap
 
 
 class Watchdog:
@@ -99,6 +101,7 @@ class PlayerApp:
         self.fetch_failures = 0
         self._fetching: set[str] = set()
         self.stop = asyncio.Event()
+        self.wake = asyncio.Event()  # a message arrived: draw the next frame now
 
     def _played(self, played: object) -> None:
         from signage.protocol import Played
@@ -107,6 +110,7 @@ class PlayerApp:
 
     def _message(self, message: Message) -> None:
         self.player.apply(message, self.options.clock())
+        self.wake.set()
         items: tuple[Item, ...] = ()
         if isinstance(message, Playlist):
             items = message.items
@@ -161,7 +165,7 @@ class PlayerApp:
                 loop.add_signal_handler(sig, self.stop.set)
         client = loop.create_task(self.client.run())
         watchdog = Watchdog(sdnotify.watchdog_interval_s())
-        period = 1.0 / self.screen.fps
+        period = 1.0 / (self.options.fps or self.screen.fps)
         next_status = 0.0
         frames = 0
         try:
@@ -172,6 +176,8 @@ class PlayerApp:
                 present(canvas, self.display, self.screen.rotation)
                 pygame.display.flip()
                 frames += 1
+                if self.options.on_frame is not None:
+                    self.options.on_frame()
                 watchdog.frame_drawn()
                 if frames == 1:
                     sdnotify.notify("READY=1")
@@ -182,7 +188,12 @@ class PlayerApp:
                     next_status = started + STATUS_EVERY_S
                 if self.options.frames is not None and frames >= self.options.frames:
                     break
-                await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
+                self.wake.clear()
+                await asyncio.sleep(0)  # let the channel read what is waiting
+                if not self.wake.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), max(
+                            0.0, period - (time.monotonic() - started)))
         finally:
             sdnotify.notify("STOPPING=1")
             client.cancel()

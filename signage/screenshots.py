@@ -94,8 +94,8 @@ def render(out: Path) -> list[Path]:
         orders = Orders(board="scr", orders=("A-017", "A-018", "B-102"), expires=NOW + 600)
         paths = []
 
-        player, rot = _player(tmp, layout="ticker",
-                              ticker="本日のおすすめ: 宇治抹茶ラテ ¥320 — Today's pick: matcha latte")
+        ticker = "本日のおすすめ: 宇治抹茶ラテ ¥320 — Today's pick: matcha latte"
+        player, rot = _player(tmp, layout="ticker", ticker=ticker)
         player.apply(Playlist("default", (poster,)), NOW)
         paths.append(out / "landscape.png")
         _save(player, rot, paths[-1], NOW + 1.5)
