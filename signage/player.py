@@ -60,6 +60,7 @@ class Playing:
     playable: Playable
     started: float
     ends: float
+    version: int = 0  # the player's content version when it started
 
 
 @dataclass
@@ -173,7 +174,7 @@ class ScreenPlayer:
             break
         else:
             self.current = Playing(None, Still(draw.splash(self.regions.main.size)), now,
-                                   now + SPLASH_S)
+                                   now + SPLASH_S, self.version)
             self.status.splash_shown += 1
             self.status.current = None
         if prepared is not None:
@@ -207,8 +208,12 @@ class ScreenPlayer:
         self.on_played(played)
 
     def _outranked(self, now: float) -> bool:
+        if self.current is None:
+            return False
+        if self.current.entry is None and self.current.version != self.version:
+            return True  # the splash gives way as soon as new content arrives
         show = self._live_show(now)
-        if show is None or self.current is None:
+        if show is None:
             return False
         cur = self.current.entry
         if cur is None:

@@ -194,3 +194,12 @@ def test_video_plays_between_images_without_a_black_frame(tmp_path: Path) -> Non
     assert near(colours[2], RED) and near(colours[14], GREEN, 60) and near(colours[25], RED)
     assert played[1].item == "clip"
     assert played[1].ended - played[1].started == pytest.approx(0.5, abs=0.11)  # its length
+
+
+def test_the_splash_gives_way_as_soon_as_content_arrives(tmp_path: Path) -> None:
+    png(tmp_path / "cache" / "red.png", RED)
+    player = make_player(tmp_path)
+    player.tick(NOON)
+    assert player.status.splash_shown == 1
+    player.apply(Playlist("default", (image("red"),)), NOON + 0.1)
+    assert near(centre(player.tick(NOON + 0.15)), RED)
