@@ -98,11 +98,15 @@ def frame_rates(tmp: Path, frames: int, seed: int) -> dict[str, float]:
     out = {}
     prepared = pygame.Surface((W, H)).convert()
     prepared.fill((90, 90, 90))
-    t0 = time.perf_counter()
-    for _ in range(frames):
-        display.blit(prepared, (0, 0))
-        pygame.display.flip()
-    out["ceiling_fps"] = frames / (time.perf_counter() - t0)
+
+    def ceiling() -> float:
+        t0 = time.perf_counter()
+        for _ in range(frames):
+            display.blit(prepared, (0, 0))
+            pygame.display.flip()
+        return frames / (time.perf_counter() - t0)
+
+    before = ceiling()
     for name, items, step in (("still", still, 1 / 60), ("video", video, 1 / 30)):
         player = ScreenPlayer(cfg.screens[0], size=(W, H), cache=AssetCache(tmp / "cache"),
                               store=PlayerStore(":memory:"), tz=zoneinfo.ZoneInfo("Asia/Tokyo"))
@@ -111,6 +115,7 @@ def frame_rates(tmp: Path, frames: int, seed: int) -> dict[str, float]:
         out[f"{name}_fps"] = _fps(player, display, frames, step)
         out[f"{name}_skipped"] = float(sum(player.status.skipped.values()))
         player.close(0.0)
+    out["ceiling_fps"] = max(before, ceiling())  # before and after: a busy machine varies
     pygame.display.quit()
     return out
 
