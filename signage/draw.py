@@ -18,6 +18,7 @@ SPLASH = (24, 64, 120)
 BOARD = (16, 96, 64)
 TICKER = (40, 40, 48)
 WHITE = (255, 255, 255)
+MAX_TEXT = 1000
 CURRENCY = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
 
 
@@ -52,6 +53,7 @@ def text_block(surface: pygame.Surface, text: str, rect: pygame.Rect, size: int,
     """Draw wrapped `text` at the top of `rect`; returns the height used."""
     font = fonts.font(size)
     y = rect.top
+    text = text[:MAX_TEXT]  # more would not fit anyway; wrapping is per character
     for line in _wrap(font, text, rect.width)[:max_lines]:
         if y + size > rect.bottom:
             break

@@ -13,6 +13,7 @@ Time comes from the caller (`tick(now)`), so tests drive it with a fake clock.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 import zoneinfo
 from collections import Counter
@@ -33,6 +34,12 @@ from signage.store import PlayerStore
 log = logging.getLogger("omo.signage")
 
 SPLASH_S = 10.0  # how long the splash stays before the chain is tried again
+MIN_S, MAX_S = 0.1, 86400.0  # an item's duration is clamped to this (hostile or NaN values)
+
+
+def duration(item: Item) -> float:
+    d = item.duration_s
+    return 10.0 if not math.isfinite(d) else min(MAX_S, max(MIN_S, d))
 TICKER_PX_S = 120.0
 
 
@@ -111,8 +118,9 @@ class ScreenPlayer:
         if isinstance(message, Show):
             if message.screen != self.screen.id:
                 return
-            until = message.until if message.until is not None else (
-                now + message.item.duration_s)
+            until = now + duration(message.item)
+            if message.until is not None and math.isfinite(message.until):
+                until = min(max(message.until, now), now + MAX_S)
             self.version += 1
             self.shows[message.priority] = Entry(message.item, message.priority,
                                                  message.trigger, until, version=self.version)
@@ -168,7 +176,7 @@ class ScreenPlayer:
                     continue
             if entry.playlist is not None:
                 self.position[entry.playlist] = entry.index + 1
-            ends = entry.until if entry.until is not None else now + entry.item.duration_s
+            ends = entry.until if entry.until is not None else now + duration(entry.item)
             self.current = Playing(entry, playable, now, ends)
             self.status.current = entry.item.id
             break

@@ -203,3 +203,17 @@ def test_the_splash_gives_way_as_soon_as_content_arrives(tmp_path: Path) -> None
     assert player.status.splash_shown == 1
     player.apply(Playlist("default", (image("red"),)), NOON + 0.1)
     assert near(centre(player.tick(NOON + 0.15)), RED)
+
+
+def test_hostile_durations_and_texts_do_not_stall_the_screen(tmp_path: Path) -> None:
+    png(tmp_path / "cache" / "red.png", RED)
+    player = make_player(tmp_path)
+    player.apply(Playlist("default", (image("red", float("nan")),
+                                      Item(id="long", kind=ContentKind.TEXT, text="長" * 200_000,
+                                           duration_s=-5.0))), NOON)
+    player.apply(Show(screen="scr", item=Item(id="t", kind=ContentKind.TEXT, text="x",
+                                              duration_s=float("inf")),
+                      until=float("nan")), NOON)
+    for k in range(5):
+        assert not is_black(player.tick(NOON + k * 12.0))
+    assert player.current is not None and player.current.ends <= NOON + 4 * 12.0 + 86400
