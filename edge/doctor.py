@@ -192,6 +192,11 @@ def check_models(models_dir: Path = MODELS_DIR) -> list[CheckResult]:
         name = f"model {entry.get('name', '?')}"
         path = models_dir / str(entry.get("file", ""))
         want = str(entry.get("sha256", "")).lower()
+        if entry.get("url") and not path.is_file():
+            # downloadable (YuNet, FastestDet): lives in the models dir once fetched
+            results.append(CheckResult(True, name, "not shipped; `omo-edge models fetch` "
+                                       "downloads it, `omo-edge models verify` checks it"))
+            continue
         if not entry.get("file") or not path.is_file():
             results.append(CheckResult(False, name, f"{path} is missing",
                                        "reinstall omo-edge (systemd/install.sh) or rebuild the "

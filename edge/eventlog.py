@@ -791,6 +791,12 @@ class EventLog:
         for row in rows:
             yield StoredEvent(_row_to_event(row), bool(row[8]))
 
+    def contains(self, event_id: str) -> bool:
+        """Whether an event with this id is in the log (for idempotent appends)."""
+        row = self._guarded(lambda: self._conn.execute(
+            "SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone())
+        return row is not None
+
     def last_seq(self) -> int:
         row = self._guarded(lambda: self._conn.execute(
             "SELECT seq FROM sqlite_sequence WHERE name = 'events'"

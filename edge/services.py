@@ -85,6 +85,9 @@ class Services:
     """Command name -> handler; the sync component fills the gaps with its defaults."""
     components: dict[str, ComponentState] = field(default_factory=dict)
     """The supervisor's component states (shared, live), for health reports."""
+    signage_listeners: list[Callable[[str, str], None]] = field(default_factory=list)
+    """Told (kind, name) after a signage command rewrote its hand-off file under
+    ``<state_dir>/signage/<kind>/<name>.json`` (the channel server pushes it to players)."""
     config_pending: Config | None = None
     """A config that `config.reload` validated, applied at the next restart."""
     address_key: bytes = field(default_factory=lambda: os.urandom(16), repr=False)

@@ -24,6 +24,7 @@ BUILDERS: list[str] = [
     "edge.sources:build",
     "edge.recording.tap:build",
     "edge.sync.component:build",
+    "edge.signage_link.server:build",
 ]
 
 

@@ -1,5 +1,5 @@
-"""`omo-edge bench signage`: the player at 1080p under the `offscreen` driver (which, unlike
-`dummy`, pays for the frame copy) on one core.
+"""`omo-edge bench signage-player`: the player at 1080p under the `offscreen` driver
+(which, unlike `dummy`, pays for the frame copy) on one core.
 
 - frame rate of a playlist of images and product cards, and of 1080p MJPG video, drawn as
   fast as the player can (the clock advances one frame per frame, so items switch and every
@@ -9,7 +9,8 @@
   end of the flip of the first frame that shows it, p50 and p99 over `--triggers`, with the
   real player process loop (`PlayerApp`) at 60 frames/s.
 
-The daemon's own share (event appended -> rule -> `Show` written) is not in this figure.
+The daemon's own share (event appended -> rule -> `Show` written) is `omo-edge bench signage`
+(edge/signage_link/bench.py); the two add up to the budget from an event to its frame.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def run(frames: int, triggers: int, seed: int) -> dict[str, Any]:
     p50 = statistics.median(lat) * 1000 if lat else float("nan")
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else float("nan")
     still, video = rates["still_fps"], rates["video_fps"]
-    return {"bench": "signage", "resolution": f"{W}x{H}", "driver": "offscreen",
+    return {"bench": "signage-player", "resolution": f"{W}x{H}", "driver": "offscreen",
             "cores": 1, "still_fps": round(still, 1), "video_fps": round(video, 1),
             "ceiling_fps": round(rates["ceiling_fps"], 1),
             "ceiling": "blit of one prepared 1080p surface + flip",

@@ -107,7 +107,7 @@ def test_list_drivers() -> None:
 def test_the_signage_bench_runs_and_reports_its_figures() -> None:
     from signage.bench import run as bench
     result = bench(frames=4, triggers=3, seed=1)
-    assert result["bench"] == "signage" and result["shown"] == 3
+    assert result["bench"] == "signage-player" and result["shown"] == 3
     assert result["still_fps"] > 0 and result["video_fps"] > 0 and result["ceiling_fps"] > 0
     assert 0 < result["latency_ms_p50"] <= result["latency_ms_p99"]
     assert set(result["meets_goals"]) == {"still_fps", "video_fps", "latency_ms_p99"}

@@ -138,7 +138,9 @@ def test_resume_from_the_first_undelivered_event(tmp_path: Path, broker: Mosquit
         await p.start_emitter()
         await _emit(p, n_new)
         p.start_sync()
-        await await_until(lambda: p.log.stats().queued == 0, 20, "delivery")
+        # the log's marks are written before the publisher counts them: wait for both
+        await await_until(lambda: p.log.stats().queued == 0
+                          and p.publisher.counters["delivered"] >= n_new, 20, "delivery")
         counters = dict(p.publisher.counters)
         await p.close()
         return counters

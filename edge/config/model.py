@@ -112,6 +112,9 @@ class Plate:
                        range=(0.01, 100.0))
     max_grams: float = key("the load cell's range: a reading at or beyond it is saturated",
                            30_000.0, range=(1, 1_000_000), unit="a weight in grams")
+    price: float | None = key("the product's price in the store's currency, shown on its "
+                              "signage card; unset: the card shows no price", None,
+                              range=(0, 100_000_000), example=298, commented=True)
 
 
 @dataclass(frozen=True)
@@ -337,6 +340,52 @@ class Screen:
                   "start": "06:00", "end": "10:30"}])
 
 
+TRIGGER_PRIORITIES = ("trigger", "cloud", "urgent")  # signage.protocol.Priority, by name
+TRIGGER_CONTENT_PATTERN = r"product|asset://[^\s]{1,2000}"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    id: str = _id("the rule's name: `omo.signage.trigger.fired` and proof of play carry it")
+    event: str = key("the event type that fires it, e.g. `omo.shelf.item.picked`",
+                     pattern=r"omo\.[a-z0-9_]+(\.[a-z0-9_]+)+", allowed="an omo event type")
+    content: str = key("what it shows: `product` (the card of the event's `sku`, from the "
+                       "planogram) or an asset, `asset://<name>`", "product",
+                       pattern=TRIGGER_CONTENT_PATTERN,
+                       allowed="'product' or 'asset://<name>'")
+    priority: str = key("which content it interrupts (a higher one wins the screen)",
+                        "trigger", choices=TRIGGER_PRIORITIES,
+                        allowed="one of " + ", ".join(TRIGGER_PRIORITIES))
+    duration_s: float = key("how long it shows before the schedule resumes", 8.0,
+                            range=(1, 3600), unit="seconds")
+    cooldown_s: float = key("it does not fire again for the same screen and product within "
+                            "this time", 30.0, range=(0, 86400), unit="seconds")
+    screens: tuple[str, ...] = key(
+        "the screens it shows on; empty: the screen nearest the event (same zone, else the "
+        "nearest zone area on the plan, else `signage_channel.default_screen`)", ())
+
+
+@dataclass(frozen=True)
+class SignageChannel:
+    order_minutes: float = key("an order number stays on the pickup board this long after "
+                               "`order.ready`", 10.0, range=(0.5, 1440), unit="minutes")
+    show_s: float = key("how long a `signage.show` without `until` or a duration stays up",
+                        30.0, range=(1, 86400), unit="seconds")
+    queue: int = key("messages waiting for one player at most; beyond it the oldest is "
+                     "dropped (counted), and a newer state replaces an unsent older one", 256,
+                     range=(8, 100_000))
+    hello_timeout_s: float = key("a player that has not said Hello within this time is "
+                                 "disconnected", 10.0, range=(0.1, 3600), unit="seconds")
+    default_screen: str | None = key("the screen a trigger uses when no screen is near the "
+                                     "event; unset: the trigger is skipped (counted)", None,
+                                     pattern=ID_PATTERN, allowed="a screen id",
+                                     example="screen-pickup", commented=True)
+    triggers: tuple[Trigger, ...] = key(
+        "Trigger rules: an event shows content on a screen (docs/signage-channel.md).",
+        example=[{"id": "pick-card", "event": "omo.shelf.item.picked", "content": "product",
+                  "priority": "trigger", "duration_s": 8, "cooldown_s": 30}])
+
+
 _key = key  # Tls has a field named key
 
 
@@ -463,6 +512,9 @@ class Config:
     screens: tuple[Screen, ...] = key(
         "Signage screens, driven by the separate omo-edge-signage service.",
         example=[{"id": "screen-pickup", "zone": "pickup"}])
+    signage_channel: SignageChannel = key(
+        "The daemon's side of the signage channel: command state, order board and triggers "
+        "(docs/signage-channel.md).")
     broker: Broker = key("The MQTT broker events are delivered to.")
     source_path: str | None = field(default=None)
 

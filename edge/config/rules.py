@@ -136,4 +136,26 @@ def tls(config: Config) -> list[str]:
     return problems
 
 
-ALL = (store, plates, ids, zone_references, ble, floor_plan, tls)
+def signage(config: Config) -> list[str]:
+    screens = {s.id for s in config.screens}
+    problems = []
+    sc = config.signage_channel
+    if sc.default_screen is not None and sc.default_screen not in screens:
+        problems.append(f"signage_channel.default_screen = {sc.default_screen!r}: not one of "
+                        "the configured screens")
+    from edge.catalogue import catalogue
+
+    known = catalogue()
+    for i, rule in enumerate(sc.triggers):
+        if rule.event is not None and rule.event not in known:
+            problems.append(f"signage_channel.triggers[{i}].event = {rule.event!r}: not an event "
+                            "type in the catalogue (README lists them)")
+        for name in rule.screens or ():
+            if name not in screens:
+                problems.append(f"signage_channel.triggers[{i}].screens: {name!r} is not one "
+                                "of the configured screens")
+    problems += unique([t.id for t in sc.triggers], "signage_channel.triggers[].id")
+    return problems
+
+
+ALL = (store, plates, ids, zone_references, ble, floor_plan, tls, signage)

@@ -23,6 +23,7 @@ BUILDERS: list[str] = [
     "edge.presence:build",
     "edge.presence.footfall:build",
     "edge.shelf:build",
+    "edge.signage_link.triggers:build",
     # "edge.vision:build" as the part lands
 ]
 

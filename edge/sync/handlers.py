@@ -1,12 +1,14 @@
 """Default command handlers.
 
-The signage player runs as its own process and is not written yet, so `signage.show`,
-`signage.playlist` and `order.ready` write the latest state atomically as JSON under
-``<state_dir>/signage/`` for the player to read:
+`signage.show`, `signage.playlist` and `order.ready` write the latest state atomically as
+JSON under ``<state_dir>/signage/`` (the durable state: a restarted daemon reads it back),
+then tell `services.signage_listeners`; the channel server (edge/signage_link/) pushes it to
+the players over the signage channel (docs/signage-channel.md):
 
     signage/show/<screen>.json         the content or recommendation to show now
     signage/playlists/<playlist>.json  a whole playlist
-    signage/orders/<board>.json        order numbers ready for pickup
+    signage/orders/<board>.json        order numbers ready for pickup, each with its expiry
+                                       (`signage_channel.order_minutes` after it was added)
 
 Each is bounded (edge/sync/bookkeeping.py): at most MAX_FILES screens shown, playlists and
 boards (a new one beyond is `rejected`; rewriting an existing one is fine), at most
@@ -34,12 +36,13 @@ from drivers.app_beacon import DEFAULT_ROTATION_S, AppKeyRing
 from edge import __version__
 from edge.app_keys import UPDATED_TYPE, AppKeysInvalid, describe, parse_keys, write_app_keys
 from edge.config import Config, ConfigError, load
-from edge.events import format_time
+from edge.events import format_time, parse_time
 from edge.files import write_json_atomic
 from edge.services import Services
 from edge.shelf.commands import REQUESTED as SHELF_REQUESTED
 from edge.shelf.commands import Action, UnknownPlate
 from edge.shelf.commands import request as shelf_request
+from edge.signage_link.state import live_orders
 from edge.sync.bookkeeping import MAX_FILES, MAX_ORDERS_PER_BOARD, may_add
 from edge.sync.commands import Command, CommandRejected, Handler
 
@@ -59,6 +62,7 @@ class DefaultHandlers:
         self.services = services
         self.bootid = bootid
         self.signage_dir = config.storage.state_dir / "signage"
+        self.order_s = config.signage_channel.order_minutes * 60.0
 
     def table(self) -> dict[str, Handler]:
         return {"ping": self.ping, "config.reload": self.config_reload,
@@ -90,6 +94,10 @@ class DefaultHandlers:
         return {"valid": True, "changed": changed, "applied": False,
                 "restart_required": bool(changed)}
 
+    def _changed(self, kind: str, name: str) -> None:
+        for listener in list(getattr(self.services, "signage_listeners", ())):
+            listener(kind, name)
+
     def _check_screen(self, screen: str) -> None:
         known = {s.id for s in self.config.screens}
         if known and screen not in known:
@@ -107,6 +115,7 @@ class DefaultHandlers:
         self._check_room("show", screen, "screens shown")
         path = self.signage_dir / "show" / f"{screen}.json"
         write_json_atomic(path, {**self._stamp(cmd), **cmd.args})
+        self._changed("show", screen)
         return {"screen": screen, "written": str(path.relative_to(self.signage_dir.parent))}
 
     async def signage_playlist(self, cmd: Command) -> dict[str, Any]:
@@ -116,6 +125,7 @@ class DefaultHandlers:
         self._check_room("playlists", name, "playlists")
         path = self.signage_dir / "playlists" / f"{name}.json"
         write_json_atomic(path, {**self._stamp(cmd), **cmd.args})
+        self._changed("playlists", name)
         return {"playlist": name, "items": len(cmd.args["items"])}
 
     async def order_ready(self, cmd: Command) -> dict[str, Any]:
@@ -123,12 +133,16 @@ class DefaultHandlers:
         mode = cmd.args.get("mode", "replace")
         self._check_room("orders", board, "boards")
         path = self.signage_dir / "orders" / f"{board}.json"
-        current: list[str] = []
+        now = cmd.received_at  # an order's minutes start when the command arrived
+        expires: dict[str, float] = {}
         if mode != "replace":
             try:
-                current = list(json.loads(path.read_text(encoding="utf-8")).get("orders", []))
-            except (OSError, ValueError, AttributeError):
-                current = []
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                expires = live_orders(doc, now, parse_time(str(doc["received_at"]))
+                                      + self.order_s)
+            except (OSError, ValueError, AttributeError, KeyError, TypeError, OverflowError):
+                expires = {}
+        current = list(expires)
         incoming = list(dict.fromkeys(cmd.args["orders"]))
         if mode == "replace":
             orders = incoming
@@ -139,7 +153,11 @@ class DefaultHandlers:
         if len(orders) > MAX_ORDERS_PER_BOARD:
             raise CommandRejected(f"the board would hold {len(orders)} orders; at most "
                                   f"{MAX_ORDERS_PER_BOARD}: remove some first")
-        write_json_atomic(path, {**self._stamp(cmd), "board": board, "orders": orders})
+        until = now + self.order_s
+        expires = {o: expires.get(o, until) for o in orders}
+        write_json_atomic(path, {**self._stamp(cmd), "board": board, "orders": orders,
+                                 "expires": expires})
+        self._changed("orders", board)
         return {"board": board, "orders": orders}
 
     async def presence_app_keys(self, cmd: Command) -> dict[str, Any]:
