@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_OUT ?= sim-output
 
-.PHONY: all venv mosquitto test lint typecheck unit demo clean
+# The signage player draws Japanese with a CJK font found through fontconfig.
+.PHONY: all venv mosquitto fonts test lint typecheck unit demo clean
 
 all: test
 
@@ -37,16 +38,28 @@ mosquitto:
 	  echo "optional: sudo apt-get install -y python3-seccomp (else the seccomp tests skip)"; \
 	fi
 
+# The signage tests draw Japanese product cards; pygame's own font has no kana or kanji.
+fonts:
+	@if command -v fc-list >/dev/null 2>&1 && [ -n "$$(fc-list :lang=ja file)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's fonts-ipaexfont-gothic (Japanese text on the signage)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    fontconfig fonts-ipaexfont-gothic; \
+	else \
+	  echo "no Japanese font; install one with:  sudo apt-get install -y fontconfig fonts-ipaexfont-gothic" >&2; \
+	  exit 1; \
+	fi
+
 lint: venv
 	$(BIN)/ruff check .
 
 typecheck: venv
 	$(BIN)/mypy
 
-unit: venv mosquitto
+unit: venv mosquitto fonts
 	$(BIN)/python -m pytest -q
 
-test: venv mosquitto lint typecheck unit
+test: venv mosquitto fonts lint typecheck unit
 
 demo: venv
 	$(BIN)/omo-edge sim --scenario normal-day --seed 7 --duration 900 --speed max \

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from drivers.readings import WeightSample
+from drivers.readings import WeightSample, weight_sample
 from drivers.shelf_serial import SerialLineReader
 from drivers.weighing import MAX_GRAMS, Fault, ParseResult, Protocol, Skip, Unit, Weight, to_weight
 
@@ -202,8 +202,8 @@ class ScaleReader:
             self.unit_changes += 1
         self.good += 1
         seq, self.seq = self.seq, (self.seq + 1) % 65536
-        return WeightSample(self.shelf, self.shelf, self.plate, w.grams, seq, self.now(),
-                            stable=w.stable)
+        return weight_sample(self.shelf, self.shelf, self.plate, w.grams, seq, self.now(),
+                             stable=w.stable)
 
     def counters(self) -> dict[str, int]:
         out = {"bad_lines": sum(self.skipped.values()) + self.lines.overlong}

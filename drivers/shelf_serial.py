@@ -18,12 +18,15 @@ from dataclasses import dataclass
 
 import serial
 
-from drivers.readings import WeightSample
+from drivers.readings import BeamEdge, WeightSample, weight_sample
 from drivers.weighing import Skip
 
 FRAME_RE = re.compile(
     rb"\$W,([A-Za-z0-9_-]{1,16}),(\d{1,2}),(-?\d{1,7}\.\d),(\d{1,5})\*([0-9A-Fa-f]{2})")
+BEAM_RE = re.compile(
+    rb"\$B,([A-Za-z0-9_-]{1,16}),(\d{1,2}),(\d),([01]),(\d{1,5})\*([0-9A-Fa-f]{2})")
 START = b"$W,"
+BEAM_START = b"$B,"
 MAX_LINE = 128
 
 
@@ -53,6 +56,38 @@ def checksum(body: bytes) -> int:
 def encode_line(controller: str, plate: int, grams: float, seq: int) -> bytes:
     body = f"W,{controller},{plate},{grams:.1f},{seq % 65536}".encode("ascii")
     return b"$" + body + b"*" + f"{checksum(body):02X}".encode() + b"\r\n"
+
+
+@dataclass(frozen=True)
+class BeamReport:
+    controller: str
+    plate: int
+    lane: int
+    broken: bool
+    seq: int
+
+
+def encode_beam(controller: str, plate: int, lane: int, broken: bool, seq: int) -> bytes:
+    body = f"B,{controller},{plate},{lane},{int(broken)},{seq % 65536}".encode("ascii")
+    return b"$" + body + b"*" + f"{checksum(body):02X}".encode() + b"\r\n"
+
+
+def parse_beam(line: bytes) -> BeamReport:
+    """Parse one beam edge line (`$B,...`), wherever it starts on the line. Raises
+    ProtocolError (with its Skip reason) if the line holds no valid beam report."""
+    m = BEAM_RE.search(line)
+    if m is None:
+        start = line.find(BEAM_START)
+        partial = start >= 0 and b"*" not in line[start:]
+        raise ProtocolError(f"not a beam report ({len(line)} bytes)",
+                            Skip.PARTIAL if partial else Skip.GARBLED)
+    controller, plate_text, lane_text, state, seq_text, cs = m.groups()
+    if checksum(m.group(0)[1:-3]) != int(cs, 16):
+        raise ProtocolError("bad checksum", Skip.BAD_CHECKSUM)
+    plate, lane, seq = int(plate_text), int(lane_text), int(seq_text)
+    if not 1 <= plate <= 99 or not 1 <= lane <= 9 or seq > 65535:
+        raise ProtocolError("plate, lane or seq out of range", Skip.OUT_OF_RANGE)
+    return BeamReport(controller.decode(), plate, lane, state == b"1", seq)
 
 
 def parse_line(line: bytes) -> ShelfReport:
@@ -169,6 +204,7 @@ class ShelfReader:
         self.now = now
         self.lines = SerialLineReader(port, baudrate, timeout_s, frame_start=b"$")
         self.good = 0
+        self.beams = 0
         self.skipped: Counter[Skip] = Counter()
 
     def open(self) -> None:
@@ -177,25 +213,37 @@ class ShelfReader:
     def close(self) -> None:
         self.lines.close()
 
-    def read(self, stop: threading.Event | None = None) -> list[WeightSample]:
+    def read(self, stop: threading.Event | None = None) -> list[WeightSample | BeamEdge]:
         """The samples that arrived within the timeout; raises serial.SerialException when
         the controller goes away. (`stop` is not needed: the read times out by itself.)"""
-        out = []
+        out: list[WeightSample | BeamEdge] = []
         for line in self.lines.read_lines():
             sample = self.handle(line)
             if sample is not None:
                 out.append(sample)
         return out
 
-    def handle(self, line: bytes) -> WeightSample | None:
-        """One line: its sample, or None (counted per Skip reason)."""
+    def handle(self, line: bytes) -> WeightSample | BeamEdge | None:
+        """One line: its sample or beam edge, or None (counted per Skip reason)."""
         try:
             controller, plate, grams, seq = _fields(line)
+        except ProtocolError as exc:
+            if BEAM_START in line:
+                return self._beam(line)
+            self.skipped[exc.reason] += 1
+            return None
+        self.good += 1
+        return weight_sample(self.shelf, controller, plate, grams, seq, self.now())
+
+    def _beam(self, line: bytes) -> BeamEdge | None:
+        try:
+            b = parse_beam(line)
         except ProtocolError as exc:
             self.skipped[exc.reason] += 1
             return None
         self.good += 1
-        return WeightSample(self.shelf, controller, plate, grams, seq, self.now())
+        self.beams += 1
+        return BeamEdge(self.shelf, b.controller, b.plate, b.lane, b.broken, b.seq, self.now())
 
     @property
     def bad(self) -> int:
@@ -207,6 +255,8 @@ class ShelfReader:
 
     def counters(self) -> dict[str, int]:
         out = {"bad_lines": self.bad_total}
+        if self.beams:
+            out["beam_edges"] = self.beams
         out.update({f"skipped_{r.value}": n for r, n in self.skipped.items() if n})
         if self.lines.overlong:
             out[f"skipped_{Skip.OVERLONG.value}"] = self.lines.overlong

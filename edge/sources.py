@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from drivers.base import Driver, SensorFatal
-from drivers.readings import BleAdvert, DoorCrossing, Frame, Reading, WeightSample
+from drivers.readings import BeamEdge, BleAdvert, DoorCrossing, Frame, Reading, WeightSample
 from edge.runtime import Backoff, Component, ComponentContext, FatalError, Health, StopPhase
 from edge.services import SensorState
 
@@ -220,7 +220,7 @@ def ble_mqtt_source(config: Config, services: Services) -> SensorSource[BleAdver
     return SensorSource(SensorKind.BLE, MQTT_SENSOR, make)
 
 
-def shelf_source(shelf: Shelf) -> SensorSource[WeightSample]:
+def shelf_source(shelf: Shelf) -> SensorSource[WeightSample | BeamEdge]:
     """The shelf's reader, chosen by its protocol: the omo controller's, or a commercial
     scale's (one plate, number 1)."""
     from drivers.base import BlockingDriver, ThreadedDriver
@@ -230,8 +230,8 @@ def shelf_source(shelf: Shelf) -> SensorSource[WeightSample]:
 
     protocol = Protocol(shelf.protocol)
 
-    def make(ctx: ComponentContext) -> Driver[WeightSample]:
-        reader: BlockingDriver[WeightSample]
+    def make(ctx: ComponentContext) -> Driver[WeightSample | BeamEdge]:
+        reader: BlockingDriver[WeightSample | BeamEdge]
         if protocol is Protocol.OMO:
             reader = ShelfReader(shelf.id, shelf.port, shelf.baudrate, now=ctx.clock.now)
         else:

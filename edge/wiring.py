@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 BUILDERS: list[str] = [
     "edge.sources:build",
     "edge.recording.tap:build",
+    "edge.shelf.control:build",
     "edge.sync.component:build",
     "edge.signage_link.server:build",
 ]

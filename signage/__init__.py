@@ -1,1 +1,8 @@
-"""omo-edge signage."""
+"""omo-edge signage: the store screen player, a process of its own (`omo-edge signage`).
+
+protocol (the channel's messages), channel (the player's client), app (the process loop),
+player (what plays now, prepared ahead, fallbacks), content (opening items), draw (cards,
+splash, board, ticker), fonts (CJK through fontconfig), layout (regions, rotation), schedule
+(slots and screen hours), cache (offline assets), store (proof of play until acked), power
+(HDMI-CEC), sdl (drivers, display), bench, screenshots. See docs/signage.md.
+"""

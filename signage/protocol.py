@@ -177,6 +177,7 @@ def decode(line: bytes) -> Message:
     """Parse one line. Raises BadMessage for anything that is not a valid message."""
     if len(line) > MAX_LINE:
         raise BadMessage(f"line of {len(line)} bytes exceeds {MAX_LINE}")
+    kind = None
     try:
         raw = json.loads(line)
         if not isinstance(raw, dict):

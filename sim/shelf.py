@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import math
 import os
 import random
 import sys
@@ -23,11 +24,17 @@ import termios
 import tty
 from pathlib import Path
 
-from drivers.shelf_serial import encode_line
+from drivers.shelf_serial import encode_beam, encode_line
 from sim.linenoise import garble
 from sim.world import ShelfDef, World
 
 MAX_PENDING = 64 * 1024  # a controller's UART does not buffer a whole day
+
+
+def beam_lanes(shelf: ShelfDef, pitch_m: float) -> int:
+    """How many beams cross each plate of `shelf`: one every `pitch_m`, 1 to 9."""
+    width = (shelf.rect.x1 - shelf.rect.x0) / len(shelf.plates)
+    return max(1, min(9, math.ceil(width / pitch_m - 1e-9)))
 
 
 class PtyPort:
@@ -126,9 +133,42 @@ class ShelfGenerator:
                 self.plates.append(_Plate(shelf, pl.number, pl.tare_grams
                                           + pl.stock * pl.unit_grams,
                                           self.rng.uniform(0, 1 / self.p.rate_hz)))
+        self.edges = self._beam_edges(world)
+        self.edge_i = 0
         self.seq: dict[str, int] = {s.controller: 0 for s in world.layout.shelves}
         self.sent: dict[str, int] = {s.id: 0 for s in world.layout.shelves}
         self.garbled = 0
+
+    def _beam_edges(self, world: World) -> list[tuple[float, ShelfDef, int, int, bool]]:
+        """Every beam edge of the run in time order: (t, shelf, plate, lane, broken). A hand
+        putting on or taking off (a pick, a return, a restock) breaks one of the plate's
+        lanes, chosen at random, from a moment before the weight starts moving until a
+        moment after it stops; a lane is broken while any hand is in it. Bumps (a knock
+        from outside) break no beam."""
+        pitch = self.p.beam_pitch_m
+        if pitch <= 0:
+            return []
+        lanes = {s.id: beam_lanes(s, pitch) for s in world.layout.shelves}
+        rng = random.Random(f"omo-sim:{world.seed}:{world.scenario.name}:beams")
+        spans: dict[tuple[str, int, int], list[tuple[float, float]]] = {}
+        for c in world.weight_changes:
+            lane = rng.randint(1, lanes[c.shelf])
+            spans.setdefault((c.shelf, c.plate, lane), []).append(
+                (c.t - rng.uniform(0.05, 0.3), c.t_end + rng.uniform(0.05, 0.3)))
+        shelves = {s.id: s for s in world.layout.shelves}
+        edges: list[tuple[float, ShelfDef, int, int, bool]] = []
+        for (shelf_id, plate, lane), items in spans.items():
+            merged: list[list[float]] = []
+            for a, b in sorted(items):
+                if merged and a <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], b)
+                else:
+                    merged.append([a, b])
+            for a, b in merged:
+                edges.append((a, shelves[shelf_id], plate, lane, True))
+                edges.append((b, shelves[shelf_id], plate, lane, False))
+        edges.sort(key=lambda e: (e[0], e[1].id, e[2], e[3]))
+        return edges
 
     def load(self, shelf: str, plate: int, t: float) -> float:
         """The plate's true load at t (tare + stock, picks and returns as ramps, bumps)."""
@@ -145,6 +185,15 @@ class ShelfGenerator:
 
     def step(self, t0: float, t1: float) -> dict[str, bytes]:
         """Bytes each shelf's controller writes in [t0, t1)."""
+        result = {}
+        for shelf_id, lines in self.timed_lines(t0, t1).items():
+            self.sent[shelf_id] += len(lines)
+            result[shelf_id] = b"".join(line for _, line in lines)
+        return result
+
+    def timed_lines(self, t0: float, t1: float) -> dict[str, list[tuple[float, bytes]]]:
+        """The lines each shelf's controller writes in [t0, t1), with their times, in time
+        order (the offline harness feeds them straight to the processor)."""
         out: dict[str, list[tuple[float, bytes]]] = {}
         p, rng = self.p, self.rng
         period = 1 / p.rate_hz
@@ -163,9 +212,15 @@ class ShelfGenerator:
                     line = garble(line, self.rng)
                     self.garbled += 1
                 out.setdefault(pl.shelf.id, []).append((t, line))
-        result = {}
-        for shelf_id, lines in out.items():
+        while self.edge_i < len(self.edges) and self.edges[self.edge_i][0] < t1:
+            t, shelf, plate, lane, broken = self.edges[self.edge_i]
+            self.edge_i += 1
+            if t < t0:
+                continue
+            ctrl = shelf.controller
+            line = encode_beam(ctrl, plate, lane, broken, self.seq[ctrl])
+            self.seq[ctrl] = (self.seq[ctrl] + 1) % 65536
+            out.setdefault(shelf.id, []).append((t, line))
+        for lines in out.values():
             lines.sort(key=lambda x: x[0])
-            self.sent[shelf_id] += len(lines)
-            result[shelf_id] = b"".join(line for _, line in lines)
-        return result
+        return out

@@ -238,6 +238,10 @@ class ShelfParams:
     bumps_per_hour: float = param(8.0, (0.0, 3600.0),
                                   "per shelf: knocks that are not picks, per hour")
     garbled: float = param(0.002, (0.0, 1.0), "share of lines with line noise")
+    beam_pitch_m: float = param(0.25, (0.0, 10.0),
+                                "IR beams across each plate's front, one every this many "
+                                "metres (at most 9 a plate); a hand breaks one of them "
+                                "(0: no beams, like a commercial scale)")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 
-from drivers.readings import BleAdvert, DoorCrossing, Frame, Reading, WeightSample
+from drivers.readings import BeamEdge, BleAdvert, DoorCrossing, Frame, Reading, WeightSample
 from edge.config import Config
 from edge.events import Event
 from edge.processing.processor import BaseProcessor, Output, Subscriptions
@@ -20,7 +20,7 @@ WINDOW_S = 10.0
 
 class WindowCounter(BaseProcessor):
     name = "window-counter"
-    subscriptions = Subscriptions(readings=(BleAdvert, WeightSample, DoorCrossing),
+    subscriptions = Subscriptions(readings=(BleAdvert, WeightSample, DoorCrossing, BeamEdge),
                                   tick_s=5.0)
 
     def __init__(self) -> None:
@@ -34,6 +34,8 @@ class WindowCounter(BaseProcessor):
             sensor = f"shelf:{reading.shelf}:{reading.plate}"
         elif isinstance(reading, DoorCrossing):
             sensor = f"door:{reading.counter}"
+        elif isinstance(reading, BeamEdge):
+            sensor = f"beam:{reading.shelf}:{reading.plate}"
         else:
             return
         start = math.floor(reading.t / WINDOW_S) * WINDOW_S

@@ -39,7 +39,7 @@ def known_keys() -> dict[str, set[str]]:
         "privacy": dict(odd), "zones": [dict(odd)], "shelves": [{**odd, "plates": [dict(odd)]}],
         "cameras": [dict(odd)],
         "ble": {**odd, "receivers": [dict(odd)], "mqtt": {**odd, "nodes": [dict(odd)]}},
-        "screens": [dict(odd)], "broker": {**odd, "tls": dict(odd)},
+        "screens": [{**odd, "schedule": [dict(odd)]}], "broker": {**odd, "tls": dict(odd)},
     }
     with pytest.raises(ConfigError) as info:
         parse(raw, env={})
@@ -49,7 +49,7 @@ def known_keys() -> dict[str, set[str]]:
         if m:
             table = re.sub(r"\[\d+\]", "", m.group(1)).rstrip(".")
             found[table] = set(m.group(2).split(", "))
-    assert len(found) == 16, sorted(found)
+    assert len(found) == 17, sorted(found)
     return found
 
 

@@ -51,6 +51,10 @@ SHELF_PROTOCOLS = ("omo", "and", "cas", "mt-sics")
 SCALE_UNITS = ("g", "kg", "lb")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
 SCAN_MODES = ("auto", "passive", "active")  # drivers.ble.ScanMode
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ROTATIONS = (0, 90, 180, 270)
+LAYOUTS = ("full", "ticker", "board")
+HHMM_PATTERN = r"(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)"
 
 
 def _id(help: str) -> Any:
@@ -299,12 +303,46 @@ class Ble:
 
 
 @dataclass(frozen=True)
+class ScreenSchedule:
+    playlist: str = _id("the playlist played in this slot")
+    days: tuple[str, ...] = key("weekdays it applies to", WEEKDAYS, choices=WEEKDAYS,
+                                allowed="a weekday: " + ", ".join(WEEKDAYS))
+    start: str = key("start of the slot, store time", "00:00", pattern=HHMM_PATTERN,
+                     allowed="a time HH:MM")
+    end: str = key("end of the slot (exclusive; before start: past midnight)", "24:00",
+                   pattern=HHMM_PATTERN, allowed="a time HH:MM (24:00 = midnight)")
+
+
+@dataclass(frozen=True)
 class Screen:
     id: str = _id("the screen")
     zone: str = _zone_ref("where it hangs")
-    width: int = key("resolution, width", 1920, range=(160, 7680), unit="a width in pixels")
-    height: int = key("resolution, height", 1080, range=(120, 4320), unit="a height in pixels")
+    width: int = key("resolution, width (the panel's, before rotation)", 1920,
+                     range=(160, 7680), unit="a width in pixels")
+    height: int = key("resolution, height (the panel's, before rotation)", 1080,
+                      range=(120, 4320), unit="a height in pixels")
     fullscreen: bool = key("full screen, or a window (development)", True)
+    rotation: int = key("content rotation: 90 or 270 for a portrait screen on a landscape "
+                        "panel (the player rotates; SDL does not under KMSDRM)", 0,
+                        choices=ROTATIONS, allowed="0, 90, 180 or 270 (degrees clockwise)")
+    layout: str = key("regions: `full` (main only), `ticker` (main and a text ticker), "
+                      "`board` (main and the order-ready board)", "full", choices=LAYOUTS,
+                      allowed="one of " + ", ".join(LAYOUTS))
+    playlist: str = key("the default playlist (when no schedule slot applies)", "default",
+                        pattern=ID_PATTERN, allowed=ID_ALLOWED)
+    board: str = key("the order-ready board shown in the `board` layout",
+                     derive=lambda v, raw: v.get("id") or "", default_doc="the screen's id",
+                     example="pickup")
+    ticker: str = key("the ticker's text in the `ticker` layout", "")
+    on: str = key("screen on at (store time); on = off: always on", "00:00",
+                  pattern=HHMM_PATTERN, allowed="a time HH:MM")
+    off: str = key("screen off at (HDMI-CEC standby when cec-client exists, else blank)",
+                   "00:00", pattern=HHMM_PATTERN, allowed="a time HH:MM")
+    fps: int = key("frame rate cap", 30, range=(1, 120), unit="frames per second")
+    schedule: tuple[ScreenSchedule, ...] = key(
+        "Schedule slots by weekday and time of day; the first that applies wins.",
+        example=[{"playlist": "breakfast", "days": ["mon", "tue", "wed", "thu", "fri"],
+                  "start": "06:00", "end": "10:30"}])
 
 
 TRIGGER_PRIORITIES = ("trigger", "cloud", "urgent")  # signage.protocol.Priority, by name

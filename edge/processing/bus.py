@@ -19,7 +19,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Protocol, TypeVar, cast
 
-from drivers.readings import BleAdvert, DoorCrossing, Frame, Reading, WeightSample
+from drivers.readings import BeamEdge, BleAdvert, DoorCrossing, Frame, Reading, WeightSample
 
 
 class Policy(StrEnum):
@@ -34,17 +34,19 @@ class ReadingKind(StrEnum):
 
     BLE = "ble"
     WEIGHT = "weight"
+    BEAM = "beam"
     FRAME = "frame"
     DOOR = "door"
 
 
 KINDS: dict[type[Reading], ReadingKind] = {
     BleAdvert: ReadingKind.BLE, WeightSample: ReadingKind.WEIGHT, Frame: ReadingKind.FRAME,
-    DoorCrossing: ReadingKind.DOOR,
+    DoorCrossing: ReadingKind.DOOR, BeamEdge: ReadingKind.BEAM,
 }
 POLICIES: dict[ReadingKind, Policy] = {
     ReadingKind.BLE: Policy.QUEUE, ReadingKind.WEIGHT: Policy.QUEUE,
     ReadingKind.DOOR: Policy.QUEUE, ReadingKind.FRAME: Policy.NEWEST,
+    ReadingKind.BEAM: Policy.QUEUE,  # an edge lost would leave a hand in the shelf
 }
 
 

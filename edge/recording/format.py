@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from drivers.readings import BleAdvert, Direction, DoorCrossing, Reading, WeightSample
+from drivers.readings import (
+    BeamEdge,
+    BleAdvert,
+    Direction,
+    DoorCrossing,
+    Reading,
+    WeightSample,
+)
 
 FORMAT = "omo-edge.recording"
 VERSION = 1
@@ -83,13 +90,16 @@ def encode(reading: Reading) -> str:
         obj = ["weight", r.t, r.shelf, r.controller, r.plate, r.grams, r.seq]
     elif isinstance(r, DoorCrossing):
         obj = ["door", r.t, r.counter, str(r.direction)]
+    elif isinstance(r, BeamEdge):
+        obj = ["beam", r.t, r.shelf, r.controller, r.plate, r.lane, r.broken, r.seq]
     else:
         raise TypeError(f"{type(r).__name__} readings are not recorded")
     return json.dumps(obj, separators=(",", ":"))
 
 
 def kind_name(reading: Reading) -> str:
-    return {BleAdvert: "ble", WeightSample: "weight", DoorCrossing: "door"}.get(
+    return {BleAdvert: "ble", WeightSample: "weight", DoorCrossing: "door",
+            BeamEdge: "beam"}.get(
         type(reading), "frame")
 
 
@@ -130,6 +140,13 @@ def decode(obj: Any) -> Reading:
                 return WeightSample(shelf=_str(shelf), controller=_str(controller),
                                     plate=_int(plate), grams=_num(grams), seq=_int(seq),
                                     t=_num(t))
+            case "beam":
+                _, t, shelf, controller, plate, lane, broken, seq = obj
+                if not isinstance(broken, bool):
+                    raise BadLine("not a boolean")
+                return BeamEdge(shelf=_str(shelf), controller=_str(controller),
+                                plate=_int(plate), lane=_int(lane), broken=broken,
+                                seq=_int(seq), t=_num(t))
             case "door":
                 _, t, counter, direction = obj
                 return DoorCrossing(counter=_str(counter), t=_num(t),

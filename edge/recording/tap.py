@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drivers.readings import BleAdvert, DoorCrossing, Reading, WeightSample
+from drivers.readings import BeamEdge, BleAdvert, DoorCrossing, Reading, WeightSample
 from edge import __version__
 from edge.recording.format import Header, RecordingError, RecordingWriter, encode, parse_header
 from edge.runtime import Component, ComponentContext, Health
@@ -95,7 +95,8 @@ class RecordTap:
         bus = ctx.services.readings
         undo = [bus.subscribe_callback(BleAdvert, offer),
                 bus.subscribe_callback(WeightSample, offer),
-                bus.subscribe_callback(DoorCrossing, offer)]
+                bus.subscribe_callback(DoorCrossing, offer),
+                bus.subscribe_callback(BeamEdge, offer)]
         closed = asyncio.ensure_future(reader.read())  # the client sends nothing: EOF ends it
         stopping = asyncio.ensure_future(ctx.stopping.wait())
         try:

@@ -28,9 +28,19 @@ def plate_specs(config: Config) -> list[PlateSpec]:
 
 
 def build(config: Config) -> list[Processor]:
-    """The shelf processor for `config`, or nothing without shelves."""
+    """The shelf processor for `config`, or nothing without shelves. Calibrations done by
+    command and kept in the state folder (`edge.shelf.control`) replace the config's tare
+    and scale; such a plate's starting count is then its weight's."""
+    from dataclasses import replace
+
+    from edge.shelf.control import saved_calibrations
     from edge.shelf.processor import ShelfProcessor
 
     if not config.shelves:
         return []
-    return [ShelfProcessor(plate_specs(config))]
+    saved = saved_calibrations(config.storage.state_dir)
+    specs = [replace(s, tare_grams=saved[(s.shelf, s.plate)][0],
+                     scale=saved[(s.shelf, s.plate)][1], stock=None)
+             if (s.shelf, s.plate) in saved and saved[(s.shelf, s.plate)][0] != 0.0 else s
+             for s in plate_specs(config)]
+    return [ShelfProcessor(specs)]

@@ -30,6 +30,10 @@ class DetectorSettings:
     trigger_g: float = 6.0  # a sample this far from the baseline starts an episode
     short: int = 3  # samples of a brief plateau inside an episode (0.75 s at 4 Hz)
     whole: float = 0.15  # a step within this many units of a whole count is a whole step
+    hand_max_s: float = 20.0  # a beam broken longer than this is not a hand (blocked, dirty)
+    hand_margin_s: float = 0.5  # a hand this close before an episode's start belongs to it
+    hand_prior: float = 2.0  # weight (in samples) of the even split between hands
+    hands_apart: float = 0.5  # ramps differing by less (in samples): split evenly
 
 
 @dataclass(frozen=True)
@@ -65,24 +69,26 @@ class PlateDetector:
         self.before = 0.0
         self.t_start = 0.0
         self.drift_g = 0.0  # how far auto-zero has moved the baseline (for the drift fault)
+        # IR beams (supporting evidence; a plate without beams never sees any)
+        self.has_beams = False
+        self.open_lanes: dict[int, float] = {}  # lane -> when it broke
+        self.hands: list[tuple[float, float]] = []  # (broke, cleared) of recent hands
+        self.trace: list[tuple[float, float]] = []  # this episode's samples (with beams)
 
     def stable_level(self, n: int | None = None) -> float | None:
         """The mean of the newest `n` samples (the window) if there are that many and they
         are stable, else None."""
         n = n or self.s.window
-        if len(self.window) < n:
+        if len(self.values) < n:
             return None
-        w = self.values if n == len(self.values) else list(self.values)[-n:]
-        lo, hi = min(w), max(w)
-        if hi - lo > self.s.band_g:
+        w = tuple(self.values)
+        if n != len(w):
+            w = w[-n:]
+        if max(w) - min(w) > self.s.band_g:
             return None
         half = n // 2
-        first = 0.0
-        for i in range(half):
-            first += w[i]
-        total = first
-        for i in range(half, n):
-            total += w[i]
+        first = sum(w[:half])
+        total = sum(w)
         last = total - first - (w[half] if n % 2 else 0.0)
         if abs(first / half - last / half) > self.s.trend_g:
             return None
@@ -101,6 +107,22 @@ class PlateDetector:
         self.before -= grams
         self.window = deque(((t, g - grams) for t, g in self.window), maxlen=self.s.window)
         self.values = deque((g for _, g in self.window), maxlen=self.s.window)
+
+    def beam(self, lane: int, broken: bool, t: float) -> None:
+        """A beam edge on this plate: a hand reached in (broken) or left (cleared)."""
+        self.has_beams = True
+        if broken:
+            self.open_lanes.setdefault(lane, t)
+            return
+        since = self.open_lanes.pop(lane, None)
+        if since is not None and t - since <= self.s.hand_max_s:
+            self.hands.append((since, t))
+            if len(self.hands) > 32:
+                del self.hands[:16]
+
+    def _hand_in(self, t: float) -> bool:
+        """A hand is in the shelf now (a lane broken, and not for too long to be a hand)."""
+        return any(t - since <= self.s.hand_max_s for since in self.open_lanes.values())
 
     def add(self, t: float, grams: float) -> list[Change] | None:
         self.window.append((t, grams))
@@ -121,7 +143,13 @@ class PlateDetector:
                 self.before = self.baseline
                 self.t_start = t
                 self.plateaus = []
+                if self.has_beams:
+                    self.trace = list(self.window)
             return None
+        if self.has_beams:
+            self.trace.append((t, grams))
+            if level is not None and self.open_lanes and self._hand_in(t):
+                level = None  # a hand still in the shelf: not settled yet
         if level is None:
             brief = self.stable_level(self.s.short)
             if brief is not None:
@@ -141,7 +169,19 @@ class PlateDetector:
 
     def _steps(self, level: float) -> list[Change] | None:
         """The episode's changes: one, or one per brief plateau where the weight turned
-        back (a pick then a return) or where every step is a whole count of units."""
+        back (a pick then a return) or where every step is a whole count of units. With
+        beams, two hands or more in the episode split it by hand (`_by_hand`)."""
+        if self.has_beams:
+            t_end = self.window[0][0]
+            hands = sorted(h for h in self.hands
+                           if h[1] >= self.t_start - self.s.hand_margin_s and h[0] <= t_end)
+            self.hands = [h for h in self.hands if h[1] > t_end]
+            trace, self.trace = self.trace, []
+            if len(hands) >= 2:
+                split = self._by_hand(hands, trace, level)
+                if split is not None:
+                    self.plateaus = []
+                    return split or None
         points = [(self.before, self.t_start), *self.plateaus, (level, self.window[0][0])]
         self.plateaus = []
         steps: list[tuple[float, float, float]] = []  # (grams, t, level)
@@ -155,3 +195,63 @@ class PlateDetector:
         out = [Change(g, self.t_start, t, lv) for g, t, lv in steps
                if abs(g) >= self.min_change_g]
         return out or None
+
+    def _by_hand(self, hands: list[tuple[float, float]], trace: list[tuple[float, float]],
+                 level: float) -> list[Change] | None:
+        """Split an episode among the hands that were in the shelf during it: each hand's
+        change is a ramp over its beam break, and the least-squares fit of the samples to
+        those ramps gives each hand's grams; the counts are then the whole numbers nearest
+        the fit that add up to the episode's total. None when the ramps cannot be told
+        apart (two hands in and out together): the weight alone decides then."""
+        k = len(hands)
+        basis = [[min(1.0, max(0.0, (t - a) / max(b - a, 1e-3))) for a, b in hands]
+                 for t, _ in trace]
+        ys = [g - self.before for _, g in trace]
+        total = (level - self.before) / self.unit
+        # a weak pull towards an even split: hands the ramps cannot tell apart share the
+        # total (most hands move one unit), hands they can are fitted by the weight alone
+        prior = total * self.unit / k
+        ata = [[sum(r[i] * r[j] for r in basis) for j in range(k)] for i in range(k)]
+        # how far apart two hands' ramps are: the samples' worth where they differ
+        apart = min(ata[i][i] + ata[j][j] - 2 * ata[i][j]
+                    for i in range(k) for j in range(i + 1, k))
+        lam = self.s.hand_prior if apart < self.s.hands_apart else 0.0
+        for i in range(k):
+            ata[i][i] += lam
+        aty = [sum(r[i] * y for r, y in zip(basis, ys, strict=True)) + lam * prior
+               for i in range(k)]
+        fit = _solve(ata, aty)
+        if fit is None:
+            return None
+        n_total = round(total)
+        units = [g / self.unit for g in fit]
+        counts = [round(u) for u in units]
+        while sum(counts) != n_total:  # nudge the count furthest from its fit
+            step = 1 if sum(counts) < n_total else -1
+            i = max(range(k), key=lambda j: step * (units[j] - counts[j]))
+            counts[i] += step
+        spare = (total - n_total) * self.unit / max(1, sum(1 for c in counts if c))
+        return [Change(c * self.unit + spare, max(self.t_start, a), min(b, self.window[0][0]),
+                       level) for c, (a, b) in sorted(zip(counts, hands, strict=True),
+                                                      key=lambda x: x[1][1]) if c]
+
+
+def _solve(a: list[list[float]], y: list[float]) -> list[float] | None:
+    """Solve a small linear system by Gaussian elimination; None when it is (nearly)
+    singular."""
+    n = len(y)
+    m = [[*row, v] for row, v in zip(a, y, strict=True)]
+    scale = max((abs(v) for row in a for v in row), default=0.0)
+    if scale == 0:
+        return None
+    for col in range(n):
+        piv = max(range(col, n), key=lambda r: abs(m[r][col]))
+        if abs(m[piv][col]) < 1e-3 * scale:
+            return None
+        m[col], m[piv] = m[piv], m[col]
+        for r in range(n):
+            if r != col:
+                f = m[r][col] / m[col][col]
+                for c in range(col, n + 1):
+                    m[r][c] -= f * m[col][c]
+    return [m[i][n] / m[i][i] for i in range(n)]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from drivers.readings import Reading, WeightSample
+from drivers.readings import BeamEdge, Reading, WeightSample
 from edge.events import Event
 from edge.processing.processor import BaseProcessor, Output, Subscriptions
 from edge.shelf.commands import CALIBRATED, REQUESTED, Action
@@ -80,6 +80,7 @@ class PlateSpec:
 @dataclass(frozen=True)
 class ShelfSettings:
     return_window_s: float = 600.0
+    visit_s: float = 60.0  # one shopper's stop at a shelf: what they picked, they may return
     tolerance: float = TOLERANCE
     stuck_s: float = 60.0
     drift_g_per_min: float = 10.0
@@ -103,18 +104,22 @@ class _Plate:
     drift: deque[tuple[float, float]] = field(default_factory=deque)
     drift_t: float = float("-inf")
     last_t: float | None = None
+    max_g: float = 30_000.0  # the spec's max_grams (read on every sample)
     pending: dict[str, Any] | None = None  # a calibration request waiting for a stable weight
     absorb_g: float | None = None  # the calibration weight, whose removal is no pick
 
-    def returnable(self, t: float, window_s: float) -> int:
+    def returnable(self, t: float, window_s: float, visit_s: float) -> int:
         """The most one shopper can put back: the largest pick from this plate in the last
-        `window_s` not yet put back."""
+        `window_s` not yet put back, or everything picked from it in the last `visit_s`
+        (one shopper's stop at the shelf) not yet put back, whichever is more."""
         while self.picked and self.picked[0][0] < t - window_s:
             self.picked.popleft()
-        return max((u for _, u in self.picked), default=0)
+        largest = max((u for _, u in self.picked), default=0)
+        return max(largest, sum(u for tp, u in self.picked if tp >= t - visit_s))
 
     def take_back(self, units: int) -> None:
-        """Put `units` back against the newest pick at least that large."""
+        """Put `units` back against the newest pick at least that large, or else against
+        the newest picks until they add up."""
         for i in range(len(self.picked) - 1, -1, -1):
             t, u = self.picked[i]
             if u >= units:
@@ -123,13 +128,18 @@ class _Plate:
                 else:
                     self.picked[i] = (t, u - units)
                 return
+        while units > 0 and self.picked:
+            t, u = self.picked.pop()
+            if u > units:
+                self.picked.append((t, u - units))
+            units -= u
 
 
 class ShelfProcessor(BaseProcessor):
     """Every configured plate's stream, keyed by (shelf id, plate number on its controller)."""
 
     name = "shelf"
-    subscriptions = Subscriptions(readings=(WeightSample,), events=(REQUESTED,),
+    subscriptions = Subscriptions(readings=(WeightSample, BeamEdge), events=(REQUESTED,),
                                   tick_s=TICK_S)
 
     def __init__(self, plates: list[PlateSpec], settings: ShelfSettings | None = None) -> None:
@@ -141,12 +151,13 @@ class ShelfProcessor(BaseProcessor):
                                  "positive")
             self.plates[(spec.shelf, spec.number)] = _Plate(
                 spec, PlateDetector(spec.unit_grams, self.settings.detector),
-                spec.tare_grams, spec.scale)
+                spec.tare_grams, spec.scale, max_g=spec.max_grams)
+        self._stuck_s = self.settings.stuck_s
         self.samples = 0
         self.counts: dict[str, int] = {"unknown_plate": 0, "picks": 0,
                                        "returns": 0, "restocks": 0, "ambiguous": 0,
                                        "no_change": 0, "calibration_failed": 0,
-                                       "gaps": 0}
+                                       "gaps": 0, "beam_edges": 0}
 
     def counters(self) -> dict[str, int]:
         return {"shelf.samples": self.samples,
@@ -159,7 +170,9 @@ class ShelfProcessor(BaseProcessor):
 
     # ------------------------------------------------------------------ input
     def on_reading(self, reading: Reading, out: Output) -> None:
-        if not isinstance(reading, WeightSample):
+        if type(reading) is not WeightSample:
+            if isinstance(reading, BeamEdge):
+                self._beam(reading)
             return
         p = self.plates.get((reading.shelf, reading.plate))
         if p is None:
@@ -173,8 +186,9 @@ class ShelfProcessor(BaseProcessor):
             self.counts["gaps"] += 1
             p.detector.rebase(p.detector.baseline)
         p.last_t = t
-        if (raw != p.last_raw or p.faults or t - p.same_since >= self.settings.stuck_s
-                or abs(raw) >= p.spec.max_grams):
+        if raw != p.last_raw:  # a live cell: not stuck (the common case, kept inline)
+            p.last_raw, p.same_since = raw, t
+        if p.faults or t - p.same_since >= self._stuck_s or abs(raw) >= p.max_g:
             self._watch_faults(p, t, raw, out)
         if p.faults and Fault.SATURATED in p.faults:
             return
@@ -187,6 +201,15 @@ class ShelfProcessor(BaseProcessor):
         elif idle and t - p.drift_t >= DRIFT_EVERY_S:
             p.drift_t = t
             p.drift.append((t, det.drift_g))
+
+    def _beam(self, edge: BeamEdge) -> None:
+        """A beam edge: supporting evidence for the plate's detector (a hand in the shelf)."""
+        p = self.plates.get((edge.shelf, edge.plate))
+        if p is None:
+            self.counts["unknown_plate"] += 1
+            return
+        self.counts["beam_edges"] += 1
+        p.detector.beam(edge.lane, edge.broken, edge.t)
 
     def _after(self, p: _Plate, t: float, was_learning: bool, idle: bool,
                changes: list[Change] | None, out: Output) -> None:
@@ -287,7 +310,8 @@ class ShelfProcessor(BaseProcessor):
             out.emit(PICKED, self._item(p, q, change), at=change.t)
             self._set_count(p, max(0, p.count - q.count), Reason.PICK, -q.count, change.t, out)
             return
-        if q.count <= p.returnable(change.t, self.settings.return_window_s):
+        if q.count <= p.returnable(change.t, self.settings.return_window_s,
+                                   self.settings.visit_s):
             self.counts["returns"] += 1
             p.take_back(q.count)
             out.emit(RETURNED, self._item(p, q, change), at=change.t)

@@ -1,0 +1,207 @@
+"""The player process for one screen: the frame loop and the channel client in one asyncio
+loop. One process drives one screen (`omo-edge signage --screen ID`): a crash or a hung
+display driver takes one screen down, not all, and systemd restarts it.
+
+Files under ``<state_dir>/signage/``: ``player.sock`` (the daemon's channel), ``cache/``
+(assets), ``player-<screen>.db`` (proof of play until acked, last playlists) and
+``player-<screen>.json`` (status, rewritten every few seconds).
+
+sd_notify: READY=1 after the first frame is on screen; WATCHDOG=1 only while frames are
+actually drawn (a loop stuck in a driver stops the pings and systemd restarts it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygame
+
+from edge import sdnotify
+from edge.config import Config
+from edge.config.model import Screen
+from edge.files import write_json_atomic
+from signage.cache import AssetCache, AssetError
+from signage.channel import ChannelClient
+from signage.layout import logical_size, present
+from signage.player import ScreenPlayer
+from signage.power import ScreenPower
+from signage.protocol import SOCKET_NAME, Hello, Item, Message, Playlist, Show
+from signage.sdl import open_display
+from signage.store import PlayerStore
+
+log = logging.getLogger("omo.signage")
+STATUS_EVERY_S = 5.0
+
+
+def signage_dir(config: Config) -> Path:
+    return config.storage.state_dir / "signage"
+
+
+def socket_path(config: Config) -> Path:
+    return signage_dir(config) / SOCKET_NAME
+
+
+@dataclass
+class RunOptions:
+    driver: str | None = None
+    frames: int | None = None  # stop after this many frames (headless demos, tests)
+    screenshot: Path | None = None  # write the last frame as PNG on exit
+    clock: Callable[[], float] = time.time
+    on_frame: Callable[[], None] | None = None  # after each frame is on screen (bench)
+    fps: int | None = None  # overrides the screen's frame rate cap
+
+
+class Watchdog:
+    """Pets systemd's watchdog only when frames were drawn since the last pet."""
+
+    def __init__(self, interval_s: float | None) -> None:
+        self.interval_s = interval_s
+        self.last = time.monotonic()
+        self.frames_since = 0
+
+    def frame_drawn(self) -> None:
+        self.frames_since += 1
+        now = time.monotonic()
+        if self.interval_s is not None and now - self.last >= self.interval_s:
+            if self.frames_since:
+                sdnotify.notify("WATCHDOG=1")
+            self.frames_since = 0
+            self.last = now
+
+
+class PlayerApp:
+    def __init__(self, config: Config, screen: Screen, options: RunOptions) -> None:
+        self.config = config
+        self.screen = screen
+        self.options = options
+        root = signage_dir(config)
+        self.cache = AssetCache(root / "cache")
+        self.store = PlayerStore(root / f"player-{screen.id}.db")
+        self.display = open_display(screen.width, screen.height, fullscreen=screen.fullscreen,
+                                    driver=options.driver)
+        size = logical_size(screen.width, screen.height, screen.rotation)
+        self.player = ScreenPlayer(screen, size=size, cache=self.cache, store=self.store,
+                                   tz=zoneinfo.ZoneInfo(config.timezone),
+                                   on_played=self._played)
+        if screen.rotation == 0:
+            self.player.canvas = self.display  # draw straight onto the panel
+        self.client = ChannelClient(socket_path(config),
+                                    Hello(player=f"{config.device}/{screen.id}",
+                                          screens=(screen.id,)),
+                                    self.store, self._message)
+        self.power = ScreenPower()
+        self.fetch_failures = 0
+        self._fetching: set[str] = set()
+        self.stop = asyncio.Event()
+        self.wake = asyncio.Event()  # a message arrived: draw the next frame now
+
+    def _played(self, played: object) -> None:
+        from signage.protocol import Played
+        if isinstance(played, Played):
+            self.client.send_played(played)
+
+    def _message(self, message: Message) -> None:
+        self.player.apply(message, self.options.clock())
+        self.wake.set()
+        items: tuple[Item, ...] = ()
+        if isinstance(message, Playlist):
+            items = message.items
+        elif isinstance(message, Show) and message.screen == self.screen.id:
+            items = (message.item,)
+        for item in items:
+            uris = [(item.uri, item.sha256)]
+            if item.product and item.product.image:
+                uris.append((item.product.image, None))
+            for uri, sha in uris:
+                if uri and uri.startswith(("http://", "https://")) and sha:
+                    self._fetch(uri, sha)
+
+    def _fetch(self, url: str, sha256: str) -> None:
+        """Fetch a URL's asset in the background; until it lands the item is skipped."""
+        try:
+            self.cache.resolve(url, sha256)
+            return
+        except AssetError:
+            pass
+        if url in self._fetching:
+            return
+        self._fetching.add(url)
+
+        async def go() -> None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.cache.fetch, url,
+                                                                 sha256)
+            except AssetError as exc:
+                self.fetch_failures += 1
+                log.warning("signage: fetching an asset failed: %s", exc.problem)
+            finally:
+                self._fetching.discard(url)
+
+        asyncio.get_running_loop().create_task(go())
+
+    def status(self) -> dict[str, object]:
+        return {"screen": self.screen.id, "time": self.options.clock(),
+                "connected": self.client.connected, "pending_played": self.store.pending(),
+                "fetch_failures": self.fetch_failures, **self.player.status.as_dict(),
+                "channel": self.client.stats.as_dict()}
+
+    def _write_status(self) -> None:
+        with contextlib.suppress(OSError):
+            write_json_atomic(signage_dir(self.config) / f"player-{self.screen.id}.json",
+                              self.status(), fsync=False)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop.set)
+        client = loop.create_task(self.client.run())
+        watchdog = Watchdog(sdnotify.watchdog_interval_s())
+        period = 1.0 / (self.options.fps or self.screen.fps)
+        next_status = 0.0
+        frames = 0
+        try:
+            while not self.stop.is_set():
+                started = time.monotonic()
+                canvas = self.player.tick(self.options.clock())
+                self.power.set(self.player.is_on)
+                present(canvas, self.display, self.screen.rotation)
+                pygame.display.flip()
+                frames += 1
+                if self.options.on_frame is not None:
+                    self.options.on_frame()
+                watchdog.frame_drawn()
+                if frames == 1:
+                    sdnotify.notify("READY=1")
+                if any(e.type == pygame.QUIT for e in pygame.event.get()):
+                    break
+                if started >= next_status:
+                    self._write_status()
+                    next_status = started + STATUS_EVERY_S
+                if self.options.frames is not None and frames >= self.options.frames:
+                    break
+                self.wake.clear()
+                await asyncio.sleep(0)  # let the channel read what is waiting
+                if not self.wake.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), max(
+                            0.0, period - (time.monotonic() - started)))
+        finally:
+            sdnotify.notify("STOPPING=1")
+            client.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await client
+            self.player.close(self.options.clock())
+            self._write_status()
+            if self.options.screenshot is not None:
+                pygame.image.save(self.display, str(self.options.screenshot))
+            self.store.close()
+        return 0

@@ -1,0 +1,153 @@
+"""Opening items into playables: something that gives the main region a frame at a time.
+
+`open_item` does the slow part (loading, decoding the first video frame, drawing a card) so
+the player can prepare the next item while the current one is on screen. It raises
+ContentError with a reason code for anything that cannot be played; the player skips it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import pygame
+
+from signage import draw
+from signage.cache import AssetCache, AssetError
+from signage.protocol import ContentKind, Item
+
+
+class Reason(StrEnum):
+    MISSING = "missing"
+    CORRUPT = "corrupt"
+    BAD_URI = "bad-uri"
+    FETCH_FAILED = "fetch-failed"
+    UNDECODABLE = "undecodable"
+    TRUNCATED = "truncated"
+    UNSUPPORTED = "unsupported"
+    INVALID = "invalid"
+
+
+class ContentError(Exception):
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+class Playable(Protocol):
+    def frame(self, elapsed_s: float) -> pygame.Surface | None:
+        """The frame at `elapsed_s` into the item, or None once it has no more."""
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Still:
+    """An image, a text or a product card: one surface for the whole duration."""
+
+    surface: pygame.Surface
+
+    def frame(self, elapsed_s: float) -> pygame.Surface | None:
+        return self.surface
+
+    def close(self) -> None:
+        pass
+
+
+class Video:
+    """A video decoded by OpenCV, frame by frame at the file's rate (frames behind are
+    skipped with grab()). The first frame is decoded on open."""
+
+    def __init__(self, path: Path, size: tuple[int, int]) -> None:
+        self.size = size
+        self.cap = cv2.VideoCapture(str(path))
+        if not self.cap.isOpened():
+            self.cap.release()
+            raise ContentError(Reason.UNDECODABLE)
+        fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if 1.0 <= fps <= 240.0 else 25.0
+        self.expected = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.index = -1
+        self.ended = False
+        self.truncated = False
+        self.current = self._read()
+        if self.current is None:
+            self.cap.release()
+            raise ContentError(Reason.UNDECODABLE)
+
+    def _read(self) -> pygame.Surface | None:
+        ok, frame = self.cap.read()
+        if not ok or frame is None:
+            self.ended = True
+            if self.expected and self.index + 1 < self.expected - 1:
+                self.truncated = True
+            return None
+        self.index += 1
+        h, w = frame.shape[:2]
+        frame = np.ascontiguousarray(frame)
+        surface = pygame.image.frombuffer(frame.data, (w, h), "BGR")
+        if (w, h) != self.size:
+            return draw.fit(surface, self.size)
+        return surface.copy()
+
+    def frame(self, elapsed_s: float) -> pygame.Surface | None:
+        want = int(elapsed_s * self.fps)
+        while not self.ended and self.index < want - 1:
+            if not self.cap.grab():
+                self.ended = True
+                if self.expected and self.index + 1 < self.expected - 1:
+                    self.truncated = True
+                break
+            self.index += 1
+        if not self.ended and self.index < want:
+            nxt = self._read()
+            if nxt is not None:
+                self.current = nxt
+        return None if self.ended else self.current
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+def _image(path: Path, size: tuple[int, int]) -> pygame.Surface:
+    try:
+        image = pygame.image.load(str(path))
+    except (pygame.error, OSError, ValueError):
+        raise ContentError(Reason.UNDECODABLE) from None
+    return draw.fit(image, size)
+
+
+def _asset(cache: AssetCache, uri: str | None, sha256: str | None) -> Path:
+    if not uri:
+        raise ContentError(Reason.INVALID)
+    try:
+        return cache.resolve(uri, sha256)
+    except AssetError as exc:
+        raise ContentError(Reason(str(exc.problem))) from None
+
+
+def open_item(item: Item, size: tuple[int, int], cache: AssetCache) -> Playable:
+    """A playable for `item` at `size`. Raises ContentError."""
+    if item.kind is ContentKind.IMAGE:
+        return Still(_image(_asset(cache, item.uri, item.sha256), size))
+    if item.kind is ContentKind.VIDEO:
+        return Video(_asset(cache, item.uri, item.sha256), size)
+    if item.kind is ContentKind.TEXT:
+        if not item.text:
+            raise ContentError(Reason.INVALID)
+        return Still(draw.text_card(size, item.text))
+    if item.kind is ContentKind.PRODUCT:
+        if item.product is None:
+            raise ContentError(Reason.INVALID)
+        picture = None
+        if item.product.image:
+            try:  # a card without its picture still shows name and price
+                picture = pygame.image.load(str(_asset(cache, item.product.image, None)))
+            except (ContentError, pygame.error, OSError, ValueError):
+                picture = None
+        return Still(draw.product_card(size, item.product, picture))
+    raise ContentError(Reason.UNSUPPORTED)

@@ -1,0 +1,204 @@
+"""IR beam lanes: the protocol's beam edges, the simulated store's beams, and the detector
+using them to split two hands on one plate (and working without them)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from drivers.readings import BeamEdge, WeightSample
+from drivers.shelf_serial import ProtocolError, ShelfReader, checksum, encode_beam, parse_beam
+from drivers.weighing import Skip
+from edge.processing.bus import POLICIES, Policy, kind_of
+from edge.processing.processor import Emission, Output
+from edge.shelf.processor import PlateSpec, ShelfProcessor
+from sim.shelf import ShelfGenerator, beam_lanes
+from sim.world import build_world, scenarios
+
+RATE_HZ = 4.0
+PICKED, RETURNED = "omo.shelf.item.picked", "omo.shelf.item.returned"
+
+
+def test_beam_line_round_trip_noise_and_bad_checksum() -> None:
+    line = encode_beam("C2", 3, 4, True, 70000)
+    body = b"B,C2,3,4,1,4464"
+    assert line == b"$" + body + b"*" + f"{checksum(body):02X}".encode() + b"\r\n"
+    r = parse_beam(b"\x00\xffjunk" + line.rstrip())
+    assert (r.controller, r.plate, r.lane, r.broken, r.seq) == ("C2", 3, 4, True, 4464)
+    assert parse_beam(encode_beam("C2", 3, 4, False, 1)).broken is False
+    reader = ShelfReader("shelf-2", "loop://", 115200, now=lambda: 5.0)
+    edges = [reader.handle(x) for x in reader.lines.feed(
+        b"noise" + encode_beam("C2", 1, 2, True, 9) + encode_line_bad() + b"$B,C2,1")]
+    assert edges[0] is None  # the noise in front, on a line of its own
+    assert edges[1] == BeamEdge("shelf-2", "C2", 1, 2, True, 9, 5.0)
+    assert edges[2] is None and reader.skipped[Skip.BAD_CHECKSUM] == 1
+    assert len(edges) == 3  # the partial edge at the end waits for the rest
+    assert reader.counters()["beam_edges"] == 1
+
+
+def encode_line_bad() -> bytes:
+    good = encode_beam("C2", 1, 2, False, 10)
+    return good[:-4] + (b"00" if good[-4:-2] != b"00" else b"11") + b"\r\n"
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.binary(max_size=80).map(lambda b: b"$B," + b))
+def test_the_beam_parser_returns_an_edge_or_a_counted_reason(data: bytes) -> None:
+    try:
+        r = parse_beam(data)
+    except ProtocolError as exc:
+        assert isinstance(exc.reason, Skip)
+    else:
+        assert 1 <= r.plate <= 99 and 1 <= r.lane <= 9 and 0 <= r.seq <= 65535
+
+
+def test_beam_edges_are_queued_not_thinned_by_the_bus() -> None:
+    edge = BeamEdge("s", "C1", 1, 1, True, 0, 0.0)
+    assert POLICIES[kind_of(edge)] is Policy.QUEUE
+
+
+def test_the_simulated_store_breaks_beams_for_hands_and_never_for_bumps() -> None:
+    world = build_world(scenarios()["normal-day"], 3, 900.0)
+    gen = ShelfGenerator(world)
+    assert gen.edges and all(b for _, _, _, _, b in gen.edges[::2]) is not None
+    lanes = {s.id: beam_lanes(s, world.params.shelf.beam_pitch_m)
+             for s in world.layout.shelves}
+    opened: dict[tuple[str, int, int], float] = {}
+    spans: list[tuple[str, int, float, float]] = []
+    for t, shelf, plate, lane, broken in gen.edges:
+        assert 1 <= lane <= lanes[shelf.id]
+        key = (shelf.id, plate, lane)
+        if broken:
+            assert key not in opened
+            opened[key] = t
+        else:
+            spans.append((shelf.id, plate, opened.pop(key), t))
+    assert not opened
+    # every hand's break covers a weight change on its plate; a bump alone breaks nothing
+    for shelf_id, plate, a, b in spans:
+        assert any(c.shelf == shelf_id and c.plate == plate and a < c.t and c.t_end < b
+                   for c in world.weight_changes)
+    lone_bumps = [(s, p, t) for s, p, t, _, _ in world.bumps
+                  if not any(c.shelf == s and c.plate == p and c.t - 3 < t < c.t_end + 3
+                             for c in world.weight_changes)]
+    assert lone_bumps
+    for s, p, t in lone_bumps:
+        assert not any(sh == s and pl == p and a <= t <= b for sh, pl, a, b in spans)
+    # and the lines reach the wire: a beam line per edge, in the controller's sequence
+    data = b"".join(gen.step(0.0, 900.0).get("shelf-1", b"").splitlines(keepends=True))
+    assert data.count(b"$B,C1,") == sum(1 for e in gen.edges if e[1].id == "shelf-1")
+
+
+def _run(hands: list[tuple[float, float, float, int]], beams: bool,
+         bumps: tuple[tuple[float, float, float], ...] = (),
+         breaks: list[tuple[float, float, int]] | None = None,
+         seen: list[float] | None = None) -> list[Emission]:
+    """One plate (unit 100 g, 18 stocked), 4 Hz samples with noise; `hands` are
+    (start, end, grams, lane): a linear ramp of the weight over [start, end], with the lane
+    broken from 0.15 s before to 0.15 s after when `beams` (or as `breaks` says)."""
+    if breaks is not None:
+        hands_breaks = [(a + 0.15, b - 0.15, 0.0, lane) for a, b, lane in breaks]
+    else:
+        hands_breaks = hands
+    spec = PlateSpec("s1", "p1", 1, "sku-1", 100.0, 24, 3, stock=18)
+    proc = ShelfProcessor([spec])
+    rng = random.Random(5)
+    edges = sorted([(a - 0.15, lane, True) for a, _, _, lane in hands_breaks]
+                   + [(b + 0.15, lane, False) for _, b, _, lane in hands_breaks]) \
+        if beams else []
+    emitted: list[Emission] = []
+    for k in range(int(40 * RATE_HZ)):
+        t = k / RATE_HZ
+        while edges and edges[0][0] <= t:
+            te, lane, broken = edges.pop(0)
+            proc.on_reading(BeamEdge("s1", "C1", 1, lane, broken, 0, te), Output(te))
+        g = 310 + 1800 + rng.gauss(0, 1.2)
+        for a, b, grams, _ in hands:
+            g += grams * min(1.0, max(0.0, (t - a) / (b - a)))
+        for a, length, grams in bumps:
+            if a < t < a + length:
+                g += grams * (1 - abs(2 * (t - a) / length - 1))
+        out = Output(t)
+        proc.on_reading(WeightSample("s1", "C1", 1, round(g, 1), k, t), out)
+        emitted += out.emissions
+        if seen is not None:
+            seen += [t for e in out.emissions if e.type == PICKED]
+    return emitted
+
+
+def _items(emitted: list[Emission]) -> list[tuple[str, Any]]:
+    return [(e.type, e.data["quantity"]) for e in emitted if e.type in (PICKED, RETURNED)]
+
+
+def test_two_overlapping_picks_on_one_plate_are_two_picks_with_beams() -> None:
+    hands = [(10.0, 11.5, -100.0, 1), (10.8, 12.6, -100.0, 3)]
+    assert _items(_run(hands, beams=True)) == [(PICKED, 1), (PICKED, 1)]
+    # the weight alone sees one pick of two (the limit beams lift)
+    assert _items(_run(hands, beams=False)) == [(PICKED, 2)]
+
+
+def test_a_pick_and_a_return_at_once_are_both_reported_with_beams() -> None:
+    # an earlier pick of two, then one hand puts one back while another takes one
+    hands = [(5.0, 6.0, -200.0, 2), (15.0, 16.0, 100.0, 1), (15.8, 17.2, -100.0, 4)]
+    with_beams = _items(_run(hands, beams=True))
+    assert with_beams == [(PICKED, 2), (RETURNED, 1), (PICKED, 1)]
+    assert _items(_run(hands, beams=False)) == [(PICKED, 2)]  # net zero: nothing seen
+
+
+def test_the_plate_is_weighed_once_the_hand_has_left() -> None:
+    # one item taken at 10.0-10.5 s, the hand stays in the shelf until 14.8 s
+    hands = [(10.0, 10.5, -100.0, 2)]
+    seen_beams: list[float] = []
+    seen_weight: list[float] = []
+    assert _items(_run(hands, beams=True, breaks=[(9.8, 14.8, 2)], seen=seen_beams)) \
+        == _items(_run(hands, beams=False, seen=seen_weight)) == [(PICKED, 1)]
+    assert seen_weight[0] < 14.8 <= seen_beams[0]  # reported once the hand is out
+
+
+def test_bumps_without_a_hand_are_no_picks_with_or_without_beams() -> None:
+    bumps = [(8.0, 0.4, 350.0), (20.0, 0.3, -250.0)]
+    for beams in (True, False):
+        assert _items(_run([], beams=beams, bumps=bumps)) == []
+
+
+def test_the_offline_harness_scores_a_short_run_with_and_without_beams() -> None:
+    from sim.shelf_offline import run
+
+    with_beams = run("normal-day", 4, 600.0)
+    without = run("normal-day", 4, 600.0, {"shelf.beam_pitch_m": 0.0})
+    assert with_beams["counters"]["shelf.beam_edges"] > 50
+    assert without["counters"]["shelf.beam_edges"] == 0
+    for r in (with_beams, without):
+        assert r["pick_precision"] == r["return_precision"] == 1.0
+        assert r["false_from_bumps_restocks"] == 0
+    assert with_beams["pick_recall"] == with_beams["quantity_exact"] == 1.0
+    assert without["pick_recall"] < 0.99 and without["quantity_exact"] < 0.99
+
+
+def test_beam_edges_are_recorded_and_read_back() -> None:
+    import json
+
+    from edge.recording.format import decode, encode
+
+    edge = BeamEdge("shelf-1", "C1", 2, 3, True, 17, 1234.5)
+    assert decode(json.loads(encode(edge))) == edge
+
+
+def test_the_fast_weight_sample_is_the_dataclass() -> None:
+    import dataclasses
+
+    from drivers.readings import weight_sample
+
+    fast = weight_sample("s1", "C1", 2, 12.5, 7, 3.0, stable=True)
+    slow = WeightSample("s1", "C1", 2, 12.5, 7, 3.0, stable=True)
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
+    try:
+        fast.grams = 1.0  # type: ignore[misc]
+    except dataclasses.FrozenInstanceError:
+        pass
+    else:
+        raise AssertionError("a WeightSample must stay frozen")
