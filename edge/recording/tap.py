@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drivers.readings import BeamEdge, BleAdvert, DoorCrossing, Reading, WeightSample
-from edge import __version__
+from edge import __version__, local_socket
 from edge.recording.format import Header, RecordingError, RecordingWriter, encode, parse_header
 from edge.runtime import Component, ComponentContext, Health
 
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "record.sock"
 HIGH_WATER_BYTES = 8 * 2**20  # unsent bytes per client before readings are dropped
 TICK_EVERY_S = 1.0
-MAX_SOCKET_PATH = 107  # sun_path, less its terminating NUL
 
 
 def socket_path(state_dir: Path) -> Path:
@@ -54,27 +52,19 @@ class RecordTap:
 
     async def run(self, ctx: ComponentContext) -> None:
         path = socket_path(ctx.services.config.storage.state_dir)
-        if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        if not local_socket.fits(path):
             ctx.set_health(Health.DEGRADED, f"cannot record: {path} is longer than a Unix "
-                           f"socket path may be ({MAX_SOCKET_PATH} bytes); shorten "
-                           "storage.state_dir")
+                           f"socket path may be ({local_socket.MAX_SOCKET_PATH} bytes); "
+                           "shorten storage.state_dir")
             await ctx.stopping.wait()
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()  # a socket left by a daemon that was killed
-        server = await asyncio.start_unix_server(
-            lambda r, w: self._serve(ctx, r, w), path=str(path))
-        os.chmod(path, 0o600)
+        server = await local_socket.listen(path, lambda r, w: self._serve(ctx, r, w),
+                                           mode=0o600)
         ctx.set_health(Health.OK)
         try:
             await ctx.stopping.wait()
         finally:
-            server.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), 1.0)
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            await local_socket.close(server, path)
 
     async def _serve(self, ctx: ComponentContext, reader: asyncio.StreamReader,
                      writer: asyncio.StreamWriter) -> None:

@@ -23,10 +23,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge import local_socket
 from edge.files import write_json_atomic
 from edge.runtime import Component, ComponentContext, Health
 from edge.shelf.commands import CALIBRATED, REQUESTED, Action, UnknownPlate, request
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "shelf.sock"
 PLATES_FILE = Path("shelf") / "plates.json"
 MAX_LINE = 4096
-MAX_SOCKET_PATH = 107
 COMMANDS = {"shelf.tare": Action.TARE, "shelf.calibrate": Action.CALIBRATE}
 
 
@@ -125,26 +124,18 @@ class ShelfControl:
         unsubscribe = ctx.emitter.subscribe(lambda e: self._on_event(ctx, state_dir, e))
         path = socket_path(state_dir)
         try:
-            if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+            if not local_socket.fits(path):
                 ctx.set_health(Health.DEGRADED, f"no local shelf control: {path} is longer "
                                "than a Unix socket path may be; shorten storage.state_dir")
                 await ctx.stopping.wait()
                 return
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            server = await asyncio.start_unix_server(
-                lambda r, w: self._serve(ctx, r, w), path=str(path), limit=MAX_LINE)
-            os.chmod(path, 0o600)
+            server = await local_socket.listen(
+                path, lambda r, w: self._serve(ctx, r, w), mode=0o600, limit=MAX_LINE)
             ctx.set_health(Health.OK)
             try:
                 await ctx.stopping.wait()
             finally:
-                server.close()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(server.wait_closed(), 1.0)
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+                await local_socket.close(server, path)
         finally:
             unsubscribe()
 

@@ -18,10 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import stat
 from pathlib import Path
 
+from edge import local_socket
 from edge.config import Config
 from edge.events import Event
 from edge.runtime import Component, ComponentContext, Health
@@ -33,7 +32,6 @@ from signage.protocol import MAX_LINE, SOCKET_NAME, Ack, Hello, Played, decode
 
 log = logging.getLogger("omo_edge.signage_link")
 SOCKET_MODE = 0o660
-MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
 EXPIRY_CHECK_S = 0.5  # the longest wait between two looks at expiring orders and shows
 
 
@@ -195,28 +193,19 @@ class ChannelServer:
             conn.offer(Ack((played.id,)))
 
     # ---------------------------------------------------------------------- run
-    def _listen_path(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            mode = self.path.lstat().st_mode
-            if not stat.S_ISSOCK(mode):
-                raise RuntimeError(f"{self.path} exists and is not a socket; not replacing it")
-            self.path.unlink()  # a stale socket from a previous run
-
     async def run(self, ctx: ComponentContext) -> None:
         self._ctx = ctx
-        if len(os.fsencode(self.path)) > MAX_SOCKET_PATH:
-            ctx.set_health(Health.FAILED, f"the socket path is longer than {MAX_SOCKET_PATH} "
-                           "bytes (a Unix socket's limit): choose a shorter storage.state_dir")
+        if not local_socket.fits(self.path):
+            ctx.set_health(Health.FAILED, "the socket path is longer than "
+                           f"{local_socket.MAX_SOCKET_PATH} bytes (a Unix socket's limit): "
+                           "choose a shorter storage.state_dir")
             log.error("signage channel: %s", ctx.state.detail)
             await ctx.stopping.wait()
             return
         self._recorder = PlayedRecorder(ctx.emitter)
         self.state.load(ctx.clock.now())
-        self._listen_path()
-        server = await asyncio.start_unix_server(self._serve, path=str(self.path),
-                                                 limit=MAX_LINE)
-        os.chmod(self.path, SOCKET_MODE)
+        server = await local_socket.listen(self.path, self._serve, mode=SOCKET_MODE,
+                                           limit=MAX_LINE)
         unsubscribe = ctx.emitter.subscribe(self._event_stored)
         ctx.services.signage_listeners.append(self._file_changed)
         self.listening.set()
