@@ -32,6 +32,16 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int = FIL
         raise
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`, or an empty dict if the file is missing, unreadable, not
+    JSON or not an object (state files: a damaged one starts afresh). Never raises."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
 def write_json_atomic(path: Path, obj: Any, *, indent: int = 1, fsync: bool = True,
                       mode: int = FILE_MODE) -> None:
     """`write_atomic` of `obj` as UTF-8 JSON with sorted keys."""

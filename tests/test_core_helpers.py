@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from edge.backoff import Backoff
-from edge.files import write_json_atomic
+from edge.files import read_json_object, write_json_atomic
 from edge.ratelimit import LogEvery, TokenBucket
 from edge.runtime import Backoff as RuntimeBackoff
 from edge.schema_errors import first_problem
@@ -75,3 +75,13 @@ def test_schema_errors_name_the_place_and_cut_long_messages() -> None:
     long = first_problem(validator, {"a": 1, "b": "y" * 1000}, root="args")
     assert long is not None and long.startswith("args/b: ") and long.endswith("...")
     assert len(long) < 320
+
+
+def test_read_json_object_gives_the_object_or_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    assert read_json_object(path) == {}  # missing
+    write_json_atomic(path, {"a/1": {"scale": 2.0}})
+    assert read_json_object(path) == {"a/1": {"scale": 2.0}}
+    for damaged in (b"[1, 2]", b"{not json", b"\xff\xfe"):
+        path.write_bytes(damaged)
+        assert read_json_object(path) == {}

@@ -14,13 +14,12 @@ weight; it then emits `omo.shelf.plate.calibrated` with the new tare and scale.
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from edge.config import Config
-from edge.files import write_json_atomic
+from edge.files import read_json_object, write_json_atomic
 
 REQUESTED = "omo.shelf.calibration.requested"
 CALIBRATED = "omo.shelf.plate.calibrated"
@@ -51,12 +50,7 @@ def request(config: Config, action: Action, args: dict[str, Any], at: str) -> di
     if action is Action.CALIBRATE:
         data["grams"] = float(args["grams"])
     path = config.storage.state_dir / STATE_FILE
-    try:
-        held = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(held, dict):
-            held = {}
-    except (OSError, ValueError):
-        held = {}
+    held = read_json_object(path)
     held[f"{shelf.id}/{args['plate']}"] = {**data, "requested_at": at}
     write_json_atomic(path, held)
     return data

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge import local_socket
-from edge.files import write_json_atomic
+from edge.files import read_json_object, write_json_atomic
 from edge.runtime import Component, ComponentContext, Health
 from edge.shelf.commands import CALIBRATED, REQUESTED, Action, UnknownPlate, request
 
@@ -54,13 +54,8 @@ def build(config: Config, services: Services) -> list[Component]:
 def saved_calibrations(state_dir: Path) -> dict[tuple[str, str], tuple[float, float]]:
     """(shelf, plate) -> (tare_grams, scale) from the plates file; a missing or malformed
     file (or entry) gives nothing for it: the config's values then hold."""
-    try:
-        held = json.loads((state_dir / PLATES_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    held = read_json_object(state_dir / PLATES_FILE)
     out: dict[tuple[str, str], tuple[float, float]] = {}
-    if not isinstance(held, dict):
-        return out
     for key, entry in held.items():
         shelf, _, plate = str(key).partition("/")
         if not isinstance(entry, dict):
@@ -75,12 +70,7 @@ def saved_calibrations(state_dir: Path) -> dict[tuple[str, str], tuple[float, fl
 def save_calibration(state_dir: Path, data: dict[str, Any]) -> None:
     """Keep one `omo.shelf.plate.calibrated` event's tare and scale."""
     path = state_dir / PLATES_FILE
-    try:
-        held = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(held, dict):
-            held = {}
-    except (OSError, ValueError):
-        held = {}
+    held = read_json_object(path)
     held[f"{data['shelf']}/{data['plate']}"] = {
         "tare_grams": data["tare_grams"], "scale": data["scale"]}
     write_json_atomic(path, held)
