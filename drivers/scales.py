@@ -178,15 +178,21 @@ class ScaleReader:
         serial.SerialException when the scale goes away."""
         if self.polled:
             self._poll()
+        lines = self.lines.read_lines()
+        return self.handle_lines(lines, self.now()) if lines else []
+
+    def handle_lines(self, lines: list[bytes], t: float) -> list[WeightSample]:
+        """The samples of `lines`, all read at `t` (one read from the port)."""
         out = []
-        for line in self.lines.read_lines():
-            result = self.handle(line)
+        for line in lines:
+            result = self.handle(line, t)
             if result is not None:
                 out.append(result)
         return out
 
-    def handle(self, line: bytes) -> WeightSample | None:
-        """One line: its sample, or None (counted as a skip or a fault)."""
+    def handle(self, line: bytes, t: float | None = None) -> WeightSample | None:
+        """One line (read at `t`, by default now): its sample, or None (counted as a skip or
+        a fault)."""
         r = self.parse(line, self.max_grams)
         self._awaiting = False
         if isinstance(r, Skip):
@@ -195,15 +201,15 @@ class ScaleReader:
         if isinstance(r, Fault):
             self.faults[r] += 1
             return None
-        return self.sample(r)
+        return self.sample(r, t)
 
-    def sample(self, w: Weight) -> WeightSample:
+    def sample(self, w: Weight, t: float | None = None) -> WeightSample:
         if w.unit is not self.unit:
             self.unit_changes += 1
         self.good += 1
         seq, self.seq = self.seq, (self.seq + 1) % 65536
-        return weight_sample(self.shelf, self.shelf, self.plate, w.grams, seq, self.now(),
-                             stable=w.stable)
+        return weight_sample(self.shelf, self.shelf, self.plate, w.grams, seq,
+                             self.now() if t is None else t, stable=w.stable)
 
     def counters(self) -> dict[str, int]:
         out = {"bad_lines": sum(self.skipped.values()) + self.lines.overlong}

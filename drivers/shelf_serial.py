@@ -15,6 +15,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import reduce
+from operator import xor
 
 import serial
 
@@ -28,6 +30,20 @@ BEAM_RE = re.compile(
 START = b"$W,"
 BEAM_START = b"$B,"
 MAX_LINE = 128
+
+# The fast path (`fast_sample`): a line that is exactly one frame in its usual form, as the
+# reader splits them. Anything it is not sure of goes to the careful path (`_fields`).
+_PLATES: dict[bytes, tuple[int, int]] = {}  # plate text -> (plate, XOR of its bytes)
+for _n in range(1, 100):
+    for _text in {f"{_n}".encode(), f"{_n:02d}".encode()}:
+        _PLATES[_text] = (_n, reduce(xor, _text))
+_HEX_DIGITS = "0123456789abcdefABCDEF"
+_HEX: dict[bytes, int] = {(a + b).encode(): int(a + b, 16)
+                          for a in _HEX_DIGITS for b in _HEX_DIGITS}
+_CONTROLLER_RE = re.compile(rb"[A-Za-z0-9_-]{1,16}")
+_CONTROLLERS: dict[bytes, tuple[str, int]] = {}  # id -> (id, XOR of "W,", id and 4 commas)
+_MAX_CONTROLLERS = 256  # ids remembered by the fast path (a shelf has a few controllers)
+_W = ord("W")
 
 
 class ProtocolError(ValueError):
@@ -97,9 +113,47 @@ def parse_line(line: bytes) -> ShelfReport:
     return ShelfReport(*_fields(line))
 
 
+def fast_sample(line: bytes, shelf: str, t: float) -> WeightSample | None:
+    """The WeightSample of `line` (read on `shelf` at `t`) when the line is exactly one valid
+    frame (nothing before the `$` or after the checksum) with plate and seq in range, else
+    None: then the careful path (`_fields`) decides. The readers' hot path: plain splits
+    and table look-ups (a regex only for a controller id not seen yet); never raises, and
+    never gives a sample the careful path would not."""
+    parts = line.split(b",")
+    if len(parts) != 5 or parts[0] != b"$W":
+        return None
+    _, controller, plate_text, grams_text, tail = parts
+    seq_text, _, cs_text = tail.partition(b"*")
+    known = _CONTROLLERS.get(controller)
+    if known is None:
+        if _CONTROLLER_RE.fullmatch(controller) is None:
+            return None
+        known = (controller.decode(), reduce(xor, controller, _W))
+        if len(_CONTROLLERS) < _MAX_CONTROLLERS:
+            _CONTROLLERS[controller] = known
+    plate = _PLATES.get(plate_text)
+    cs = _HEX.get(cs_text)
+    if plate is None or cs is None or not seq_text.isdigit() or len(seq_text) > 5:
+        return None
+    whole, _, tenths = grams_text.partition(b".")  # -?\d{1,7}\.\d, checked without a regex
+    if len(tenths) != 1 or not tenths.isdigit() or not (
+            (whole.isdigit() and len(whole) <= 7)
+            or (whole[:1] == b"-" and whole[1:].isdigit() and len(whole) <= 8)):
+        return None
+    seq = int(seq_text)
+    if seq > 65535:
+        return None
+    value = known[1] ^ plate[1]
+    for b in grams_text + seq_text:
+        value ^= b
+    if value != cs:
+        return None
+    return weight_sample(shelf, known[0], plate[0], float(grams_text), seq, t)
+
+
 def _fields(line: bytes) -> tuple[str, int, float, int]:
     """parse_line's fields (controller, plate, grams, seq), without building the report: the
-    readers' hot path. Raises ProtocolError as parse_line does."""
+    careful path, for any line. Raises ProtocolError as parse_line does."""
     m = FRAME_RE.search(line)
     if m is None:
         start = line.find(START)
@@ -174,13 +228,13 @@ class SerialLineReader:
         """Split `chunk` (appended to what is pending) into complete lines; keep the rest."""
         buf = self._buf
         buf.extend(chunk)
+        data = bytes(buf)
         if self.frame_start is not None:
             # a start byte after anything but a line ending ends the noise in front of it
-            buf[:] = buf.replace(self.frame_start, b"\n" + self.frame_start)
-        parts = buf.replace(b"\r", b"\n").split(b"\n")
-        rest = parts.pop()
-        buf[:] = rest
-        lines = [bytes(p) for p in parts if p]
+            data = data.replace(self.frame_start, b"\n" + self.frame_start)
+        parts = data.replace(b"\r", b"\n").split(b"\n")
+        buf[:] = parts.pop()
+        lines = list(filter(None, parts))
         if len(buf) > self.max_line:  # no line ending in sight: garbage, drop it
             self.overlong += 1
             start = -1 if self.frame_start is None else buf.rfind(self.frame_start)
@@ -216,26 +270,43 @@ class ShelfReader:
     def read(self, stop: threading.Event | None = None) -> list[WeightSample | BeamEdge]:
         """The samples that arrived within the timeout; raises serial.SerialException when
         the controller goes away. (`stop` is not needed: the read times out by itself.)"""
+        lines = self.lines.read_lines()
+        return self.handle_lines(lines, self.now()) if lines else []
+
+    def handle_lines(self, lines: list[bytes], t: float) -> list[WeightSample | BeamEdge]:
+        """The samples and beam edges of `lines`, all read at `t` (one read from the port);
+        bad lines counted per Skip reason. Each line takes the fast path (`fast_sample`) and,
+        if that is not sure, the careful one (`handle`): the same result either way."""
         out: list[WeightSample | BeamEdge] = []
-        for line in self.lines.read_lines():
-            sample = self.handle(line)
+        shelf = self.shelf
+        fast = 0
+        for line in lines:
+            sample = fast_sample(line, shelf, t)
             if sample is not None:
+                fast += 1
                 out.append(sample)
+                continue
+            careful = self.handle(line, t)
+            if careful is not None:
+                out.append(careful)
+        self.good += fast
         return out
 
-    def handle(self, line: bytes) -> WeightSample | BeamEdge | None:
-        """One line: its sample or beam edge, or None (counted per Skip reason)."""
+    def handle(self, line: bytes, t: float | None = None) -> WeightSample | BeamEdge | None:
+        """One line (read at `t`, by default now): its sample or beam edge, or None (counted
+        per Skip reason). The careful path: wherever a frame starts on the line."""
         try:
             controller, plate, grams, seq = _fields(line)
         except ProtocolError as exc:
             if BEAM_START in line:
-                return self._beam(line)
+                return self._beam(line, t)
             self.skipped[exc.reason] += 1
             return None
         self.good += 1
-        return weight_sample(self.shelf, controller, plate, grams, seq, self.now())
+        return weight_sample(self.shelf, controller, plate, grams, seq,
+                             self.now() if t is None else t)
 
-    def _beam(self, line: bytes) -> BeamEdge | None:
+    def _beam(self, line: bytes, t: float | None) -> BeamEdge | None:
         try:
             b = parse_beam(line)
         except ProtocolError as exc:
@@ -243,7 +314,8 @@ class ShelfReader:
             return None
         self.good += 1
         self.beams += 1
-        return BeamEdge(self.shelf, b.controller, b.plate, b.lane, b.broken, b.seq, self.now())
+        return BeamEdge(self.shelf, b.controller, b.plate, b.lane, b.broken, b.seq,
+                        self.now() if t is None else t)
 
     @property
     def bad(self) -> int:

@@ -16,6 +16,7 @@ from drivers.shelf_serial import (
     ProtocolError,
     ShelfReader,
     checksum,
+    encode_beam,
     encode_line,
     parse_line,
 )
@@ -320,3 +321,84 @@ def test_an_rfc2217_url_with_nothing_listening_is_refused_not_crashed() -> None:
                          timeout_s=0.05)
     with pytest.raises(serial.SerialException):
         reader.open()
+
+
+# ---------------------------------------------------------------- fast path against careful
+CONTROLLER_CHARS = "abcXYZ019_-"
+
+
+def _frame(controller: str, plate: str, grams: str, seq: str, lower: bool) -> bytes:
+    body = f"W,{controller},{plate},{grams},{seq}".encode()
+    cs = f"{checksum(body):02x}" if lower else f"{checksum(body):02X}"
+    return b"$" + body + b"*" + cs.encode()
+
+
+def _careful(line: bytes) -> tuple[str, int, float, int] | None:
+    from drivers.shelf_serial import _fields
+    try:
+        return _fields(line)
+    except ProtocolError:
+        return None
+
+
+def _agree(line: bytes) -> None:
+    from drivers.shelf_serial import fast_sample
+    fast = fast_sample(line, "s", 1.0)
+    careful = _careful(line)
+    if fast is not None:  # the fast path is never wrong; when unsure it says None
+        assert careful == (fast.controller, fast.plate, fast.grams, fast.seq), line
+        assert (fast.shelf, fast.t, fast.stable) == ("s", 1.0, None)
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(controller=st.text(CONTROLLER_CHARS, min_size=1, max_size=17),
+       plate=st.integers(0, 120), grams=st.decimals(-10_000_000, 10_000_000, places=1),
+       seq=st.integers(0, 70_000), zeros=st.tuples(*[st.sampled_from([0, 0, 1, 2])] * 3),
+       lower=st.booleans())
+def test_the_fast_path_takes_every_frame_controllers_write_and_agrees_with_the_careful_one(
+        controller: str, plate: int, grams: object, seq: int, zeros: tuple[int, int, int],
+        lower: bool) -> None:
+    """Fields at and beyond their limits, sometimes with leading zeros (which the protocol's
+    field widths allow, and the careful path takes)."""
+    from drivers.shelf_serial import fast_sample
+    sign, number = ("-", str(grams)[1:]) if str(grams).startswith("-") else ("", str(grams))
+    line = _frame(controller, "0" * zeros[0] + str(plate), sign + "0" * zeros[1] + number,
+                  "0" * zeros[2] + str(seq), lower)
+    _agree(line)
+    if _careful(line) is not None:
+        assert fast_sample(line, "s", 1.0) is not None, line  # valid frames go fast
+
+
+@settings(max_examples=600, derandomize=True, deadline=None)
+@given(line=st.one_of(
+    st.binary(max_size=60),
+    st.tuples(st.sampled_from([encode_line("C1", 2, 9688.4, 117), encode_line("c_-9", 99, -0.4, 0),
+                               encode_line("C1", 7, 1234567.8, 65535)]),
+              st.integers(0, 30), st.binary(min_size=1, max_size=3), st.booleans()).map(
+        # a byte or three of damage somewhere in a good frame, or in place of it
+        lambda x: (x[0][:-2][:x[1]] + x[2] + x[0][:-2][x[1] + (1 if x[3] else 0):])),
+    st.text("$W,C1*0123456789.-+_ eEinfa", max_size=30).map(str.encode)))
+def test_the_fast_path_never_gives_a_sample_the_careful_path_would_not(line: bytes) -> None:
+    _agree(line)
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(st.lists(st.one_of(
+    st.builds(lambda p, g, s: encode_line("C1", p, g, s), st.integers(1, 99),
+              st.floats(-9999, 99999, allow_nan=False), st.integers(0, 65535)),
+    st.builds(lambda p, s, b: encode_beam("C1", p, 3, b, s), st.integers(1, 99),
+              st.integers(0, 65535), st.booleans()),
+    st.binary(max_size=12)), max_size=25))
+def test_the_readers_batches_give_what_line_by_line_careful_parsing_gives(
+        pieces: list[bytes]) -> None:
+    """`handle_lines` (fast path first) and `handle` (careful only), on the same lines split
+    by the same reader: the same samples, beam edges and counters."""
+    data = b"".join(pieces) + b"\r\n"
+    batch = ShelfReader("s", "loop://", 115200, now=lambda: 0.0)
+    careful = ShelfReader("s", "loop://", 115200, now=lambda: 0.0)
+    lines = batch.lines.feed(data)
+    assert careful.lines.feed(data) == lines
+    got = batch.handle_lines(lines, 2.0)
+    want = [r for r in (careful.handle(line, 2.0) for line in lines) if r is not None]
+    assert got == want
+    assert batch.counters() == careful.counters() and batch.good == careful.good
