@@ -20,15 +20,23 @@ from drivers.weighing import MAX_GRAMS, Fault, ParseResult, Protocol, Skip, Unit
 
 # A&D standard format: 15 characters, "ST,+00123.45  g": header, comma, sign and 8 characters
 # of data (leading zeros), 3 characters of unit (right-aligned). Overload: "OL,+9999999E+19",
-# negative overload "OL,-9999999E+19". QT is the counting mode (pieces).
-AND_RE = re.compile(rb"(ST|US|QT|WT),([+-][0-9. ]{1,8}) *([A-Za-z%]{1,3})")
-AND_OL_RE = re.compile(rb"OL,([+-])")
+# negative overload "OL,-9999999E+19" (the EK-L writes "OL,+999999.9  g"). QT is the counting
+# mode (pieces). With the comparator's result added (GC series), a second header follows the
+# first: "ST,OK,+0001.234 kg" (LO, OK, HI or --).
+AND_RE = re.compile(
+    rb"(ST|US|QT|WT),(?:(?:LO|OK|HI|--),)?([+-][0-9. ]{1,8}) *([A-Za-z%]{1,3})")
+AND_OL_RE = re.compile(rb"OL,(?:(?:LO|OK|HI|--),)?([+-])")
 AND_HEADERS = (b"ST,", b"US,", b"QT,", b"WT,")
 
-# CAS continuous output: "ST,GS,+  1.234kg": stability (ST/US/OL), gross or net (GS/NT),
-# sign and 7 characters of data (spaces in place of leading zeros), 2 characters of unit.
-CAS_RE = re.compile(rb"(ST|US),(GS|NT),([+-])([0-9. ]{1,8}?) *([A-Za-z%]{1,3})")
-CAS_OL_RE = re.compile(rb"OL,(?:GS|NT),([+-])")
+# CAS: a stability header (ST, US, OL for overload), a comma, gross or net (GS, NT), a comma,
+# then, in the 22-byte format of the CAS indicators (CI, NT, PDI, PDS), a device id byte, a
+# lamp status byte (bit 7 set) and a comma; 8 characters of data, the sign first or none
+# ("+  1.234", "-  0.120", "000013.5"), then the unit: "ST,GS,+  1.234kg",
+# "ST,GS,1\xc4,000013.5 kg" (22 bytes), "ST,NT,+00013.5kg" (the indicators' 18-byte "AND"
+# format). Some CAS-compatible indicators put a space for "+" and a comma before the unit.
+CAS_RE = re.compile(
+    rb"(ST|US),(GS|NT),(?:[^,\r\n]{2},)?([+ -]?)([0-9. ]{1,8}?),? *([A-Za-z%]{1,3})")
+CAS_OL_RE = re.compile(rb"OL,(?:GS|NT),(?:[^,\r\n]{2},)?([+ -]?)")
 CAS_HEADERS = (b"ST,GS,", b"ST,NT,", b"US,GS,", b"US,NT,")
 
 # MT-SICS: "S S      123.45 g" (stable), "S D      123.45 g" (dynamic): the weight right-aligned
@@ -44,8 +52,9 @@ MT_POLL = b"SI\r\n"
 
 def _number(text: bytes) -> float | None:
     """The number in a field the pattern limited to digits, points, spaces and a sign
-    (spaces for leading zeros), or None (two points, spaces inside, no digit)."""
-    if b" " in text and text[:1] in (b"+", b"-"):
+    (spaces for leading zeros, between the sign and the digits or in place of the sign),
+    or None (two points, spaces inside, no digit)."""
+    if text[:1] in (b"+", b"-"):
         text = text[:1] + text[1:].lstrip(b" ")
     try:
         return float(text)
@@ -59,10 +68,11 @@ def _missing(line: bytes, headers: tuple[bytes, ...]) -> Skip:
 
 def _overload_or_missing(line: bytes, overload: re.Pattern[bytes],
                          headers: tuple[bytes, ...]) -> Fault | Skip:
-    """A line that is not a weight: an overload (+) or underload (-) report, else a Skip."""
+    """A line that is not a weight: an overload (+, or no sign) or underload (-) report, else
+    a Skip."""
     ol = overload.search(line)
     if ol is not None:
-        return Fault.OVERLOAD if ol.group(1) == b"+" else Fault.UNDERLOAD
+        return Fault.UNDERLOAD if ol.group(1) == b"-" else Fault.OVERLOAD
     return _missing(line, headers)
 
 

@@ -40,6 +40,22 @@ AND_LINES = [
     (b"ST,+001 23.4  g", Skip.GARBLED),
     (b"\x00\xfe\x13", Skip.GARBLED),
     (b"\xffST,+00123.45  g", Weight(123.45, Unit.G, True)),  # noise in front
+    # GX-A / GF-A communication manual, 7-2 "Weighing data format": "ST,+00123.45  g"
+    (b"ST,+01234.56  g", Weight(1234.56, Unit.G, True)),
+    # EK-L manual, 9-2 "Data format": percentage "ST,+00123.4  %" skipped; out of range
+    # written with nines, not "E+19"
+    (b"ST,+000123.4  %", Skip.UNKNOWN_UNIT),
+    (b"OL,+999999.9  g", Fault.OVERLOAD),
+    (b"OL,-99999999 PC", Fault.UNDERLOAD),
+    # GC series manual, 16.2 "A&D standard format": kilograms, and the comparator's result as
+    # a second header
+    (b"ST,+0001.234 kg", Weight(1234.0, Unit.KG, True)),
+    (b"ST,OK,+0001.234 kg", Weight(1234.0, Unit.KG, True)),
+    (b"US,HI,-0001.234 kg", Weight(-1234.0, Unit.KG, False)),
+    (b"QT,OK,+00001234 PC", Skip.UNKNOWN_UNIT),
+    # ounces and pounds, 3-character unit right-aligned (EK-L unit list: " oz", " lb")
+    (b"ST,+0012.345 oz", Weight(349.974863, Unit.OZ, True)),
+    (b"US,-0001.500 lb", Weight(-680.388555, Unit.LB, False)),
 ]
 
 # CAS continuous output (PB / ED / SW): "ST,GS,+  1.234kg": stability, gross/net, sign and
@@ -55,6 +71,20 @@ CAS_LINES = [
     (b"ST,GS,+  1.2", Skip.PARTIAL),
     (b"ST,GS", Skip.GARBLED),
     (b"ST,GS,+9999999kg", Skip.OUT_OF_RANGE),
+    # "CAS 22 bytes" (CI-600D manual 10-1, PDI manual 8-2-1, NT-200 manual 14): header, gross
+    # or net, device id (ASCII "1" = 0x31), lamp status byte (bit 7 set), comma, 8 bytes of
+    # data ("13.5 kg" is "000013.5"), a blank, "kg"
+    (b"ST,GS,1\xc4,000013.5 kg", Weight(13500.0, Unit.KG, True, False)),
+    (b"US,NT,1\x86,-00002.5 kg", Weight(-2500.0, Unit.KG, False, True)),
+    (b"OL,GS,1\x84,999999.9 kg", Fault.OVERLOAD),
+    (b"ST,GS,1\xc4,000013.5  t", Skip.UNKNOWN_UNIT),  # tonnes: beyond any shelf
+    # "18 bytes for AND" of the same indicators: header, gross or net, 8 bytes of data, unit
+    (b"ST,GS,+00013.5kg", Weight(13500.0, Unit.KG, True, False)),
+    (b"ST,NT,0000.250kg", Weight(250.0, Unit.KG, True, True)),
+    # CAS-style indicators with a space for "+" and a comma before the unit (e.g. Tiger TI-02-P
+    # manual 7.1: sign, 7 characters of weight, comma, unit)
+    (b"US,NT,   1.234,kg", Weight(1234.0, Unit.KG, False, True)),
+    (b"ST,GS,-  0.500,lb", Weight(-226.796185, Unit.LB, True, False)),
 ]
 
 # MT-SICS (Mettler Toledo reference manual): "S S" + weight right-aligned in 10 characters
@@ -74,6 +104,15 @@ MT_LINES = [
     (b"S S     12", Skip.PARTIAL),
     (b"hello", Skip.GARBLED),
     (b"S S  9999999.9 kg", Skip.OUT_OF_RANGE),
+    # AT / AL-IC operating instructions, MT-SICS: "S S 100.00 g" for a stable weight; the
+    # reference manual's weight response: ID, status, the weight right-aligned in 10
+    # characters (sign directly before the digits), a blank, the unit
+    (b"S S     100.00 g", Weight(100.0, Unit.G, True)),
+    (b"S S    -0.0012 kg", Weight(-1.2, Unit.KG, True)),
+    (b"S D   12.34567 lb", Weight(5599.901715, Unit.LB, False)),
+    (b"S S      12.34 oz", Weight(349.833115, Unit.OZ, True)),
+    (b"S D     0.1234 ozt", Skip.UNKNOWN_UNIT),  # troy ounces: not a unit we convert
+    (b"\x00S S     100.00 g", Weight(100.0, Unit.G, True)),  # noise from a plug-in
 ]
 
 
