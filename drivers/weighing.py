@@ -73,6 +73,21 @@ class Weight:
 
 ParseResult = Weight | Skip | Fault
 
+_new = object.__new__
+
+
+def weight(grams: float, unit: Unit, stable: bool | None = None,
+           net: bool | None = None) -> Weight:
+    """`Weight(...)`, built without the frozen dataclass's per-field `object.__setattr__`
+    (the scale readers' hot path, as `drivers.readings.weight_sample`): the same object."""
+    w: Weight = _new(Weight)
+    d = w.__dict__
+    d["grams"] = grams
+    d["unit"] = unit
+    d["stable"] = stable
+    d["net"] = net
+    return w
+
 
 UNIT_BY_TEXT: dict[bytes, Unit] = {u.value.encode(): u for u in Unit} | {
     u.value.upper().encode(): u for u in Unit}
@@ -97,4 +112,4 @@ def to_weight(value: float, unit_text: bytes, stable: bool | None, net: bool | N
     grams = value * GRAMS_PER_UNIT[unit]
     if not abs(grams) <= max_grams:  # also catches nan
         return Skip.OUT_OF_RANGE
-    return Weight(round(grams, 6), unit, stable, net)
+    return weight(round(grams, 6), unit, stable, net)

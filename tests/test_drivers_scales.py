@@ -289,13 +289,17 @@ def test_the_shelf_bench_measures_each_protocol_and_takes_a_later_stage() -> Non
         rate, samples = STAGES["parse"](protocol, data)
         return rate / 2, samples
 
-    result = run(2000, 3, {**STAGES, "detect": detect})
+    result = run(2000, 3, {**STAGES, "detect": detect}, repeat=2)
     assert result["stage"] == "detect" and result["bench"] == "shelf"
     assert set(result["protocols"]) == {p.value for p in Protocol}
     for row in result["protocols"].values():
         assert 1980 <= row["parse_samples"] <= 2000  # 0.2 % of the lines damaged
         assert row["ceiling_per_s"] > 0 and row["detect_per_s"] > 0
+        assert row["parse_cpu_per_s"] > 0 and row["detect_cpu_per_s"] > 0
     assert result["ratio"] == round(result["samples_per_s"] / result["ceiling_per_s"], 3)
+    omo = result["protocols"]["omo"]
+    assert result["detect_over_parse"] == round(omo["detect_per_s"] / omo["parse_per_s"], 3)
+    assert result["cpu_samples_per_s"] == omo["detect_cpu_per_s"] and result["repeat"] == 2
     assert "cores" in result["machine"]
 
 
@@ -348,3 +352,11 @@ def test_the_daemon_reads_a_scale_by_its_protocol_and_reconnects_after_an_unplug
         port.unplug()
     assert {(s.shelf, s.plate, s.grams, s.stable) for s in samples} == {
         ("scale-1", 1, 1234.0, True), ("scale-1", 1, 500.0, False)}
+
+
+def test_the_fast_weight_builder_makes_the_same_weight() -> None:
+    from drivers.weighing import weight
+    w = weight(12.5, Unit.KG, True, False)
+    assert w == Weight(12.5, Unit.KG, True, False) and hash(w) == hash(Weight(12.5, Unit.KG,
+                                                                               True, False))
+    assert repr(w) == repr(Weight(12.5, Unit.KG, True, False))
