@@ -134,6 +134,7 @@ class Simulation:
         self.offline: set[str] = set()
         # per shelf: the readings its reader had handed over when its port was last plugged
         self.read_base: dict[str, int] = {}
+        self.reconnecting: set[str] = set()  # shelves seen offline, not yet back
         self.frames_rendered: dict[str, int] = {}
         self.stock = {(s.id, p.number): p.stock for s in self.world.layout.shelves
                       for p in s.plates}
@@ -363,9 +364,17 @@ class Simulation:
             ok = True
             for shelf_id, port in self.ports.items():
                 flushed = port.flush()
-                if sensors.online(f"shelf:{shelf_id}") and (
+                online = sensors.online(f"shelf:{shelf_id}")
+                if online and shelf_id in self.reconnecting:
+                    # back online: what was written before the reader reopened the port
+                    # may never reach it; count from here
+                    self.reconnecting.discard(shelf_id)
+                    self._rebase(daemon, shelf_id, port)
+                if online and (
                         not flushed or port.unread() or self._behind(daemon, shelf_id, port)):
                     ok = False
+                elif not online:
+                    self.reconnecting.add(shelf_id)
             door = self.door_port
             if door is not None and sensors.online(f"door:{self.world.layout.door_counter}") \
                     and (not door.flush() or door.unread()):
@@ -377,6 +386,8 @@ class Simulation:
                 return
             if time.monotonic() > deadline:
                 self.lagging += 1
+                for shelf_id, port in self.ports.items():  # what is lost is not waited for
+                    self._rebase(daemon, shelf_id, port)
                 return
             await asyncio.sleep(0.0005)
 
@@ -386,6 +397,10 @@ class Simulation:
         name = f"shelf:{shelf_id}"
         state = daemon.supervisor.states.get(name)
         return 0 if state is None else state.readings.get(name, 0)
+
+    def _rebase(self, daemon: Daemon, shelf_id: str, port: PtyPort) -> None:
+        """Count the shelf's reader as caught up with its port as of now."""
+        self.read_base[shelf_id] = self._handed_over(daemon, shelf_id) - port.reports
 
     def _behind(self, daemon: Daemon, shelf_id: str, port: PtyPort) -> bool:
         """The shelf's reader has not yet stamped and handed over every clean report written
