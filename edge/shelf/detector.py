@@ -33,7 +33,7 @@ class DetectorSettings:
     hand_max_s: float = 20.0  # a beam broken longer than this is not a hand (blocked, dirty)
     hand_margin_s: float = 0.5  # a hand this close before an episode's start belongs to it
     hand_prior: float = 2.0  # weight (in samples) of the even split between hands
-    hands_apart: float = 0.5  # ramps differing by less (in samples): split evenly
+    hands_apart: float = 0.15  # ramps differing by less (in samples): split evenly
     pause_flat_g: float = 8.0  # two samples this close inside a ramp: a pause
     pause_jump_g: float = 40.0  # between moves this large (over two samples) the same way
 
