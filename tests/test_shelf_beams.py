@@ -166,6 +166,14 @@ def test_a_pick_and_a_return_at_once_are_both_reported_with_beams() -> None:
     assert _items(_run(hands, beams=False)) == [(PICKED, 2)]  # net zero: nothing seen
 
 
+def test_a_return_inside_another_hands_slow_pick_is_both_with_beams() -> None:
+    # one hand takes an item slowly; meanwhile another puts one back through another lane:
+    # the weight nets out, the two beam breaks tell the two changes apart
+    hands = [(5.0, 6.0, -200.0, 5), (10.0, 11.7, -100.0, 1), (10.35, 11.0, 100.0, 3)]
+    assert _items(_run(hands, beams=True)) == [(PICKED, 2), (RETURNED, 1), (PICKED, 1)]
+    assert _items(_run(hands, beams=False)) == [(PICKED, 2)]  # the weight alone: nothing
+
+
 def test_two_hands_one_after_the_other_in_one_lane_are_two_picks() -> None:
     # the second hand reaches in 0.5 s after the first took its item, through the same lane
     # (one break for both): a pause of two samples between the two ramps splits them
