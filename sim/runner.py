@@ -132,6 +132,9 @@ class Simulation:
         self.view: Any = None
         self.snapshots: list[Path] = []
         self.offline: set[str] = set()
+        # per shelf: the readings its reader had handed over when its port was last plugged
+        self.read_base: dict[str, int] = {}
+        self.reconnecting: set[str] = set()  # shelves seen offline, not yet back
         self.frames_rendered: dict[str, int] = {}
         self.stock = {(s.id, p.number): p.stock for s in self.world.layout.shelves
                       for p in s.plates}
@@ -206,7 +209,7 @@ class Simulation:
             self.view.close()
 
     # ---------------------------------------------------------------- outages
-    async def _apply_outages(self, t0: float, t1: float) -> None:
+    async def _apply_outages(self, daemon: Daemon, t0: float, t1: float) -> None:
         w = self.world
         for target, off, on in w.outages("shelf"):
             if t0 <= off < t1:
@@ -214,6 +217,7 @@ class Simulation:
                 self.offline.add(target)
             if t0 <= on < t1:
                 self.ports[target].plug()
+                self.read_base[target] = self._handed_over(daemon, target)
                 self.offline.discard(target)
         for target, off, on in w.outages("camera"):
             video = self.out / "video" / f"{target}.avi"
@@ -274,11 +278,11 @@ class Simulation:
                 if abort.is_set() or daemon_task.done() or self.view.closed:
                     break
                 t0, t1 = k * opts.tick_s, (k + 1) * opts.tick_s
-                await self._apply_outages(t0, t1)
+                await self._apply_outages(daemon, t0, t1)
                 for rx, address, adv in self.ble.step(t0, t1):
                     self.hub.deliver(rx, address, adv)
                 for shelf_id, data in self.shelf.step(t0, t1).items():
-                    self.ports[shelf_id].write(data)
+                    self.ports[shelf_id].write(data, self.shelf.clean[shelf_id])
                 if self.door_port is not None:
                     self.door_port.write(self.door.step(t0, t1))
                 self._advance_stock(t1)
@@ -360,9 +364,17 @@ class Simulation:
             ok = True
             for shelf_id, port in self.ports.items():
                 flushed = port.flush()
-                if sensors.online(f"shelf:{shelf_id}") and (
-                        not flushed or port.unread()):
+                online = sensors.online(f"shelf:{shelf_id}")
+                if online and shelf_id in self.reconnecting:
+                    # back online: what was written before the reader reopened the port
+                    # may never reach it; count from here
+                    self.reconnecting.discard(shelf_id)
+                    self._rebase(daemon, shelf_id, port)
+                if online and (
+                        not flushed or port.unread() or self._behind(daemon, shelf_id, port)):
                     ok = False
+                elif not online:
+                    self.reconnecting.add(shelf_id)
             door = self.door_port
             if door is not None and sensors.online(f"door:{self.world.layout.door_counter}") \
                     and (not door.flush() or door.unread()):
@@ -374,8 +386,30 @@ class Simulation:
                 return
             if time.monotonic() > deadline:
                 self.lagging += 1
+                for shelf_id, port in self.ports.items():  # what is lost is not waited for
+                    self._rebase(daemon, shelf_id, port)
                 return
             await asyncio.sleep(0.0005)
+
+    @staticmethod
+    def _handed_over(daemon: Daemon, shelf_id: str) -> int:
+        """The readings the shelf's reader has stamped and handed to the daemon so far."""
+        name = f"shelf:{shelf_id}"
+        state = daemon.supervisor.states.get(name)
+        return 0 if state is None else state.readings.get(name, 0)
+
+    def _rebase(self, daemon: Daemon, shelf_id: str, port: PtyPort) -> None:
+        """Count the shelf's reader as caught up with its port as of now."""
+        self.read_base[shelf_id] = self._handed_over(daemon, shelf_id) - port.reports
+
+    def _behind(self, daemon: Daemon, shelf_id: str, port: PtyPort) -> bool:
+        """The shelf's reader has not yet stamped and handed over every clean report written
+        since its port was plugged. An empty pty is not enough: a pty passes what the master
+        writes on to the slave on a kernel worker, and the reader's thread may hold lines it
+        has read but not stamped; on a loaded machine either lets the clock run ahead of the
+        reader, and samples get late, bunched times (gaps of seconds at 90x real time)."""
+        return self._handed_over(daemon, shelf_id) - self.read_base.get(shelf_id, 0) \
+            < port.reports
 
     async def _deliver(self, daemon: Daemon, daemon_task: asyncio.Task[int],
                        timeout_s: float = 10.0) -> None:
@@ -469,6 +503,7 @@ class Simulation:
                     "ble_adverts": self.ble.sent, "ble_adverts_garbled": self.ble.garbled,
                     "ble_delivered": dict(sorted(self.hub.delivered.items())),
                     "shelf_lines": self.shelf.sent, "shelf_lines_garbled": self.shelf.garbled,
+                    "shelf_beam_lines_garbled": self.shelf.garbled_beams,
                     "camera_frames_rendered": self.frames_rendered,
                     "door_lines": self.door.sent, "door_lines_garbled": self.door.garbled,
                     "door_crossings": {"in": self.door.true_in, "out": self.door.true_out,

@@ -45,6 +45,9 @@ class PtyPort:
         self.pending = bytearray()
         self.written = 0
         self.dropped = 0
+        # clean reports handed to the pty since it was last plugged: each one becomes a
+        # reading at the reader (a garbled line may or may not)
+        self.reports = 0
 
     @property
     def plugged(self) -> bool:
@@ -61,6 +64,7 @@ class PtyPort:
             tmp.unlink()
         tmp.symlink_to(os.ttyname(slave))
         os.replace(tmp, self.link)
+        self.reports = 0
 
     def unread(self) -> int:
         """Bytes written that the reader has not taken yet (in the pty or still pending)."""
@@ -79,13 +83,16 @@ class PtyPort:
         self.master = self.slave = None
         self.pending.clear()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, reports: int = 0) -> None:
+        """Queue `data` for the pty; `reports`: how many clean reports it holds."""
         if self.master is None:
             return
         self.pending += data
+        self.reports += reports
         if len(self.pending) > MAX_PENDING:
             cut = len(self.pending) - MAX_PENDING
             self.dropped += cut
+            self.reports = max(0, self.reports - self.pending.count(b"$", 0, cut))
             del self.pending[:cut]
         self.flush()
 
@@ -138,6 +145,10 @@ class ShelfGenerator:
         self.seq: dict[str, int] = {s.controller: 0 for s in world.layout.shelves}
         self.sent: dict[str, int] = {s.id: 0 for s in world.layout.shelves}
         self.garbled = 0
+        self.garbled_beams = 0
+        self.beam_noise = random.Random(f"omo-sim:{world.seed}:{world.scenario.name}:beam-noise")
+        self.damaged: dict[str, int] = {}  # per shelf: lines garbled in the last timed_lines
+        self.clean: dict[str, int] = {}  # per shelf: clean lines in the last step
 
     def _beam_edges(self, world: World) -> list[tuple[float, ShelfDef, int, int, bool]]:
         """Every beam edge of the run in time order: (t, shelf, plate, lane, broken). A hand
@@ -184,10 +195,13 @@ class ShelfGenerator:
         return g
 
     def step(self, t0: float, t1: float) -> dict[str, bytes]:
-        """Bytes each shelf's controller writes in [t0, t1)."""
+        """Bytes each shelf's controller writes in [t0, t1) (`clean` says how many of the
+        lines in them are undamaged)."""
         result = {}
+        self.clean = {}
         for shelf_id, lines in self.timed_lines(t0, t1).items():
             self.sent[shelf_id] += len(lines)
+            self.clean[shelf_id] = len(lines) - self.damaged.get(shelf_id, 0)
             result[shelf_id] = b"".join(line for _, line in lines)
         return result
 
@@ -195,6 +209,8 @@ class ShelfGenerator:
         """The lines each shelf's controller writes in [t0, t1), with their times, in time
         order (the offline harness feeds them straight to the processor)."""
         out: dict[str, list[tuple[float, bytes]]] = {}
+        damaged: dict[str, int] = {}
+        self.damaged = damaged
         p, rng = self.p, self.rng
         period = 1 / p.rate_hz
         drift_sigma = p.drift_g_per_min / 60 * period ** 0.5
@@ -211,6 +227,7 @@ class ShelfGenerator:
                 if rng.random() < p.garbled:
                     line = garble(line, self.rng)
                     self.garbled += 1
+                    damaged[pl.shelf.id] = damaged.get(pl.shelf.id, 0) + 1
                 out.setdefault(pl.shelf.id, []).append((t, line))
         while self.edge_i < len(self.edges) and self.edges[self.edge_i][0] < t1:
             t, shelf, plate, lane, broken = self.edges[self.edge_i]
@@ -220,6 +237,11 @@ class ShelfGenerator:
             ctrl = shelf.controller
             line = encode_beam(ctrl, plate, lane, broken, self.seq[ctrl])
             self.seq[ctrl] = (self.seq[ctrl] + 1) % 65536
+            if self.beam_noise.random() < p.garbled:  # its own stream: weights unchanged
+                line = garble(line, self.beam_noise)
+                self.garbled += 1
+                self.garbled_beams += 1
+                damaged[shelf.id] = damaged.get(shelf.id, 0) + 1
             out.setdefault(shelf.id, []).append((t, line))
         for lines in out.values():
             lines.sort(key=lambda x: x[0])

@@ -15,7 +15,7 @@ import json
 import statistics
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from drivers.readings import Reading
 from drivers.shelf_serial import ShelfReader
 from edge.processing.processor import Output
 from edge.shelf import plate_specs
-from edge.shelf.processor import ShelfProcessor
+from edge.shelf.detector import DetectorSettings
+from edge.shelf.processor import ShelfProcessor, ShelfSettings
 from sim.overrides import ParamError, Value, apply, parse_sets
 from sim.runner import sim_config
 from sim.scoring import EventView, Truth
@@ -43,14 +44,17 @@ METRICS = ("pick_precision", "pick_recall", "return_precision", "return_recall",
 
 
 def run(scenario: str, seed: int, duration: float,
-        overrides: Mapping[str, Value] | None = None) -> dict[str, Any]:
-    """One run's shelf metrics (and the processor's counters)."""
+        overrides: Mapping[str, Value] | None = None,
+        detector: DetectorSettings | None = None) -> dict[str, Any]:
+    """One run's shelf metrics (and the processor's counters); `detector` replaces the
+    default detector settings (to try a tuning)."""
     chosen = scenarios()[scenario]
     if overrides:
         chosen = replace(chosen, params=apply(chosen.params, overrides))
     world = build_world(chosen, seed, duration)
     config = sim_config(world, Path("/nonexistent-sim-offline"), None)
-    proc = ShelfProcessor(plate_specs(config))
+    settings = ShelfSettings(detector=detector) if detector is not None else None
+    proc = ShelfProcessor(plate_specs(config), settings)
     gen = ShelfGenerator(world)
     epoch = world.start_epoch
     readers = {s.id: ShelfReader(s.id, "loop://", 115200, now=lambda: 0.0)
@@ -95,6 +99,25 @@ def seeds(text: str) -> list[int]:
     return out
 
 
+def detector_settings(items: list[str]) -> DetectorSettings | None:
+    """`key=value` items as DetectorSettings (None when there are none); ValueError on an
+    unknown key or a bad number."""
+    if not items:
+        return None
+    base = DetectorSettings()
+    known = {f.name: type(getattr(base, f.name)) for f in fields(base)}
+    values: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        if not eq or key not in known:
+            raise ValueError(f"{item!r}: expected KEY=VALUE with KEY one of {sorted(known)}")
+        try:
+            values[key] = known[key](text)
+        except ValueError:
+            raise ValueError(f"{item!r}: not a {known[key].__name__}") from None
+    return replace(base, **values)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenario", default="normal-day")
@@ -102,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=1800.0)
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     metavar="KEY=VALUE", help="a world parameter, as `omo-edge sim --set`")
+    ap.add_argument("--detector", action="append", default=[], metavar="KEY=VALUE",
+                    help="a detector setting (edge.shelf.detector.DetectorSettings)")
     ap.add_argument("--json", action="store_true", help="one JSON line per run, then summary")
     args = ap.parse_args(argv)
     try:
@@ -109,9 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     except ParamError as exc:
         print("bad --set: " + "; ".join(exc.problems), file=sys.stderr)
         return 2
+    try:
+        detector = detector_settings(args.detector)
+    except ValueError as exc:
+        print(f"bad --detector: {exc}", file=sys.stderr)
+        return 2
     runs = []
     for seed in seeds(args.seeds):
-        r = run(args.scenario, seed, args.duration, overrides)
+        r = run(args.scenario, seed, args.duration, overrides, detector)
         runs.append(r)
         if args.json:
             print(json.dumps({"seed": seed, **r}))

@@ -4,6 +4,7 @@ using them to split two hands on one plate (and working without them)."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from drivers.weighing import Skip
 from edge.processing.bus import POLICIES, Policy, kind_of
 from edge.processing.processor import Emission, Output
 from edge.shelf.processor import PlateSpec, ShelfProcessor
+from sim.overrides import apply
 from sim.shelf import ShelfGenerator, beam_lanes
 from sim.world import build_world, scenarios
 
@@ -92,6 +94,22 @@ def test_the_simulated_store_breaks_beams_for_hands_and_never_for_bumps() -> Non
     assert data.count(b"$B,C1,") == sum(1 for e in gen.edges if e[1].id == "shelf-1")
 
 
+def test_damaged_beam_lines_are_counted_and_skipped() -> None:
+    world = build_world(replace(scenarios()["normal-day"], params=apply(
+        scenarios()["normal-day"].params, {"shelf.garbled": 0.2})), 3, 600.0)
+    gen = ShelfGenerator(world)
+    data = gen.step(0.0, 600.0)
+    assert gen.garbled_beams > 5
+    edges = sum(1 for e in gen.edges if e[1].id == "shelf-1")
+    reader = ShelfReader("shelf-1", "loop://", 115200, now=lambda: 0.0)
+    got = [reader.handle(x) for x in reader.lines.feed(data["shelf-1"])]
+    beams = [x for x in got if isinstance(x, BeamEdge)]
+    # every edge arrives or is lost to line noise; a damaged line is counted, never an edge
+    assert edges - gen.garbled_beams <= len(beams) < edges
+    assert reader.counters()["beam_edges"] == len(beams)
+    assert reader.bad > 0
+
+
 def _run(hands: list[tuple[float, float, float, int]], beams: bool,
          bumps: tuple[tuple[float, float, float], ...] = (),
          breaks: list[tuple[float, float, int]] | None = None,
@@ -146,6 +164,25 @@ def test_a_pick_and_a_return_at_once_are_both_reported_with_beams() -> None:
     with_beams = _items(_run(hands, beams=True))
     assert with_beams == [(PICKED, 2), (RETURNED, 1), (PICKED, 1)]
     assert _items(_run(hands, beams=False)) == [(PICKED, 2)]  # net zero: nothing seen
+
+
+def test_a_return_inside_another_hands_slow_pick_is_both_with_beams() -> None:
+    # one hand takes an item slowly; meanwhile another puts one back through another lane:
+    # the weight nets out, the two beam breaks tell the two changes apart
+    hands = [(5.0, 6.0, -200.0, 5), (10.0, 11.7, -100.0, 1), (10.35, 11.0, 100.0, 3)]
+    assert _items(_run(hands, beams=True)) == [(PICKED, 2), (RETURNED, 1), (PICKED, 1)]
+    assert _items(_run(hands, beams=False)) == [(PICKED, 2)]  # the weight alone: nothing
+
+
+def test_two_hands_one_after_the_other_in_one_lane_are_two_picks() -> None:
+    # the second hand reaches in 0.5 s after the first took its item, through the same lane
+    # (one break for both): a pause of two samples between the two ramps splits them
+    hands = [(10.0, 10.6, -100.0, 2), (11.1, 11.7, -100.0, 2)]
+    assert _items(_run(hands, beams=True, breaks=[(9.9, 11.8, 2)])) \
+        == _items(_run(hands, beams=False)) == [(PICKED, 1), (PICKED, 1)]
+    # one hand taking two in one slow move is one pick of two; a bump's peak is no pause
+    assert _items(_run([(10.0, 12.5, -200.0, 1)], beams=False)) == [(PICKED, 2)]
+    assert _items(_run([], beams=False, bumps=((8.0, 0.6, 200.0),))) == []
 
 
 def test_the_plate_is_weighed_once_the_hand_has_left() -> None:

@@ -33,7 +33,9 @@ class DetectorSettings:
     hand_max_s: float = 20.0  # a beam broken longer than this is not a hand (blocked, dirty)
     hand_margin_s: float = 0.5  # a hand this close before an episode's start belongs to it
     hand_prior: float = 2.0  # weight (in samples) of the even split between hands
-    hands_apart: float = 0.5  # ramps differing by less (in samples): split evenly
+    hands_apart: float = 0.15  # ramps differing by less (in samples): split evenly
+    pause_flat_g: float = 8.0  # two samples this close inside a ramp: a pause
+    pause_jump_g: float = 40.0  # between moves this large (over two samples) the same way
 
 
 @dataclass(frozen=True)
@@ -158,10 +160,30 @@ class PlateDetector:
                     self.plateaus.append((brief, self.window[-self.s.short][0]))
                 elif self.plateaus:
                     self.plateaus[-1] = (brief, self.plateaus[-1][1])
+            elif len(self.values) >= 6:
+                self._pause()
             return None
         self.phase = Phase.IDLE
         self.baseline = level
         return self._steps(level)
+
+    def _pause(self) -> None:
+        """A pause inside a ramp: two samples that agree within `pause_flat_g`, after a move
+        and before a move of at least `pause_jump_g` the same way (each over two sample
+        periods), a whole count of units from the last level. That is one hand's change
+        ending and the next one's beginning, too soon after it for a brief plateau (two
+        hands in the same beam lane, one after the other); kept as a plateau so that the
+        episode is split there. A turn back (a bump's peak) is never a pause."""
+        v = self.values
+        z, b, c, e = v[-6], v[-4], v[-3], v[-1]
+        jump = self.s.pause_jump_g
+        if abs(c - b) > self.s.pause_flat_g or not (
+                (b - z >= jump and e - c >= jump) or (z - b >= jump and c - e >= jump)):
+            return
+        level = (b + c) / 2
+        last = self.plateaus[-1][0] if self.plateaus else self.before
+        if self._whole(level - last):
+            self.plateaus.append((level, self.window[-4][0]))
 
     def _whole(self, grams: float) -> bool:
         units = abs(grams) / self.unit
