@@ -21,6 +21,7 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import pygame
 
@@ -39,6 +40,7 @@ from signage.store import PlayerStore
 
 log = logging.getLogger("omo.signage")
 STATUS_EVERY_S = 5.0
+IDLE_PRESENT_S = 1.0  # a still screen is presented again at least this often (watchdog)
 
 
 def signage_dir(config: Config) -> Path:
@@ -57,6 +59,7 @@ class RunOptions:
     clock: Callable[[], float] = time.time
     on_frame: Callable[[], None] | None = None  # after each frame is on screen (bench)
     fps: int | None = None  # overrides the screen's frame rate cap
+    frame_log: TextIO | None = None  # "<CLOCK_MONOTONIC ns of the flip> <item>" per change
 
 
 class Watchdog:
@@ -69,6 +72,9 @@ class Watchdog:
 
     def frame_drawn(self) -> None:
         self.frames_since += 1
+
+    def check(self) -> None:
+        """Called on every turn of the frame loop: pets if frames were drawn lately."""
         now = time.monotonic()
         if self.interval_s is not None and now - self.last >= self.interval_s:
             if self.frames_since:
@@ -167,20 +173,36 @@ class PlayerApp:
         watchdog = Watchdog(sdnotify.watchdog_interval_s())
         period = 1.0 / (self.options.fps or self.screen.fps)
         next_status = 0.0
-        frames = 0
+        frames = presented = 0
+        presented_at = -IDLE_PRESENT_S
+        logged: object = ()
         try:
             while not self.stop.is_set():
                 started = time.monotonic()
                 canvas = self.player.tick(self.options.clock())
                 self.power.set(self.player.is_on)
-                present(canvas, self.display, self.screen.rotation)
-                pygame.display.flip()
+                # Only a frame that differs is presented (a still stays on the panel), and
+                # a still one again every IDLE_PRESENT_S: the loop is idle between changes,
+                # so a message is drawn at once instead of after a flip in progress.
                 frames += 1
-                if self.options.on_frame is not None:
-                    self.options.on_frame()
-                watchdog.frame_drawn()
-                if frames == 1:
-                    sdnotify.notify("READY=1")
+                if (self.player.changed or presented == 0
+                        or started - presented_at >= IDLE_PRESENT_S):
+                    present(canvas, self.display, self.screen.rotation)
+                    pygame.display.flip()
+                    presented_at = started
+                    presented += 1
+                    if self.options.frame_log is not None and (
+                            self.player.status.current != logged):
+                        logged = self.player.status.current
+                        self.options.frame_log.write(f"{time.monotonic_ns()} {logged}\n")
+                        self.options.frame_log.flush()
+                    if self.options.on_frame is not None:
+                        self.options.on_frame()
+                    watchdog.frame_drawn()
+                    if presented == 1:
+                        sdnotify.notify("READY=1")
+                watchdog.check()
+                self.player.prepare_ahead()  # the next item, now that this frame is shown
                 if any(e.type == pygame.QUIT for e in pygame.event.get()):
                     break
                 if started >= next_status:
