@@ -120,6 +120,7 @@ class ScreenPlayer:
         self.changed = True  # the last tick drew something new on the canvas
         self._on_canvas: pygame.Surface | None = None  # the main frame the canvas shows
         self._prepare_at: float | None = None  # open the next item (prepare_ahead) for then
+        self._ended: list[Played] = []  # proof of play to store and send (prepare_ahead)
         self.status = PlayerStatus()
         self.is_on = True
         self._board: tuple[tuple[str, ...], pygame.Surface] | None = None
@@ -208,9 +209,14 @@ class ScreenPlayer:
         self._prepare_at = self.current.ends  # after this frame is on screen: prepare_ahead
 
     def prepare_ahead(self) -> bool:
-        """Open what is expected to play after the current item, if not done yet. The frame
-        loop calls this after a frame is on screen, so a new item's first frame never waits
-        for the one after it; `tick` calls it on the next frame otherwise. True if it ran."""
+        """The work that can wait until a frame is on screen: record the proof of play of
+        items that ended, and open what is expected to play after the current item. The
+        frame loop calls this after each frame, so a new item's first frame never waits
+        for them; `tick` calls it on the next frame otherwise. True if it prepared."""
+        ended, self._ended = self._ended, []
+        for played in ended:
+            self.store.add_played(played)
+            self.on_played(played)
         at, self._prepare_at = self._prepare_at, None
         if at is None:
             return False
@@ -242,9 +248,8 @@ class ScreenPlayer:
             return
         played = Played(id=self.new_id(), screen=self.screen.id, item=cur.entry.item.id,
                         started=cur.started, ended=now, trigger=cur.entry.trigger)
-        self.store.add_played(played)
+        self._ended.append(played)  # stored and sent by prepare_ahead, after the frame
         self.status.played += 1
-        self.on_played(played)
 
     def _outranked(self, now: float) -> bool:
         if self.current is None:
@@ -316,6 +321,8 @@ class ScreenPlayer:
 
     def close(self, now: float) -> None:
         self._finish(now)
+        self._prepare_at = None
+        self.prepare_ahead()  # stores what ended
         if self.prepared is not None:
             self.prepared[1].close()
             self.prepared = None

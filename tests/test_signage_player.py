@@ -122,6 +122,7 @@ def test_show_interrupts_then_schedule_resumes(tmp_path: Path) -> None:
     player.apply(Show(screen="other", item=image("red"), priority=Priority.URGENT), NOON + 1.5)
     assert near(pixel(player.tick(NOON + 2), 5, 5), draw.CARD, 10)  # another screen's show
     assert near(centre(player.tick(NOON + 3.05)), RED)  # the schedule resumes
+    player.prepare_ahead()  # as the frame loop does once the frame is on screen
     assert [(p.item, p.trigger) for p in played] == [("red", None), ("card-1", "pickup")]
 
 
