@@ -30,11 +30,21 @@ from edge.config import Config
 from edge.config.model import Screen
 from edge.files import write_json_atomic
 from signage.cache import AssetCache, AssetError
+from signage.capture import screenshot
 from signage.channel import ChannelClient
 from signage.layout import logical_size, present
 from signage.player import ScreenPlayer
 from signage.power import ScreenPower
-from signage.protocol import SOCKET_NAME, Hello, Item, Message, Playlist, Show
+from signage.protocol import (
+    SOCKET_NAME,
+    Capture,
+    Hello,
+    Item,
+    Message,
+    Playlist,
+    Show,
+    Skipped,
+)
 from signage.sdl import open_display
 from signage.store import PlayerStore
 
@@ -96,7 +106,7 @@ class PlayerApp:
         size = logical_size(screen.width, screen.height, screen.rotation)
         self.player = ScreenPlayer(screen, size=size, cache=self.cache, store=self.store,
                                    tz=zoneinfo.ZoneInfo(config.timezone),
-                                   on_played=self._played)
+                                   on_played=self._played, on_skipped=self._skipped)
         if screen.rotation == 0:
             self.player.canvas = self.display  # draw straight onto the panel
         self.client = ChannelClient(socket_path(config),
@@ -114,7 +124,19 @@ class PlayerApp:
         if isinstance(played, Played):
             self.client.send_played(played)
 
+    def _skipped(self, skipped: Skipped) -> None:
+        self.client.send(skipped)
+
+    def _capture(self, capture: Capture) -> None:
+        """Answer a Capture with what the panel shows now (the last frame flipped: messages
+        are handled between frames), scaled down and PNG-encoded."""
+        self.client.send(screenshot(self.display, capture))
+
     def _message(self, message: Message) -> None:
+        if isinstance(message, Capture):
+            if message.screen == self.screen.id:
+                self._capture(message)
+            return
         self.player.apply(message, self.options.clock())
         self.wake.set()
         items: tuple[Item, ...] = ()

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -20,18 +19,9 @@ import pygame
 
 from signage import draw
 from signage.cache import AssetCache, AssetError
-from signage.protocol import ContentKind, Item
+from signage.protocol import ContentKind, Item, SkipReason
 
-
-class Reason(StrEnum):
-    MISSING = "missing"
-    CORRUPT = "corrupt"
-    BAD_URI = "bad-uri"
-    FETCH_FAILED = "fetch-failed"
-    UNDECODABLE = "undecodable"
-    TRUNCATED = "truncated"
-    UNSUPPORTED = "unsupported"
-    INVALID = "invalid"
+Reason = SkipReason  # the codes an item is skipped with (signage.protocol)
 
 
 class ContentError(Exception):

@@ -35,7 +35,16 @@ from signage.content import (
     open_item,
 )
 from signage.layout import Regions, regions
-from signage.protocol import Item, Message, Orders, Played, Playlist, Priority, Show
+from signage.protocol import (
+    Item,
+    Message,
+    Orders,
+    Played,
+    Playlist,
+    Priority,
+    Show,
+    Skipped,
+)
 from signage.schedule import Schedule
 from signage.store import PlayerStore
 
@@ -97,6 +106,7 @@ class ScreenPlayer:
     def __init__(self, screen: Screen, *, size: tuple[int, int], cache: AssetCache,
                  store: PlayerStore, tz: zoneinfo.ZoneInfo,
                  on_played: Callable[[Played], None] = lambda p: None,
+                 on_skipped: Callable[[Skipped], None] = lambda s: None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self.screen = screen
         self.size = size
@@ -105,6 +115,7 @@ class ScreenPlayer:
         self.store = store
         self.schedule = Schedule(screen, tz)
         self.on_played = on_played
+        self.on_skipped = on_skipped
         self.new_id = new_id
         self.canvas = pygame.Surface(size)
         self.playlists: dict[str, tuple[Item, ...]] = {
@@ -175,8 +186,10 @@ class ScreenPlayer:
     def _open(self, entry: Entry) -> Playable:
         return open_item(entry.item, self.regions.main.size, self.cache, self.stills)
 
-    def _skip(self, entry: Entry, reason: Reason) -> None:
+    def _skip(self, entry: Entry, reason: Reason, now: float) -> None:
         self.status.skipped[str(reason)] += 1
+        self.on_skipped(Skipped(screen=self.screen.id, item=entry.item.id, reason=reason,
+                                at=now, trigger=entry.trigger))
         log.warning("signage: skipped item %s on %s: %s", entry.item.id, self.screen.id, reason)
         if entry.priority > Priority.SCHEDULE and self.shows.get(entry.priority) == entry:
             del self.shows[entry.priority]
@@ -191,7 +204,7 @@ class ScreenPlayer:
                 try:
                     playable = self._open(entry)
                 except ContentError as exc:
-                    self._skip(entry, exc.reason)
+                    self._skip(entry, exc.reason, now)
                     continue
             if entry.playlist is not None:
                 self.position[entry.playlist] = entry.index + 1
@@ -243,7 +256,7 @@ class ScreenPlayer:
             return
         cur.playable.close()
         if isinstance(cur.playable, Video) and cur.playable.truncated and cur.entry:
-            self._skip(cur.entry, Reason.TRUNCATED)
+            self._skip(cur.entry, Reason.TRUNCATED, now)
         if cur.entry is None:
             return
         played = Played(id=self.new_id(), screen=self.screen.id, item=cur.entry.item.id,
