@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 import time
 import zoneinfo
@@ -26,6 +27,7 @@ from typing import TextIO
 import pygame
 
 from edge import sdnotify
+from edge.backoff import Backoff
 from edge.config import Config
 from edge.config.model import Screen
 from edge.files import write_json_atomic
@@ -50,6 +52,8 @@ from signage.store import PlayerStore
 
 log = logging.getLogger("omo.signage")
 STATUS_EVERY_S = 5.0
+FETCH_RETRY = Backoff(initial_s=2.0, max_s=300.0)  # an asset fetch that failed is retried
+FETCH_ATTEMPTS = 12  # then given up until a message names the asset again
 IDLE_PRESENT_S = 1.0  # a still screen is presented again at least this often (watchdog)
 
 
@@ -116,6 +120,9 @@ class PlayerApp:
         self.power = ScreenPower()
         self.fetch_failures = 0
         self._fetching: set[str] = set()
+        self._fetch_tasks: set[asyncio.Task[None]] = set()
+        self.fetch_retry = FETCH_RETRY
+        self._rng = random.Random()
         self.stop = asyncio.Event()
         self.wake = asyncio.Event()  # a message arrived: draw the next frame now
 
@@ -153,7 +160,8 @@ class PlayerApp:
                     self._fetch(uri, sha)
 
     def _fetch(self, url: str, sha256: str) -> None:
-        """Fetch a URL's asset in the background; until it lands the item is skipped."""
+        """Fetch a URL's asset in the background, retried with back-off (FETCH_RETRY, at most
+        FETCH_ATTEMPTS times); until it lands the item is skipped as missing."""
         try:
             self.cache.resolve(url, sha256)
             return
@@ -164,16 +172,24 @@ class PlayerApp:
         self._fetching.add(url)
 
         async def go() -> None:
+            loop = asyncio.get_running_loop()
             try:
-                await asyncio.get_running_loop().run_in_executor(None, self.cache.fetch, url,
-                                                                 sha256)
-            except AssetError as exc:
-                self.fetch_failures += 1
-                log.warning("signage: fetching an asset failed: %s", exc.problem)
+                for attempt in range(1, FETCH_ATTEMPTS + 1):
+                    try:
+                        await loop.run_in_executor(None, self.cache.fetch, url, sha256)
+                        return
+                    except AssetError as exc:
+                        self.fetch_failures += 1
+                        log.warning("signage: fetching an asset failed (attempt %d of %d): %s",
+                                    attempt, FETCH_ATTEMPTS, exc.problem)
+                    if attempt < FETCH_ATTEMPTS:
+                        await asyncio.sleep(self.fetch_retry.delay(attempt, self._rng))
             finally:
                 self._fetching.discard(url)
 
-        asyncio.get_running_loop().create_task(go())
+        task = asyncio.get_running_loop().create_task(go())
+        self._fetch_tasks.add(task)
+        task.add_done_callback(self._fetch_tasks.discard)
 
     def status(self) -> dict[str, object]:
         return {"screen": self.screen.id, "time": self.options.clock(),

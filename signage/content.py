@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pygame
 
-from signage import draw
+from signage import draw, imagesize
 from signage.cache import AssetCache, AssetError
 from signage.protocol import ContentKind, Item, SkipReason
 
@@ -138,12 +138,25 @@ class Video:
         self.cap.release()
 
 
-def _image(path: Path, size: tuple[int, int]) -> pygame.Surface:
+def _load(path: Path) -> pygame.Surface:
+    """Decode an image, refusing one whose header says it is over the pixel limit (a
+    decompression bomb) or whose size cannot be read from its header."""
     try:
-        image = pygame.image.load(str(path))
+        ok = imagesize.fits(path)
+    except OSError:
+        raise ContentError(Reason.MISSING) from None
+    if ok is None:
+        raise ContentError(Reason.UNDECODABLE)
+    if not ok:
+        raise ContentError(Reason.TOO_LARGE)
+    try:
+        return pygame.image.load(str(path))
     except (pygame.error, OSError, ValueError):
         raise ContentError(Reason.UNDECODABLE) from None
-    return draw.fit(image, size)
+
+
+def _image(path: Path, size: tuple[int, int]) -> pygame.Surface:
+    return draw.fit(_load(path), size)
 
 
 def _asset(cache: AssetCache, uri: str | None, sha256: str | None) -> Path:
@@ -195,8 +208,8 @@ def open_item(item: Item, size: tuple[int, int], cache: AssetCache,
             picture = None
             if picture_path is not None:
                 try:
-                    picture = pygame.image.load(str(picture_path))
-                except (pygame.error, OSError, ValueError):
+                    picture = _load(picture_path)
+                except ContentError:
                     picture = None
             return draw.product_card(size, product, picture)
 
