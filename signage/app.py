@@ -73,7 +73,9 @@ class RunOptions:
     clock: Callable[[], float] = time.time
     on_frame: Callable[[], None] | None = None  # after each frame is on screen (bench)
     fps: int | None = None  # overrides the screen's frame rate cap
-    frame_log: TextIO | None = None  # "<CLOCK_MONOTONIC ns of the flip> <item>" per change
+    frame_log: TextIO | None = None
+    """Per change of what is shown, a line: CLOCK_MONOTONIC ns when its first frame was
+    flipped, ns when that frame was drawn (its flip began), the item id."""
 
 
 class Watchdog:
@@ -225,6 +227,7 @@ class PlayerApp:
                 frames += 1
                 if (self.player.changed or presented == 0
                         or started - presented_at >= IDLE_PRESENT_S):
+                    drawn_ns = time.monotonic_ns()
                     present(canvas, self.display, self.screen.rotation)
                     pygame.display.flip()
                     presented_at = started
@@ -232,7 +235,8 @@ class PlayerApp:
                     if self.options.frame_log is not None and (
                             self.player.status.current != logged):
                         logged = self.player.status.current
-                        self.options.frame_log.write(f"{time.monotonic_ns()} {logged}\n")
+                        self.options.frame_log.write(
+                            f"{time.monotonic_ns()} {drawn_ns} {logged}\n")
                         self.options.frame_log.flush()
                     if self.options.on_frame is not None:
                         self.options.on_frame()

@@ -9,8 +9,9 @@
   end of the flip of the first frame that shows it, p50 and p99 over `--triggers`, with the
   real player process loop (`PlayerApp`) at 60 frames/s.
 
-The daemon's own share (event appended -> rule -> `Show` written) is `omo-edge bench signage`
-(edge/signage_link/bench.py); the two add up to the budget from an event to its frame.
+`omo-edge bench signage` (edge/signage_link/bench.py) runs these frame rates too, and
+measures the whole budget across two processes: an event appended in the daemon to the
+first frame of its content flipped by a real player process.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the last frame to this PNG file on exit")
     parser.add_argument("--frame-log", metavar="PATH", type=Path,
                         help="append a line per content change when its first frame is "
-                             "flipped: CLOCK_MONOTONIC ns and the item id (benches)")
+                             "flipped: CLOCK_MONOTONIC ns of the flip's end and of its "
+                             "start, and the item id (benches)")
     parser.add_argument("--list-drivers", action="store_true",
                         help="print the SDL video drivers this build has and exit")
 

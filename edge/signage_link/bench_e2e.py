@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.config import load
@@ -73,27 +74,28 @@ class FrameLog:
 
     def __init__(self) -> None:
         self.read_fd, self.write_fd = os.pipe()
-        self.lines: queue.Queue[tuple[int, str]] = queue.Queue()
+        self.lines: queue.Queue[tuple[int, int, str]] = queue.Queue()
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
     def _read(self) -> None:
         with os.fdopen(self.read_fd, "r", encoding="utf-8") as pipe:
             for line in pipe:
-                ns, _, item = line.strip().partition(" ")
+                flipped, drawn, item = [*line.rstrip("\n").split(" ", 2), "", ""][:3]
                 with contextlib.suppress(ValueError):
-                    self.lines.put((int(ns), item))
+                    self.lines.put((int(flipped), int(drawn), item))
 
-    def until(self, item: str, timeout_s: float) -> int | None:
-        """The flip time of the first frame showing `item`, or None on a timeout."""
+    def until(self, item: str, timeout_s: float) -> tuple[int, int] | None:
+        """(flip ended, flip began) in ns for the first frame showing `item`, or None on a
+        timeout."""
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             try:
-                ns, shown = self.lines.get(timeout=left)
+                flipped, drawn, shown = self.lines.get(timeout=left)
             except queue.Empty:
                 return None
             if shown == item:
-                return ns
+                return flipped, drawn
         return None
 
 
@@ -111,14 +113,23 @@ def _player(config: Path, log: FrameLog, core: int | None) -> subprocess.Popen[b
     return proc
 
 
-async def _run(n: int, tmp: Path, seed: int, core: int | None) -> tuple[list[float], int]:
+@dataclass
+class Samples:
+    """Milliseconds per trigger: the whole (pick appended -> flip ended), and its last
+    part, the flip alone (begun -> ended); `missed`: triggers never shown within 10 s."""
+
+    total: list[float] = field(default_factory=list)
+    flip: list[float] = field(default_factory=list)
+    missed: int = 0
+
+
+async def _run(n: int, tmp: Path, seed: int, core: int | None) -> Samples:
     path = tmp / "bench.toml"
     path.write_text(CONFIG.replace("{tmp}", str(tmp)), encoding="utf-8")
     cfg = load(path, require_secrets=False)
     rng = random.Random(seed)
     loop = asyncio.get_running_loop()
-    samples: list[float] = []
-    missed = 0
+    samples = Samples()
     async with ChannelRig(cfg) as rig:
         log = FrameLog()
         proc = _player(path, log, core)
@@ -136,9 +147,10 @@ async def _run(n: int, tmp: Path, seed: int, core: int | None) -> tuple[list[flo
                 shown = await loop.run_in_executor(None, log.until, f"product:{sku}", 10.0)
                 if k >= warm:
                     if shown is None:
-                        missed += 1
+                        samples.missed += 1
                     else:
-                        samples.append((shown - t0) / 1e6)
+                        samples.total.append((shown[0] - t0) / 1e6)
+                        samples.flip.append((shown[0] - shown[1]) / 1e6)
                 await asyncio.sleep(rng.uniform(0.04, 0.1))
         finally:
             proc.terminate()
@@ -147,10 +159,9 @@ async def _run(n: int, tmp: Path, seed: int, core: int | None) -> tuple[list[flo
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    return samples, missed
+    return samples
 
 
-def run(n: int, tmp: Path, seed: int = 1, core: int | None = None) -> tuple[list[float], int]:
-    """Milliseconds from each pick appended to its card's first frame flipped (n triggers),
-    and how many never showed within 10 s."""
+def run(n: int, tmp: Path, seed: int = 1, core: int | None = None) -> Samples:
+    """n picks, each to its card's first frame flipped."""
     return asyncio.run(_run(n, tmp, seed, core))
