@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SDL video driver: kmsdrm, x11, wayland, offscreen, dummy "
                              "(default $SDL_VIDEODRIVER, else SDL's choice)")
     parser.add_argument("--frames", type=int, metavar="N",
-                        help="stop after N frames (headless demos and checks)")
+                        help="stop after N turns of the frame loop (at the frame rate; a "
+                             "frame is presented only when it changed) (headless demos, checks)")
     parser.add_argument("--screenshot", metavar="PNG", type=Path,
                         help="write the last frame to this PNG file on exit")
     parser.add_argument("--frame-log", metavar="PATH", type=Path,
