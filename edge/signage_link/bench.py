@@ -304,7 +304,11 @@ def main(args: argparse.Namespace) -> int:
         print("omo-edge bench signage: --n must be at least 2 and --frames at least 1",
               file=sys.stderr)
         return 2
-    result = run(args.n, frames=args.frames, seed=args.seed, player=not args.channel_only)
+    try:
+        result = run(args.n, frames=args.frames, seed=args.seed, player=not args.channel_only)
+    except (RuntimeError, OSError) as exc:  # the player process or the display did not start
+        print(f"omo-edge bench signage: {exc} (try --channel-only)", file=sys.stderr)
+        return 1
     if not args.json:
         print(f"{result['n']} triggers per path; event appended -> message on the socket "
               "(frame: -> its first frame flipped by the player process)")

@@ -135,7 +135,7 @@ async def _run(n: int, tmp: Path, seed: int, core: int | None) -> Samples:
         proc = _player(path, log, core)
         try:
             if await loop.run_in_executor(None, log.until, "None", 60.0) is None:
-                raise RuntimeError("the player showed no first frame")
+                raise RuntimeError("the player process showed no first frame within 60 s")
             while not any(c.hello for c in rig.server.connections):
                 await asyncio.sleep(0.01)
             warm = 5
