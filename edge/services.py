@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from edge.eventlog import EventLog
     from edge.runtime import ComponentState, Emitter
     from edge.sync.commands import Command
+    from signage.protocol import Screenshot
 
 BleBackendFactory = Callable[["BleReceiver"], "tuple[type[BaseBleakScanner], dict[str, Any]]"]
 """Returns the bleak scanner backend class for a receiver, and its constructor arguments."""
@@ -88,6 +89,9 @@ class Services:
     signage_listeners: list[Callable[[str, str], None]] = field(default_factory=list)
     """Told (kind, name) after a signage command rewrote its hand-off file under
     ``<state_dir>/signage/<kind>/<name>.json`` (the channel server pushes it to players)."""
+    signage_screenshot: Callable[[str, int, float], Awaitable[Screenshot]] | None = None
+    """(screen, width, timeout_s) -> the PNG its player shows (the signage channel server,
+    while it runs); raises LookupError (no such player) or TimeoutError."""
     config_pending: Config | None = None
     """A config that `config.reload` validated, applied at the next restart."""
     address_key: bytes = field(default_factory=lambda: os.urandom(16), repr=False)

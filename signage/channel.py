@@ -52,13 +52,18 @@ class ChannelClient:
 
     def send_played(self, played: Played) -> None:
         """Send a record now if connected; it is in the store either way (resent later)."""
-        if self._writer is None:
-            return
-        try:
-            self._writer.write(encode(played))
+        if self.send(played):
             self.stats.sent_played += 1
+
+    def send(self, message: Message) -> bool:
+        """Send `message` now if connected (best effort: nothing is kept for later)."""
+        if self._writer is None:
+            return False
+        try:
+            self._writer.write(encode(message))
         except (OSError, RuntimeError, BadMessage):
-            pass
+            return False
+        return True
 
     async def run(self) -> None:
         """Connect, serve, reconnect; returns only when cancelled."""

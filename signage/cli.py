@@ -20,9 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SDL video driver: kmsdrm, x11, wayland, offscreen, dummy "
                              "(default $SDL_VIDEODRIVER, else SDL's choice)")
     parser.add_argument("--frames", type=int, metavar="N",
-                        help="stop after N frames (headless demos and checks)")
+                        help="stop after N turns of the frame loop (at the frame rate; a "
+                             "frame is presented only when it changed) (headless demos, checks)")
     parser.add_argument("--screenshot", metavar="PNG", type=Path,
                         help="write the last frame to this PNG file on exit")
+    parser.add_argument("--frame-log", metavar="PATH", type=Path,
+                        help="append a line per content change when its first frame is "
+                             "flipped: CLOCK_MONOTONIC ns of the flip's end and of its "
+                             "start, and the item id (benches)")
     parser.add_argument("--list-drivers", action="store_true",
                         help="print the SDL video drivers this build has and exit")
 
@@ -58,10 +63,20 @@ def main(args: argparse.Namespace) -> int:
     from signage.sdl import DisplayError
 
     try:
+        frame_log = (args.frame_log.open("a", encoding="utf-8", buffering=1)
+                     if args.frame_log else None)
+    except OSError as exc:
+        return _fail(f"cannot open the frame log: {exc.strerror}", 1)
+    try:
         app = PlayerApp(config, screen, RunOptions(driver=args.driver, frames=args.frames,
-                                                   screenshot=args.screenshot))
+                                                   screenshot=args.screenshot,
+                                                   frame_log=frame_log))
     except DisplayError as exc:
         return _fail(str(exc), 1)
     except OSError as exc:
         return _fail(f"cannot open the player's state: {exc}", 1)
-    return asyncio.run(app.run())
+    try:
+        return asyncio.run(app.run())
+    finally:
+        if frame_log is not None:
+            frame_log.close()

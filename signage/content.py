@@ -7,8 +7,9 @@ ContentError with a reason code for anything that cannot be played; the player s
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -16,20 +17,11 @@ import cv2
 import numpy as np
 import pygame
 
-from signage import draw
+from signage import draw, imagesize
 from signage.cache import AssetCache, AssetError
-from signage.protocol import ContentKind, Item
+from signage.protocol import ContentKind, Item, SkipReason
 
-
-class Reason(StrEnum):
-    MISSING = "missing"
-    CORRUPT = "corrupt"
-    BAD_URI = "bad-uri"
-    FETCH_FAILED = "fetch-failed"
-    UNDECODABLE = "undecodable"
-    TRUNCATED = "truncated"
-    UNSUPPORTED = "unsupported"
-    INVALID = "invalid"
+Reason = SkipReason  # the codes an item is skipped with (signage.protocol)
 
 
 class ContentError(Exception):
@@ -56,6 +48,39 @@ class Still:
 
     def close(self) -> None:
         pass
+
+
+class SurfaceCache:
+    """Opened stills (a decoded and fitted image, a drawn card) by what they were made from,
+    least recently used first out beyond `max_bytes`: a looping playlist decodes each image
+    once, and a product picked again shows its card without drawing it. Surfaces in here are
+    never drawn on (the player only blits them)."""
+
+    def __init__(self, max_bytes: int = 128 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self._items: OrderedDict[Hashable, pygame.Surface] = OrderedDict()
+
+    @staticmethod
+    def _size(surface: pygame.Surface) -> int:
+        return surface.get_pitch() * surface.get_height()
+
+    def get(self, key: Hashable, make: Callable[[], pygame.Surface]) -> pygame.Surface:
+        surface = self._items.get(key)
+        if surface is not None:
+            self._items.move_to_end(key)
+            self.hits += 1
+            return surface
+        surface = make()
+        size = self._size(surface)
+        if size <= self.max_bytes:
+            self._items[key] = surface
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self.bytes -= self._size(old)
+        return surface
 
 
 class Video:
@@ -92,7 +117,7 @@ class Video:
         surface = pygame.image.frombuffer(frame.data, (w, h), "BGR")
         if (w, h) != self.size:
             return draw.fit(surface, self.size)
-        return surface.copy()
+        return surface  # it keeps `frame` alive and shares its pixels: no copy
 
     def frame(self, elapsed_s: float) -> pygame.Surface | None:
         want = int(elapsed_s * self.fps)
@@ -113,12 +138,25 @@ class Video:
         self.cap.release()
 
 
-def _image(path: Path, size: tuple[int, int]) -> pygame.Surface:
+def _load(path: Path) -> pygame.Surface:
+    """Decode an image, refusing one whose header says it is over the pixel limit (a
+    decompression bomb) or whose size cannot be read from its header."""
     try:
-        image = pygame.image.load(str(path))
+        ok = imagesize.fits(path)
+    except OSError:
+        raise ContentError(Reason.MISSING) from None
+    if ok is None:
+        raise ContentError(Reason.UNDECODABLE)
+    if not ok:
+        raise ContentError(Reason.TOO_LARGE)
+    try:
+        return pygame.image.load(str(path))
     except (pygame.error, OSError, ValueError):
         raise ContentError(Reason.UNDECODABLE) from None
-    return draw.fit(image, size)
+
+
+def _image(path: Path, size: tuple[int, int]) -> pygame.Surface:
+    return draw.fit(_load(path), size)
 
 
 def _asset(cache: AssetCache, uri: str | None, sha256: str | None) -> Path:
@@ -130,10 +168,23 @@ def _asset(cache: AssetCache, uri: str | None, sha256: str | None) -> Path:
         raise ContentError(Reason(str(exc.problem))) from None
 
 
-def open_item(item: Item, size: tuple[int, int], cache: AssetCache) -> Playable:
-    """A playable for `item` at `size`. Raises ContentError."""
+def _file_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return (str(path), st.st_size, st.st_mtime_ns)
+
+
+def open_item(item: Item, size: tuple[int, int], cache: AssetCache,
+              stills: SurfaceCache | None = None) -> Playable:
+    """A playable for `item` at `size`, its still taken from `stills` when it has it.
+    Raises ContentError."""
+    stills = stills or SurfaceCache(0)
     if item.kind is ContentKind.IMAGE:
-        return Still(_image(_asset(cache, item.uri, item.sha256), size))
+        path = _asset(cache, item.uri, item.sha256)
+        try:
+            key = ("image", *_file_key(path), size)
+        except OSError:
+            raise ContentError(Reason.MISSING) from None
+        return Still(stills.get(key, lambda: _image(path, size)))
     if item.kind is ContentKind.VIDEO:
         return Video(_asset(cache, item.uri, item.sha256), size)
     if item.kind is ContentKind.TEXT:
@@ -141,13 +192,26 @@ def open_item(item: Item, size: tuple[int, int], cache: AssetCache) -> Playable:
             raise ContentError(Reason.INVALID)
         return Still(draw.text_card(size, item.text))
     if item.kind is ContentKind.PRODUCT:
-        if item.product is None:
+        product = item.product
+        if product is None:
             raise ContentError(Reason.INVALID)
-        picture = None
-        if item.product.image:
+        picture_path: Path | None = None
+        picture_key: tuple[str, int, int] | None = None
+        if product.image:
             try:  # a card without its picture still shows name and price
-                picture = pygame.image.load(str(_asset(cache, item.product.image, None)))
-            except (ContentError, pygame.error, OSError, ValueError):
-                picture = None
-        return Still(draw.product_card(size, item.product, picture))
+                picture_path = _asset(cache, product.image, None)
+                picture_key = _file_key(picture_path)
+            except (ContentError, OSError):
+                picture_path = None
+
+        def card() -> pygame.Surface:
+            picture = None
+            if picture_path is not None:
+                try:
+                    picture = _load(picture_path)
+                except ContentError:
+                    picture = None
+            return draw.product_card(size, product, picture)
+
+        return Still(stills.get(("card", product, picture_key, size), card))
     raise ContentError(Reason.UNSUPPORTED)

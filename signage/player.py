@@ -25,9 +25,26 @@ import pygame
 from edge.config.model import Screen
 from signage import draw
 from signage.cache import AssetCache
-from signage.content import ContentError, Playable, Reason, Still, Video, open_item
+from signage.content import (
+    ContentError,
+    Playable,
+    Reason,
+    Still,
+    SurfaceCache,
+    Video,
+    open_item,
+)
 from signage.layout import Regions, regions
-from signage.protocol import Item, Message, Orders, Played, Playlist, Priority, Show
+from signage.protocol import (
+    Item,
+    Message,
+    Orders,
+    Played,
+    Playlist,
+    Priority,
+    Show,
+    Skipped,
+)
 from signage.schedule import Schedule
 from signage.store import PlayerStore
 
@@ -89,6 +106,7 @@ class ScreenPlayer:
     def __init__(self, screen: Screen, *, size: tuple[int, int], cache: AssetCache,
                  store: PlayerStore, tz: zoneinfo.ZoneInfo,
                  on_played: Callable[[Played], None] = lambda p: None,
+                 on_skipped: Callable[[Skipped], None] = lambda s: None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self.screen = screen
         self.size = size
@@ -97,6 +115,7 @@ class ScreenPlayer:
         self.store = store
         self.schedule = Schedule(screen, tz)
         self.on_played = on_played
+        self.on_skipped = on_skipped
         self.new_id = new_id
         self.canvas = pygame.Surface(size)
         self.playlists: dict[str, tuple[Item, ...]] = {
@@ -108,9 +127,15 @@ class ScreenPlayer:
         self.current: Playing | None = None
         self.prepared: tuple[Entry, Playable] | None = None
         self.last_main: pygame.Surface | None = None
+        self.stills = SurfaceCache()
+        self.changed = True  # the last tick drew something new on the canvas
+        self._on_canvas: pygame.Surface | None = None  # the main frame the canvas shows
+        self._prepare_at: float | None = None  # open the next item (prepare_ahead) for then
+        self._ended: list[Played] = []  # proof of play to store and send (prepare_ahead)
         self.status = PlayerStatus()
         self.is_on = True
         self._board: tuple[tuple[str, ...], pygame.Surface] | None = None
+        self._board_on_canvas = False
 
     # ------------------------------------------------------------------ messages
     def apply(self, message: Message, now: float) -> None:
@@ -132,10 +157,15 @@ class ScreenPlayer:
             self.orders[message.board] = message
 
     # ------------------------------------------------------------------ choosing
-    def _live_show(self, now: float) -> Entry | None:
-        for prio in [p for p, e in self.shows.items() if e.until is not None and e.until <= now]:
-            del self.shows[prio]
-        return self.shows[max(self.shows)] if self.shows else None
+    def _live_show(self, now: float, *, prune: bool = True) -> Entry | None:
+        """The live Show of the highest priority at `now`; ended ones are forgotten unless
+        `now` is a time ahead (`prune` False: preparing what plays next)."""
+        ended = [p for p, e in self.shows.items() if e.until is not None and e.until <= now]
+        if prune:
+            for prio in ended:
+                del self.shows[prio]
+        live = [p for p in self.shows if p not in ended]
+        return self.shows[max(live)] if live else None
 
     def _from_playlist(self, name: str) -> Iterator[Entry]:
         items = self.playlists.get(name, ())
@@ -144,8 +174,8 @@ class ScreenPlayer:
             index = (start + k) % len(items)
             yield Entry(items[index], playlist=name, index=index, version=self.version)
 
-    def _candidates(self, now: float) -> Iterator[Entry]:
-        show = self._live_show(now)
+    def _candidates(self, now: float, *, prune: bool = True) -> Iterator[Entry]:
+        show = self._live_show(now, prune=prune)
         if show is not None:
             yield show
         scheduled = self.schedule.playlist(now)
@@ -154,10 +184,12 @@ class ScreenPlayer:
             yield from self._from_playlist(self.screen.playlist)
 
     def _open(self, entry: Entry) -> Playable:
-        return open_item(entry.item, self.regions.main.size, self.cache)
+        return open_item(entry.item, self.regions.main.size, self.cache, self.stills)
 
-    def _skip(self, entry: Entry, reason: Reason) -> None:
+    def _skip(self, entry: Entry, reason: Reason, now: float) -> None:
         self.status.skipped[str(reason)] += 1
+        self.on_skipped(Skipped(screen=self.screen.id, item=entry.item.id, reason=reason,
+                                at=now, trigger=entry.trigger))
         log.warning("signage: skipped item %s on %s: %s", entry.item.id, self.screen.id, reason)
         if entry.priority > Priority.SCHEDULE and self.shows.get(entry.priority) == entry:
             del self.shows[entry.priority]
@@ -172,7 +204,7 @@ class ScreenPlayer:
                 try:
                     playable = self._open(entry)
                 except ContentError as exc:
-                    self._skip(entry, exc.reason)
+                    self._skip(entry, exc.reason, now)
                     continue
             if entry.playlist is not None:
                 self.position[entry.playlist] = entry.index + 1
@@ -187,11 +219,29 @@ class ScreenPlayer:
             self.status.current = None
         if prepared is not None:
             prepared[1].close()
-        self._prepare(self.current.ends)
+        self._prepare_at = self.current.ends  # after this frame is on screen: prepare_ahead
+
+    def prepare_ahead(self) -> bool:
+        """The work that can wait until a frame is on screen: record the proof of play of
+        items that ended, and open what is expected to play after the current item. The
+        frame loop calls this after each frame, so a new item's first frame never waits
+        for them; `tick` calls it on the next frame otherwise. True if it prepared."""
+        ended, self._ended = self._ended, []
+        for played in ended:
+            self.store.add_played(played)
+            self.on_played(played)
+        at, self._prepare_at = self._prepare_at, None
+        if at is None:
+            return False
+        if self.prepared is not None:
+            self.prepared[1].close()
+            self.prepared = None
+        self._prepare(at)
+        return True
 
     def _prepare(self, at: float) -> None:
         """Open what is expected to play after the current item (at time `at`)."""
-        for entry in self._candidates(at):
+        for entry in self._candidates(at, prune=False):
             if self.current and self.current.entry and entry.key == self.current.entry.key:
                 continue
             try:
@@ -206,14 +256,13 @@ class ScreenPlayer:
             return
         cur.playable.close()
         if isinstance(cur.playable, Video) and cur.playable.truncated and cur.entry:
-            self._skip(cur.entry, Reason.TRUNCATED)
+            self._skip(cur.entry, Reason.TRUNCATED, now)
         if cur.entry is None:
             return
         played = Played(id=self.new_id(), screen=self.screen.id, item=cur.entry.item.id,
                         started=cur.started, ended=now, trigger=cur.entry.trigger)
-        self.store.add_played(played)
+        self._ended.append(played)  # stored and sent by prepare_ahead, after the frame
         self.status.played += 1
-        self.on_played(played)
 
     def _outranked(self, now: float) -> bool:
         if self.current is None:
@@ -231,15 +280,21 @@ class ScreenPlayer:
 
     # ------------------------------------------------------------------ frames
     def tick(self, now: float) -> pygame.Surface:
-        """Advance to `now` and draw the frame into `canvas` (returned)."""
+        """Advance to `now` and draw the frame into `canvas` (returned); `changed` says
+        whether the canvas differs from the previous tick's."""
         on = self.schedule.screen_on(now)
         if not on:
             if self.current is not None:
                 self._finish(now)
+            self.changed = self.is_on or self._on_canvas is not None
             self.is_on = False
+            self._on_canvas = None
+            self._board_on_canvas = False
             self.canvas.fill((0, 0, 0))  # screen off hours: blank on purpose
             return self.canvas
         self.is_on = True
+        self.changed = False
+        self.prepare_ahead()  # if the last frame loop did not
         if self.current is None or now >= self.current.ends or self._outranked(now):
             self._finish(now)
             self._start_next(now)
@@ -251,8 +306,10 @@ class ScreenPlayer:
             frame = self.current.playable.frame(0.0) or self.last_main
         if frame is not None:
             self.last_main = frame
-        if self.last_main is not None:
-            self.canvas.blit(self.last_main, self.regions.main)
+        if self.last_main is not None and self.last_main is not self._on_canvas:
+            self.canvas.blit(self.last_main, self.regions.main)  # else it is there already
+            self._on_canvas = self.last_main
+            self.changed = True
         self._draw_regions(now)
         self.status.frames += 1
         return self.canvas
@@ -261,6 +318,7 @@ class ScreenPlayer:
         """The ticker and the board; the board is redrawn only when its numbers change."""
         r = self.regions
         if r.ticker is not None:
+            self.changed = True
             self.canvas.blit(draw.ticker(r.ticker.size, self.screen.ticker,
                                          int(now * TICKER_PX_S)), r.ticker)
         if r.board is not None:
@@ -268,10 +326,16 @@ class ScreenPlayer:
             numbers = tuple(board.orders) if board and board.expires > now else ()
             if self._board is None or self._board[0] != numbers:
                 self._board = (numbers, draw.board(r.board.size, list(numbers)))
-            self.canvas.blit(self._board[1], r.board)
+                self._board_on_canvas = False
+            if not self._board_on_canvas:
+                self.canvas.blit(self._board[1], r.board)
+                self._board_on_canvas = True
+                self.changed = True
 
     def close(self, now: float) -> None:
         self._finish(now)
+        self._prepare_at = None
+        self.prepare_ahead()  # stores what ended
         if self.prepared is not None:
             self.prepared[1].close()
             self.prepared = None

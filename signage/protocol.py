@@ -12,7 +12,9 @@ order numbers on a pickup board), `Ack` (proof-of-play records now durable in th
 log).
 Player -> daemon: `Hello` (first message on every connection: who is playing which
 screens), `Played` (proof of play; the player keeps each in its own store until acked, so
-none is lost while the daemon is away).
+none is lost while the daemon is away), `Skipped` (an item that could not be played, with a
+reason code), `Screenshot` (the answer to a `Capture`).
+Daemon -> player also: `Capture` (send a small PNG of what the screen shows).
 
 On every (re)connection the daemon sends the current state (every live `Show`, `Playlist`
 and `Orders`) after the player's `Hello`, then changes as they happen; the player answers
@@ -147,7 +149,58 @@ class Played:
     kind: str = field(default="played", init=False)
 
 
-Message = Show | Playlist | Orders | Ack | Hello | Played
+@dataclass(frozen=True)
+class Capture:
+    """Daemon -> player: send a `Screenshot` of `screen` (what the panel shows), scaled to
+    `width` pixels wide (the height keeps the panel's aspect)."""
+
+    id: str
+    screen: str
+    width: int = 320
+    kind: str = field(default="capture", init=False)
+
+
+@dataclass(frozen=True)
+class Screenshot:
+    """Player -> daemon: the answer to `Capture` `id`: a PNG (base64) of what the panel
+    showed, `width` x `height` pixels. Never a camera image: the frame the player drew."""
+
+    id: str
+    screen: str
+    png: str
+    width: int
+    height: int
+    kind: str = field(default="screenshot", init=False)
+
+
+class SkipReason(StrEnum):
+    """Why the player skipped an item (a code; never the item's content)."""
+
+    MISSING = "missing"
+    CORRUPT = "corrupt"  # its bytes do not match its sha256
+    BAD_URI = "bad-uri"
+    FETCH_FAILED = "fetch-failed"
+    UNDECODABLE = "undecodable"
+    TRUNCATED = "truncated"  # a video that stopped before its frame count
+    UNSUPPORTED = "unsupported"
+    INVALID = "invalid"
+    TOO_LARGE = "too-large"  # an image over the player's pixel limit
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Player -> daemon: `item` could not be played on `screen` at `at` (epoch seconds), for
+    `reason`. Best effort: sent when connected, not kept while the daemon is away."""
+
+    screen: str
+    item: str
+    reason: SkipReason
+    at: float
+    trigger: str | None = None
+    kind: str = field(default="skipped", init=False)
+
+
+Message = (Show | Playlist | Orders | Ack | Hello | Played | Capture | Screenshot | Skipped)
 
 
 class BadMessage(ValueError):
@@ -199,6 +252,18 @@ def decode(line: bytes) -> Message:
                          version=int(raw.get("version", VERSION)))
         if kind == "played":
             return Played(**raw)
+        if kind == "capture":
+            return Capture(id=str(raw["id"]), screen=str(raw["screen"]),
+                           width=int(raw.get("width", 320)))
+        if kind == "screenshot":
+            return Screenshot(id=str(raw["id"]), screen=str(raw["screen"]),
+                              png=str(raw["png"]), width=int(raw["width"]),
+                              height=int(raw["height"]))
+        if kind == "skipped":
+            trigger = raw.get("trigger")
+            return Skipped(screen=str(raw["screen"]), item=str(raw["item"]),
+                           reason=SkipReason(raw["reason"]), at=float(raw["at"]),
+                           trigger=None if trigger is None else str(trigger))
     except BadMessage:
         raise
     except (ValueError, KeyError, TypeError) as exc:

@@ -400,9 +400,18 @@ def test_the_daemon_runs_the_channel_and_its_triggers(tmp_path: Path) -> None:
 def test_the_signage_bench_reports_every_path_and_the_ceiling() -> None:
     from edge.signage_link.bench import run as bench
 
-    result = bench(5)
+    result = bench(5, frames=4)
     assert set(result["paths"]) == {"pick", "pick_after_commit", "trigger",
                                     "trigger_after_commit", "command", "append_only", "raw",
-                                    "raw_rtt"}
+                                    "raw_rtt", "frame", "frame_flip_only"}
     assert result["ceiling_p50_ms"] > 0 and result["p50_ms"] > 0
+    # every pick reached a real player process, which reported the flip of its card
+    e2f = result["event_to_frame"]
+    assert e2f["shown"] == 5 and e2f["missed"] == 0
+    assert 0 < e2f["p50_ms"] <= e2f["p99_ms"]
+    assert 0 < e2f["flip_p50_ms"] <= e2f["p50_ms"]  # the flip is a part of the whole
+    for name in ("still", "video"):
+        row = result["frame_rates"][name]
+        assert row["fps"] > 0 and row["ceiling_fps"] > 0 and row["ratio"] > 0
+        assert set(row) == {"fps", "ceiling_fps", "ratio", "goal_fps", "meets_goal"}
     assert result["machine"]["cores"]

@@ -13,8 +13,19 @@ import pygame
 import pytest
 
 from signage import draw, fonts
+from signage.content import Reason
 from signage.layout import logical_size, present
-from signage.protocol import ContentKind, Item, Orders, Played, Playlist, Priority, Product, Show
+from signage.protocol import (
+    ContentKind,
+    Item,
+    Orders,
+    Played,
+    Playlist,
+    Priority,
+    Product,
+    Show,
+    Skipped,
+)
 from tests.signage_fixtures import (
     H,
     W,
@@ -122,6 +133,7 @@ def test_show_interrupts_then_schedule_resumes(tmp_path: Path) -> None:
     player.apply(Show(screen="other", item=image("red"), priority=Priority.URGENT), NOON + 1.5)
     assert near(pixel(player.tick(NOON + 2), 5, 5), draw.CARD, 10)  # another screen's show
     assert near(centre(player.tick(NOON + 3.05)), RED)  # the schedule resumes
+    player.prepare_ahead()  # as the frame loop does once the frame is on screen
     assert [(p.item, p.trigger) for p in played] == [("red", None), ("card-1", "pickup")]
 
 
@@ -217,3 +229,27 @@ def test_hostile_durations_and_texts_do_not_stall_the_screen(tmp_path: Path) -> 
     for k in range(5):
         assert not is_black(player.tick(NOON + k * 12.0))
     assert player.current is not None and player.current.ends <= NOON + 4 * 12.0 + 86400
+
+
+def test_only_a_changed_frame_is_new_and_a_looping_playlist_decodes_each_image_once(
+        tmp_path: Path) -> None:
+    """`changed` tells the frame loop whether to present: a still on the canvas is not drawn
+    again, a Show or the next item is; after one loop the images come from the cache."""
+    for name, colour in (("red", RED), ("green", GREEN)):
+        png(tmp_path / "cache" / f"{name}.png", colour)
+    skipped: list[Skipped] = []
+    player = make_player(tmp_path, on_skipped=skipped.append)
+    player.apply(Playlist("default", (image("red"), image("green"), image("gone"))), NOON)
+    assert near(centre(player.tick(NOON)), RED) and player.changed
+    assert near(centre(player.tick(NOON + 0.5)), RED) and not player.changed  # same still
+    assert near(centre(player.tick(NOON + 1.0)), GREEN) and player.changed  # the next item
+    card = Item(id="card-2", kind=ContentKind.PRODUCT, duration_s=1.0,
+                product=Product(sku="4901234567891", name="ほうじ茶", price=150.0))
+    player.apply(Show(screen="scr", item=card, priority=Priority.TRIGGER, trigger="pickup"),
+                 NOON + 1.2)
+    assert near(pixel(player.tick(NOON + 1.2), 5, 5), draw.CARD, 10) and player.changed
+    for k in range(4, 12):  # two more loops of the playlist ("gone" is skipped each time)
+        player.tick(NOON + k)
+    assert player.stills.hits >= 2  # red and green were decoded once
+    assert {(s.item, s.reason) for s in skipped} == {("gone", Reason.MISSING)}
+    assert all(s.screen == "scr" and s.trigger is None for s in skipped)

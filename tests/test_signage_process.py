@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pygame
@@ -97,6 +98,21 @@ def test_bad_invocations_are_clear(tmp_path: Path, screens: str, args: list[str]
     r = run(["-c", str(write_config(tmp_path, screens)), *args])
     assert r.returncode == code, r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_frame_log_names_each_change_with_the_monotonic_time_of_its_flip(
+        tmp_path: Path) -> None:
+    config = write_config(tmp_path, SCREEN)
+    log = tmp_path / "frames.log"
+    before = time.monotonic_ns()
+    r = run(["-c", str(config), "--frames", "5", "--frame-log", str(log)])
+    after = time.monotonic_ns()
+    assert r.returncode == 0, r.stderr
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1  # nothing to play: the splash, one change
+    flipped, drawn, item = lines[0].split(" ")
+    assert before < int(drawn) <= int(flipped) < after  # CLOCK_MONOTONIC is system-wide
+    assert item == "None"
 
 
 def test_list_drivers() -> None:

@@ -15,12 +15,14 @@ import itertools
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from edge.ratelimit import TokenBucket
 from edge.signage_link.state import StateKey, StateMessage, key_of
 from signage.protocol import Ack, BadMessage, Hello, Message, Orders, Playlist, Show, encode
 
 _unique = itertools.count()
 ACK_IDS = 256  # Played ids one Ack carries at most (unsent acks are joined up to it)
 ACK_CHARS = 64 * 1024  # and their characters, well inside MAX_LINE
+SKIPS_PER_S, SKIPS_BURST = 2.0, 20.0  # Skipped messages recorded as events, per connection
 PLAYED_IN_FLIGHT = 64
 """Played records of one connection being stored at once (they share group commits); the
 connection is not read further until one is done, so a flood waits in the socket."""
@@ -47,6 +49,7 @@ class Connection:
     recording: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(PLAYED_IN_FLIGHT))
     closed: bool = False
+    skips: TokenBucket = field(default_factory=lambda: TokenBucket(SKIPS_PER_S, SKIPS_BURST))
 
     def wants(self, message: StateMessage) -> bool:
         """Shows only for the screens the player announced (all, if it named none)."""

@@ -18,20 +18,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
+import uuid
 from pathlib import Path
 
 from edge import local_socket
 from edge.config import Config
-from edge.events import Event
+from edge.events import Event, InvalidEvent
 from edge.runtime import Component, ComponentContext, Health
 from edge.services import Services
 from edge.signage_link.connection import Connection
 from edge.signage_link.played import Outcome, PlayedRecorder
 from edge.signage_link.state import TRIGGER_FIRED, SignageState, StateMessage, show_from_trigger
-from signage.protocol import MAX_LINE, SOCKET_NAME, Ack, Hello, Played, decode
+from signage.protocol import (
+    MAX_LINE,
+    SOCKET_NAME,
+    Ack,
+    Capture,
+    Hello,
+    Played,
+    Screenshot,
+    Skipped,
+    decode,
+)
 
 log = logging.getLogger("omo_edge.signage_link")
 SOCKET_MODE = 0o660
+SKIPPED = "omo.signage.item.skipped"
 EXPIRY_CHECK_S = 0.5  # the longest wait between two looks at expiring orders and shows
 
 
@@ -63,6 +77,7 @@ class ChannelServer:
         self._recorder: PlayedRecorder | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._retired = {"sent": 0, "superseded": 0, "dropped": 0, "unencodable": 0}
+        self._captures: dict[str, asyncio.Future[Screenshot]] = {}
 
     # ----------------------------------------------------------------- counting
     def _count(self, name: str, n: int = 1) -> None:
@@ -161,6 +176,14 @@ class ChannelServer:
                 self._hello(conn, message)
             elif conn.hello is None:
                 self._count("before_hello")
+            elif isinstance(message, Skipped):
+                await self._skipped(conn, message)
+            elif isinstance(message, Screenshot):
+                fut = self._captures.get(message.id)
+                if fut is not None and not fut.done():
+                    fut.set_result(message)
+                else:
+                    self._count("screenshots.unasked")
             elif isinstance(message, Played):
                 await conn.recording.acquire()  # back-pressure: at most PLAYED_IN_FLIGHT
                 task = asyncio.create_task(self._played(conn, message))
@@ -181,6 +204,41 @@ class ChannelServer:
             if conn.wants(message):
                 conn.offer(message)
         self._report()
+
+    async def _skipped(self, conn: Connection, skipped: Skipped) -> None:
+        """``omo.signage.item.skipped``, at most SKIPS_PER_S a second per connection (a
+        broken playlist must not flood the log; the excess is counted)."""
+        if self._ctx is None or not conn.skips.take(time.monotonic()):
+            self._count("skipped.dropped")
+            return
+        data: dict[str, object] = {"screen": skipped.screen[:128], "item": skipped.item[:128],
+                                   "reason": str(skipped.reason)}
+        if skipped.trigger:
+            data["trigger"] = skipped.trigger[:128]
+        at = skipped.at if math.isfinite(skipped.at) else None
+        try:
+            await self._ctx.emitter.emit(SKIPPED, data, at=at)
+        except (InvalidEvent, OverflowError, ValueError):
+            self._count("skipped.invalid")
+            return
+        self._count("skipped")
+
+    async def screenshot(self, screen: str, width: int, timeout_s: float) -> Screenshot:
+        """Ask the player of `screen` for a PNG of what it shows. Raises LookupError when no
+        player has that screen, TimeoutError when it does not answer in `timeout_s`."""
+        conns = [c for c in self.connections if c.hello is not None
+                 and (not c.hello.screens or screen in c.hello.screens)]
+        if not conns:
+            raise LookupError(screen)
+        capture = Capture(id=uuid.uuid4().hex, screen=screen, width=width)
+        fut: asyncio.Future[Screenshot] = asyncio.get_running_loop().create_future()
+        self._captures[capture.id] = fut
+        try:
+            for conn in conns:
+                conn.offer(capture)
+            return await asyncio.wait_for(fut, timeout_s)
+        finally:
+            self._captures.pop(capture.id, None)
 
     async def _played(self, conn: Connection, played: Played) -> None:
         assert self._recorder is not None
@@ -208,6 +266,7 @@ class ChannelServer:
                                            limit=MAX_LINE)
         unsubscribe = ctx.emitter.subscribe(self._event_stored)
         ctx.services.signage_listeners.append(self._file_changed)
+        ctx.services.signage_screenshot = self.screenshot
         self.listening.set()
         ctx.set_health(Health.OK, f"listening on {self.path.name}")
         try:
@@ -226,6 +285,8 @@ class ChannelServer:
             unsubscribe()
             with contextlib.suppress(ValueError):
                 ctx.services.signage_listeners.remove(self._file_changed)
+            if ctx.services.signage_screenshot == self.screenshot:
+                ctx.services.signage_screenshot = None
             server.close()
             for conn in list(self.connections):
                 conn.close()

@@ -22,6 +22,10 @@ presence processor reloads them; secrets are never logged, recorded or answered.
 ``omo.shelf.calibration.requested``; the shelf processor carries it out on the plate's next
 stable weight (edge/shelf/commands.py).
 
+`signage.screenshot` asks the screen's player over the signage channel for a small PNG of
+what it shows (the frame it drew, never a camera image) and answers it base64 in the
+result; no player, or none answering within SCREENSHOT_TIMEOUT_S, is `rejected`.
+
 A part that handles a command itself registers its own handler in
 ``services.command_handlers`` (name -> async callable); defaults fill only the gaps.
 """
@@ -46,6 +50,8 @@ from edge.signage_link.state import live_orders
 from edge.sync.bookkeeping import MAX_FILES, MAX_ORDERS_PER_BOARD, may_add
 from edge.sync.commands import Command, CommandRejected, Handler
 
+SCREENSHOT_TIMEOUT_S = 5.0  # a player's answer to signage.screenshot (inside the 10 s limit)
+
 
 def _config_sections(config: Config) -> dict[str, Any]:
     return {
@@ -68,7 +74,8 @@ class DefaultHandlers:
         return {"ping": self.ping, "config.reload": self.config_reload,
                 "signage.show": self.signage_show, "signage.playlist": self.signage_playlist,
                 "order.ready": self.order_ready, "presence.app_keys": self.presence_app_keys,
-                "shelf.tare": self.shelf_tare, "shelf.calibrate": self.shelf_calibrate}
+                "shelf.tare": self.shelf_tare, "shelf.calibrate": self.shelf_calibrate,
+                "signage.screenshot": self.signage_screenshot}
 
     def _stamp(self, cmd: Command) -> dict[str, Any]:
         return {"command_id": cmd.id, "received_at": format_time(cmd.received_at)}
@@ -117,6 +124,23 @@ class DefaultHandlers:
         write_json_atomic(path, {**self._stamp(cmd), **cmd.args})
         self._changed("show", screen)
         return {"screen": screen, "written": str(path.relative_to(self.signage_dir.parent))}
+
+    async def signage_screenshot(self, cmd: Command) -> dict[str, Any]:
+        """A small PNG of what a screen shows, asked of its player over the channel."""
+        screen = cmd.args["screen"]
+        self._check_screen(screen)
+        ask = self.services.signage_screenshot
+        if ask is None:
+            raise CommandRejected("the signage channel is not running (no [[screens]]?)")
+        try:
+            shot = await ask(screen, int(cmd.args.get("width", 320)), SCREENSHOT_TIMEOUT_S)
+        except LookupError:
+            raise CommandRejected("no player is connected for that screen") from None
+        except TimeoutError:
+            raise CommandRejected(f"the screen's player did not answer within "
+                                  f"{SCREENSHOT_TIMEOUT_S:.0f} s") from None
+        return {"screen": screen, "width": shot.width, "height": shot.height,
+                "png_base64": shot.png}
 
     async def signage_playlist(self, cmd: Command) -> dict[str, Any]:
         for screen in cmd.args.get("screens", []):
