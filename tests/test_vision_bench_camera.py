@@ -45,7 +45,8 @@ def _check_row(row: dict[str, Any], frames: int) -> None:
 
 def test_bench_camera_reports_the_pipeline_beside_its_ceiling_for_the_shipped_model(
         tmp_path: Path) -> None:
-    result = _bench("--models", "mtcnn,yunet", "--models-dir", str(tmp_path))
+    result = _bench("--models", "mtcnn,yunet", "--models-dir", str(tmp_path),
+                    "--providers", "Bogus,cpu")
     assert result["bench"] == "camera" and result["frame"] == "640x480"
     assert result["frames"] == 10 and result["threads"] == 1 and result["cpu"] is None
     models = result["models"]
@@ -55,6 +56,8 @@ def test_bench_camera_reports_the_pipeline_beside_its_ceiling_for_the_shipped_mo
     assert models["mtcnn"]["detections_per_frame"] > 0  # the astronaut is found
     assert result["ratio"] == models["mtcnn"]["ratio"]
     assert "yunet" in result["skipped"]  # not fetched there
+    assert result["providers"] == ["CPUExecutionProvider"]
+    assert len(result["provider_problems"]) == 1 and "Bogus" in result["provider_problems"][0]
 
 
 @pytest.mark.skipif(not (SHARED_MODELS / "face_detection_yunet_2023mar.onnx").is_file(),

@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where fetched models live (default as `omo-edge models`)")
     parser.add_argument("--config", "-c", metavar="PATH", help="store config (optional)")
     parser.add_argument("--seed", type=int, default=1, help="the video's seed (default 1)")
+    parser.add_argument("--providers", default="CPUExecutionProvider",
+                        help="onnxruntime execution providers, comma-separated, best first "
+                             "(as vision.providers; default CPUExecutionProvider)")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the process to one CPU")
 
@@ -232,8 +235,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from edge.vision.models.cli import models_dir
     from edge.vision.models.errors import ModelMissing
     from edge.vision.models.loader import load_detector
+    from edge.vision.models.runtime import usable_providers
 
     cpu = None if args.no_pin else _pin()
+    providers, problems = usable_providers([p.strip() for p in args.providers.split(",")
+                                            if p.strip()])
     cv2.setNumThreads(1)
     where = models_dir(args)
     results: dict[str, Any] = {}
@@ -242,7 +248,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         video = write_video(Path(tmp) / "camera.avi", max(10, args.frames), args.seed)
         for name in [n.strip() for n in args.models.split(",") if n.strip()]:
             try:
-                det = load_detector(name, threads=1, models_dir=where)
+                det = load_detector(name, threads=1, providers=providers, models_dir=where)
             except ModelMissing as exc:
                 skipped[name] = str(exc)
                 continue
@@ -253,6 +259,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"bench": "camera", "frame": f"{WIDTH}x{HEIGHT}", "frames": max(10, args.frames),
             "video": "MJPEG, scikit-image's astronaut at 4 places, moving then still",
             "threads": 1, "cpu": cpu, "rounds": max(1, args.rounds),
+            "providers": providers, "provider_problems": problems,
             "ceiling": "cv2.VideoCapture.read + the detector's detect, per frame",
             "headline": "motion gate off (every frame inferred), compute budget off",
             "clock": "frames per CPU second of this process (wall-clock figures under wall)",
@@ -272,5 +279,7 @@ def main(args: argparse.Namespace) -> int:
                   f"{r['ratio']:>6.2f} {r['gated_frames_per_s']:>8.1f}")
         for name, why in result["skipped"].items():
             print(f"{name}: skipped ({why})")
+        for problem in result["provider_problems"]:
+            print(f"warning: {problem}; left out")
     print(json.dumps(result, separators=(",", ":")))
     return 0
