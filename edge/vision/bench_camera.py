@@ -18,10 +18,10 @@ compute budget off; `gated_frames_per_s` is the same pipeline with the default g
 extra. Both loops run on one core: onnxruntime with one intra-op and one inter-op thread,
 `cv2.setNumThreads(1)`, and the process pinned to one CPU (`--no-pin` to leave it). The
 loops alternate `--rounds` times (every other round the pipeline goes first) and the best
-round of each counts (least disturbed by other work). Frames/s are frames per CPU second of this process, the fairer measure on a machine
-shared with other work (a busy neighbour's time is not counted); the wall-clock figures are
-reported beside them (`wall`). `ratio` = pipeline frames/s / ceiling frames/s (1.0: the
-pipeline adds nothing).
+round of each counts (least disturbed by other work). Frames/s are frames per CPU second of
+this process, the fairer measure on a machine shared with other work (a busy neighbour's
+time is not counted); the wall-clock figures are reported beside them (`wall`). `ratio` =
+pipeline frames/s / ceiling frames/s (1.0: the pipeline adds nothing).
 """
 
 from __future__ import annotations
