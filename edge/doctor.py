@@ -401,6 +401,23 @@ def check_broker(broker: Broker, timeout_s: float) -> CheckResult:
     return CheckResult(True, name, f"reachable ({version}{client})")
 
 
+# ---------------------------------------------------------------- execution providers
+def check_providers(config: Config) -> CheckResult:
+    """`vision.providers`: each one known to onnxruntime and present in this build."""
+    from edge.vision.models.runtime import usable_providers
+
+    asked = config.vision.providers
+    name = "vision providers"
+    chosen, problems = usable_providers(asked)
+    if problems:
+        return CheckResult(False, name, "; ".join(problems) + f"; the model runs on "
+                           f"{', '.join(chosen)} instead",
+                           "correct vision.providers (or install the onnxruntime build that "
+                           "has the provider)")
+    return CheckResult(True, name, f"{', '.join(chosen)} ({config.vision.threads} "
+                                   "thread(s))")
+
+
 # ------------------------------------------------------------------------- all
 def check_ble_mqtt(config: Config, timeout_s: float) -> CheckResult:
     """The broker the cheap BLE receivers publish to: reachable over TCP."""
@@ -453,6 +470,8 @@ def run_checks(config: Config, timeout_s: float = 3.0) -> Iterator[CheckResult]:
         yield _with_timeout(partial(check_camera, i, cam, timeout_s),
                             f"camera cameras[{i}] {cam.source}", limit,
                             f"check the camera or the stream URL in cameras[{i}].source")
+    if config.cameras and config.vision.enabled:
+        yield _guard("vision providers", lambda: check_providers(config))
     if config.screens:
         yield _guard("display", lambda: check_display(config))
     broker = config.broker

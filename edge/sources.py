@@ -9,10 +9,11 @@ frames) into the component's.
 
 Any error from the driver means the sensor is offline: the source marks itself DEGRADED,
 records the sensor's state in `services.sensors`, emits `omo.sensor.status.changed`
-(offline), waits out the back-off (in clock seconds) and opens the driver again, emitting
-`online` when it is back. The exception is `drivers.base.SensorFatal` (a driver that has
-tried all its recovery steps): the source closes the driver and raises
-`edge.runtime.FatalError`, and the daemon exits non-zero for systemd to restart it.
+(offline), waits out the back-off (in clock seconds) and opens the driver again (each
+failed attempt is counted, `open_failures`), emitting `online` when it is back. The
+exception is `drivers.base.SensorFatal` (a driver that has tried all its recovery steps):
+the source closes the driver and raises `edge.runtime.FatalError`, and the daemon exits
+non-zero for systemd to restart it.
 Blocking drivers (serial, OpenCV) run on a thread of their own (`drivers.base.ThreadedDriver`),
 never on the loop or the shared executor.
 
@@ -127,6 +128,7 @@ class SensorSource(Generic[R]):
                 raise self._fatal(ctx, driver, exc) from exc
             except Exception as exc:  # no device, permissions, BlueZ down, bad URL
                 await driver.close()
+                ctx.count("open_failures")  # one per attempt: the back-off's retries
                 ctx.state.counters.update(driver.counters())
                 if await link.offline(describe(exc)):
                     return

@@ -478,7 +478,15 @@ class Vision:
                         "reported online, but no model runs", True)
     model: str = key("the face detector, by name (`omo-edge models list`)", "mtcnn",
                      pattern=r"[a-z0-9][a-z0-9_.-]{0,63}", allowed="a model name")
-    threads: int = key("inference threads", 1, range=(1, 16), unit="threads")
+    threads: int = key("inference threads (onnxruntime intra-op threads per model)", 1,
+                       range=(1, 16), unit="threads")
+    providers: tuple[str, ...] = key(
+        "onnxruntime execution providers, best first: onnxruntime's names or cpu, cuda, "
+        "tensorrt, auto (the best this build has). One that is unknown or absent from this "
+        "build is left out with a warning (`omo-edge doctor` names it): CPU is always the "
+        "fallback", ("CPUExecutionProvider",), pattern=r"[A-Za-z][A-Za-z0-9]{1,63}",
+        allowed="an execution provider name such as CUDAExecutionProvider, or cpu, cuda, "
+                "tensorrt, auto")
     models_dir: str | None = key("where downloaded models are kept; unset: the default", None,
                                  example="/var/lib/omo-edge/models")
     min_score: float = key("detections scoring less are ignored", 0.6, range=(0.0, 1.0),

@@ -37,4 +37,4 @@ def build(config: Config) -> list[Processor]:
         else None
     return [VisionProcessor(
         [CameraSpec(c.id, c.zone, c.screen, c.fps) for c in config.cameras],
-        DetectorSpec(v.model, v.threads, v.models_dir), settings, debug=debug)]
+        DetectorSpec(v.model, v.threads, v.models_dir, v.providers), settings, debug=debug)]

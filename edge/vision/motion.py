@@ -40,6 +40,8 @@ class MotionGate:
     skipped: int = 0
 
     def should_analyse(self, image: npt.NDArray[np.uint8], t: float) -> bool:
+        if self.threshold <= 0:  # gating off: no thumbnail, no work per frame
+            return True
         thumb = thumbnail(image)
         if (self.threshold > 0 and self._last is not None and thumb.shape == self._last.shape
                 and t - self._last_t < self.max_skip_s

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from edge.vision.detection import Box, Detection
@@ -38,6 +39,25 @@ class Track:
     hits: int = 1
     detection: Detection | None = None  # the detection matched at the last update, if any
     extra: dict[str, object] = field(default_factory=dict)
+
+
+def _costs(tracks: list[Box], dets: list[Box], p: TrackParams) -> npt.NDArray[np.float64]:
+    """`_cost` for every (track, detection) pair at once (one numpy pass, no per-pair Python
+    calls): a tracks x detections matrix."""
+    a = np.array([(b.x1, b.y1, b.x2, b.y2) for b in tracks], dtype=np.float64)
+    b = np.array([(d.x1, d.y1, d.x2, d.y2) for d in dets], dtype=np.float64)
+    aw, ah = np.maximum(0.0, a[:, 2] - a[:, 0]), np.maximum(0.0, a[:, 3] - a[:, 1])
+    bw, bh = np.maximum(0.0, b[:, 2] - b[:, 0]), np.maximum(0.0, b[:, 3] - b[:, 1])
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.maximum(0.0, w) * np.maximum(0.0, h)
+    union = (aw * ah)[:, None] + (bw * bh)[None, :] - inter
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    size = np.maximum(np.maximum(np.maximum(aw, ah)[:, None], np.maximum(bw, bh)[None, :]), 1.0)
+    dist = np.hypot((a[:, None, 0] + a[:, None, 2] - b[None, :, 0] - b[None, :, 2]) / 2,
+                    (a[:, None, 1] + a[:, None, 3] - b[None, :, 1] - b[None, :, 3]) / 2) / size
+    far = np.where(dist <= p.max_jump, 1.0 + dist, INFEASIBLE)
+    return np.where(iou >= p.min_iou, 1.0 - iou, far)
 
 
 def _cost(track: Box, det: Box, p: TrackParams) -> float:
@@ -64,8 +84,7 @@ class Tracker:
         for tr in live:
             tr.detection = None
         if live and detections:
-            cost = np.array([[_cost(tr.box, d.box, self.params) for d in detections]
-                             for tr in live])
+            cost = _costs([tr.box for tr in live], [d.box for d in detections], self.params)
             rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
                 if cost[r, c] >= INFEASIBLE:

@@ -14,6 +14,8 @@ from edge.vision.models.errors import (
     UnknownModel,
 )
 from edge.vision.models.loader import DEFAULT_MODEL, load_detector
+from edge.vision.models.runtime import usable_providers
 
 __all__ = ["DEFAULT_MODEL", "ChecksumMismatch", "FetchError", "ModelError", "ModelLoadError",
-           "ModelMissing", "ProviderUnavailable", "UnknownModel", "load_detector"]
+           "ModelMissing", "ProviderUnavailable", "UnknownModel", "load_detector",
+           "usable_providers"]

@@ -51,6 +51,34 @@ def resolve_providers(requested: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+def usable_providers(requested: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """Like `resolve_providers`, but never raises: a name onnxruntime does not know, or a
+    provider this build lacks, is left out and described in the second list (the caller
+    warns); CPU is always there as the fallback. Returns (providers, problems)."""
+    have = available()
+    known = {p.lower() for p in ort.get_all_providers()}
+    chosen: list[str] = []
+    problems: list[str] = []
+    for name in requested or ():
+        low = name.lower()
+        if low == AUTO:
+            chosen += [p.value for p in Provider if p.value in have]
+            continue
+        full = SHORT_NAMES[low].value if low in SHORT_NAMES else name
+        if low not in SHORT_NAMES and low not in known:
+            problems.append(f"unknown execution provider {name!r} (use cpu, cuda, tensorrt, "
+                            f"auto or an onnxruntime name such as CUDAExecutionProvider)")
+        elif full not in have:
+            problems.append(f"execution provider {name!r} is not in this onnxruntime build "
+                            f"(it has {', '.join(have)}); on a Jetson install NVIDIA's "
+                            "onnxruntime-gpu wheel")
+        else:
+            chosen.append(full)
+    if Provider.CPU.value not in chosen:
+        chosen.append(Provider.CPU.value)
+    return list(dict.fromkeys(chosen)), problems
+
+
 def session_options(threads: int = 1) -> ort.SessionOptions:
     """One inference's threads: `threads` intra-op, one inter-op; with 2 or more threads the
     workers do not spin (spinning on a shared 2-core box is slower than one thread)."""

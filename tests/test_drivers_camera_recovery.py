@@ -1,0 +1,200 @@
+"""A camera that vanishes mid-run is reported, retried with back-off and recovered without
+restarting the daemon: a video file deleted then replaced, and an MJPEG stream over HTTP
+(a real server on loopback; no RTSP server on this machine) that stops and comes back.
+
+The daemon runs on a manual clock: the test moves it on in small steps while it waits for
+what the daemon reports (events, sensor state, counters), so the back-off is clock time."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from drivers.camera import CaptureSource
+from edge.clock import ManualClock
+from edge.config import Config, parse
+from edge.daemon import Daemon
+from edge.eventlog import open_readonly
+from edge.services import SimHooks
+from tests.sim_fixtures import write_video
+from tests.waiting import _Deadline
+
+STATUS = "omo.sensor.status.changed"
+
+
+def _config(tmp: Path, source: str) -> Config:
+    return parse({"store": {"id": "s1", "device": "d1"},
+                  "storage": {"path": str(tmp / "events.db"), "min_free_mb": 0},
+                  "zones": [{"id": "z"}], "vision": {"enabled": False},
+                  "cameras": [{"id": "cam-1", "source": source, "zone": "z", "fps": 10}]},
+                 env={})
+
+
+def _statuses(path: Path) -> list[dict[str, Any]]:
+    with open_readonly(path) as log:
+        return [dict(s.event.data) for s in log.query(types=[STATUS])]
+
+
+class Run:
+    """The daemon with one camera, its captures, and a way to move its clock on."""
+
+    def __init__(self, config: Config) -> None:
+        self.clock = ManualClock(1_767_225_600.0)
+        self.captures: list[CaptureSource] = []
+        self.daemon = Daemon(config, clock=self.clock, status_every_s=0.05,
+                             hooks=SimHooks(capture_opened=lambda _, c: self.captures.append(c)))
+
+    @property
+    def capture(self) -> CaptureSource:
+        assert len(self.captures) == 1  # one capture, reopened: the daemon never restarted
+        return self.captures[0]
+
+    def state(self) -> str:
+        return str(self.daemon.services.sensors.get("camera:cam-1"))
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.daemon.supervisor.states["camera:cam-1"].counters)
+
+    async def advance_until(self, cond: Callable[[], object], what: str, step: float = 0.1,
+                            timeout: float = 30.0) -> None:
+        """Move the clock on by `step` until `cond()` holds (polling, with a deadline)."""
+        deadline = _Deadline(timeout, what)
+        while not cond():
+            deadline.check()
+            self.clock.advance(step)
+            await asyncio.sleep(0.02)
+
+
+def test_a_deleted_video_file_goes_offline_is_retried_and_recovers_when_replaced(
+        tmp_path: Path) -> None:
+    video = tmp_path / "cam.avi"
+    write_video(video, frames=5, fps=10.0)  # brightness 0, 10, ..., 40
+    run = Run(_config(tmp_path, str(video)))
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run.daemon.run(stop, handle_signals=False))
+        try:
+            await run.advance_until(lambda: run.captures and run.capture.frames >= 1, "first frame")
+            assert run.state() == "online"
+            video.unlink()  # the camera vanishes (the open file plays out, then it is gone)
+            await run.advance_until(lambda: run.state() == "offline", "offline")
+            await run.advance_until(lambda: run.counters().get("open_failures", 0) >= 2,
+                         "retries that fail")
+            assert run.state() == "offline"
+            before = run.capture.frames
+            replacement = tmp_path / "new.avi"
+            frame = np.full((64, 96, 3), 200, np.uint8)
+            w = cv2.VideoWriter(str(replacement), cv2.VideoWriter.fourcc(*"MJPG"), 10.0,
+                                (96, 64))
+            for _ in range(30):
+                w.write(frame)
+            w.release()
+            replacement.rename(video)  # it comes back, with other content
+            await run.advance_until(lambda: run.capture.frames >= before + 3, "frames again")
+            assert run.state() == "online"
+            latest = run.capture.latest()
+            assert latest is not None and int(latest.image.mean()) > 150  # the new file's
+            assert not task.done()
+        finally:
+            stop.set()
+            assert await asyncio.wait_for(task, 20) == 0
+
+    asyncio.run(go())
+    statuses = _statuses(tmp_path / "events.db")
+    assert [s["status"] for s in statuses] == ["offline", "online"]
+    assert statuses[0]["sensor"] == "cam-1" and statuses[0]["kind"] == "camera"
+    counters = run.daemon.supervisor.states["camera:cam-1"].counters
+    assert counters["disconnects"] == 1 and counters["open_failures"] >= 2
+    assert run.capture.opens == 2
+
+
+# ---------------------------------------------------------------- an MJPEG stream over HTTP
+class MjpegServer:
+    """multipart/x-mixed-replace JPEG frames of one brightness, on a loopback port, until
+    stopped (the listening socket and every open stream are closed)."""
+
+    def __init__(self, port: int, brightness: int) -> None:
+        ok, jpeg = cv2.imencode(".jpg", np.full((64, 96, 3), brightness, np.uint8))
+        assert ok
+        self.jpeg = jpeg.tobytes()
+        self.stopping = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    while not server.stopping.wait(0.02):  # the camera's own pace
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                         b"Content-Length: %d\r\n\r\n" % len(server.jpeg)
+                                         + server.jpeg + b"\r\n")
+                except OSError:
+                    pass  # the reader went away
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_http_stream_that_stops_goes_offline_is_retried_and_recovers(
+        tmp_path: Path) -> None:
+    port = _free_port()
+    server = MjpegServer(port, 40)
+    run = Run(_config(tmp_path, f"http://127.0.0.1:{port}/stream.mjpg"))
+
+    async def go() -> None:
+        nonlocal server
+        stop = asyncio.Event()
+        task = asyncio.create_task(run.daemon.run(stop, handle_signals=False))
+        try:
+            await run.advance_until(lambda: run.captures and run.capture.frames >= 3, "frames")
+            assert run.state() == "online" and not run.capture.pace
+            server.stop()  # the camera goes away
+            await run.advance_until(lambda: run.state() == "offline", "offline")
+            await run.advance_until(lambda: run.counters().get("open_failures", 0) >= 2,
+                         "retries that fail")
+            before = run.capture.frames
+            server = MjpegServer(port, 200)  # back, showing something else
+            await run.advance_until(lambda: run.capture.frames >= before + 3, "frames again")
+            assert run.state() == "online"
+            latest = run.capture.latest()
+            assert latest is not None and int(latest.image.mean()) > 150
+            assert not task.done()
+        finally:
+            stop.set()
+            assert await asyncio.wait_for(task, 20) == 0
+            server.stop()
+
+    asyncio.run(go())
+    statuses = _statuses(tmp_path / "events.db")
+    assert [s["status"] for s in statuses] == ["offline", "online"]
+    assert "read failed" in str(statuses[0]["detail"])
+    counters = run.daemon.supervisor.states["camera:cam-1"].counters
+    assert counters["disconnects"] == 1 and counters["open_failures"] >= 2
+    assert run.capture.opens == 2
