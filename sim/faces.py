@@ -20,6 +20,7 @@ import numpy as np
 
 BASE_PX = 96  # side of the square crops the renderer scales from
 YAW_STEP_DEG = 5.0
+HEAD_DEPTH = 1.3  # the head's depth per half face width (an elliptic cylinder)
 NOSE_DEPTH = 0.55  # the nose ridge's height over the cylinder, per half face width
 PHOTO_YAW_DEG = 7.0  # the LFW photos face about this far to one side on average: turn it back
 NOSE_V = 0.2  # the nose ridge's centre row (-1 top, 1 bottom) in the face crop
@@ -47,7 +48,7 @@ def face_photos() -> tuple[np.ndarray, ...]:
 
 def _depth(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Depth towards the viewer of the face point (u, v), both in [-1, 1]."""
-    head = np.sqrt(np.clip(1.0 - u * u, 0.0, 1.0))
+    head = HEAD_DEPTH * np.sqrt(np.clip(1.0 - u * u, 0.0, 1.0))
     nose = NOSE_DEPTH * np.exp(-(u * u) / (2 * 0.13 ** 2)
                                - ((v - NOSE_V) ** 2) / (2 * 0.22 ** 2))
     out: np.ndarray = head + nose
