@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 from drivers.app_beacon import MAX_MEMBER, AppKey
 
 TICK_S = 0.1  # the world's sampling step for zone and field-of-view truth
-FACE_TURN_DEG = 70.0  # a person facing a camera within this angle shows it their face
+FACE_TURN_DEG = 50.0  # a head turned less than this from a camera shows it a face (drawn from
+# a frontal photo: further turned, the drawing shows the side of the head)
 GAZE_DEG = 20.0  # ... and within this one faces it (and the screen it is mounted on)
-HEAD_AWAY_DEG = 35.0  # a head not watching a screen stays at least this far off it
+HEAD_AWAY_DEG = 40.0  # a head not watching a screen stays at least this far off it
 STORE_UUID = "6f6d6f2d-6564-6765-2d61-707000000001"  # the store app's iBeacon proximity UUID
 STAFF_NAMESPACE = "6f6d6f65646765737466"  # Eddystone-UID namespace of staff badges
 
