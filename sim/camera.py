@@ -4,8 +4,9 @@ Shoppers and staff in a camera's field of view are drawn in perspective (nearer 
 with a real face taken from the images scikit-image ships (the Labeled Faces in the Wild
 subset and the astronaut portrait) turned by the head's yaw to the camera (`sim.faces`), the
 side or back of the head when turned further than FACE_TURN_DEG, far to near so that nearer
-people occlude, under a slowly drifting light (gain and gamma). Files are MJPG in AVI (OpenCV's wheels carry no H.264 encoder) and are
-read back by the daemon's capture source through OpenCV, like any recorded camera.
+people occlude, under a slowly drifting light (gain and gamma). Files are MJPG in AVI
+(OpenCV's wheels carry no H.264 encoder) and are read back by the daemon's capture source
+through OpenCV, like any recorded camera.
 """
 
 from __future__ import annotations
