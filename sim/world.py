@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import random
+import zlib
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
@@ -18,8 +19,10 @@ from typing import Any, TypeVar
 from drivers.app_beacon import MAX_MEMBER, AppKey
 
 TICK_S = 0.1  # the world's sampling step for zone and field-of-view truth
-FACE_TURN_DEG = 70.0  # a person facing a camera within this angle shows it their face
+FACE_TURN_DEG = 50.0  # a head turned less than this from a camera shows it a face (drawn from
+# a frontal photo: further turned, the drawing shows the side of the head)
 GAZE_DEG = 20.0  # ... and within this one faces it (and the screen it is mounted on)
+HEAD_AWAY_DEG = 40.0  # a head not watching a screen stays at least this far off it
 STORE_UUID = "6f6d6f2d-6564-6765-2d61-707000000001"  # the store app's iBeacon proximity UUID
 STAFF_NAMESPACE = "6f6d6f65646765737466"  # Eddystone-UID namespace of staff badges
 
@@ -399,6 +402,30 @@ class Agent:
         a, b = p[i - 1], p[i]
         f = 0.0 if b.t <= a.t else (t - a.t) / (b.t - a.t)
         return a.x + (b.x - a.x) * f, a.y + (b.y - a.y) * f, b.heading, b.activity
+
+    def head(self, t: float, screens: tuple[ScreenDef, ...]) -> tuple[float, float, float] | None:
+        """(x, y, head heading) at time t, or None if not in the store. A person watching a
+        screen turns their head to it; otherwise the head is turned 30-60 degrees off the
+        body's heading (to the side, the floor ahead, the shelves: one side per stretch of
+        the path), and never within HEAD_AWAY_DEG of a screen nearby: looking at a screen is
+        what the `look` truth records, nothing else."""
+        st = self.state(t)
+        if st is None:
+            return None
+        x, y, heading, activity = st
+        i = min(bisect_right(self._times(), t), len(self.path) - 1)
+        h = zlib.crc32(f"{self.id}/{i}".encode())
+        if activity.startswith("watch:"):
+            return x, y, heading + math.radians((h % 9) - 4.0)
+        side = 1.0 if h & 1 else -1.0
+        head = heading + side * math.radians(30.0 + (h >> 1) % 31)
+        for s in screens:
+            to_s = math.atan2(s.pos[1] - y, s.pos[0] - x)
+            off = angle_diff(head, to_s)
+            if abs(off) < math.radians(HEAD_AWAY_DEG) and math.hypot(
+                    s.pos[0] - x, s.pos[1] - y) < 8.0:
+                head = to_s + math.copysign(math.radians(HEAD_AWAY_DEG), off or side)
+        return x, y, head
 
     def _times(self) -> list[float]:
         cached: list[float] | None = getattr(self, "_tcache", None)
@@ -806,7 +833,8 @@ def _agent_truth(layout: Layout, agent: Agent, duration: float, out: list[dict[s
                                "gaze_s": _r(sum(b - a for a, b in faced)), "gazes": faced})
             if sees:
                 to_cam = math.atan2(cam.pos[1] - y, cam.pos[0] - x)
-                turn = abs(angle_diff(st[2], to_cam))
+                hd = agent.head(t, layout.screens)
+                turn = abs(angle_diff(hd[2] if hd is not None else st[2], to_cam))
                 for spans, on in ((faces[cam.id], turn < math.radians(FACE_TURN_DEG)),
                                   (gazes[cam.id], turn < math.radians(GAZE_DEG))):
                     if on and spans and spans[-1][1] >= t - TICK_S * 1.5:

@@ -2,7 +2,7 @@
 well tracks follow people.
 
 Truth (sim/world.py): `camera.pass` records each person's time in a camera's field of view
-with the intervals their face was turned to the camera (`faces`; within 70 degrees), and
+with the intervals their face was turned to the camera (`faces`; within 50 degrees), and
 `look` records who looked at which screen and when."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ HOW = ("for each audience window event (camera, window ending at the event's tim
 
 @scorer("opportunities_to_see_error", part="vision", better="lower", needs=NEEDS,
         how=HOW.format(what="people (shoppers and staff) in the field of view whose face was "
-                            "turned to the camera (within 70 degrees) at some moment of the "
+                            "turned to the camera (within 50 degrees) at some moment of the "
                             "window"))
 def opportunities_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     return _error(truth, events, "passing")
