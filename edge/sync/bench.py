@@ -129,7 +129,7 @@ def _child_raw(args: argparse.Namespace) -> dict[str, Any]:
     client.disconnect()
     client.loop_stop()
     return {"events": len(msgs), "per_s": len(msgs) / elapsed, "seconds": elapsed,
-            "peak_rss_mb": _peak_rss_mb()}
+            "peak_rss_mb": _peak_rss_mb(), "bytes": sum(len(p.encode()) for _, p in msgs)}
 
 
 async def _raw_asyncio(args: argparse.Namespace) -> dict[str, Any]:
@@ -188,7 +188,7 @@ async def _raw_asyncio(args: argparse.Namespace) -> dict[str, Any]:
     loop.remove_reader(sock)
     client.disconnect()
     return {"events": len(msgs), "per_s": len(msgs) / elapsed, "seconds": elapsed,
-            "peak_rss_mb": _peak_rss_mb()}
+            "peak_rss_mb": _peak_rss_mb(), "bytes": sum(len(p.encode()) for _, p in msgs)}
 
 
 # ------------------------------------------------------------------ omo-edge
@@ -267,6 +267,8 @@ async def _omo(args: argparse.Namespace, drain: bool) -> dict[str, Any]:
                        inflight_peak=publisher.counters.get("inflight_peak", 0),
                        ack_flushes=publisher.counters.get("ack_flushes", 0),
                        undelivered_after=log.stats().queued)
+            if not drain:  # what was published: each stored event as the outbox sends it
+                out["bytes"] = sum(len(s.event.to_json().encode()) for s in log.query())
         finally:
             stop.set()
             await publisher.flush()
@@ -320,7 +322,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "runs_omo_edge_per_s": [round(r["per_s"], 1) for r in live_omo],
             "runs_raw_paho_per_s": [round(r["per_s"], 1) for r in live_raw],
             "runs_raw_paho_asyncio_per_s": [round(r["per_s"], 1) for r in live_aio],
-            "peak_rss_mb": best_omo["peak_rss_mb"]}
+            "peak_rss_mb": best_omo["peak_rss_mb"],
+            "payload_bytes_total": {"omo_edge": best_omo["bytes"], "raw_paho": best_raw["bytes"],
+                                    "raw_paho_asyncio": best_aio["bytes"]}}
     drain = {"events": args.drain_events, "omo_edge_per_s": round(drain_omo["per_s"], 1),
              "raw_paho_per_s": round(drain_raw["per_s"], 1),
              "ratio": round(drain_omo["per_s"] / drain_raw["per_s"], 3),
