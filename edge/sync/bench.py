@@ -9,6 +9,17 @@ it, which is about twice as fast on a small machine: both are reported.
 
 Each measurement runs in its own child process (a clean peak RSS per phase); each child
 talks to a real Mosquitto started with edge.mosquitto.
+
+What the ceilings and the live path share: the same events (fixed seed), topics, MQTT
+version, QoS 1 and in-flight window (our own, paho's unlimited), and the same payload bytes
+(`payload_bytes_total` shows the sums: the ceiling sends each event's JSON with seq 1..n,
+ours each stored event with the seq the log gave it, 1..n). What only the live path does,
+and what the ratio prices: 64 producer tasks appending through the emitter (each waits for
+its event to be durable), the group-committed SQLite append (fsync per batch), the outbox
+bookkeeping and the delivered marks written to the log; its clock runs from the first
+append to the last event *marked delivered*, the ceiling's from the first publish to the
+last PUBACK. Our client also asks for a persistent session (clean start off, session
+expiry) and announces a Maximum Packet Size, as the daemon does.
 """
 
 from __future__ import annotations
