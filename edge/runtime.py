@@ -156,11 +156,12 @@ class Emitter:
                 if not batch:
                     continue
                 writing = self._write(loop, batch)
-            failure: Exception | None = None
             try:
                 stored = await writing
             except Exception as exc:  # an IntegrityError or a bug: fail these, keep going
                 stored, failure = [], exc
+            else:
+                failure = None
             done, batch, writing = batch, [], None
             for i, (_, fut) in enumerate(done):
                 if fut.done():
