@@ -131,76 +131,40 @@ class Emitter:
         return asyncio.ensure_future(self.append(event))
 
     async def _write_loop(self) -> None:
-        """Write whatever is queued in one transaction; a None item means stop after it.
-
-        Pipelined: when a batch is committed its appenders are answered first, the loop
-        yields once so that they can queue their next events, and that next batch goes to
-        the writer thread before the subscribers hear of the committed one. So the sync
-        publisher hands batch k to MQTT while batch k+1 is being written and fsynced,
-        rather than the two taking turns. Subscribers still get each event only after its
-        commit, in seq order (batch k's callbacks run before batch k+1 is answered)."""
+        """Write whatever is queued in one transaction; a None item means stop after it."""
         assert self._queue is not None
         loop = asyncio.get_running_loop()
-        queue = self._queue
         stopping = False
-        batch: list[tuple[Event, asyncio.Future[Event | None]]] = []
-        writing: asyncio.Future[list[Event]] | None = None
-        while True:
-            if writing is None:
-                if stopping:
-                    return
-                item = await queue.get()
-                stopping = item is None
-                batch = [] if item is None else [item]
-                stopping = self._take_queued(batch) or stopping
-                if not batch:
-                    continue
-                writing = self._write(loop, batch)
+        while not stopping:
+            items = [await self._queue.get()]
+            while len(items) < self.max_batch and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            stopping = None in items
+            batch = [item for item in items if item is not None]
+            if not batch:
+                continue
+            events = [e for e, _ in batch]
             try:
-                stored = await writing
+                stored = await loop.run_in_executor(self._executor, self.log.append_many, events)
             except Exception as exc:  # an IntegrityError or a bug: fail these, keep going
-                stored, failure = [], exc
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            if stored:
+                for (_, fut), ev in zip(batch, stored, strict=True):
+                    if not fut.done():
+                        fut.set_result(ev)
+                for ev in stored:
+                    for cb in list(self._subscribers):
+                        try:
+                            cb(ev)
+                        except Exception:
+                            log.exception("event subscriber failed")
             else:
-                failure = None
-            done, batch, writing = batch, [], None
-            for i, (_, fut) in enumerate(done):
-                if fut.done():
-                    continue
-                if failure is not None:
-                    fut.set_exception(failure)
-                else:
-                    fut.set_result(stored[i] if stored else None)
-            if not stopping:
-                # Let the answered appenders queue their next events (they were scheduled
-                # by set_result above, before this task), then start writing them.
-                await asyncio.sleep(0)
-                stopping = self._take_queued(batch)
-                if batch:
-                    writing = self._write(loop, batch)
-            for ev in stored:
-                for cb in list(self._subscribers):
-                    try:
-                        cb(ev)
-                    except Exception:
-                        log.exception("event subscriber failed")
-
-    def _take_queued(self, batch: list[tuple[Event, asyncio.Future[Event | None]]]) -> bool:
-        """Move queued appends into `batch` (up to max_batch); True if a stop was queued."""
-        assert self._queue is not None
-        queue = self._queue
-        stopping = False
-        while len(batch) < self.max_batch and not queue.empty():
-            item = queue.get_nowait()
-            if item is None:
-                stopping = True
-            else:
-                batch.append(item)
-        return stopping
-
-    def _write(self, loop: asyncio.AbstractEventLoop,
-               batch: list[tuple[Event, asyncio.Future[Event | None]]]
-               ) -> asyncio.Future[list[Event]]:
-        return loop.run_in_executor(self._executor, self.log.append_many, [e for e, _ in batch])
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_result(None)
 
     async def stop(self) -> None:
         """Write everything queued so far, then stop the writer."""
