@@ -7,7 +7,7 @@ data with the config's weights.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,10 @@ class Weights:
     ret: float = 0.5
 
 
+def _seconds() -> defaultdict[str, float]:
+    return defaultdict(float)
+
+
 @dataclass
 class Window:
     """One window's counts."""
@@ -43,10 +47,10 @@ class Window:
     length_s: float
     passed: dict[str, set[str]] = field(default_factory=dict)  # zone -> visitors
     stopped: dict[str, set[str]] = field(default_factory=dict)
-    stop_s: Counter[str] = field(default_factory=Counter)  # zone -> seconds of stops
+    stop_s: defaultdict[str, float] = field(default_factory=_seconds)  # zone -> s of stops
     looked: Counter[str] = field(default_factory=Counter)  # zone -> people who looked
-    zone_attention_s: Counter[str] = field(default_factory=Counter)  # shelf cameras
-    product_attention_s: Counter[str] = field(default_factory=Counter)  # cards on screens
+    zone_attention_s: defaultdict[str, float] = field(default_factory=_seconds)  # shelf cams
+    product_attention_s: defaultdict[str, float] = field(default_factory=_seconds)  # cards
     product_looked: Counter[str] = field(default_factory=Counter)
     picked: Counter[str] = field(default_factory=Counter)
     returned: Counter[str] = field(default_factory=Counter)
@@ -101,13 +105,14 @@ class Window:
             prow: dict[str, Any] = {"sku": sku, "picked": picked, "returned": returned,
                                     "bought": bought,
                                     "picked_not_bought": max(0, picked - returned - bought)}
-            zone = cat.product_zone.get(sku)
-            if zone:
-                prow.update(zone=zone, passed=zones[zone]["passed"],
-                            stopped=zones[zone]["stopped"])
+            pzone = cat.product_zone.get(sku)
+            if pzone:
+                prow.update(zone=pzone, passed=zones[pzone]["passed"],
+                            stopped=zones[pzone]["stopped"])
+            covered = pzone is not None and pzone in cat.camera_zones
             looked = self.product_looked[sku] + (
-                zones[zone].get("looked", 0) if zone in cat.camera_zones else 0)
-            if looked or zone in cat.camera_zones:
+                int(zones[pzone].get("looked", 0)) if covered and pzone else 0)
+            if looked or covered:
                 prow["looked"] = looked
             products.append(prow)
         out = {**self._base(), "coverage": round(coverage, 4), "zones": list(zones.values()),
