@@ -11,6 +11,7 @@ from sim.scoring import EventView, Truth, scorer, spearman
 INTEREST = "omo.insight.product.interest"
 FUNNEL = "omo.insight.funnel.window"
 STOP_DWELL_S = 10.0  # insight.stop_dwell_s as the simulator configures it (the default)
+MIN_PASS_S = 2.0  # a shorter stay clips a zone's corner: no pass (BLE cannot see it either)
 STAGES = ("passed", "stopped", "picked", "returned", "bought", "picked_not_bought")
 
 
@@ -55,15 +56,16 @@ def product_interest_rho(truth: Truth, events: list[EventView]) -> dict[str, Any
 
 def _true_funnel(truth: Truth, window_s: float, t0: float, t1: float) -> Counter[str]:
     """The funnel's stages from the truth, by the processor's rules (docs/insight.md):
-    visitors per zone and window (passed: entered; stopped: a stay of STOP_DWELL_S or more,
-    by its start), units picked, returned and bought, and per product and window picked -
+    visitors per zone and window (passed: a stay of MIN_PASS_S or more; stopped: of
+    STOP_DWELL_S or more; both by the stay's start), units picked, returned and bought, and per product and window picked -
     returned - bought when above 0."""
     counts: Counter[str] = Counter()
 
     def win(t: float) -> int | None:
         return math.floor(t / window_s) if t0 <= t < t1 else None
 
-    passed = {(win(float(r["t"])), r["zone"], r["visitor"]) for r in truth.of("zone.entered")}
+    passed = {(win(float(r["t"]) - float(r["dwell_s"])), r["zone"], r["visitor"])
+              for r in truth.of("zone.exited") if float(r["dwell_s"]) >= MIN_PASS_S}
     counts["passed"] = sum(1 for k in passed if k[0] is not None)
     stopped = {(win(float(r["t"]) - float(r["dwell_s"])), r["zone"], r["visitor"])
                for r in truth.of("zone.exited") if float(r["dwell_s"]) >= STOP_DWELL_S}
@@ -86,7 +88,8 @@ def _true_funnel(truth: Truth, window_s: float, t0: float, t1: float) -> Counter
 
 
 @scorer("funnel_count_error", part="insight", better="lower", needs=(FUNNEL,),
-        how="per funnel stage (passed and stopped: visitors per zone and window; picked, "
+        how="per funnel stage (passed and stopped: visitors per zone and window, passes "
+            f"from {MIN_PASS_S:g} s; picked, "
             "returned, bought, picked_not_bought: units per product and window), "
             "abs(sum over the omo.insight.funnel.window events - the truth's count by the "
             f"same rules, stops from {STOP_DWELL_S:g} s) / the truth's count, over the run "
