@@ -57,8 +57,8 @@ def product_interest_rho(truth: Truth, events: list[EventView]) -> dict[str, Any
 def _true_funnel(truth: Truth, window_s: float, t0: float, t1: float) -> Counter[str]:
     """The funnel's stages from the truth, by the processor's rules (docs/insight.md):
     visitors per zone and window (passed: a stay of MIN_PASS_S or more; stopped: of
-    STOP_DWELL_S or more; both by the stay's start), units picked, returned and bought, and per product and window picked -
-    returned - bought when above 0."""
+    STOP_DWELL_S or more; both by the stay's start), units picked, returned and bought,
+    and per product and window picked - returned - bought when above 0."""
     counts: Counter[str] = Counter()
 
     def win(t: float) -> int | None:
