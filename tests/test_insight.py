@@ -187,3 +187,22 @@ def test_malformed_inputs_are_skipped_and_counted() -> None:
     out = feed(p, [bad], T0 + 60)
     assert p.counters()["insight.skipped.no_product"] == 1
     assert out == []  # nothing countable came: no window was opened
+
+
+def test_recomputing_from_stored_events_gives_the_same_windows() -> None:
+    from edge.insight.recompute import recompute
+
+    events = [
+        ev("omo.presence.zone.entered", T0 + 10, visitor="a" * 16, zone="drinks"),
+        ev("omo.presence.zone.exited", T0 + 130, visitor="a" * 16, zone="drinks",
+           dwell_s=120.0),
+        ev("omo.shelf.item.picked", T0 + 40, shelf="shelf-1", plate="p1", sku="COLA",
+           quantity=2),
+        sale(T0 + 300, "r-1", ("COLA", 1)),
+        ev("omo.shelf.item.picked", T0 + 1000, shelf="shelf-1", plate="p2", quantity=1),
+    ]
+    stored = [e.with_seq(i) for i, e in enumerate(events, start=1)]
+    live = feed(from_config(config(window_minutes=5)), events, T0 + 1200)
+    again = recompute(from_config(config(window_minutes=5)), stored, until=T0 + 1200)
+    assert [(m.type, m.data, m.at) for m in again] == live
+    assert len(by_type(live, FUNNEL)) == 3
