@@ -147,10 +147,13 @@ def test_a_receipt_seen_twice_is_counted_once() -> None:
 
 def test_coverage_scales_zone_counts_to_the_door_counters_footfall() -> None:
     p = from_config(config(window_minutes=1, close_after_s=0))
-    events = [ev("omo.presence.footfall.window", T0 + 1, counter="door", zone="drinks",
-                 window_start=format_time(T0), window_s=60, **{"in": 20}, out=0, occupancy=20)]
-    events += [ev("omo.presence.visit.started", T0 + 2, visitor=f"{i:016x}", opted_in=False)
+    events = [ev("omo.presence.visit.started", T0 + 2, visitor=f"{i:016x}", opted_in=False)
                for i in range(10)]
+    # a visit after the door counter's last window is compared with the next one
+    events.append(ev("omo.presence.visit.started", T0 + 40, visitor="f" * 16, opted_in=False))
+    events.append(ev("omo.presence.footfall.window", T0 + 30, counter="door", zone="drinks",
+                     window_start=format_time(T0), window_s=30, **{"in": 20}, out=0,
+                     occupancy=20))
     events += [ev("omo.presence.zone.entered", T0 + 3, visitor=f"{i:016x}", zone="snacks")
                for i in range(5)]
     [f] = by_type(feed(p, events, T0 + 60), FUNNEL)

@@ -31,6 +31,7 @@ SUBSCRIBED = ("omo.presence.visit.started", "omo.presence.zone.entered",
               "omo.signage.item.played", SALE)
 TICK_S = 10.0
 MIN_FOOTFALL = 10  # door-counter entries before coverage is estimated from them
+MAX_PENDING_VISITS = 10_000  # visits waiting for the door counter's window to close
 MAX_RECEIPTS = 100_000  # receipt ids remembered to count a resent sale once
 MAX_PLAYS = 1_000  # product cards remembered per screen, for the attention join
 PLAY_KEEP_S = 3600.0
@@ -52,8 +53,10 @@ class InsightProcessor(BaseProcessor):
         self.plate_skus = plate_skus or {}
         self.windows: dict[int, Window] = {}
         self.next_close: int | None = None  # the oldest window not yet reported
-        self.visits = 0
+        self.visits = 0  # visits that started before the door counter's last window ended
+        self.pending_visits: list[float] = []  # ... and the start times of later ones
         self.footfall_in = 0
+        self.footfall_end = -math.inf
         self.receipts: OrderedDict[str, None] = OrderedDict()
         self.plays: dict[str, deque[tuple[float, float, str]]] = {}  # screen -> cards
         self.counts: dict[str, int] = {}
@@ -66,7 +69,8 @@ class InsightProcessor(BaseProcessor):
         return {f"insight.{k}": v for k, v in sorted(self.counts.items())}
 
     def coverage(self) -> float:
-        """Share of shoppers BLE follows: visits over the door counter's entries so far."""
+        """Share of shoppers BLE follows: visits over the door counter's entries, both over
+        the time the counter's reported windows cover."""
         if self.footfall_in < MIN_FOOTFALL or self.visits == 0:
             return 1.0
         return min(10.0, max(0.05, self.visits / self.footfall_in))
@@ -110,12 +114,20 @@ class InsightProcessor(BaseProcessor):
         w.stop_s[zone] += float(dwell)
 
     def _visit(self, d: dict[str, Any], t: float) -> None:
-        self.visits += 1
+        if t < self.footfall_end:
+            self.visits += 1
+        elif len(self.pending_visits) < MAX_PENDING_VISITS:
+            self.pending_visits.append(t)
 
     def _footfall(self, d: dict[str, Any], t: float) -> None:
-        n = d.get("in")
+        n, length = d.get("in"), d.get("window_s")
         if isinstance(n, int) and n > 0:
             self.footfall_in += n
+        end = t  # the window's end is the event's time
+        if isinstance(length, int | float) and end > self.footfall_end:
+            self.footfall_end = end
+            self.visits += sum(1 for v in self.pending_visits if v < end)
+            self.pending_visits = [v for v in self.pending_visits if v >= end]
 
     def _sku(self, d: dict[str, Any]) -> str | None:
         sku = d.get("sku")
