@@ -26,6 +26,7 @@ BUILDERS: list[str] = [
     "edge.shelf.control:build",
     "edge.sync.component:build",
     "edge.signage_link.server:build",
+    "edge.insight.pos:build",
 ]
 
 

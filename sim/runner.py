@@ -33,9 +33,11 @@ from edge.clock import ManualClock
 from edge.config import Config, parse
 from edge.daemon import Daemon
 from edge.eventlog import open_readonly
+from edge.events import format_time
 from edge.processing.registry import ProcessorFactory
 from edge.recording.format import Header, RecordingWriter
 from edge.services import SimHooks
+from edge.sync.commands import Command, CommandRejected
 from sim.ble import BleGenerator, BleHub
 from sim.camera import CameraRenderer
 from sim.door import DoorGenerator
@@ -101,6 +103,7 @@ def sim_config(world: World, out: Path, broker_port: int | None,
                               for r in lay.receivers]},
         "screens": [{"id": s.id, "zone": s.zone, "fullscreen": False} for s in lay.screens],
         "vision": {"enabled": vision},
+        "insight": {"window_minutes": 5},  # short runs: windows of 5 minutes
     }
     if broker_port is not None:
         raw["broker"] = {"enabled": True, "host": broker_host, "port": broker_port,
@@ -145,6 +148,9 @@ class Simulation:
             for c in self.world.weight_changes)
         self._stock_i = 0
         self.lagging = 0  # ticks on which a reader could not keep up
+        self.sales = [r for r in self.world.truth if r["type"] == "sale"]
+        self._sale_i = 0
+        self.sales_sent: dict[str, int] = {}  # outcome -> receipts the checkout sent
         self.captures: dict[str, CaptureSource] = {}
 
     def _capture_opened(self, camera: str, capture: CaptureSource) -> None:
@@ -288,6 +294,7 @@ class Simulation:
                 self._advance_stock(t1)
                 clock.set(w.start_epoch + t1)
                 t_sim = t1
+                await self._sell(daemon, t1)
                 await self._drain(daemon, clock.now())
                 if opts.speed is not None:
                     delay = wall0 + t1 / opts.speed - time.monotonic()
@@ -425,6 +432,27 @@ class Simulation:
             await asyncio.sleep(0.05)
             queued = daemon.event_log.stats().queued
 
+    async def _sell(self, daemon: Daemon, t: float) -> None:
+        """The checkout: each sale due by `t` goes to the daemon as the `pos.sale` command
+        the cloud would relay, through the daemon's own handler (the same validation and
+        receipt bookkeeping; the MQTT path is tested in tests/test_insight_pos.py)."""
+        handler = daemon.services.command_handlers.get("pos.sale")
+        while self._sale_i < len(self.sales) and self.sales[self._sale_i]["t"] <= t:
+            sale = self.sales[self._sale_i]
+            self._sale_i += 1
+            if handler is None:
+                outcome = "no_handler"
+            else:
+                args = {"receipt": sale["receipt"], "lines": sale["lines"],
+                        "time": format_time(self.world.start_epoch + sale["t"])}
+                try:
+                    await handler(Command("pos.sale", f"sim-{sale['receipt']}", args,
+                                          daemon.clock.now()))
+                    outcome = "ok"
+                except CommandRejected:
+                    outcome = "rejected"
+            self.sales_sent[outcome] = self.sales_sent.get(outcome, 0) + 1
+
     def _advance_stock(self, t: float) -> None:
         ch = self._stock_changes
         while self._stock_i < len(ch) and ch[self._stock_i][0] <= t:
@@ -505,6 +533,7 @@ class Simulation:
                     "shelf_lines": self.shelf.sent, "shelf_lines_garbled": self.shelf.garbled,
                     "shelf_beam_lines_garbled": self.shelf.garbled_beams,
                     "camera_frames_rendered": self.frames_rendered,
+                    "pos_sales": dict(sorted(self.sales_sent.items())),
                     "door_lines": self.door.sent, "door_lines_garbled": self.door.garbled,
                     "door_crossings": {"in": self.door.true_in, "out": self.door.true_out,
                                        "side_by_side": self.door.pairs,

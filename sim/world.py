@@ -311,6 +311,10 @@ class Params:
                                             "time at the checkout (range), s", ordered=True)
     checkout_watch_prob: float = param(0.4, (0.0, 1.0),
                                        "a shopper at the checkout watches its screen")
+    buy_share: float = param(0.9, (0.0, 1.0),
+                             "a shopper at the checkout buys each item they picked and did "
+                             "not put back with this probability (the checkout sends it as "
+                             "`pos.sale`)")
     ble: BleParams = field(default_factory=BleParams)
     shelf: ShelfParams = field(default_factory=ShelfParams)
     camera: CameraParams = field(default_factory=CameraParams)
@@ -697,6 +701,8 @@ def build_world(scenario: Scenario, seed: int, duration: float,
         agents.append(staff)
 
     planner.restock_all()
+    planner.events.extend(_sales(agents, planner.events, p.buy_share,
+                                 random.Random(f"omo-sim:{seed}:{scenario.name}:sales")))
     # bumps: knocks on a shelf that move the load for a moment but are not picks
     bumps: list[tuple[str, int, float, float, float]] = []
     for shelf in shelves if p.shelf.bumps_per_hour > 0 else ():
@@ -727,6 +733,33 @@ def build_world(scenario: Scenario, seed: int, duration: float,
     }
     world.truth = [header, *truth]
     return world
+
+
+def _sales(agents: list[Agent], events: list[dict[str, Any]], share: float,
+           rng: random.Random) -> list[dict[str, Any]]:
+    """What shoppers buy: at the end of their checkout stay, each unit they picked and did
+    not put back, with probability `share` (its own rng, so every other draw of the world is
+    unchanged). One receipt per shopper who buys anything."""
+    net: dict[str, dict[str, int]] = {}
+    for e in events:
+        if e["type"] in ("pick", "return"):
+            basket = net.setdefault(e["visitor"], {})
+            basket[e["sku"]] = basket.get(e["sku"], 0) + (
+                e["quantity"] if e["type"] == "pick" else -e["quantity"])
+    sales = []
+    for agent in agents:
+        queue = [w.t for w in agent.path if w.activity == "queue"]
+        if agent.staff or not queue or agent.id not in net:
+            continue
+        lines = []
+        for sku, qty in sorted(net[agent.id].items()):
+            bought = sum(1 for _ in range(max(0, qty)) if rng.random() < share)
+            if bought:
+                lines.append({"sku": sku, "quantity": bought})
+        if lines:
+            sales.append({"type": "sale", "visitor": agent.id, "receipt": f"r-{agent.id}",
+                          "t": _r(max(queue)), "lines": lines})
+    return sales
 
 
 def _members(seed: int, scenario: str, count: int) -> list[int]:

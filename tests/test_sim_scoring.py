@@ -35,7 +35,7 @@ def test_every_metric_is_registered_once_and_unscored_without_its_events() -> No
                      "pick_return_precision_recall",
                      "quantity_accuracy", "opportunities_to_see_error", "watchers_error",
                      "attention_time_error", "product_interest_rho", "attribution_precision",
-                     "footfall_in_error", "footfall_out_error"}
+                     "footfall_in_error", "footfall_out_error", "funnel_count_error"}
     assert "visit_count_error" not in names and "zone_dwell_mae" not in names
     out = score(truth(), [ev("omo.device.daemon.started", 0, version="x", components=[])])
     assert all(not m["scored"] and m["reason"] and m["how"] for m in out.values())
@@ -158,17 +158,49 @@ def test_spearman() -> None:
     assert spearman([1, 1, 1], [1, 2, 3]) is None
 
 
-def test_product_interest_rho() -> None:
+def interest(t: float, window_s: float, **scores: float) -> dict[str, Any]:
+    return ev("omo.insight.product.interest", t, window_start=format_time(T0 + t - window_s),
+              window_s=window_s, products=[
+                  {"sku": s, "score": v, "zone_s": 0.0, "attention_s": 0.0, "picked": 0,
+                   "returned": 0} for s, v in scores.items()])
+
+
+def test_product_interest_rho_ranks_the_scores_of_the_windows_against_true_interest() -> None:
     tr = truth({"type": "look", "visitor": "v1", "target_kind": "shelf", "target": "shelf-1",
                 "t": 1.0, "t_end": 5.0, "skus": ["A"]},
-               pick(3, "p1"), pick(20, "p1"), pick(30, "p2", sku="B"))
-    events = [ev("omo.shelf.item.picked", 3, shelf="shelf-1", plate="p1", quantity=1),
-              ev("omo.shelf.item.picked", 20, shelf="shelf-1", plate="p1", quantity=1,
-                 sku="A"),
-              ev("omo.shelf.item.picked", 31, shelf="shelf-1", plate="p2", quantity=1)]
+               pick(3, "p1"), pick(20, "p1"), pick(30, "p2", sku="B"),
+               pick(80, "p3", sku="C"), pick(81, "p3", sku="C"), pick(82, "p3", sku="C"),
+               pick(83, "p3", sku="C"))  # after the reported windows: not counted
+    events = [interest(30, 30, A=2.5, B=1.0), interest(60, 30, A=0.5, C=0.2)]
     m = score(tr, events)["product_interest_rho"]
     assert m["details"]["truth"] == {"A": 3.0, "B": 1.0, "C": 0.0}
+    assert m["details"]["span_s"] == [0.0, 60.0]
     assert m["value"] == pytest.approx(1.0)
+
+
+def test_funnel_count_error_counts_the_truth_by_the_processors_rules() -> None:
+    def exited(visitor: str, zone: str, t: float, dwell: float) -> dict[str, Any]:
+        return {"type": "zone.exited", "visitor": visitor, "zone": zone, "t": t,
+                "dwell_s": dwell}
+
+    tr = truth(exited("v1", "drinks", 40, 30), exited("v2", "drinks", 20, 5),
+               exited("v3", "drinks", 11, 1),  # clipped a corner: no pass
+               exited("v1", "drinks", 50, 5),  # the same visitor in the same window: once
+               pick(10, "p1", qty=2), pick(15, "p1", kind="return"), pick(20, "p2", sku="B"),
+               {"type": "sale", "visitor": "v1", "receipt": "r-v1", "t": 50.0,
+                "lines": [{"sku": "A", "quantity": 1}]},
+               pick(200, "p2", sku="B"))  # after the windows
+    zones = [{"zone": "drinks", "passed": 2, "stopped": 2, "passed_seen": 1,
+              "stopped_seen": 1}]
+    products = [{"sku": "A", "picked": 2, "returned": 1, "bought": 1, "picked_not_bought": 0},
+                {"sku": "B", "picked": 1, "returned": 0, "bought": 0, "picked_not_bought": 1}]
+    events = [ev("omo.insight.funnel.window", 60, window_start=format_time(T0), window_s=60,
+                 zones=zones, products=products)]
+    m = score(tr, events)["funnel_count_error"]
+    assert m["details"]["truth"] == {"passed": 2, "stopped": 1, "picked": 3, "returned": 1,
+                                     "bought": 1, "picked_not_bought": 1}
+    assert m["details"]["errors"]["stopped"] == 1.0 and m["details"]["errors"]["passed"] == 0
+    assert m["value"] == 1.0 and m["better"] == "lower"
 
 
 def test_audience_window_errors() -> None:

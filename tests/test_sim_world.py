@@ -55,6 +55,13 @@ def test_truth_is_consistent(name: str) -> None:
     assert any(p["face_s"] > 0 for p in passes) and any(p["face_s"] == 0 for p in passes)
     assert any(0 < p["gaze_s"] < p["face_s"] for p in passes)
     assert any(r["type"] == "bump" for r in recs)
+    # the checkout sells no more than a shopper picked and kept, once per receipt
+    receipts = [r["receipt"] for r in recs if r["type"] == "sale"]
+    assert receipts and len(set(receipts)) == len(receipts)
+    for r in recs:
+        if r["type"] == "sale":
+            for line in r["lines"]:
+                assert 0 < line["quantity"] <= held[(r["visitor"], line["sku"])]
 
 
 def test_rush_hour_brings_more_shoppers() -> None:

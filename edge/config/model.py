@@ -522,6 +522,30 @@ class Vision:
 
 
 @dataclass(frozen=True)
+class Insight:
+    enabled: bool = key("product interest and the funnel from the other parts' events "
+                        "(docs/insight.md)", True)
+    window_minutes: float = key("length of an interest and funnel window", 15.0,
+                                range=(1, 1440), unit="minutes")
+    close_after_s: float = key(
+        "a window is reported this long after its end, so events decided late (zone "
+        "changes, visit ends) still count in it", 60.0, range=(0, 3600), unit="seconds")
+    stop_dwell_s: float = key("a shopper who stays in a zone at least this long stopped "
+                              "there (the funnel's second stage)", 10.0, range=(0, 3600),
+                              unit="seconds")
+    weight_zone_min: float = key(
+        "interest score per minute shoppers stopped in the product's zone (shared among the "
+        "zone's products)", 1.0, range=(0, 1000), unit="points")
+    weight_attention_min: float = key(
+        "interest score per minute of attention to the product's shelf or its card on a "
+        "screen", 2.0, range=(0, 1000), unit="points")
+    weight_pick: float = key("interest score per item picked up", 1.0, range=(0, 1000),
+                             unit="points")
+    weight_return: float = key("interest score per item put back (it was considered)", 0.5,
+                               range=(0, 1000), unit="points")
+
+
+@dataclass(frozen=True)
 class Config:
     store: str = key("the store; events' `source` is `omo-edge://<store>/<device>`",
                      toml="store.id", pattern=DEVICE_ID_PATTERN, example="tokyo-shibuya-01",
@@ -571,6 +595,8 @@ class Config:
     signage_channel: SignageChannel = key(
         "The daemon's side of the signage channel: command state, order board and triggers "
         "(docs/signage-channel.md).")
+    insight: Insight = key("Store insight: product interest and the shopping funnel per "
+                           "window (docs/insight.md).")
     broker: Broker = key("The MQTT broker events are delivered to.")
     source_path: str | None = field(default=None)
 

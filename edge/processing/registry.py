@@ -25,6 +25,7 @@ BUILDERS: list[str] = [
     "edge.shelf:build",
     "edge.signage_link.triggers:build",
     "edge.vision:build",
+    "edge.insight:build",
 ]
 
 
