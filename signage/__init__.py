@@ -6,3 +6,9 @@ splash, board, ticker), fonts (CJK through fontconfig), layout (regions, rotatio
 (slots and screen hours), cache (offline assets), store (proof of play until acked), power
 (HDMI-CEC), sdl (drivers, display), bench, screenshots. See docs/signage.md.
 """
+
+import os
+
+# pygame prints a banner on stdout when imported; `--json` output must stay pure JSON.
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
