@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from edge.vision.detection import BgrImage, Detector
+from edge.vision.models.bench import add_model_choice_arguments
 
 HELP = "frames/s of capture + the whole vision pipeline at 640x480 on one core, against " \
     "a bare decode + inference loop"
@@ -52,11 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frames in the test video (default 120)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternating rounds of each loop; the best counts (default 3)")
-    parser.add_argument("--models", default="mtcnn,yunet,fastestdet",
-                        help="comma-separated names; missing ones are skipped")
-    parser.add_argument("--models-dir", type=Path, metavar="DIR",
-                        help="where fetched models live (default as `omo-edge models`)")
-    parser.add_argument("--config", "-c", metavar="PATH", help="store config (optional)")
+    add_model_choice_arguments(parser)
     parser.add_argument("--seed", type=int, default=1, help="the video's seed (default 1)")
     parser.add_argument("--providers", default="CPUExecutionProvider",
                         help="onnxruntime execution providers, comma-separated, best first "

@@ -25,14 +25,20 @@ HELP = "ms per 640x480 frame through each model's detector, against bare session
 WIDTH, HEIGHT = 640, 480
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--frames", type=int, default=40, help="frames per model (default 40)")
-    parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+def add_model_choice_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--models`, `--models-dir` and `--config`: which models a vision bench runs, shared by
+    `bench vision` and `bench camera`."""
     parser.add_argument("--models", default="mtcnn,yunet,fastestdet",
                         help="comma-separated names; missing ones are skipped")
     parser.add_argument("--models-dir", type=Path, metavar="DIR",
                         help="where fetched models live (default as `omo-edge models`)")
     parser.add_argument("--config", "-c", metavar="PATH", help="store config (optional)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--frames", type=int, default=40, help="frames per model (default 40)")
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    add_model_choice_arguments(parser)
     parser.add_argument("--seed", type=int, default=1, help="the scenes' seed (default 1)")
     parser.add_argument("--min-face", type=int, default=None, metavar="PX",
                         help="MTCNN's minimum face (default the decoder's, 40)")
