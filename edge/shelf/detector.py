@@ -32,10 +32,12 @@ class DetectorSettings:
     whole: float = 0.15  # a step within this many units of a whole count is a whole step
     hand_max_s: float = 20.0  # a beam broken longer than this is not a hand (blocked, dirty)
     hand_margin_s: float = 0.5  # a hand this close before an episode's start belongs to it
+    hand_still_s: float = 6.0  # settled this long with a lane still broken: its clear was lost
     hand_prior: float = 2.0  # weight (in samples) of the even split between hands
     hands_apart: float = 0.15  # ramps differing by less (in samples): split evenly
     pause_flat_g: float = 8.0  # two samples this close inside a ramp: a pause
     pause_jump_g: float = 40.0  # between moves this large (over two samples) the same way
+    pause_ratio: float = 0.4  # or flat within this share of the slower move's step
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class PlateDetector:
         self.open_lanes: dict[int, float] = {}  # lane -> when it broke
         self.hands: list[tuple[float, float]] = []  # (broke, cleared) of recent hands
         self.trace: list[tuple[float, float]] = []  # this episode's samples (with beams)
+        self.still_since: float | None = None  # when the weight settled this episode
 
     def stable_level(self, n: int | None = None) -> float | None:
         """The mean of the newest `n` samples (the window) if there are that many and they
@@ -102,6 +105,7 @@ class PlateDetector:
         self.window.clear()
         self.values.clear()
         self.phase = Phase.LEARNING
+        self.still_since = None
 
     def shift(self, grams: float) -> None:
         """Move the zero by `grams` (the tare was learnt): every level drops by it."""
@@ -114,7 +118,9 @@ class PlateDetector:
         """A beam edge on this plate: a hand reached in (broken) or left (cleared)."""
         self.has_beams = True
         if broken:
-            self.open_lanes.setdefault(lane, t)
+            since = self.open_lanes.get(lane)
+            if since is None or t - since > self.s.hand_max_s:
+                self.open_lanes[lane] = t  # a break after a lost clear is a new hand
             return
         since = self.open_lanes.pop(lane, None)
         if since is not None and t - since <= self.s.hand_max_s:
@@ -148,10 +154,18 @@ class PlateDetector:
                 if self.has_beams:
                     self.trace = list(self.window)
             return None
+        if level is None:
+            self.still_since = None
+        elif self.still_since is None:
+            self.still_since = max(self.window[0][0], self.t_start)
         if self.has_beams:
             self.trace.append((t, grams))
             if level is not None and self.open_lanes and self._hand_in(t):
-                level = None  # a hand still in the shelf: not settled yet
+                assert self.still_since is not None
+                if t - self.still_since < self.s.hand_still_s:
+                    level = None  # a hand still in the shelf: not settled yet
+                else:
+                    self._lost_clears(self.still_since)
         if level is None:
             brief = self.stable_level(self.s.short)
             if brief is not None:
@@ -165,7 +179,17 @@ class PlateDetector:
             return None
         self.phase = Phase.IDLE
         self.baseline = level
-        return self._steps(level)
+        t_end, self.still_since = self.still_since or self.window[0][0], None
+        return self._steps(level, t_end)
+
+    def _lost_clears(self, t: float) -> None:
+        """The weight has been still for `hand_still_s` with lanes broken: their hands left
+        when it settled (at `t`) and the clears were lost (line noise). A hand left in the
+        shelf that long without moving anything is weighed like the rest."""
+        for lane, since in list(self.open_lanes.items()):
+            if t - since <= self.s.hand_max_s:
+                self.hands.append((max(since, self.t_start - self.s.hand_margin_s), t))
+            del self.open_lanes[lane]
 
     def _pause(self) -> None:
         """A pause inside a ramp: two samples that agree within `pause_flat_g`, after a move
@@ -177,8 +201,11 @@ class PlateDetector:
         v = self.values
         z, b, c, e = v[-6], v[-4], v[-3], v[-1]
         jump = self.s.pause_jump_g
-        if abs(c - b) > self.s.pause_flat_g or not (
-                (b - z >= jump and e - c >= jump) or (z - b >= jump and c - e >= jump)):
+        if not ((b - z >= jump and e - c >= jump) or (z - b >= jump and c - e >= jump)):
+            return
+        flat = max(self.s.pause_flat_g,
+                   self.s.pause_ratio * min(abs(b - z), abs(e - c)) / 2)
+        if abs(c - b) > flat:
             return
         level = (b + c) / 2
         last = self.plateaus[-1][0] if self.plateaus else self.before
@@ -189,22 +216,22 @@ class PlateDetector:
         units = abs(grams) / self.unit
         return round(units) >= 1 and abs(units - round(units)) <= self.s.whole
 
-    def _steps(self, level: float) -> list[Change] | None:
+    def _steps(self, level: float, t_end: float) -> list[Change] | None:
         """The episode's changes: one, or one per brief plateau where the weight turned
         back (a pick then a return) or where every step is a whole count of units. With
         beams, two hands or more in the episode split it by hand (`_by_hand`)."""
         if self.has_beams:
-            t_end = self.window[0][0]
             hands = sorted(h for h in self.hands
                            if h[1] >= self.t_start - self.s.hand_margin_s and h[0] <= t_end)
             self.hands = [h for h in self.hands if h[1] > t_end]
             trace, self.trace = self.trace, []
+            hands = self._split_hands(hands, level)
             if len(hands) >= 2:
-                split = self._by_hand(hands, trace, level)
+                split = self._by_hand(hands, trace, level, t_end)
                 if split is not None:
                     self.plateaus = []
                     return split or None
-        points = [(self.before, self.t_start), *self.plateaus, (level, self.window[0][0])]
+        points = [(self.before, self.t_start), *self.plateaus, (level, t_end)]
         self.plateaus = []
         steps: list[tuple[float, float, float]] = []  # (grams, t, level)
         for (a, _), (b, tb) in pairwise(points):
@@ -218,8 +245,28 @@ class PlateDetector:
                if abs(g) >= self.min_change_g]
         return out or None
 
+    def _split_hands(self, hands: list[tuple[float, float]], level: float
+                     ) -> list[tuple[float, float]]:
+        """Hands split at the plateaus inside them: a plateau (a pause of the weight) a
+        whole count of units from the levels before and after it, while only one hand was
+        in the shelf, is that lane's hand finishing one change and starting the next (two
+        hands one after the other in one lane, whose breaks merged)."""
+        m = self.s.hand_margin_s
+        levels = [self.before, *(g for g, _ in self.plateaus), level]
+        cuts = [tp for i, (g, tp) in enumerate(self.plateaus, 1)
+                if self._whole(g - levels[i - 1]) and self._whole(levels[i + 1] - g)]
+        out: list[tuple[float, float]] = []
+        for i, (a, b) in enumerate(hands):
+            inside = [tp for tp in cuts if a + m < tp < b - m and not any(
+                a2 - m <= tp <= b2 + m for j, (a2, b2) in enumerate(hands) if j != i)]
+            for tp in inside:
+                out.append((a, tp))
+                a = tp
+            out.append((a, b))
+        return sorted(out)
+
     def _by_hand(self, hands: list[tuple[float, float]], trace: list[tuple[float, float]],
-                 level: float) -> list[Change] | None:
+                 level: float, t_end: float) -> list[Change] | None:
         """Split an episode among the hands that were in the shelf during it: each hand's
         change is a ramp over its beam break, and the least-squares fit of the samples to
         those ramps gives each hand's grams; the counts are then the whole numbers nearest
@@ -253,7 +300,7 @@ class PlateDetector:
             i = max(range(k), key=lambda j: step * (units[j] - counts[j]))
             counts[i] += step
         spare = (total - n_total) * self.unit / max(1, sum(1 for c in counts if c))
-        return [Change(c * self.unit + spare, max(self.t_start, a), min(b, self.window[0][0]),
+        return [Change(c * self.unit + spare, max(self.t_start, a), min(b, t_end),
                        level) for c, (a, b) in sorted(zip(counts, hands, strict=True),
                                                       key=lambda x: x[1][1]) if c]
 

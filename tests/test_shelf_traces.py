@@ -1,0 +1,46 @@
+"""Cases the shelf detector once got wrong, each a plate's real trace from the simulated store
+(tuning seeds; `tests/data/shelf_traces.json` says where each comes from): the weights and
+beam edges as the reader handed them over, and the true picks and returns. Each must come out
+as the truth, with its quantity, dated within a second of the end of its weight change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.readings import BeamEdge, Reading, WeightSample
+from edge.processing.processor import Output
+from edge.shelf.processor import PlateSpec, ShelfProcessor
+
+TRACES: dict[str, dict[str, Any]] = json.loads(
+    (Path(__file__).parent / "data" / "shelf_traces.json").read_text())
+KINDS = {"omo.shelf.item.picked": "pick", "omo.shelf.item.returned": "return"}
+
+
+def replay(trace: dict[str, Any]) -> list[tuple[str, int, float]]:
+    """The trace through a fresh processor: (kind, quantity, time) of each pick and return."""
+    proc = ShelfProcessor([PlateSpec("s", "p", 1, "sku", trace["unit_grams"], 30, 3, stock=20)])
+    readings: list[Reading] = [WeightSample("s", "C1", 1, g, k, t)
+                               for k, (t, g) in enumerate(trace["samples"])]
+    readings += [BeamEdge("s", "C1", 1, lane, broken, 0, t) for t, lane, broken in trace["beams"]]
+    found: list[tuple[str, int, float]] = []
+    for r in sorted(readings, key=lambda r: r.t):
+        out = Output(r.t)
+        proc.on_reading(r, out)
+        found += [(KINDS[e.type], e.data["quantity"], e.at) for e in out.emissions
+                  if e.type in KINDS]
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(TRACES))
+def test_a_real_trace_gives_its_true_picks_and_returns(name: str) -> None:
+    trace = TRACES[name]
+    found = replay(trace)
+    truth = trace["truth"]
+    assert [(k, q) for k, q, _ in found] == [(r["type"], r["quantity"]) for r in truth], \
+        trace["why"]
+    for (_, _, t), r in zip(found, truth, strict=True):
+        assert abs(t - r["t_end"]) < 1.0, (trace["why"], t, r)
