@@ -119,6 +119,8 @@ class ThreadedDriver(Generic[R]):
         self._stop = stop = threading.Event()
 
         def hand_over(item: Sequence[R] | BaseException) -> None:
+            if not item and not queue.empty():
+                return  # an empty batch only wakes the source (to take the counters)
             if self.newest_only and not isinstance(item, BaseException):
                 while not queue.empty():  # older batches are stale: the newest counts
                     queue.get_nowait()
@@ -129,10 +131,16 @@ class ThreadedDriver(Generic[R]):
             queue.put_nowait(item)
 
         def pump() -> None:
+            counted: dict[str, int] | None = None
             try:
                 while not stop.is_set():
                     batch = self.driver.read(stop)
                     if batch:
+                        loop.call_soon_threadsafe(hand_over, batch)
+                        continue
+                    now = self.driver.counters()
+                    if now != counted:  # lines taken without a reading: the counters moved
+                        counted = now
                         loop.call_soon_threadsafe(hand_over, batch)
             except BaseException as exc:
                 with contextlib.suppress(RuntimeError):

@@ -299,6 +299,8 @@ class DoorCounterReader:
         self.bad = 0
         self.out_of_order = 0
         self.seq_gaps = 0
+        self.fed = 0  # valid lines taken in sequence (edges and heartbeats)
+        self.taken = 0  # of them, those whose crossings `read` has stamped and returned
         self._seq: int | None = None
 
     def open(self) -> None:
@@ -321,6 +323,7 @@ class DoorCounterReader:
                 # crossing then, by the controller's clock for the interval only
                 t = self.now() - min(self.tracker.age_s(), MAX_AGE_S)
                 out += [DoorCrossing(self.counter, t, d) for d in directions]
+        self.taken = self.fed
         return out
 
     def feed(self, raw: bytes) -> list[Direction]:
@@ -338,13 +341,14 @@ class DoorCounterReader:
             if delta > 1:
                 self.seq_gaps += 1
         self._seq = line.seq
+        self.fed += 1
         if isinstance(line, BeamEdge):
             return self.tracker.edge(line.beam, line.blocked, line.ms)
         return self.tracker.heartbeat(line.a_blocked, line.b_blocked, line.ms)
 
     def counters(self) -> dict[str, int]:
         c = self.tracker.counts
-        return {"bad_lines": self.bad + self.lines.overlong,
+        return {"lines": self.taken, "bad_lines": self.bad + self.lines.overlong,
                 "out_of_order_lines": self.out_of_order, "seq_gaps": self.seq_gaps,
                 "door_single_beam": c.single_beam, "door_turned_back": c.turned_back,
                 "door_pairs": c.pairs, "door_edges_inferred": c.edges_inferred,

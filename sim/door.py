@@ -94,6 +94,7 @@ class DoorGenerator:
         self._i = 0
         self.sent = 0
         self.garbled = 0
+        self.clean = 0  # undamaged lines in the last step
 
     @property
     def true_in(self) -> int:
@@ -180,14 +181,18 @@ class DoorGenerator:
         return lines
 
     def step(self, t0: float, t1: float) -> bytes:
-        """The bytes the controller writes in [t0, t1)."""
+        """The bytes the controller writes in [t0, t1) (`clean` says how many of the lines
+        in them are undamaged)."""
         out = []
+        self.clean = 0
         while self._i < len(self.lines) and self.lines[self._i].t < t1:
             line = self.lines[self._i].data
             self._i += 1
             if self.rng.random() < self.p.garbled:
                 line = garble(line, self.rng)
                 self.garbled += 1
+            else:
+                self.clean += 1
             self.sent += 1
             out.append(line)
         return b"".join(out)

@@ -137,6 +137,7 @@ class Simulation:
         self.offline: set[str] = set()
         # per shelf: the readings its reader had handed over when its port was last plugged
         self.read_base: dict[str, int] = {}
+        self.door_base = 0  # the same for the door counter's reader (its valid lines)
         self.reconnecting: set[str] = set()  # shelves seen offline, not yet back
         self.frames_rendered: dict[str, int] = {}
         self.stock = {(s.id, p.number): p.stock for s in self.world.layout.shelves
@@ -290,7 +291,7 @@ class Simulation:
                 for shelf_id, data in self.shelf.step(t0, t1).items():
                     self.ports[shelf_id].write(data, self.shelf.clean[shelf_id])
                 if self.door_port is not None:
-                    self.door_port.write(self.door.step(t0, t1))
+                    self.door_port.write(self.door.step(t0, t1), self.door.clean)
                 self._advance_stock(t1)
                 clock.set(w.start_epoch + t1)
                 t_sim = t1
@@ -383,9 +384,16 @@ class Simulation:
                 elif not online:
                     self.reconnecting.add(shelf_id)
             door = self.door_port
-            if door is not None and sensors.online(f"door:{self.world.layout.door_counter}") \
-                    and (not door.flush() or door.unread()):
-                ok = False
+            if door is not None:
+                flushed = door.flush()
+                online = sensors.online(self._door)
+                if online and self._door in self.reconnecting:
+                    self.reconnecting.discard(self._door)
+                    self._rebase_door(daemon, door)
+                if online and (not flushed or door.unread() or self._door_behind(daemon, door)):
+                    ok = False
+                elif not online:
+                    self.reconnecting.add(self._door)
             for cam_id, capture in self.captures.items():
                 if sensors.online(f"camera:{cam_id}") and not capture.caught_up(now):
                     ok = False
@@ -395,6 +403,8 @@ class Simulation:
                 self.lagging += 1
                 for shelf_id, port in self.ports.items():  # what is lost is not waited for
                     self._rebase(daemon, shelf_id, port)
+                if door is not None:
+                    self._rebase_door(daemon, door)
                 return
             await asyncio.sleep(0.0005)
 
@@ -417,6 +427,27 @@ class Simulation:
         reader, and samples get late, bunched times (gaps of seconds at 90x real time)."""
         return self._handed_over(daemon, shelf_id) - self.read_base.get(shelf_id, 0) \
             < port.reports
+
+    @property
+    def _door(self) -> str:
+        return f"door:{self.world.layout.door_counter}"
+
+    def _door_taken(self, daemon: Daemon) -> int:
+        """The valid lines the door counter's reader has taken and handed over so far (its
+        crossings are stamped by then): the `lines` counter its source publishes after
+        each batch it handed to the daemon."""
+        state = daemon.supervisor.states.get(self._door)
+        return 0 if state is None else state.counters.get("lines", 0)
+
+    def _rebase_door(self, daemon: Daemon, port: PtyPort) -> None:
+        """Count the door counter's reader as caught up with its port as of now."""
+        self.door_base = self._door_taken(daemon) - port.reports
+
+    def _door_behind(self, daemon: Daemon, port: PtyPort) -> bool:
+        """The door counter's reader has not yet taken and handed over every clean line
+        written since its port was plugged: as for the shelves (`_behind`), an empty pty is
+        not enough, or the clock runs ahead of the reader and crossings get late times."""
+        return self._door_taken(daemon) - self.door_base < port.reports
 
     async def _deliver(self, daemon: Daemon, daemon_task: asyncio.Task[int],
                        timeout_s: float = 10.0) -> None:

@@ -273,6 +273,37 @@ def test_unplugged_counter_raises_and_reopens_with_a_fresh_state(tmp_path: Path)
     port.unplug()
 
 
+def test_lines_without_a_crossing_reach_the_source_as_counted_lines(tmp_path: Path) -> None:
+    # the simulator's lockstep waits until the reader has taken every line it wrote (the
+    # `lines` counter, published by the source after each batch): heartbeats and a lone
+    # break make no crossing, yet the source hears of them, after their batch was stamped
+    import asyncio
+
+    from drivers.base import ThreadedDriver
+
+    async def main() -> None:
+        port = PtyPort(tmp_path / "door-1")
+        port.plug()
+        reader = DoorCounterReader("door-1", str(tmp_path / "door-1"), 115200,
+                                   now=lambda: 0.0, timeout_s=0.05)
+        driver = ThreadedDriver("door:door-1", reader)
+        await driver.open()
+        try:
+            port.write(b"".join(encode_heartbeat("D1", i, 1000 * i, False, False)
+                                for i in range(5)) + encode_edge("D1", 5, 5200, A, True)
+                       + b"$DHB,D1,6,6000,00*00\r\n")  # the last one damaged
+            batch = await asyncio.wait_for(driver.read(), 5.0)
+            while driver.counters()["lines"] < 6 or driver.counters()["bad_lines"] < 1:
+                batch = await asyncio.wait_for(driver.read(), 5.0)
+            assert list(batch) == [] and reader.taken == reader.fed == 6
+            assert driver.counters()["lines"] == 6 and driver.counters()["bad_lines"] == 1
+        finally:
+            await driver.close()
+            port.unplug()
+
+    asyncio.run(main())
+
+
 def test_the_documented_examples_parse() -> None:
     doc = (Path(__file__).resolve().parent.parent / "docs" / "door-counter.md").read_text()
     examples = [line for line in doc.splitlines() if line.startswith(("$DOOR,D1", "$DHB,D1"))]

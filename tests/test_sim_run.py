@@ -38,6 +38,8 @@ def test_streams_reach_the_daemon_through_the_drivers(tmp_path: Path) -> None:
     # became crossings, and the footfall windows were scored against the truth
     door = comps["door:door-1"]["counters"]
     assert sent["door_lines"] > 60 and door["bad_lines"] <= sent["door_lines_garbled"]
+    # and the lockstep waited for it: every undamaged line was taken before the clock moved
+    assert door["lines"] >= sent["door_lines"] - sent["door_lines_garbled"]
     crossings = sent["door_crossings"]["in"] + sent["door_crossings"]["out"]
     assert crossings > 0 and abs(readings["door:door-1"] - crossings) <= 1
     # the video files were decoded by OpenCV at the camera's rate: 2 fps for 60 s
