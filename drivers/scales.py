@@ -138,7 +138,8 @@ class ScaleReader:
                  now: Callable[[], float], plate: int = 1, unit: Unit = Unit.G,
                  poll_hz: float = 5.0, timeout_s: float = 0.2,
                  max_grams: float = MAX_GRAMS,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 bytesize: int = 8, parity: str = "none") -> None:
         """Raises ValueError for the omo protocol (read it with ShelfReader)."""
         if protocol not in PARSERS:
             raise ValueError(f"{protocol}: not a commercial scale protocol")
@@ -154,7 +155,7 @@ class ScaleReader:
         self.poll_s = 1.0 / poll_hz
         self.lines = SerialLineReader(port, baudrate,
                                       min(timeout_s, self.poll_s) if self.polled else timeout_s,
-                                      max_line=64)
+                                      max_line=64, bytesize=bytesize, parity=parity)
         self._next_poll = 0.0
         self.seq = 0
         self.good = 0

@@ -169,6 +169,9 @@ def _fields(line: bytes) -> tuple[str, int, float, int]:
     return controller.decode(), plate, float(grams), seq
 
 
+PARITY = {"none": serial.PARITY_NONE, "even": serial.PARITY_EVEN, "odd": serial.PARITY_ODD}
+
+
 class SerialLineReader:
     """Opens a serial port with pyserial (a device path such as /dev/serial/by-id/..., or a
     URL: socket://host:port, rfc2217://host:port, loop://) and returns complete lines, without
@@ -176,9 +179,16 @@ class SerialLineReader:
     also ends the line before it. Blocking; run it on a thread."""
 
     def __init__(self, port: str, baudrate: int = 115200, timeout_s: float = 0.2, *,
-                 frame_start: bytes | None = None, max_line: int = MAX_LINE) -> None:
+                 frame_start: bytes | None = None, max_line: int = MAX_LINE,
+                 bytesize: int = 8, parity: str = "none") -> None:
+        """`bytesize` 7 or 8, `parity` "none", "even" or "odd" (ValueError otherwise)."""
+        if bytesize not in (7, 8) or parity not in PARITY:
+            raise ValueError(f"serial format {bytesize} data bits, parity {parity!r}: "
+                             "expected 7 or 8 bits and one of " + ", ".join(PARITY))
         self.port = port
         self.baudrate = baudrate
+        self.bytesize = bytesize
+        self.parity = PARITY[parity]
         self.timeout_s = timeout_s
         self.frame_start = frame_start
         self.max_line = max_line
@@ -194,6 +204,7 @@ class SerialLineReader:
         # write timeout (NotImplementedError) and writes to its socket without blocking long
         limit = None if self.port.startswith("rfc2217://") else self.timeout_s
         self._ser = serial.serial_for_url(self.port, baudrate=self.baudrate,
+                                          bytesize=self.bytesize, parity=self.parity,
                                           timeout=self.timeout_s, write_timeout=limit)
         self._buf.clear()
 
@@ -253,10 +264,12 @@ class ShelfReader:
     counted per reason."""
 
     def __init__(self, shelf: str, port: str, baudrate: int, *,
-                 now: Callable[[], float], timeout_s: float = 0.2) -> None:
+                 now: Callable[[], float], timeout_s: float = 0.2,
+                 bytesize: int = 8, parity: str = "none") -> None:
         self.shelf = shelf
         self.now = now
-        self.lines = SerialLineReader(port, baudrate, timeout_s, frame_start=b"$")
+        self.lines = SerialLineReader(port, baudrate, timeout_s, frame_start=b"$",
+                                      bytesize=bytesize, parity=parity)
         self.good = 0
         self.beams = 0
         self.skipped: Counter[Skip] = Counter()

@@ -235,11 +235,13 @@ def shelf_source(shelf: Shelf) -> SensorSource[WeightSample | BeamEdge]:
     def make(ctx: ComponentContext) -> Driver[WeightSample | BeamEdge]:
         reader: BlockingDriver[WeightSample | BeamEdge]
         if protocol is Protocol.OMO:
-            reader = ShelfReader(shelf.id, shelf.port, shelf.baudrate, now=ctx.clock.now)
+            reader = ShelfReader(shelf.id, shelf.port, shelf.baudrate, now=ctx.clock.now,
+                                 bytesize=shelf.bytesize, parity=shelf.parity)
         else:
             reader = ScaleReader(shelf.id, shelf.port, shelf.baudrate, protocol,
                                  now=ctx.clock.now, unit=Unit(shelf.unit),
-                                 poll_hz=shelf.poll_hz)
+                                 poll_hz=shelf.poll_hz, bytesize=shelf.bytesize,
+                                 parity=shelf.parity)
         return ThreadedDriver(f"shelf:{shelf.id}", reader)
 
     return SensorSource(SensorKind.SHELF, shelf.id, make)

@@ -194,6 +194,39 @@ def test_a_cas_scale_through_a_pty(tmp_path: Path) -> None:
         port.unplug()
 
 
+def test_a_7_bit_even_parity_cas_indicator_through_a_pty(tmp_path: Path) -> None:
+    # a CAS indicator's "AND 18 bytes" output is sent with 7 data bits and even parity:
+    # pyserial opens the port that way (a Linux pty keeps 8 bits without parity whatever it
+    # is told, so the bits on the wire are a real UART's business), and its lines read as
+    # usual
+    port, reader = _open(tmp_path, Protocol.CAS, unit=Unit.KG, bytesize=7, parity="even")
+    try:
+        ser = reader.lines._ser
+        assert ser is not None and (ser.bytesize, ser.parity) == (7, serial.PARITY_EVEN)
+        port.write(b"ST,NT,+00013.5kg\r\nUS,GS,+00012.0kg\r\n")
+        assert [(s.grams, s.stable) for s in _collect(reader, 2)] == [
+            (13500.0, True), (12000.0, False)]
+    finally:
+        reader.close()
+        port.unplug()
+    with pytest.raises(ValueError, match="7 or 8 bits"):
+        ScaleReader("s", "loop://", 9600, Protocol.CAS, now=lambda: 0.0, bytesize=6)
+
+
+def test_the_serial_format_is_configured_per_shelf() -> None:
+    cfg = _config("cas", 1)
+    shelf = parse(cfg, env={}).shelves[0]
+    assert (shelf.bytesize, shelf.parity) == (8, "none")  # 8N1 unless the scale says other
+    cfg["shelves"][0] |= {"bytesize": 7, "parity": "even"}  # type: ignore[index]
+    shelf = parse(cfg, env={}).shelves[0]
+    assert (shelf.bytesize, shelf.parity) == (7, "even")
+    cfg["shelves"][0] |= {"bytesize": 6, "parity": "mark"}  # type: ignore[index]
+    with pytest.raises(ConfigError) as err:
+        parse(cfg, env={})
+    assert any("shelves[0].bytesize" in p for p in err.value.problems), err.value.problems
+    assert any("shelves[0].parity" in p for p in err.value.problems), err.value.problems
+
+
 class _SicsScale:
     """Answers every SI on the pty's master side with the next reply, as an MT-SICS balance."""
 

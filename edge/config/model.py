@@ -50,6 +50,8 @@ ZONE_KINDS = ("entrance", "aisle", "shelf", "screen", "checkout", "pickup", "oth
 SHELF_PROTOCOLS = ("omo", "and", "cas", "mt-sics")
 SCALE_UNITS = ("g", "kg", "lb")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
+BYTE_SIZES = (7, 8)
+PARITIES = ("none", "even", "odd")  # drivers.shelf_serial.PARITY
 SCAN_MODES = ("auto", "passive", "active")  # drivers.ble.ScanMode
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROTATIONS = (0, 90, 180, 270)
@@ -126,6 +128,12 @@ class Shelf:
         check=bool, allowed="a serial device (/dev/ttyUSB0) or a pyserial URL")
     baudrate: int = key("serial speed", 115200, choices=BAUD_RATES,
                         allowed="a standard baud rate (9600 ... 460800)")
+    bytesize: int = key("data bits per character: 8, or 7 for a scale set to 7 data bits "
+                        "(such as a CAS indicator's \"AND 18 bytes\" output)", 8,
+                        choices=BYTE_SIZES, allowed="7 or 8")
+    parity: str = key("the serial parity bit: \"none\", or \"even\" / \"odd\" as the "
+                      "scale is set (7 data bits usually come with one)", "none",
+                      choices=PARITIES, allowed="one of " + ", ".join(PARITIES))
     zone: str = _zone_ref("where the shelf is")
     protocol: str = key(
         "what speaks on the port: \"omo\" the project's shelf controller "
