@@ -66,6 +66,7 @@ class Options:
     overrides: Mapping[str, Value] = field(default_factory=dict)  # sim.overrides.parse_sets
     broker: tuple[str, int] | None = None  # an external broker (host, port) to sync to
     vision: bool = False  # run the vision processor on the cameras (`--vision`)
+    start_epoch: float | None = None  # the simulated clock's start (`--start`); None: World's
 
 
 @dataclass
@@ -111,6 +112,22 @@ def sim_config(world: World, out: Path, broker_port: int | None,
     return parse(raw, env={})
 
 
+def _names_toml(world: World, out: Path) -> str:
+    """The zones and shelves (with product names) of the store, as config TOML."""
+    q = json.dumps  # a JSON string is a TOML basic string
+    lines: list[str] = []
+    for z in world.layout.zones:
+        lines += ["", "[[zones]]", f"id = {q(z.id)}", f"name = {q(z.name, ensure_ascii=False)}"]
+    for s in world.layout.shelves:
+        lines += ["", "[[shelves]]", f"id = {q(s.id)}", f"port = {q(str(out / 'dev' / s.id))}",
+                  f"zone = {q(s.zone)}"]
+        for p in s.plates:
+            lines += ["[[shelves.plates]]", f"id = {q(p.id)}", f"sku = {q(p.sku)}",
+                      f"unit_grams = {p.unit_grams}",
+                      f"name = {q(p.name, ensure_ascii=False)}"]
+    return "\n".join(lines) + "\n"
+
+
 class Simulation:
     def __init__(self, opts: Options) -> None:
         if opts.scenario not in scenarios():
@@ -125,6 +142,8 @@ class Simulation:
         self.opts = opts
         self.out = opts.out
         self.world = build_world(scenario, opts.seed, opts.duration)
+        if opts.start_epoch is not None:  # the world is planned in seconds from its start
+            self.world.start_epoch = opts.start_epoch
         self.hub = BleHub()
         self.ble = BleGenerator(self.world)
         self.shelf = ShelfGenerator(self.world)
@@ -171,10 +190,12 @@ class Simulation:
         # the app beacon key, as the cloud would have sent it (presence.app_keys)
         write_app_keys(out / "state", AppKeyRing([self.ble.app_key], self.ble.rotation_s))
         # enough config for `omo-edge status -c <out>/status.toml` during and after the run
+        # and for `omo-edge report -c <out>/status.toml` (zone and product names)
         (out / "status.toml").write_text(
             '[store]\nid = "sim-store"\ndevice = "sim-edge"\n\n[storage]\n'
             f'path = "{(out / "events.db").resolve()}"\n'
-            f'state_dir = "{(out / "state").resolve()}"\nmin_free_mb = 0\n')
+            f'state_dir = "{(out / "state").resolve()}"\nmin_free_mb = 0\n'
+            + _names_toml(self.world, out), encoding="utf-8")
         self._render_videos()
         for s in self.world.layout.shelves:
             port = PtyPort(out / "dev" / s.id)

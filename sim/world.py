@@ -169,16 +169,16 @@ def default_layout() -> Layout:
     )
     shelves = (
         ShelfDef("shelf-1", "C1", "drinks", Rect(5, 0, 11, 0.8), 1.6, _plates([
-            ("DRK-COLA-500", "Cola 500 ml", 538.0), ("DRK-WATER-500", "Water 500 ml", 521.0),
-            ("DRK-TEA-350", "Green tea 350 ml", 372.0), ("DRK-COFFEE-250", "Iced coffee", 268.0),
+            ("DRK-COLA-500", "コーラ 500ml", 538.0), ("DRK-WATER-500", "天然水 500ml", 521.0),
+            ("DRK-TEA-350", "緑茶 350ml", 372.0), ("DRK-COFFEE-250", "アイスコーヒー", 268.0),
         ])),
         ShelfDef("shelf-2", "C2", "snacks", Rect(13, 0, 23, 0.8), 1.6, _plates([
-            ("SNK-CHIPS-60", "Chips 60 g", 66.0), ("SNK-CHOC-45", "Chocolate bar", 48.5),
-            ("SNK-NUTS-100", "Mixed nuts", 108.0), ("SNK-GUM-14", "Gum", 15.2),
+            ("SNK-CHIPS-60", "ポテトチップス 60g", 66.0), ("SNK-CHOC-45", "板チョコ", 48.5),
+            ("SNK-NUTS-100", "ミックスナッツ", 108.0), ("SNK-GUM-14", "ガム", 15.2),
         ])),
         ShelfDef("shelf-3", "C3", "care", Rect(5, 13.2, 13, 14), 12.4, _plates([
-            ("CARE-SOAP-90", "Soap bar", 96.0), ("CARE-TOOTH-75", "Toothpaste", 112.0),
-            ("CARE-SHAMPOO-200", "Shampoo 200 ml", 231.0),
+            ("CARE-SOAP-90", "固形石けん", 96.0), ("CARE-TOOTH-75", "歯みがき粉", 112.0),
+            ("CARE-SHAMPOO-200", "シャンプー 200ml", 231.0),
         ])),
     )
     screens = (
