@@ -167,6 +167,8 @@ def test_the_tables_add_up_over_both_days(store: Path) -> None:
     assert r.footfall.total == 80
     assert r.footfall.by_day == (("2026-01-05", 30), ("2026-01-06", 50))
     assert r.footfall.by_hour[10] == 30 and r.footfall.by_hour[11] == 50  # Tokyo hours
+    assert [(d, h[10], h[11]) for d, h in r.footfall.by_day_hour] == [
+        ("2026-01-05", 30, 0), ("2026-01-06", 0, 50)]
     drinks = next(x for x in r.dwell if x.zone == "drinks")
     assert (drinks.stays, drinks.median_s) == (4, 20.0)
     assert [x.name for x in r.interest] == [NAMES[TEA], NAMES[COLA]]

@@ -18,6 +18,10 @@ DPI = 100
 SIZE_IN = (10.0, 5.6)  # 1000 x 560 px
 TOP_N = 10
 BLUE, ORANGE, GREEN, GREY, RED = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f", "#d62728"
+MAX_STACKED_DAYS = 10
+MIN_ROWS = 6
+DAY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+               "#7f7f7f", "#bcbd22", "#17becf")
 FUNNEL_STAGES = (("passed", "#c6dbef"), ("stopped", "#9ecae1"), ("looked", "#6baed6"),
                  ("picked", "#3182bd"), ("bought", "#08519c"))
 
@@ -38,6 +42,16 @@ def _figure() -> Any:
     return fig
 
 
+def _rows_axis(ax: Any, n: int) -> None:
+    """Rows at y = n-1 .. 0 keep a bar's height however few they are (at the top)."""
+    ax.set_ylim(n - 0.5 - max(n, MIN_ROWS), n - 0.5)
+
+
+def _legend_below(ax: Any, ncols: int) -> None:
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), fontsize=9, ncols=ncols,
+              frameon=False)
+
+
 def _empty(fig: Any, message: str) -> None:
     ax = fig.add_subplot()
     ax.set_axis_off()
@@ -54,10 +68,26 @@ def footfall(fig: Any, r: Report) -> None:
     lo, hi = max(0, hours[0] - 1), min(23, hours[-1] + 1)
     xs = list(range(lo, hi + 1))
     ax = fig.add_subplot()
-    bars = ax.bar(xs, [f.by_hour[h] for h in xs], color=BLUE, width=0.8)
-    ax.bar_label(bars, padding=2, fontsize=9)
+    if 1 < f.days <= MAX_STACKED_DAYS:  # one colour a day: which days made each hour
+        from datetime import date
+
+        bottom = [0] * len(xs)
+        for i, (day, per_hour) in enumerate(f.by_day_hour):
+            heights = [per_hour[h] for h in xs]
+            label = date.fromisoformat(day).strftime("%a %d %b")
+            ax.bar(xs, heights, bottom=bottom, width=0.8, color=DAY_COLOURS[i % 10],
+                   label=label)
+            bottom = [b + v for b, v in zip(bottom, heights, strict=True)]
+        ax.legend(title="day", fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        totals = ax.bar(xs, [0] * len(xs), bottom=bottom, width=0.8)
+        ax.bar_label(totals, labels=[str(b) if b else "" for b in bottom], padding=2,
+                     fontsize=9)
+    else:
+        bars = ax.bar(xs, [f.by_hour[h] for h in xs], color=BLUE, width=0.8)
+        ax.bar_label(bars, padding=2, fontsize=9)
+    ax.set_ylim(0, max(f.by_hour) * 1.12)
     ax.set_xticks(xs, [f"{h:02d}:00" for h in xs], rotation=45 if len(xs) > 12 else 0)
-    ax.set_xlabel(f"hour of day (local time, {r.period.tz_name}); each bar: that hour")
+    ax.set_xlabel(f"hour of day (local time, {r.period.tz_name})")
     ax.set_ylabel(f"people in (total over {f.days} day{'s' if f.days != 1 else ''})")
     ax.set_title(f"Footfall by hour: {f.total} people in", loc="left")
     ax.grid(axis="y", alpha=0.3)
@@ -79,10 +109,11 @@ def dwell(fig: Any, r: Report) -> None:
         ax.text(max(x.median_s, x.p90_s) + top * 0.02, bar.get_y() + bar.get_height() / 2,
                 f"{x.median_s:.0f} s  ({x.stays} stays)", va="center", fontsize=9)
     ax.set_yticks(ys, [x.name for x in rows])
+    _rows_axis(ax, len(rows))
     ax.set_xlabel("time in the zone per stay (seconds)")
     ax.set_title("Dwell by zone: how long a visitor stays", loc="left")
     ax.set_xlim(0, top * 1.3 or 1)
-    ax.legend(loc="lower right", fontsize=9)
+    _legend_below(ax, 2)
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
 
@@ -98,6 +129,7 @@ def interest(fig: Any, r: Report) -> None:
     ax.bar_label(bars, labels=[f"{x.score:.0f}  ({x.picked} picked)" for x in rows],
                  padding=4, fontsize=9)
     ax.set_yticks(ys, [x.name for x in rows])
+    _rows_axis(ax, len(rows))
     ax.set_xlabel("interest score (points: minutes stopped and looking, pick-ups, returns)")
     ax.set_xlim(0, max(x.score for x in rows) * 1.25 or 1)
     ax.set_title(f"Top {len(rows)} products by interest", loc="left")
@@ -119,6 +151,7 @@ def funnel(fig: Any, r: Report) -> None:
         left.barh(ys, [getattr(x, stage) for x in rows], height=height, color=colour,
                   label=stage)
     left.set_yticks(base, [x.name for x in rows])
+    _rows_axis(left, len(rows))
     left.set_xlabel("people (passed, stopped, looked) and units (picked, bought)")
     left.legend(loc="upper left", bbox_to_anchor=(0.0, -0.13), fontsize=9, ncols=5,
                 frameon=False)
@@ -167,15 +200,18 @@ def audience(fig: Any, r: Report) -> None:
         (f"{100 * x.watch_rate:.0f}% watched" if x.watch_rate is not None else "")
         + (f", {x.plays} plays" if x.plays else "") for x in rows], padding=3, fontsize=9)
     ax.set_yticks(base, [_audience_label(x, len(screens)) for x in rows])
+    _rows_axis(ax, len(rows))
     ax.set_xlabel("people")
     ax.set_xlim(0, max(max(x.passing for x in rows), 1) * 1.3)
     ax.set_title("Screen audience per content item", loc="left")
-    ax.legend(loc="lower right", fontsize=9)
+    _legend_below(ax, 2)
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
 
 
 def stock_outs(fig: Any, r: Report) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     rows = [x for x in r.stock if x.outs or x.lows][:TOP_N]
     if not rows:
         _empty(fig, "No stock-outs or low stock in this period")
@@ -188,8 +224,10 @@ def stock_outs(fig: Any, r: Report) -> None:
     left.barh([y - h / 2 for y in base], [x.lows for x in rows], height=h, color=ORANGE,
               label="fell to low stock")
     left.set_yticks(base, [x.name for x in rows])
+    _rows_axis(left, len(rows))
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_xlabel("times")
-    left.legend(loc="lower right", fontsize=9)
+    _legend_below(left, 2)
     left.set_title("Stock-outs and low stock", loc="left")
     left.grid(axis="x", alpha=0.3)
     left.set_axisbelow(True)

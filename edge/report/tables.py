@@ -61,6 +61,7 @@ class Footfall:
     by_hour: tuple[int, ...]  # 24 entries, summed over the period's days
     by_day: tuple[tuple[str, int], ...]  # (YYYY-MM-DD, entries)
     total: int
+    by_day_hour: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (YYYY-MM-DD, 24 entries)
 
     @property
     def days(self) -> int:
@@ -248,6 +249,7 @@ class _Builder:
         self.last: str | None = None
         self.hours = [0] * 24
         self.days: dict[str, int] = defaultdict(int)
+        self.day_hours: dict[str, list[int]] = {}
         self.dwell: dict[str, list[float]] = defaultdict(list)
         self.interest: dict[str, list[float]] = defaultdict(lambda: [0.0] * 5)
         self.funnel: dict[str, list[int]] = defaultdict(lambda: [0] * 6)
@@ -280,8 +282,10 @@ class _Builder:
     def _footfall_window(self, ev: _Ev) -> None:
         n = int(_num(ev.data, "in"))
         start = self.local(ev.data.get("window_start") or ev.time)
+        day = start.date().isoformat()
         self.hours[start.hour] += n
-        self.days[start.date().isoformat()] += n
+        self.days[day] += n
+        self.day_hours.setdefault(day, [0] * 24)[start.hour] += n
 
     def _zone_exited(self, ev: _Ev) -> None:
         self.dwell[_str(ev.data, "zone")].append(_num(ev.data, "dwell_s"))
@@ -359,7 +363,8 @@ class _Builder:
             if end is not None:
                 self.stock[key][3] += max(0.0, parse_time(end) - since) / 60.0
         footfall = Footfall(tuple(self.hours), tuple(sorted(self.days.items())),
-                            sum(self.hours))
+                            sum(self.hours),
+                            tuple((d, tuple(h)) for d, h in sorted(self.day_hours.items())))
         dwell = tuple(sorted(
             (DwellRow(z, names.zone(z), len(v), statistics.median(v), statistics.fmean(v),
                       _percentile(v, 0.9)) for z, v in self.dwell.items() if v),
