@@ -154,10 +154,15 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 def test_the_report_writes_every_chart_as_a_png_of_the_set_size(made: tuple[Path, str]
                                                                   ) -> None:
+    from matplotlib.image import imread
+
     out, _ = made
+    width, height = int(SIZE_IN[0] * DPI), int(SIZE_IN[1] * DPI)
     for name, _, _ in CHARTS:
         data = (out / f"{name}.png").read_bytes()
-        assert _png_size(data) == (int(SIZE_IN[0] * DPI), int(SIZE_IN[1] * DPI)), name
+        assert _png_size(data) == (width, height), name
+        pixels = imread(out / f"{name}.png")  # decodes the whole file: a valid PNG
+        assert pixels.shape[:2] == (height, width) and pixels.std() > 0.05, name
         assert 5_000 < len(data) < 300_000, name  # drawn, and small enough to mail
 
 
