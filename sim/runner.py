@@ -141,9 +141,8 @@ class Simulation:
             scenario = replace(scenario, params=apply(scenario.params, opts.overrides))
         self.opts = opts
         self.out = opts.out
-        self.world = build_world(scenario, opts.seed, opts.duration)
-        if opts.start_epoch is not None:  # the world is planned in seconds from its start
-            self.world.start_epoch = opts.start_epoch
+        self.world = build_world(scenario, opts.seed, opts.duration,
+                                 start_epoch=opts.start_epoch)
         self.hub = BleHub()
         self.ble = BleGenerator(self.world)
         self.shelf = ShelfGenerator(self.world)

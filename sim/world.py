@@ -632,7 +632,8 @@ def _color(rng: random.Random) -> tuple[int, int, int]:
 
 
 def build_world(scenario: Scenario, seed: int, duration: float,
-                layout: Layout | None = None) -> World:
+                layout: Layout | None = None, start_epoch: float | None = None) -> World:
+    """The world of `seed`; `start_epoch` (default 2026-01-01T09:00Z) only dates it."""
     layout = layout or default_layout()
     p = scenario.params
     rng = random.Random(f"omo-sim:{seed}:{scenario.name}:world")
@@ -720,6 +721,8 @@ def build_world(scenario: Scenario, seed: int, duration: float,
     truth = _derive_truth(layout, agents, planner.events, scenario, duration)
     world = World(scenario, seed, duration, layout, agents, [], sorted(
         planner.changes, key=lambda c: (c.shelf, c.plate, c.t)), sorted(bumps))
+    if start_epoch is not None:
+        world.start_epoch = start_epoch
     header = {
         "type": "run", "t": 0.0, "seed": seed, "scenario": scenario.name,
         "duration_s": duration, "start_epoch": world.start_epoch, "tick_s": TICK_S,

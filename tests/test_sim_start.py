@@ -24,6 +24,7 @@ def test_start_takes_a_date_or_an_rfc3339_time() -> None:
 def test_the_world_starts_when_asked(tmp_path: Path) -> None:
     sim = Simulation(Options(duration=60, out=tmp_path, start_epoch=_start("2026-01-07")))
     assert sim.world.start_epoch == 1_767_776_400.0
+    assert sim.world.truth[0]["start_epoch"] == 1_767_776_400.0  # the scorers' time origin
     default = Simulation(Options(duration=60, out=tmp_path))
     assert default.world.start_epoch == 1_767_258_000.0
 
