@@ -80,6 +80,9 @@ def _day(t0: float, people: int, sold_tea: int, receipt: str) -> list[Event]:
         _ev("omo.shelf.stock.out", t0 + 300, shelf="shelf-1", plate="p1", sku=TEA),
         _ev("omo.shelf.stock.changed", t0 + 900, shelf="shelf-1", plate="p1", sku=TEA,
             count=24, delta=24, reason="restock"),
+        # the cola runs out five minutes before the daemon stops: nobody knows what follows
+        _ev("omo.shelf.stock.out", t0 + 1000, shelf="shelf-1", plate="p2", sku=COLA),
+        _ev("omo.device.daemon.stopped", t0 + 1300, reason="signal", uptime_s=1300.0),
     ]
 
 
@@ -183,8 +186,10 @@ def test_the_tables_add_up_over_both_days(store: Path) -> None:
     assert tea.conversion == pytest.approx(5 / 40)
     item = next(x for x in r.audience if x.item == f"product:{TEA}")
     assert (item.label, item.passing, item.watchers, item.plays) == (NAMES[TEA], 20, 8, 2)
-    out = r.stock[0]
-    assert (out.name, out.outs, out.lows, out.out_minutes) == (NAMES[TEA], 2, 2, 20.0)
+    tea_out, cola_out = r.stock
+    assert (tea_out.name, tea_out.outs, tea_out.lows, tea_out.out_minutes) == (
+        NAMES[TEA], 2, 2, 20.0)
+    assert (cola_out.name, cola_out.outs, cola_out.out_minutes) == (NAMES[COLA], 2, 10.0)
 
 
 def test_japanese_names_are_drawn_with_a_cjk_font(store: Path, tmp_path: Path) -> None:

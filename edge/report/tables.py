@@ -29,8 +29,9 @@ PLAYED = "omo.signage.item.played"
 STOCK_OUT = "omo.shelf.stock.out"
 STOCK_LOW = "omo.shelf.stock.low"
 STOCK_CHANGED = "omo.shelf.stock.changed"
+STOPPED = "omo.device.daemon.stopped"
 TYPES = (FOOTFALL, ZONE_EXITED, INTEREST, FUNNEL, SALE, AUDIENCE, PLAYED, STOCK_OUT, STOCK_LOW,
-         STOCK_CHANGED)
+         STOCK_CHANGED, STOPPED)
 PRODUCT_ITEM = "product:"  # a signage item that is a product card: product:<sku>
 SCREEN_TOTAL = "(all content)"
 
@@ -140,7 +141,9 @@ class StockRow:
     name: str
     outs: int
     lows: int
-    out_minutes: float  # out of stock, until the next count above zero or the period's end
+    # out of stock: until the next count above zero, the daemon's stop (after which nobody
+    # knows) or the period's end
+    out_minutes: float
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,9 @@ class _Builder:
         return datetime.fromtimestamp(parse_time(text), self.period.tz)
 
     def add(self, ev: _Ev) -> None:
+        if ev.type == STOPPED:  # bookkeeping, not something to report on its own
+            self._daemon_stopped(ev)
+            return
         self.events += 1
         self.first = self.first or ev.time
         self.last = ev.time
@@ -355,6 +361,13 @@ class _Builder:
         receipts when the period has any, else the funnel windows' own count."""
         f = self.funnel[sku]
         return f[0], f[1], f[2], f[3], f[4], self.sold[sku] if self.receipts else f[5]
+
+    def _daemon_stopped(self, ev: _Ev) -> None:
+        """Out-of-stock spells end when the daemon stops: what happened while it was down
+        is unknown (its next start counts every plate again)."""
+        for key, since in self.out_since.items():
+            self.stock[key][3] += max(0.0, parse_time(ev.time) - since) / 60.0
+        self.out_since.clear()
 
     def finish(self) -> Report:
         names = self.names
