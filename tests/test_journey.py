@@ -287,3 +287,75 @@ def test_interest_lists_are_kept_across_a_restart_with_caps(tmp_path: Path) -> N
     (state / "journey" / "interests" / "m9.json").write_text("{not json")
     [p] = build(cfg)
     assert isinstance(p, JourneyProcessor) and set(p.interests) == set(load(state, 10))
+
+
+MARK = "zz-HOSTILE-zz"  # text that must never reach an answer, the log or the state folder
+
+
+def test_the_interests_command_keeps_a_list_records_it_and_refuses_bad_args_clearly(
+        tmp_path: Path) -> None:
+    """`journey.interests` through its handler on a real event log: a good list is kept
+    and recorded (expired entries dropped, said in the result); bad args are refused naming
+    the field and the rule, never quoting what was sent, and change nothing."""
+    import asyncio
+    import json
+
+    from edge.clock import SystemClock
+    from edge.eventlog import EventLog
+    from edge.journey.command import UPDATED, InterestDesk
+    from edge.runtime import Emitter
+    from edge.services import Services
+    from edge.sync.commands import CommandRejected
+
+    cfg = config(tmp_path, max_products=3)
+    clock = SystemClock()
+    results: list[dict[str, Any]] = []
+    errors: list[str] = []
+    soon, later = format_time(clock.now() + 600), format_time(clock.now() + 3600)
+    bad: list[tuple[Any, str]] = [
+        ({"customer": MARK, "products": []}, "args/customer"),
+        ({"customer": "m1", "products": [{"sku": MARK + "/" * 80, "expires": soon}]},
+         "args/products/0/sku"),
+        ({"customer": "m1", "products": [{"sku": "A", "expires": MARK}]},
+         "args/products/0/expires"),
+        ({"customer": "m1", "products": [{"sku": "A", "expires": "2026-02-30T00:00:00Z"}]},
+         "args/products/0/expires: not a valid"),
+        ({"customer": "m1", "products": [{"sku": s, "expires": soon} for s in "ABCD"]},
+         "at most 3"),
+        ({"customer": "m1", "products": [], "name": MARK}, "args"),
+        ({"customer": "m1"}, "args"),
+    ]
+
+    async def scenario() -> None:
+        log = EventLog(cfg.storage.path)
+        emitter = Emitter(log, clock, source="omo-edge://s/d", bootid="b" * 32)
+        await emitter.start()
+        try:
+            desk = InterestDesk(cfg, Services(config=cfg, clock=clock, event_log=log,
+                                              emitter=emitter))
+            results.append(await desk.update({"customer": "m1", "products": [
+                {"sku": "TEA", "expires": soon}, {"sku": "TEA", "expires": later},
+                {"sku": "COLA", "expires": "2020-01-01T00:00:00Z"}]}))
+            for args, says in bad:
+                with pytest.raises(CommandRejected) as info:
+                    await desk.update(args)
+                assert says in str(info.value), (says, str(info.value))
+                errors.append(str(info.value))
+            results.append(await desk.update({"customer": "m2", "products": []}))
+            assert desk.counts["rejected"] == len(bad)
+        finally:
+            await emitter.stop()
+        recorded = [s.event.data for s in log.query(types=[UPDATED])]
+        log.close()
+        assert recorded == [{"customer": "m1", "products": [{"sku": "TEA",
+                                                             "expires": later}]},
+                            {"customer": "m2", "products": []}]
+
+    asyncio.run(scenario())
+    assert results[0] == {"customer": "m1", "products": 1, "expired": 1, "cleared": False,
+                          "dropped_customers": 0}
+    assert results[1]["cleared"] is True
+    assert MARK not in json.dumps(errors)
+    kept = load(cfg.storage.state_dir, 10)
+    assert set(kept) == {"m1"} and MARK not in json.dumps(
+        [p.name for p in (cfg.storage.state_dir / "journey" / "interests").iterdir()])
