@@ -359,3 +359,23 @@ def test_the_interests_command_keeps_a_list_records_it_and_refuses_bad_args_clea
     kept = load(cfg.storage.state_dir, 10)
     assert set(kept) == {"m1"} and MARK not in json.dumps(
         [p.name for p in (cfg.storage.state_dir / "journey" / "interests").iterdir()])
+
+
+def test_shoppers_ble_cannot_see_lower_the_confidence() -> None:
+    """The door counter counts six people in the store while BLE follows only Alice: the
+    others may stand at the shelf too, so her lone presence is not enough evidence."""
+    def scenario(occupancy: int) -> tuple[Emitted, dict[str, int]]:
+        p = from_config(config())
+        out = run(p, [*arrive(ALICE, "m1", T0 + 1),
+                      ev("omo.presence.footfall.window", T0 + 5, counter="door-1",
+                         zone="entrance", window_start=format_time(T0 - 55), window_s=60.0,
+                         occupancy=occupancy, **{"in": occupancy, "out": 0}),
+                      *move(ALICE, "entrance", "drinks", T0 + 10),
+                      pick(T0 + 20),
+                      *leave(ALICE, "drinks", T0 + 50, 49.0)], T0 + 100)
+        return out, p.counters()
+
+    out, counters = scenario(occupancy=6)
+    assert of(out, ATTRIBUTED) == [] and counters["journey.picks.low_confidence"] == 1
+    out, counters = scenario(occupancy=1)  # Alice alone in the store
+    assert len(of(out, ATTRIBUTED)) == 1

@@ -3,9 +3,14 @@
 Every visitor BLE follows leaves stays (zone, start, end). For a pick at time `t` on a plate
 in zone `Z`, each visitor's **presence** is the share of `[t - w, t + w]` they spent in `Z`
 (`w` = `journey.attribution_window_s`; with `w` = 0, 1 if they were there at `t`). The best
-candidate's **confidence** is its presence times its share of everyone's presence:
+candidate's **confidence** is its presence times its share of everyone's presence,
+counting the shoppers BLE does not follow (no advertising phone) that are expected there:
 
-    confidence = p_best * p_best / sum(p)
+    confidence = p_best * p_best / (sum(p) + unseen)
+
+`unseen` is the processor's estimate (the door counter's occupancy less the visits BLE
+follows, times the zone's share of the time visitors spend in zones; 0 without a door
+counter).
 
 A pick is attributed only when the best candidate is an opted-in app user, no runner-up
 comes close (`p_second < ambiguity_ratio * p_best`: else it is *ambiguous*, and nobody gets
@@ -70,7 +75,7 @@ def presence(stays: Iterable[Stay], zone: str, t: float, window_s: float) -> flo
 
 
 def decide(candidates: Iterable[Candidate], zone: str, t: float, *, window_s: float,
-           threshold: float, ambiguity_ratio: float) -> Decision:
+           threshold: float, ambiguity_ratio: float, unseen: float = 0.0) -> Decision:
     """The attribution of a pick at `t` in `zone` (see the module's docstring)."""
     scored = sorted(((presence(c.stays, zone, t, window_s), c.visitor, c.opted_in)
                      for c in candidates), reverse=True)
@@ -80,7 +85,7 @@ def decide(candidates: Iterable[Candidate], zone: str, t: float, *, window_s: fl
     best, visitor, opted_in = scored[0]
     if len(scored) > 1 and scored[1][0] >= ambiguity_ratio * best:
         return Decision(Outcome.AMBIGUOUS)
-    confidence = best * best / sum(s[0] for s in scored)
+    confidence = best * best / (sum(s[0] for s in scored) + max(0.0, unseen))
     if not opted_in:
         return Decision(Outcome.NOT_OPTED_IN, confidence=confidence)
     if confidence < threshold:

@@ -24,7 +24,7 @@ comes only from the events and the host's ticks.
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict, deque
+from collections import Counter, OrderedDict, defaultdict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +43,11 @@ OFFER = "omo.journey.offer.triggered"
 ATTRIBUTED = "omo.journey.pick.attributed"
 COMPLETED = "omo.journey.completed"
 SALE = "omo.pos.sale.recorded"
+FOOTFALL = "omo.presence.footfall.window"
 RULE = "journey-offer"  # the rule name the screen's proof of play carries
 SUBSCRIBED = (INTERESTS, "omo.presence.app_user.arrived", "omo.presence.zone.entered",
               "omo.presence.zone.exited", "omo.presence.visit.ended",
-              "omo.shelf.item.picked", SALE)
+              "omo.shelf.item.picked", SALE, FOOTFALL)
 TICK_S = 1.0
 MAX_VISITS = 20_000  # visits followed at once (open, or ended and not yet summarised)
 MAX_STAYS = 500  # zone stays kept per visit
@@ -128,6 +129,9 @@ class JourneyProcessor(BaseProcessor):
         self.receipts: deque[Receipt] = deque()
         self.last_offer: dict[tuple[str, str], float] = {}
         self.counts: Counter[str] = Counter()
+        self.occupancy: dict[str, tuple[float, int]] = {}  # door counter -> (time, people)
+        self.zone_s: defaultdict[str, float] = defaultdict(float)  # seconds spent per zone
+        self.seen_open_at: dict[str, int] = {}  # door counter -> visits open at its time
 
     def counters(self) -> dict[str, int]:
         out = {f"journey.{k}": v for k, v in sorted(self.counts.items())}
@@ -202,6 +206,7 @@ class JourneyProcessor(BaseProcessor):
         for stay in reversed(visit.stays):
             if stay.zone == zone and stay.end is None:
                 stay.end = max(stay.start, t)
+                self.zone_s[stay.zone] += stay.end - stay.start
                 return
 
     def _ended(self, d: dict[str, Any], t: float, out: Output) -> None:
@@ -214,6 +219,7 @@ class JourneyProcessor(BaseProcessor):
         for stay in visit.stays:
             if stay.end is None:
                 stay.end = max(stay.start, t)
+                self.zone_s[stay.zone] += stay.end - stay.start
 
     def _picked(self, d: dict[str, Any], t: float, out: Output) -> None:
         shelf, plate, sku, qty = d.get("shelf"), d.get("plate"), d.get("sku"), d.get("quantity")
@@ -242,6 +248,26 @@ class JourneyProcessor(BaseProcessor):
                 left[line["sku"]] += line["quantity"]
         if left:
             self.receipts.append(Receipt(sold, left))
+
+    def _footfall(self, d: dict[str, Any], t: float, out: Output) -> None:
+        counter, occupancy = d.get("counter"), d.get("occupancy")
+        if isinstance(counter, str) and isinstance(occupancy, int):
+            self.occupancy[counter] = (t, occupancy)
+            self.seen_open_at[counter] = sum(
+                1 for v in self.visits.values()
+                if v.stays and v.stays[0].start <= t and (v.ended_at is None or v.ended_at > t))
+
+    def unseen(self, zone: str) -> float:
+        """Shoppers expected in `zone` that BLE does not follow: the door counters'
+        occupancy less the visits BLE followed at the same moment, times the zone's share of
+        the time followed visitors spent in zones (0 without a door counter)."""
+        if not self.occupancy:
+            return 0.0
+        people = sum(n for _, n in self.occupancy.values())
+        seen = max(self.seen_open_at.values(), default=0)
+        total = sum(self.zone_s.values())
+        share = (self.zone_s.get(zone, 0.0) + 60.0) / (total + 60.0 * max(1, len(self.zone_s)))
+        return max(0, people - seen) * share
 
     # ------------------------------------------------------------------ offers
     def _offer(self, visit: Visit, zone: str, t: float, out: Output) -> None:
@@ -304,7 +330,8 @@ class JourneyProcessor(BaseProcessor):
         decision = decide(candidates, pick.zone, pick.t,
                           window_s=self.s.attribution_window_s,
                           threshold=self.s.attribution_threshold,
-                          ambiguity_ratio=self.s.ambiguity_ratio)
+                          ambiguity_ratio=self.s.ambiguity_ratio,
+                          unseen=self.unseen(pick.zone))
         self.counts[f"picks.{decision.outcome}"] += 1
         if decision.outcome is not Outcome.ATTRIBUTED or decision.visitor is None:
             return
@@ -364,6 +391,7 @@ _HANDLERS = {
     "omo.presence.visit.ended": JourneyProcessor._ended,
     "omo.shelf.item.picked": JourneyProcessor._picked,
     SALE: JourneyProcessor._sale,
+    FOOTFALL: JourneyProcessor._footfall,
 }
 
 
