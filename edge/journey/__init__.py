@@ -4,7 +4,9 @@ picks attributed to a shopper, and a summary per visit (docs/journey.md).
 `build` is the part's processor builder (`edge.processing.registry`): the journey processor
 (`edge.journey.processor`) when `journey.enabled` and the store has zones, starting from the
 interest lists kept in the state folder (`edge.journey.interests`) and the offers of the
-last `journey.offer_cooldown_s` in the event log (so a restart keeps the cooldown). The
+last `journey.offer_cooldown_s` in the event log (so a restart keeps the cooldown; an offer
+later than the visit at hand, as when `omo-edge replay` runs an older recording, does not
+hold it back). The
 lists arrive as the `journey.interests` command (`edge.journey.command`).
 """
 

@@ -281,7 +281,7 @@ class JourneyProcessor(BaseProcessor):
                 self.counts["offers.expired"] += 1
                 continue
             last = self.last_offer.get((customer, sku))
-            if last is not None and t - last < self.s.offer_cooldown_s:
+            if last is not None and 0.0 <= t - last < self.s.offer_cooldown_s:
                 self.counts["offers.cooldown"] += 1
                 continue
             self.last_offer[(customer, sku)] = t
