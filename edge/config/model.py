@@ -561,14 +561,14 @@ class Journey:
     attribution_threshold: float = key(
         "a pick is attributed to an opted-in shopper only when the evidence (presence in "
         "the plate's zone around the pick times the shopper's share of everyone there) is "
-        "at least this", 0.6, range=(0, 1))
+        "at least this", 0.5, range=(0, 1))
     ambiguity_ratio: float = key(
         "no attribution (counted as ambiguous) when the runner-up's presence is at least "
         "this share of the best candidate's: never guess between close candidates", 0.5,
         range=(0, 1))
     attribution_window_s: float = key(
         "presence in the plate's zone is measured over this long either side of the pick",
-        3.0, range=(0, 60), unit="seconds")
+        6.0, range=(0, 60), unit="seconds")
     attribution_wait_s: float = key(
         "a pick is decided this long after it happened, so zone changes decided late still "
         "count; a visit's summary waits as long after its end", 15.0, range=(0, 600),
