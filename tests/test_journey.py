@@ -379,3 +379,69 @@ def test_shoppers_ble_cannot_see_lower_the_confidence() -> None:
     assert of(out, ATTRIBUTED) == [] and counters["journey.picks.low_confidence"] == 1
     out, counters = scenario(occupancy=1)  # Alice alone in the store
     assert len(of(out, ATTRIBUTED)) == 1
+
+
+def test_presence_from_adverts_drives_the_offer_the_attribution_and_the_summary() -> None:
+    """The seam from BLE adverts on: an app user's beacon heard by two receivers goes through
+    the real presence processor (zone changes decided late and dated back, the visit ended by
+    the silence), its events in the order presence decided them, with a pick at the shelf
+    between them, into the journey processor."""
+    from drivers.app_beacon import customer_id, encode_token
+    from tests.test_presence import APP_UUID, KEY, ibeacon, walk
+    from tests.test_presence import processor as presence_processor
+
+    member = 424242
+    customer = customer_id(member)
+    cfg = parse({"store": {"id": "s", "device": "d"},
+                 "zones": [{"id": "left", "kind": "entrance", "area": [0, 0, 6, 6]},
+                           {"id": "right", "kind": "shelf", "area": [6, 0, 12, 6]}],
+                 "shelves": [{"id": "shelf-1", "port": "/dev/null", "zone": "right",
+                              "plates": [{"id": "p1", "sku": "TEA", "unit_grams": 500}]}],
+                 "screens": [{"id": "screen-right", "zone": "right"}]}, env={})
+    presence = presence_processor()
+    token = encode_token(KEY.secret, member, T0, 600.0)
+    decided: list[tuple[float, Event]] = [(T0, interests(customer, T0, ("TEA", T0 + 3600)))]
+    tick = T0 + 1.0
+    for a in walk(15, 30, ibeacon(*token, APP_UUID)):
+        while tick <= a.t:
+            o = Output(tick)
+            presence.on_tick(tick, o)
+            decided += [(tick, ev(m.type, m.at, **m.data)) for m in o]
+            tick += 1.0
+        presence.on_reading(a, Output(a.t))
+    while tick <= T0 + 90:
+        o = Output(tick)
+        presence.on_tick(tick, o)
+        decided += [(tick, ev(m.type, m.at, **m.data)) for m in o]
+        tick += 1.0
+    decided.append((T0 + 36.0, pick(T0 + 35.0)))  # the shelf reports it at once
+    decided.sort(key=lambda d: d[0])
+
+    journey = from_config(cfg)
+    out: Emitted = []
+    tick = T0 + 1.0
+    for at, event in decided:
+        while tick <= at:
+            o = Output(tick)
+            journey.on_tick(tick, o)
+            out += [(m.type, m.data, m.at) for m in o]
+            tick += 1.0
+        o = Output(_t(event))
+        journey.on_event(event, o)
+        out += [(m.type, m.data, m.at) for m in o]
+    while tick <= T0 + 150:
+        o = Output(tick)
+        journey.on_tick(tick, o)
+        out += [(m.type, m.data, m.at) for m in o]
+        tick += 1.0
+
+    [offer] = of(out, OFFER)
+    assert offer["customer"] == customer and offer["zone"] == "right"
+    assert offer["sku"] == "TEA" and offer["screen"] == "screen-right"
+    [shown] = of(out, TRIGGER_FIRED)
+    assert shown["screen"] == "screen-right" and shown["product"]["sku"] == "TEA"
+    [attributed] = of(out, ATTRIBUTED)
+    assert attributed["customer"] == customer and attributed["sku"] == "TEA"
+    [done] = of(out, COMPLETED)
+    assert done["zones"] == ["left", "right"] and done["picked"] == ["TEA"]
+    assert done["offers"] == ["TEA"] and done["duration_s"] == pytest.approx(45, abs=1)
