@@ -445,3 +445,11 @@ def test_presence_from_adverts_drives_the_offer_the_attribution_and_the_summary(
     [done] = of(out, COMPLETED)
     assert done["zones"] == ["left", "right"] and done["picked"] == ["TEA"]
     assert done["offers"] == ["TEA"] and done["duration_s"] == pytest.approx(45, abs=1)
+
+
+def test_a_visit_whose_end_never_comes_is_dropped_after_hours() -> None:
+    p = from_config(config())
+    run(p, [*arrive(ALICE, "m1", T0 + 1)], T0 + 60)
+    assert p.counters()["journey.visits"] == 1
+    run(p, [], T0 + 7 * 3600)
+    assert p.counters()["journey.visits"] == 0 and p.counters()["journey.visits.stale"] == 1

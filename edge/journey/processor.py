@@ -55,6 +55,7 @@ MAX_PENDING = 10_000  # picks waiting for their decision
 MAX_COOLDOWNS = 100_000
 MAX_LIST = 1_000  # entries per list in a summary
 SALE_KEEP_S = 3 * 3600.0
+STALE_S = 6 * 3600.0  # a visit with no news this long is dropped (its end was never seen)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Visit:
     offered: list[str] = field(default_factory=list)
     picked: list[str] = field(default_factory=list)
     first_pick: float | None = None
+    last_t: float = 0.0  # the time of its latest event
 
     def zone_at(self) -> str | None:
         last = self.stays[-1] if self.stays else None
@@ -162,6 +164,9 @@ class JourneyProcessor(BaseProcessor):
             visit = self.visits[visitor] = Visit(visitor)
         return visit
 
+    def _seen(self, visit: Visit, t: float) -> None:
+        visit.last_t = max(visit.last_t, t)
+
     def _interests(self, d: dict[str, Any], t: float, out: Output) -> None:
         parsed = from_event(d)
         if parsed is None:
@@ -181,6 +186,7 @@ class JourneyProcessor(BaseProcessor):
     def _arrived(self, d: dict[str, Any], t: float, out: Output) -> None:
         visit, customer = self._visit(d.get("visitor")), d.get("customer")
         if visit is not None and isinstance(customer, str):
+            self._seen(visit, t)
             visit.customer = customer
             zone = visit.zone_at()
             if zone is not None:
@@ -190,6 +196,7 @@ class JourneyProcessor(BaseProcessor):
         visit, zone = self._visit(d.get("visitor")), d.get("zone")
         if visit is None or not isinstance(zone, str) or visit.ended_at is not None:
             return
+        self._seen(visit, t)
         if visit.stays and visit.stays[-1].end is None:  # an exit was missed
             visit.stays[-1].end = t
         if len(visit.stays) >= MAX_STAYS:
@@ -313,6 +320,10 @@ class JourneyProcessor(BaseProcessor):
             self._attribute(self.pending.popleft(), out)
         for visitor in list(self.visits):
             visit = self.visits[visitor]
+            if visit.ended_at is None and now - visit.last_t > STALE_S:
+                del self.visits[visitor]
+                self.counts["visits.stale"] += 1
+                continue
             if visit.ended_at is None or visit.ended_at + wait > now:
                 continue
             if any(p.t <= visit.ended_at for p in self.pending):
