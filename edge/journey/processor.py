@@ -372,7 +372,7 @@ class JourneyProcessor(BaseProcessor):
         duration = visit.duration_s if visit.duration_s is not None \
             else max(0.0, visit.ended_at - start)
         out.emit(COMPLETED, {
-            "customer": visit.customer, "visitor": visit.visitor, "opted_in": True,
+            "customer": visit.customer, "visitor": visit.visitor,
             "duration_s": round(max(0.0, duration), 1), "zones": zones[:MAX_LIST],
             "looked": looked[:MAX_LIST], "picked": visit.picked[:MAX_LIST],
             "bought": self._bought(visit)[:MAX_LIST], "offers": visit.offered[:MAX_LIST]},
