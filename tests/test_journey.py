@@ -191,16 +191,20 @@ def test_a_pick_goes_to_the_one_opted_in_shopper_at_the_shelf_and_into_the_summa
                   *move(ALICE, "entrance", "drinks", T0 + 10),
                   pick(T0 + 20, quantity=2),
                   pick(T0 + 25, sku="COLA", plate="p2"),
+                  pick(T0 + 27, sku="COLA", plate="p2"),
+                  ev("omo.shelf.item.returned", T0 + 30, shelf="shelf-1", plate="p2",
+                     sku="COLA", quantity=1),  # one COLA put back
                   ev("omo.pos.sale.recorded", T0 + 40, receipt="R-1", via="cloud",
                      sold_at=format_time(T0 + 40), lines=[{"sku": "TEA", "quantity": 1}]),
                   *leave(ALICE, "drinks", T0 + 50, 49.0)], T0 + 100)
     attributed = of(out, ATTRIBUTED)
     assert [(a["sku"], a["quantity"], a["plate"]) for a in attributed] == [
-        ("TEA", 2, "p1"), ("COLA", 1, "p2")]
+        ("TEA", 2, "p1"), ("COLA", 1, "p2"), ("COLA", 1, "p2")]
     assert all(a["customer"] == "m1" and a["visitor"] == ALICE and a["confidence"] >= 0.6
                for a in attributed)
     [done] = of(out, COMPLETED)
-    assert done["picked"] == ["TEA", "TEA", "COLA"]
+    assert done["picked"] == ["TEA", "TEA", "COLA"]  # what she kept
+    assert p.counters()["journey.returns.attributed"] == 1
     assert done["bought"] == ["TEA"]
     assert done["looked"] == ["TEA", "COLA"]  # a 40 s stay at the drinks shelf
     assert done["offers"] == []

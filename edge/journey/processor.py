@@ -14,12 +14,13 @@ comes only from the events and the host's ticks.
   the same customer and product within `offer_cooldown_s`.
 - `omo.shelf.item.picked` is decided `attribution_wait_s` after it happened (zone changes
   are decided late) by `edge.journey.attribution`; an attributed pick becomes
-  `omo.journey.pick.attributed`.
+  `omo.journey.pick.attributed`. A return (`omo.shelf.item.returned`) attributed by the
+  same rule takes the units back out of that shopper's picks.
 - `omo.presence.visit.ended` of an opted-in visit: `omo.journey.completed`, as long after
   the visit's end, with its zones, products looked at (stays of `look_dwell_s` or more in
-  their zone), picked (attributed, one entry per unit), bought (picked units found on a
-  receipt recorded between the first pick and the summary; each receipt unit counts for
-  one visit) and offered.
+  their zone), picked (attributed, one entry per unit, less what they put back), bought
+  (picked units found on a receipt recorded between the first pick and the summary; each
+  receipt unit counts for one visit) and offered.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ FOOTFALL = "omo.presence.footfall.window"
 RULE = "journey-offer"  # the rule name the screen's proof of play carries
 SUBSCRIBED = (INTERESTS, "omo.presence.app_user.arrived", "omo.presence.zone.entered",
               "omo.presence.zone.exited", "omo.presence.visit.ended",
-              "omo.shelf.item.picked", SALE, FOOTFALL)
+              "omo.shelf.item.picked", "omo.shelf.item.returned", SALE, FOOTFALL)
 TICK_S = 1.0
 MAX_VISITS = 20_000  # visits followed at once (open, or ended and not yet summarised)
 MAX_STAYS = 500  # zone stays kept per visit
@@ -109,6 +110,7 @@ class Pick:
     shelf: str
     plate: str
     quantity: int
+    returned: bool = False  # a return: takes units back out of the shopper's picks
 
 
 @dataclass
@@ -229,6 +231,12 @@ class JourneyProcessor(BaseProcessor):
                 self.zone_s[stay.zone] += stay.end - stay.start
 
     def _picked(self, d: dict[str, Any], t: float, out: Output) -> None:
+        self._shelf(d, t, returned=False)
+
+    def _returned(self, d: dict[str, Any], t: float, out: Output) -> None:
+        self._shelf(d, t, returned=True)
+
+    def _shelf(self, d: dict[str, Any], t: float, *, returned: bool) -> None:
         shelf, plate, sku, qty = d.get("shelf"), d.get("plate"), d.get("sku"), d.get("quantity")
         zone = d.get("zone")
         if not isinstance(zone, str) and isinstance(shelf, str):
@@ -240,7 +248,7 @@ class JourneyProcessor(BaseProcessor):
         if len(self.pending) >= MAX_PENDING:
             self.counts["skipped.pending"] += 1
             return
-        self.pending.append(Pick(t, zone, sku, str(shelf), plate, qty))
+        self.pending.append(Pick(t, zone, sku, str(shelf), plate, qty, returned))
 
     def _sale(self, d: dict[str, Any], t: float, out: Output) -> None:
         lines = d.get("lines")
@@ -343,11 +351,16 @@ class JourneyProcessor(BaseProcessor):
                           threshold=self.s.attribution_threshold,
                           ambiguity_ratio=self.s.ambiguity_ratio,
                           unseen=self.unseen(pick.zone))
-        self.counts[f"picks.{decision.outcome}"] += 1
+        self.counts[f"{'returns' if pick.returned else 'picks'}.{decision.outcome}"] += 1
         if decision.outcome is not Outcome.ATTRIBUTED or decision.visitor is None:
             return
         visit = self.visits[decision.visitor]
         assert visit.customer is not None
+        if pick.returned:  # put back: no longer among the shopper's picks
+            for _ in range(pick.quantity):
+                if pick.sku in visit.picked:
+                    del visit.picked[len(visit.picked) - 1 - visit.picked[::-1].index(pick.sku)]
+            return
         out.emit(ATTRIBUTED, {"customer": visit.customer, "visitor": visit.visitor,
                               "sku": pick.sku, "shelf": pick.shelf, "plate": pick.plate,
                               "quantity": pick.quantity,
@@ -401,6 +414,7 @@ _HANDLERS = {
     "omo.presence.zone.exited": JourneyProcessor._exited,
     "omo.presence.visit.ended": JourneyProcessor._ended,
     "omo.shelf.item.picked": JourneyProcessor._picked,
+    "omo.shelf.item.returned": JourneyProcessor._returned,
     SALE: JourneyProcessor._sale,
     FOOTFALL: JourneyProcessor._footfall,
 }
