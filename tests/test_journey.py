@@ -218,7 +218,7 @@ def test_no_attribution_when_two_shoppers_are_close_nor_to_a_shopper_elsewhere()
                   pick(T0 + 20),  # both there: ambiguous
                   *move(BOB, "drinks", "entrance", T0 + 30),
                   *move(ALICE, "drinks", "snacks", T0 + 31),
-                  pick(T0 + 40),  # nobody at the drinks shelf
+                  pick(T0 + 45),  # nobody at the drinks shelf
                   *leave(ALICE, "snacks", T0 + 50, 49.0),
                   *leave(BOB, "entrance", T0 + 50, 49.0)], T0 + 100)
     assert of(out, ATTRIBUTED) == []

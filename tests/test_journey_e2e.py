@@ -65,17 +65,17 @@ def on_topic(col: Collector, event_type: str) -> list[dict[str, Any]]:
 
 async def walk(daemon: Daemon, visitor: str, to: str) -> float:
     """An opted-in shopper arrives at the entrance and walks to `to`, as presence says
-    (dated back, as it dates them); returns the time they are said to be there since + 10."""
+    (dated back, as it dates them); returns the time they are said to be there since + 20."""
     emit, now = daemon.emitter.emit, time.time()
     await emit("omo.presence.visit.started", {"visitor": visitor, "opted_in": True,
-                                              "zone": "entrance"}, at=now - 20)
+                                              "zone": "entrance"}, at=now - 30)
     await emit("omo.presence.app_user.arrived", {"visitor": visitor, "customer": CUSTOMER,
-                                                 "zone": "entrance"}, at=now - 20)
+                                                 "zone": "entrance"}, at=now - 30)
     await emit("omo.presence.zone.entered", {"visitor": visitor, "zone": "entrance"},
-               at=now - 20)
+               at=now - 30)
     await emit("omo.presence.zone.exited", {"visitor": visitor, "zone": "entrance",
-                                            "dwell_s": 10.0}, at=now - 10)
-    await emit("omo.presence.zone.entered", {"visitor": visitor, "zone": to}, at=now - 10)
+                                            "dwell_s": 10.0}, at=now - 20)
+    await emit("omo.presence.zone.entered", {"visitor": visitor, "zone": to}, at=now - 20)
     return now
 
 
@@ -84,7 +84,7 @@ async def leave(daemon: Daemon, visitor: str, zone: str) -> None:
     await daemon.emitter.emit("omo.presence.zone.exited",
                               {"visitor": visitor, "zone": zone, "dwell_s": 10.0}, at=now)
     await daemon.emitter.emit("omo.presence.visit.ended",
-                              {"visitor": visitor, "opted_in": True, "duration_s": 20.0}, at=now)
+                              {"visitor": visitor, "opted_in": True, "duration_s": 30.0}, at=now)
 
 
 def test_an_opted_in_shopper_at_the_shelf_gets_the_card_the_coupon_and_a_summary(
@@ -124,7 +124,7 @@ def test_an_opted_in_shopper_at_the_shelf_gets_the_card_the_coupon_and_a_summary
                                         "the offer at the cloud")
                 await daemon.emitter.emit("omo.shelf.item.picked", {
                     "shelf": "shelf-1", "plate": "p1", "sku": TEA, "quantity": 1,
-                    "zone": "drinks"}, at=walked - 5)  # 5 s after reaching the shelf
+                    "zone": "drinks"}, at=walked - 10)  # 10 s after reaching the shelf
                 await leave(daemon, ALICE, "drinks")
                 await asyncio.to_thread(col.wait_for, lambda: on_topic(col, COMPLETED), 20,
                                         "the journey summary at the cloud")
@@ -158,7 +158,7 @@ def test_an_opted_in_shopper_at_the_shelf_gets_the_card_the_coupon_and_a_summary
         assert done["customer"] == CUSTOMER and done["visitor"] == ALICE
         assert done["zones"] == ["entrance", "drinks"]
         assert done["picked"] == [TEA] and done["offers"] == [TEA]
-        assert done["duration_s"] == 20.0
+        assert done["duration_s"] == 30.0
         asyncio.run(asyncio.wait_for(second_visit(), 60))
         again = on_topic(col, COMPLETED)[1]
         assert again["visitor"] == ALICE_AGAIN and again["offers"] == []

@@ -568,10 +568,10 @@ class Journey:
         range=(0, 1))
     attribution_window_s: float = key(
         "presence in the plate's zone is measured over this long either side of the pick",
-        6.0, range=(0, 60), unit="seconds")
+        10.0, range=(0, 60), unit="seconds")
     attribution_wait_s: float = key(
         "a pick is decided this long after it happened, so zone changes decided late still "
-        "count; a visit's summary waits as long after its end", 15.0, range=(0, 600),
+        "count; a visit's summary waits as long after its end", 20.0, range=(0, 600),
         unit="seconds")
     look_dwell_s: float = key(
         "a stay in a zone at least this long counts as looking at its products in the "

@@ -68,8 +68,8 @@ class JourneySettings:
     show_priority: str = "trigger"
     attribution_threshold: float = 0.5
     ambiguity_ratio: float = 0.5
-    attribution_window_s: float = 6.0
-    attribution_wait_s: float = 15.0
+    attribution_window_s: float = 10.0
+    attribution_wait_s: float = 20.0
     look_dwell_s: float = 10.0
     max_customers: int = 10_000
 
