@@ -35,8 +35,9 @@ MATCH_S = 6.0  # a true pick on the same plate within this of the attributed one
 def _inputs(run: Path, truth: list[dict[str, Any]]) -> list[Event]:
     start = float(truth[0]["start_epoch"])
     db = sqlite3.connect(f"file:{run / 'events.db'}?mode=ro", uri=True)
-    rows = db.execute("SELECT type, time, data FROM events WHERE type NOT LIKE 'omo.journey%' "
-                      "AND type NOT LIKE 'omo.signage%' ORDER BY seq").fetchall()
+    rows = db.execute("SELECT type, time, data FROM events WHERE (type NOT LIKE 'omo.journey%' "
+                      "OR type = ?) AND type NOT LIKE 'omo.signage%' ORDER BY seq",
+                      (INTERESTS,)).fetchall()
     had = db.execute("SELECT count(*) FROM events WHERE type = ?", (INTERESTS,)).fetchone()[0]
     db.close()
     lists = [] if had else sorted(((start + float(r["t"]), r) for r in truth
