@@ -692,8 +692,8 @@ def build_world(scenario: Scenario, seed: int, duration: float,
     rng = random.Random(f"omo-sim:{seed}:{scenario.name}:world")
     planner = _Planner(layout, p, rng)
     agents: list[Agent] = []
-    # This draw used to number the app beacons (their minor); it stays so every seed's world
-    # (arrivals, paths, picks) is the one it was. Member numbers come from their own rng.
+    # This draw used to number the app beacons (their minor); it stays so the worlds keep
+    # the draws they were measured with. Member numbers come from their own rng.
     rng.sample(range(1, 65535), 4000)
     members = _members(seed, scenario.name, 4000)
     shelves = list(layout.shelves)
