@@ -36,7 +36,7 @@ from edge.eventlog import open_readonly
 from edge.events import format_time
 from edge.processing.registry import ProcessorFactory
 from edge.recording.format import Header, RecordingWriter
-from edge.services import SimHooks
+from edge.services import CommandHandler, SimHooks
 from edge.sync.commands import Command, CommandRejected
 from sim.ble import BleGenerator, BleHub
 from sim.camera import CameraRenderer
@@ -67,6 +67,8 @@ class Options:
     broker: tuple[str, int] | None = None  # an external broker (host, port) to sync to
     vision: bool = False  # run the vision processor on the cameras (`--vision`)
     start_epoch: float | None = None  # the simulated clock's start (`--start`); None: World's
+    # cloud commands the daemon handles besides (or instead of) its own, by name
+    command_handlers: Mapping[str, CommandHandler] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,6 +171,9 @@ class Simulation:
         self.sales = [r for r in self.world.truth if r["type"] == "sale"]
         self._sale_i = 0
         self.sales_sent: dict[str, int] = {}  # outcome -> receipts the checkout sent
+        self.interests = [r for r in self.world.truth if r["type"] == "interests"]
+        self._interest_i = 0
+        self.interests_sent: dict[str, int] = {}  # outcome -> lists the cloud pushed
         self.captures: dict[str, CaptureSource] = {}
 
     def _capture_opened(self, camera: str, capture: CaptureSource) -> None:
@@ -279,7 +284,7 @@ class Simulation:
         clock = ManualClock(w.start_epoch)
         hooks = SimHooks(ble_backend=self.hub.factory, capture_opened=self._capture_opened)
         daemon = Daemon(config, clock=clock, hooks=hooks, processors=opts.processors,
-                        status_every_s=1.0)
+                        command_handlers=dict(opts.command_handlers), status_every_s=1.0)
         stop = asyncio.Event()
         abort = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -314,6 +319,7 @@ class Simulation:
                 self._advance_stock(t1)
                 clock.set(w.start_epoch + t1)
                 t_sim = t1
+                await self._push_interests(daemon, t1)
                 await self._sell(daemon, t1)
                 await self._drain(daemon, clock.now())
                 if opts.speed is not None:
@@ -452,26 +458,48 @@ class Simulation:
             await asyncio.sleep(0.05)
             queued = daemon.event_log.stats().queued
 
+    @staticmethod
+    async def _command(daemon: Daemon, name: str, command_id: str,
+                       args: dict[str, Any]) -> str:
+        """Hand a cloud command to the daemon's own handler, as the command layer would after
+        its envelope checks: the outcome "ok", "rejected", or "unknown_command" when the
+        daemon has no handler of that name (a part not built yet)."""
+        handler = daemon.services.command_handlers.get(name)
+        if handler is None:
+            return "unknown_command"
+        try:
+            await handler(Command(name, command_id, args, daemon.clock.now()))
+        except CommandRejected:
+            return "rejected"
+        return "ok"
+
     async def _sell(self, daemon: Daemon, t: float) -> None:
         """The checkout: each sale due by `t` goes to the daemon as the `pos.sale` command
         the cloud would relay, through the daemon's own handler (the same validation and
         receipt bookkeeping; the MQTT path is tested in tests/test_insight_pos.py)."""
-        handler = daemon.services.command_handlers.get("pos.sale")
         while self._sale_i < len(self.sales) and self.sales[self._sale_i]["t"] <= t:
             sale = self.sales[self._sale_i]
             self._sale_i += 1
-            if handler is None:
-                outcome = "no_handler"
-            else:
-                args = {"receipt": sale["receipt"], "lines": sale["lines"],
-                        "time": format_time(self.world.start_epoch + sale["t"])}
-                try:
-                    await handler(Command("pos.sale", f"sim-{sale['receipt']}", args,
-                                          daemon.clock.now()))
-                    outcome = "ok"
-                except CommandRejected:
-                    outcome = "rejected"
+            args = {"receipt": sale["receipt"], "lines": sale["lines"],
+                    "time": format_time(self.world.start_epoch + sale["t"])}
+            outcome = await self._command(daemon, "pos.sale", f"sim-{sale['receipt']}", args)
             self.sales_sent[outcome] = self.sales_sent.get(outcome, 0) + 1
+
+    async def _push_interests(self, daemon: Daemon, t: float) -> None:
+        """The simulated cloud: each interest list due by `t` (before its shopper arrives)
+        goes to the daemon as `journey.interests` {customer, products: [{sku, expires}]},
+        the customer id as `omo.presence.app_user.arrived` carries it, through the same
+        path as `pos.sale`."""
+        while self._interest_i < len(self.interests) \
+                and self.interests[self._interest_i]["t"] <= t:
+            push = self.interests[self._interest_i]
+            self._interest_i += 1
+            args = {"customer": push["customer"],
+                    "products": [{"sku": p["sku"], "expires": p["expires"]}
+                                 for p in push["products"]]}
+            outcome = await self._command(daemon, "journey.interests",
+                                          f"sim-interests-{push['visitor']}", args)
+            self.interests_sent[outcome] = self.interests_sent.get(outcome, 0) + 1
 
     def _advance_stock(self, t: float) -> None:
         ch = self._stock_changes
@@ -554,6 +582,7 @@ class Simulation:
                     "shelf_beam_lines_garbled": self.shelf.garbled_beams,
                     "camera_frames_rendered": self.frames_rendered,
                     "pos_sales": dict(sorted(self.sales_sent.items())),
+                    "journey_interests": dict(sorted(self.interests_sent.items())),
                     "door_lines": self.door.sent, "door_lines_garbled": self.door.garbled,
                     "door_crossings": {"in": self.door.true_in, "out": self.door.true_out,
                                        "side_by_side": self.door.pairs,

@@ -535,13 +535,13 @@ class Insight:
                               unit="seconds")
     weight_zone_min: float = key(
         "interest score per minute shoppers stopped in the product's zone (shared among the "
-        "zone's products)", 1.0, range=(0, 1000), unit="points")
+        "zone's products)", 0.1, range=(0, 1000), unit="points")
     weight_attention_min: float = key(
         "interest score per minute of attention to the product's shelf or its card on a "
         "screen", 2.0, range=(0, 1000), unit="points")
     weight_pick: float = key("interest score per item picked up", 1.0, range=(0, 1000),
                              unit="points")
-    weight_return: float = key("interest score per item put back (it was considered)", 0.5,
+    weight_return: float = key("interest score per item put back (it was considered)", 0.25,
                                range=(0, 1000), unit="points")
 
 
