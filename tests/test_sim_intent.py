@@ -75,7 +75,7 @@ def test_the_cloud_pushes_lists_before_arrival_and_opportunities_follow_them() -
     assert not any(r["type"] in ("interests", "offer.opportunity") for r in quiet)
 
 
-def test_the_runner_pushes_journey_interests_and_tolerates_an_unknown_command(
+def test_the_runner_pushes_journey_interests_to_a_handler_and_to_the_daemon(
         tmp_path: Path) -> None:
     overrides = {"world.app_share": 1.0, "world.online_share": 1.0,
                  "world.interest_lead_s": (0.0, 20.0)}
@@ -97,7 +97,6 @@ def test_the_runner_pushes_journey_interests_and_tolerates_an_unknown_command(
         {"customer": r["customer"],
          "products": [{"sku": p["sku"], "expires": p["expires"]} for p in r["products"]]}
         for r in lists]
-    # a daemon without the command: counted, and the run goes on to its report
-    bare = asyncio.run(simulate(opts(tmp_path / "b")))
-    assert bare.report["run"]["sent"]["journey_interests"] == {"unknown_command": len(lists)}
-    assert bare.report["metrics"]["offer_recall"]["scored"] is False
+    # the daemon's own journey processor takes the same lists
+    own = asyncio.run(simulate(opts(tmp_path / "b")))
+    assert own.report["run"]["sent"]["journey_interests"] == {"ok": len(lists)}
