@@ -524,6 +524,9 @@ class Vision:
                                  range=(0.01, 1.0), unit="a yaw ratio")
     attention_min_s: float = key("how long a change must hold", 0.2, range=(0.0, 10.0),
                                  unit="seconds")
+    attention_min_face_px: float = key(
+        "a smaller face's yaw is unknown (its landmarks are too coarse): it neither starts "
+        "nor ends a look", 20.0, range=(0.0, 200.0), unit="pixels (the box's larger side)")
     debug_dir: str | None = key(
         "write every 10th analysed frame here, every face blurred; ignored unless "
         "privacy.store_frames = true; unset: frames are never written", None,

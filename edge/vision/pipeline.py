@@ -205,8 +205,11 @@ class VisionProcessor(BaseProcessor):
             prev = tr.extra.get("t")
             dt = t - prev if isinstance(prev, float) else 0.0
             tr.extra["t"] = t
-            lm = tr.detection.landmarks if tr.detection is not None else None
-            att = gaze.update(yaw_ratio(lm) if lm is not None else None, t)
+            det = tr.detection
+            lm = det.landmarks if det is not None else None
+            known = det is None or max(det.box.width, det.box.height) \
+                >= self.settings.gaze.min_face_px
+            att = gaze.update(yaw_ratio(lm) if lm is not None else None, t, known=known)
             pending = tr.extra.setdefault("pending", [])
             assert isinstance(pending, list)
             pending.append(Slice(tr.id, t, dt, att))
