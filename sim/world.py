@@ -29,6 +29,60 @@ STAFF_NAMESPACE = "6f6d6f65646765737466"  # Eddystone-UID namespace of staff bad
 
 T = TypeVar("T")
 
+# how the simulated cameras draw a person (sim/camera.py draws with these): the camera's
+# height, the head's centre height and drawn size, the body's width; metres
+CAMERA_HEIGHT_M = 2.0
+HEAD_HEIGHT_M = 1.6
+HEAD_M = 0.38
+BODY_M = 0.45
+OCCLUDED_SHARE = 0.5  # a face more than this much covered by nearer people is not visible
+
+
+Rect4 = tuple[float, float, float, float]
+
+
+def _drawn(cam: CameraDef, x: float, y: float) -> tuple[float, list[Rect4]]:
+    """Where the camera draws a person whose head is at (x, y), in image units of the
+    focal length (so for any frame size): their distance, and the rectangles (x0, y0, x1,
+    y1) they cover, the face's (the head ellipse's box) first, then the body's."""
+    d = math.hypot(x - cam.pos[0], y - cam.pos[1])
+    u = math.tan(angle_diff(math.atan2(y - cam.pos[1], x - cam.pos[0]), cam.direction))
+    s = 1.0 / max(d, 0.5)
+    hy, head = (CAMERA_HEIGHT_M - HEAD_HEIGHT_M) * s, HEAD_M * s
+    face = (u - head * 0.4, hy - head / 2, u + head * 0.4, hy + head / 2)  # the ellipse's box
+    body = (u - BODY_M * s / 2, hy + head * 0.4, u + BODY_M * s / 2, CAMERA_HEIGHT_M * s)
+    return d, [face, body]
+
+
+def occluded(cam: CameraDef, head: tuple[float, float],
+             others: list[tuple[float, float]]) -> bool:
+    """Whether people nearer the camera (their heads at `others`) cover more than
+    OCCLUDED_SHARE of the face of the person whose head is at `head`, as the camera draws
+    them (sim/camera.py: far to near, so nearer people are drawn over)."""
+    d, (face, _) = _drawn(cam, *head)
+    area = (face[2] - face[0]) * (face[3] - face[1])
+    rects: list[Rect4] = []
+    overlap = 0.0  # the covers' overlaps with the face, summed: at least their union
+    for o in others:
+        od, parts = _drawn(cam, *o)
+        if od >= d:
+            continue
+        for r in parts:
+            w = min(r[2], face[2]) - max(r[0], face[0])
+            h = min(r[3], face[3]) - max(r[1], face[1])
+            if w > 0 and h > 0:
+                rects.append(r)
+                overlap += w * h
+    if overlap <= OCCLUDED_SHARE * area:
+        return False
+    # the covered share on a coarse grid over the face: overlapping covers count once
+    n = 12
+    xs = [face[0] + (i + 0.5) * (face[2] - face[0]) / n for i in range(n)]
+    ys = [face[1] + (j + 0.5) * (face[3] - face[1]) / n for j in range(n)]
+    covered = sum(1 for px in xs for py in ys
+                  if any(r[0] <= px <= r[2] and r[1] <= py <= r[3] for r in rects))
+    return covered > OCCLUDED_SHARE * n * n
+
 
 # ------------------------------------------------------------------------ layout
 @dataclass(frozen=True)
@@ -877,7 +931,9 @@ def _derive_truth(layout: Layout, agents: list[Agent], events: list[dict[str, An
     _stock_counts(layout, events)
     for agent in agents:
         _agent_truth(layout, agent, duration, out, [e for e in events
-                                                    if e.get("visitor") == agent.id])
+                                                    if e.get("visitor") == agent.id],
+                     [a for a in agents if a is not agent
+                      and a.t_start < agent.t_end and a.t_end > agent.t_start])
     for o in scenario.outages:
         t0, t1 = o.start_frac * duration, o.end_frac * duration
         out.append({"type": f"{o.kind}.offline", "target": o.target, "t": _r(t0)})
@@ -976,7 +1032,9 @@ def _stock_counts(layout: Layout, events: list[dict[str, Any]]) -> None:
 
 
 def _agent_truth(layout: Layout, agent: Agent, duration: float, out: list[dict[str, Any]],
-                 own: list[dict[str, Any]]) -> None:
+                 own: list[dict[str, Any]], others: list[Agent]) -> None:
+    """The agent's zone, field-of-view and face truth. `others`: the people in the store
+    at the same time, whose bodies may hide the agent's face from a camera."""
     t0, t1 = agent.t_start, min(agent.t_end, duration)
     n = math.floor((t1 - t0) / TICK_S) + 1
     zone: str | None = None
@@ -1031,8 +1089,16 @@ def _agent_truth(layout: Layout, agent: Agent, duration: float, out: list[dict[s
                 to_cam = math.atan2(cam.pos[1] - y, cam.pos[0] - x)
                 hd = agent.head(t, layout.screens)
                 turn = abs(angle_diff(hd[2] if hd is not None else st[2], to_cam))
-                for spans, on in ((faces[cam.id], turn < math.radians(FACE_TURN_DEG)),
-                                  (gazes[cam.id], turn < math.radians(GAZE_DEG))):
+                visible = turn < math.radians(FACE_TURN_DEG)
+                if visible:  # ... and not hidden behind nearer people
+                    d = math.hypot(x - cam.pos[0], y - cam.pos[1])
+                    near = [(o_st[0], o_st[1]) for o in others
+                            if (o_st := o.state(t)) is not None
+                            and math.hypot(o_st[0] - cam.pos[0], o_st[1] - cam.pos[1]) < d
+                            and cam.sees(o_st[0], o_st[1])]
+                    visible = not near or not occluded(cam, (x, y), near)
+                for spans, on in ((faces[cam.id], visible),
+                                  (gazes[cam.id], visible and turn < math.radians(GAZE_DEG))):
                     if on and spans and spans[-1][1] >= t - TICK_S * 1.5:
                         spans[-1][1] = t
                     elif on:

@@ -506,6 +506,15 @@ class Vision:
     track_timeout_s: float = key(
         "a track unseen this long has left (covers a detector's misses and short occlusions)",
         3.0, range=(0.1, 60), unit="seconds")
+    zoom: float = key(
+        "small far faces: detect again on a band of the frame enlarged this many times (the "
+        "model's cost grows by zoom^2 x the band's share of the frame; 1: off)", 2.0,
+        range=(1.0, 4.0), unit="times")
+    zoom_band_top: float = key("top of the enlarged band (far people's heads, near the "
+                               "horizon for a camera at head height)", 0.42, range=(0.0, 1.0),
+                               unit="a fraction of the frame's height")
+    zoom_band_bottom: float = key("bottom of the enlarged band", 0.70, range=(0.0, 1.0),
+                                  unit="a fraction of the frame's height")
     min_track_frames: int = key("frames a track needs before it counts as a person", 3,
                                 range=(1, 100), unit="frames")
     attention_enter: float = key(
@@ -515,6 +524,9 @@ class Vision:
                                  range=(0.01, 1.0), unit="a yaw ratio")
     attention_min_s: float = key("how long a change must hold", 0.2, range=(0.0, 10.0),
                                  unit="seconds")
+    attention_min_face_px: float = key(
+        "a smaller face's yaw is unknown (its landmarks are too coarse): it neither starts "
+        "nor ends a look", 20.0, range=(0.0, 200.0), unit="pixels (the box's larger side)")
     debug_dir: str | None = key(
         "write every 10th analysed frame here, every face blurred; ignored unless "
         "privacy.store_frames = true; unset: frames are never written", None,
