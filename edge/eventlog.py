@@ -53,10 +53,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_outbox ON events(priority, seq) WHERE delivered = 0;
 CREATE INDEX IF NOT EXISTS events_time ON events(time);
-CREATE INDEX IF NOT EXISTS events_type_time ON events(type, time);
+DROP INDEX IF EXISTS events_type_time;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Indexes, each for a query that needs it (tests/test_core_eventlog.py checks the plans):
+# the id's UNIQUE (duplicate ids, `contains`), events_outbox (the publisher's lanes, queued
+# counts, shedding undelivered events) and events_time (age retention, time ranges). Every
+# index is written on each append; events_type_time (type, time) was dropped: no query
+# used it (a type filter in `query` is `type = ? OR type LIKE ?`, which no index serves, and
+# it reads in seq order), and it cost a sixth of the pages each append commit writes.
 _COLUMNS = "seq, id, type, time, priority, source, bootid, data"
 DiskUsage = Callable[[str], Any]
 
@@ -140,6 +146,23 @@ _INSERT_ROWS = 256  # 7 parameters a row; SQLite allows 32766 a statement
 def _insert_sql(rows: int) -> str:
     return ("INSERT INTO events(id, type, time, priority, source, bootid, data) VALUES "
             + ",".join(["(?,?,?,?,?,?,?)"] * rows))
+
+
+_MARK_RUN = 8  # consecutive acknowledged seqs marked with one range UPDATE
+
+
+def _runs(seqs: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """(first, last) of each run of consecutive values among `seqs` (sorted, deduplicated)."""
+    first = last = None
+    for seq in sorted(set(seqs)):
+        if last is not None and seq == last + 1:
+            last = seq
+            continue
+        if first is not None and last is not None:
+            yield first, last
+        first = last = seq
+    if first is not None and last is not None:
+        yield first, last
 
 
 _UNIQUE_VIOLATIONS = frozenset({sqlite3.SQLITE_CONSTRAINT_UNIQUE,
@@ -660,16 +683,27 @@ class EventLog:
             return changed
 
     def _set_delivered(self, seqs: list[int], stamp: str) -> int:
-        """Inside an open transaction: mark `seqs` delivered; returns rows changed."""
+        """Inside an open transaction: mark `seqs` delivered; returns rows changed.
+        Acknowledgements come back mostly in runs of consecutive seqs: each run of
+        _MARK_RUN or more is one range UPDATE on the primary key (two parameters, not one
+        a row); the rest go in IN lists."""
         changed = 0
-        for start in range(0, len(seqs), 500):
-            chunk = seqs[start:start + 500]
-            cur = self._conn.execute(
+        loose: list[int] = []
+        for first, last in _runs(seqs):
+            if last - first + 1 >= _MARK_RUN:
+                changed += self._conn.execute(
+                    "UPDATE events SET delivered = 1, delivered_at = ? "
+                    "WHERE seq BETWEEN ? AND ? AND delivered = 0", (stamp, first, last),
+                ).rowcount
+            else:
+                loose.extend(range(first, last + 1))
+        for start in range(0, len(loose), 500):
+            chunk = loose[start:start + 500]
+            changed += self._conn.execute(
                 "UPDATE events SET delivered = 1, delivered_at = ? "
                 f"WHERE delivered = 0 AND seq IN ({','.join('?' * len(chunk))})",
                 (stamp, *chunk),
-            )
-            changed += cur.rowcount
+            ).rowcount
         return changed
 
     # ------------------------------------------------------- deferred delivery marks
@@ -691,14 +725,21 @@ class EventLog:
             since = self._to_mark_since
         return None if since is None else time.monotonic() - since
 
-    def flush_delivered(self) -> None:
+    def flush_delivered(self, *, wait: bool = True) -> bool:
         """Write the queued delivered marks now, in one transaction of their own. A failure
         is logged (see `mark_delivered`): those events stay undelivered and are sent
-        again."""
-        with self._lock:
+        again. With ``wait=False`` nothing is written while another write holds the log
+        (an append, which may carry the marks itself: no extra commit and fsync queued in
+        front of the next append); returns False then, True otherwise."""
+        if not self._lock.acquire(blocking=wait):
+            return False
+        try:
             marks = self._take_marks()
             if marks:
                 self._note_marked(marks, self.mark_delivered(marks))
+            return True
+        finally:
+            self._lock.release()
 
     def take_marked(self) -> tuple[list[int], int]:
         """The queued seqs whose marks were written (or given up after a failure) since
