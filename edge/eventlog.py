@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import os
@@ -137,6 +138,20 @@ def _row_to_outbox(row: Sequence[Any]) -> OutboxItem:
     return OutboxItem(seq, type_, envelope_json(
         id=id_, source=source, type=type_, time=time_, data_json=data, seq=seq,
         bootid=bootid).encode())
+
+
+class PreparedEvent(NamedTuple):
+    """An event ready to be written: its row's parameters (id, type, time, priority,
+    source, bootid, data JSON text), made without the log's lock."""
+
+    event: Event
+    row: tuple[str, str, str, int, str, str, str]
+
+
+def prepare(event: Event) -> PreparedEvent:
+    """Encode an event for `EventLog.write` (pure: no I/O, no lock)."""
+    return PreparedEvent(event, (event.id, event.type, event.time, int(event.priority),
+                                 event.source, event.bootid, encode_data(event.data)))
 
 
 _INSERT_ROWS = 256  # 7 parameters a row; SQLite allows 32766 a statement
@@ -588,7 +603,7 @@ class EventLog:
         stored = self.append_many([event])
         return stored[0] if stored else None
 
-    def append_many(self, events: Sequence[Event], *, _retry: bool = True) -> list[Event]:
+    def append_many(self, events: Sequence[Event]) -> list[Event]:
         """Append events in one transaction (all or none). Returns them with `seq` and
         `data_json` (the data's JSON text as stored) set, or an empty list if the disk is
         full or failing (they are counted as dropped).
@@ -596,19 +611,22 @@ class EventLog:
         Raises DuplicateEventError (nothing stored) if an id is already in the log or
         twice in `events`; EventLogError for another constraint the database enforces;
         sqlite3.Error for any other database failure."""
-        if not events:
+        return self.write([prepare(ev) for ev in events])
+
+    def write(self, prepared: Sequence[PreparedEvent], *, _retry: bool = True) -> list[Event]:
+        """`append_many` for events already prepared (`prepare`): the caller encoded them
+        (the emitter does it on the loop as each event arrives), so the writer thread
+        holding the lock does SQLite work only."""
+        if not prepared:
             return []
+        events = [p.event for p in prepared]
         with self._lock:
             if self._unavailable:
                 self._drop(events, self._drop_reason, self.degraded or "")
                 return []
             marks = self._take_marks()
             try:
-                texts = [encode_data(ev.data) for ev in events]
-                params: list[Any] = []
-                for ev, text in zip(events, texts, strict=True):
-                    params += (ev.id, ev.type, ev.time, int(ev.priority), ev.source, ev.bootid,
-                               text)
+                params = list(itertools.chain.from_iterable(p.row for p in prepared))
                 self._conn.execute("BEGIN IMMEDIATE")
                 # Multi-row INSERTs rather than executemany: one statement step (one release
                 # of the GIL to SQLite) per _INSERT_ROWS events, not one per event.
@@ -621,8 +639,7 @@ class EventLog:
                 # consecutive and end at the last inserted rowid.
                 first = last - len(events) + 1
                 self._last_seq_seen = max(self._last_seq_seen, last)
-                out = [ev.stored(first + i, text)
-                       for i, (ev, text) in enumerate(zip(events, texts, strict=True))]
+                out = [p.event.stored(first + i, p.row[6]) for i, p in enumerate(prepared)]
                 changed = self._set_delivered(marks, format_time(time.time())) if marks else 0
                 self._write_pending_counters()
                 self._conn.execute("COMMIT")
@@ -645,7 +662,7 @@ class EventLog:
                 self._requeue_marks(marks)
                 if _retry and isinstance(exc, sqlite3.DatabaseError) and _looks_corrupt(exc):
                     self._recover_running(exc)
-                    return self.append_many(events, _retry=False)  # into the new log
+                    return self.write(prepared, _retry=False)  # into the new log
                 if not (_is_disk_full(exc) or _is_io_error(exc)):
                     raise
                 self._drop(events, "disk_full" if _is_disk_full(exc) else "io_error", str(exc))
@@ -976,5 +993,5 @@ def open_readonly(path: str | os.PathLike[str]) -> EventLog:
 
 __all__ = [
     "DuplicateEventError", "EventLog", "EventLogError", "OutboxItem", "OutboxStats",
-    "RetentionPolicy", "StoredEvent", "open_readonly",
+    "PreparedEvent", "RetentionPolicy", "StoredEvent", "open_readonly", "prepare",
 ]
