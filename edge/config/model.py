@@ -535,14 +535,50 @@ class Insight:
                               unit="seconds")
     weight_zone_min: float = key(
         "interest score per minute shoppers stopped in the product's zone (shared among the "
-        "zone's products)", 1.0, range=(0, 1000), unit="points")
+        "zone's products)", 0.1, range=(0, 1000), unit="points")
     weight_attention_min: float = key(
         "interest score per minute of attention to the product's shelf or its card on a "
         "screen", 2.0, range=(0, 1000), unit="points")
     weight_pick: float = key("interest score per item picked up", 1.0, range=(0, 1000),
                              unit="points")
-    weight_return: float = key("interest score per item put back (it was considered)", 0.5,
+    weight_return: float = key("interest score per item put back (it was considered)", 0.25,
                                range=(0, 1000), unit="points")
+
+
+@dataclass(frozen=True)
+class Journey:
+    enabled: bool = key("the OMO journey of opted-in app users: offers at the shelf, pick "
+                        "attribution and a summary per visit (docs/journey.md)", True)
+    offer_cooldown_s: float = key(
+        "after an offer, the same product is not offered to the same customer again for "
+        "this long (also across visits; within a visit a product is offered once)", 3600.0,
+        range=(0, 30 * 86400), unit="seconds")
+    show_s: float = key("how long the nearest screen shows an offered product", 15.0,
+                        range=(1, 3600), unit="seconds")
+    show_priority: str = key("the priority of that show on the screen", "trigger",
+                             choices=("trigger", "cloud", "urgent"),
+                             allowed="trigger, cloud or urgent")
+    attribution_threshold: float = key(
+        "a pick is attributed to an opted-in shopper only when the evidence (presence in "
+        "the plate's zone around the pick times the shopper's share of everyone there) is "
+        "at least this", 0.5, range=(0, 1))
+    ambiguity_ratio: float = key(
+        "no attribution (counted as ambiguous) when the runner-up's presence is at least "
+        "this share of the best candidate's: never guess between close candidates", 0.5,
+        range=(0, 1))
+    attribution_window_s: float = key(
+        "presence in the plate's zone is measured over this long either side of the pick",
+        10.0, range=(0, 60), unit="seconds")
+    attribution_wait_s: float = key(
+        "a pick is decided this long after it happened, so zone changes decided late still "
+        "count; a visit's summary waits as long after its end", 20.0, range=(0, 600),
+        unit="seconds")
+    look_dwell_s: float = key(
+        "a stay in a zone at least this long counts as looking at its products in the "
+        "summary", 10.0, range=(0, 3600), unit="seconds")
+    max_customers: int = key("interest lists kept (the oldest update goes first)", 10_000,
+                             range=(1, 1_000_000))
+    max_products: int = key("products kept per interest list", 50, range=(1, 500))
 
 
 @dataclass(frozen=True)
@@ -597,6 +633,8 @@ class Config:
         "(docs/signage-channel.md).")
     insight: Insight = key("Store insight: product interest and the shopping funnel per "
                            "window (docs/insight.md).")
+    journey: Journey = key("The OMO journey of opted-in app users: the cloud's interest "
+                           "lists, offers at the shelf, attribution (docs/journey.md).")
     broker: Broker = key("The MQTT broker events are delivered to.")
     source_path: str | None = field(default=None)
 
