@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import os
@@ -53,10 +54,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_outbox ON events(priority, seq) WHERE delivered = 0;
 CREATE INDEX IF NOT EXISTS events_time ON events(time);
-CREATE INDEX IF NOT EXISTS events_type_time ON events(type, time);
+DROP INDEX IF EXISTS events_type_time;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Indexes, each for a query that needs it (tests/test_core_eventlog.py checks the plans):
+# the id's UNIQUE (duplicate ids, `contains`), events_outbox (the publisher's lanes, queued
+# counts, shedding undelivered events) and events_time (age retention, time ranges). Every
+# index is written on each append; events_type_time (type, time) was dropped: no query
+# used it (a type filter in `query` is `type = ? OR type LIKE ?`, which no index serves, and
+# it reads in seq order), and it cost a sixth of the pages each append commit writes.
 _COLUMNS = "seq, id, type, time, priority, source, bootid, data"
 DiskUsage = Callable[[str], Any]
 
@@ -133,6 +140,20 @@ def _row_to_outbox(row: Sequence[Any]) -> OutboxItem:
         bootid=bootid).encode())
 
 
+class PreparedEvent(NamedTuple):
+    """An event ready to be written: its row's parameters (id, type, time, priority,
+    source, bootid, data JSON text), made without the log's lock."""
+
+    event: Event
+    row: tuple[str, str, str, int, str, str, str]
+
+
+def prepare(event: Event) -> PreparedEvent:
+    """Encode an event for `EventLog.write` (pure: no I/O, no lock)."""
+    return PreparedEvent(event, (event.id, event.type, event.time, int(event.priority),
+                                 event.source, event.bootid, encode_data(event.data)))
+
+
 _INSERT_ROWS = 256  # 7 parameters a row; SQLite allows 32766 a statement
 
 
@@ -140,6 +161,23 @@ _INSERT_ROWS = 256  # 7 parameters a row; SQLite allows 32766 a statement
 def _insert_sql(rows: int) -> str:
     return ("INSERT INTO events(id, type, time, priority, source, bootid, data) VALUES "
             + ",".join(["(?,?,?,?,?,?,?)"] * rows))
+
+
+_MARK_RUN = 8  # consecutive acknowledged seqs marked with one range UPDATE
+
+
+def _runs(seqs: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """(first, last) of each run of consecutive values among `seqs` (sorted, deduplicated)."""
+    first = last = None
+    for seq in sorted(set(seqs)):
+        if last is not None and seq == last + 1:
+            last = seq
+            continue
+        if first is not None and last is not None:
+            yield first, last
+        first = last = seq
+    if first is not None and last is not None:
+        yield first, last
 
 
 _UNIQUE_VIOLATIONS = frozenset({sqlite3.SQLITE_CONSTRAINT_UNIQUE,
@@ -565,7 +603,7 @@ class EventLog:
         stored = self.append_many([event])
         return stored[0] if stored else None
 
-    def append_many(self, events: Sequence[Event], *, _retry: bool = True) -> list[Event]:
+    def append_many(self, events: Sequence[Event]) -> list[Event]:
         """Append events in one transaction (all or none). Returns them with `seq` and
         `data_json` (the data's JSON text as stored) set, or an empty list if the disk is
         full or failing (they are counted as dropped).
@@ -573,19 +611,22 @@ class EventLog:
         Raises DuplicateEventError (nothing stored) if an id is already in the log or
         twice in `events`; EventLogError for another constraint the database enforces;
         sqlite3.Error for any other database failure."""
-        if not events:
+        return self.write([prepare(ev) for ev in events])
+
+    def write(self, prepared: Sequence[PreparedEvent], *, _retry: bool = True) -> list[Event]:
+        """`append_many` for events already prepared (`prepare`): the caller encoded them
+        (the emitter does it on the loop as each event arrives), so the writer thread
+        holding the lock does SQLite work only."""
+        if not prepared:
             return []
+        events = [p.event for p in prepared]
         with self._lock:
             if self._unavailable:
                 self._drop(events, self._drop_reason, self.degraded or "")
                 return []
             marks = self._take_marks()
             try:
-                texts = [encode_data(ev.data) for ev in events]
-                params: list[Any] = []
-                for ev, text in zip(events, texts, strict=True):
-                    params += (ev.id, ev.type, ev.time, int(ev.priority), ev.source, ev.bootid,
-                               text)
+                params = list(itertools.chain.from_iterable(p.row for p in prepared))
                 self._conn.execute("BEGIN IMMEDIATE")
                 # Multi-row INSERTs rather than executemany: one statement step (one release
                 # of the GIL to SQLite) per _INSERT_ROWS events, not one per event.
@@ -598,8 +639,7 @@ class EventLog:
                 # consecutive and end at the last inserted rowid.
                 first = last - len(events) + 1
                 self._last_seq_seen = max(self._last_seq_seen, last)
-                out = [ev.stored(first + i, text)
-                       for i, (ev, text) in enumerate(zip(events, texts, strict=True))]
+                out = [p.event.stored(first + i, p.row[6]) for i, p in enumerate(prepared)]
                 changed = self._set_delivered(marks, format_time(time.time())) if marks else 0
                 self._write_pending_counters()
                 self._conn.execute("COMMIT")
@@ -622,7 +662,7 @@ class EventLog:
                 self._requeue_marks(marks)
                 if _retry and isinstance(exc, sqlite3.DatabaseError) and _looks_corrupt(exc):
                     self._recover_running(exc)
-                    return self.append_many(events, _retry=False)  # into the new log
+                    return self.write(prepared, _retry=False)  # into the new log
                 if not (_is_disk_full(exc) or _is_io_error(exc)):
                     raise
                 self._drop(events, "disk_full" if _is_disk_full(exc) else "io_error", str(exc))
@@ -660,16 +700,27 @@ class EventLog:
             return changed
 
     def _set_delivered(self, seqs: list[int], stamp: str) -> int:
-        """Inside an open transaction: mark `seqs` delivered; returns rows changed."""
+        """Inside an open transaction: mark `seqs` delivered; returns rows changed.
+        Acknowledgements come back mostly in runs of consecutive seqs: each run of
+        _MARK_RUN or more is one range UPDATE on the primary key (two parameters, not one
+        a row); the rest go in IN lists."""
         changed = 0
-        for start in range(0, len(seqs), 500):
-            chunk = seqs[start:start + 500]
-            cur = self._conn.execute(
+        loose: list[int] = []
+        for first, last in _runs(seqs):
+            if last - first + 1 >= _MARK_RUN:
+                changed += self._conn.execute(
+                    "UPDATE events SET delivered = 1, delivered_at = ? "
+                    "WHERE seq BETWEEN ? AND ? AND delivered = 0", (stamp, first, last),
+                ).rowcount
+            else:
+                loose.extend(range(first, last + 1))
+        for start in range(0, len(loose), 500):
+            chunk = loose[start:start + 500]
+            changed += self._conn.execute(
                 "UPDATE events SET delivered = 1, delivered_at = ? "
                 f"WHERE delivered = 0 AND seq IN ({','.join('?' * len(chunk))})",
                 (stamp, *chunk),
-            )
-            changed += cur.rowcount
+            ).rowcount
         return changed
 
     # ------------------------------------------------------- deferred delivery marks
@@ -691,14 +742,21 @@ class EventLog:
             since = self._to_mark_since
         return None if since is None else time.monotonic() - since
 
-    def flush_delivered(self) -> None:
+    def flush_delivered(self, *, wait: bool = True) -> bool:
         """Write the queued delivered marks now, in one transaction of their own. A failure
         is logged (see `mark_delivered`): those events stay undelivered and are sent
-        again."""
-        with self._lock:
+        again. With ``wait=False`` nothing is written while another write holds the log
+        (an append, which may carry the marks itself: no extra commit and fsync queued in
+        front of the next append); returns False then, True otherwise."""
+        if not self._lock.acquire(blocking=wait):
+            return False
+        try:
             marks = self._take_marks()
             if marks:
                 self._note_marked(marks, self.mark_delivered(marks))
+            return True
+        finally:
+            self._lock.release()
 
     def take_marked(self) -> tuple[list[int], int]:
         """The queued seqs whose marks were written (or given up after a failure) since
@@ -935,5 +993,5 @@ def open_readonly(path: str | os.PathLike[str]) -> EventLog:
 
 __all__ = [
     "DuplicateEventError", "EventLog", "EventLogError", "OutboxItem", "OutboxStats",
-    "RetentionPolicy", "StoredEvent", "open_readonly",
+    "PreparedEvent", "RetentionPolicy", "StoredEvent", "open_readonly", "prepare",
 ]

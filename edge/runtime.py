@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from edge.backoff import Backoff as Backoff  # re-exported: sources import it from here
 from edge.clock import Clock
-from edge.eventlog import EventLog
+from edge.eventlog import EventLog, PreparedEvent, prepare
 from edge.events import Event, InvalidEvent
 
 if TYPE_CHECKING:
@@ -72,6 +72,9 @@ class ComponentState:
         }
 
 
+_Pending = tuple[PreparedEvent, asyncio.Future[Event | None]]  # an append waiting
+
+
 class Emitter:
     """Turns (type, data) into events and appends them durably, with group commit.
 
@@ -87,7 +90,7 @@ class Emitter:
         self.source = source
         self.bootid = bootid
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Event, asyncio.Future[Event | None]] | None] | None = None
+        self._queue: asyncio.Queue[_Pending | None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventlog")
         self._subscribers: list[Callable[[Event], None]] = []
@@ -115,8 +118,11 @@ class Emitter:
     async def append(self, event: Event) -> Event | None:
         if self._queue is None:
             raise RuntimeError("emitter not started")
+        # Encoded here, on the loop, while the writer thread waits on the previous
+        # commit's fsync: the writer then does SQLite work only (less GIL contention).
+        prepared = prepare(event)
         fut: asyncio.Future[Event | None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((event, fut))
+        await self._queue.put((prepared, fut))
         return await fut
 
     def try_emit(self, event_type: str, data: dict[str, Any], *, at: float | None = None
@@ -143,9 +149,9 @@ class Emitter:
             batch = [item for item in items if item is not None]
             if not batch:
                 continue
-            events = [e for e, _ in batch]
+            prepared = [p for p, _ in batch]
             try:
-                stored = await loop.run_in_executor(self._executor, self.log.append_many, events)
+                stored = await loop.run_in_executor(self._executor, self.log.write, prepared)
             except Exception as exc:  # an IntegrityError or a bug: fail these, keep going
                 for _, fut in batch:
                     if not fut.done():

@@ -27,6 +27,7 @@ BUILDERS: list[str] = [
     "edge.sync.component:build",
     "edge.signage_link.server:build",
     "edge.insight.pos:build",
+    "edge.journey.command:build",
 ]
 
 

@@ -18,12 +18,19 @@ import cv2
 import numpy as np
 
 from sim.faces import HeadSprites
-from sim.world import FACE_TURN_DEG, Agent, CameraDef, World, angle_diff
+from sim.world import (
+    BODY_M,
+    CAMERA_HEIGHT_M,
+    FACE_TURN_DEG,
+    HEAD_HEIGHT_M,
+    HEAD_M,
+    Agent,
+    CameraDef,
+    World,
+    angle_diff,
+)
 
-CAMERA_HEIGHT_M = 2.0
-
-
-HEAD_M = 0.38  # the drawn head (face crop with hair and chin), m: 25-150 px at 6-1 m
+# HEAD_M: the drawn head (face crop with hair and chin): 25-150 px at 6-1 m
 HAIR = ((30, 30, 35), (25, 45, 70), (60, 90, 130), (40, 40, 40), (90, 140, 180))  # BGR
 
 
@@ -115,9 +122,9 @@ class CameraRenderer:
         u = int(self.w / 2 + self.focal * math.tan(rel))
         scale = self.focal / max(d, 0.5)
         head = max(8, int(HEAD_M * scale))
-        head_y = int(self.h / 2 + (CAMERA_HEIGHT_M - 1.6) * scale)
+        head_y = int(self.h / 2 + (CAMERA_HEIGHT_M - HEAD_HEIGHT_M) * scale)
         foot_y = int(self.h / 2 + CAMERA_HEIGHT_M * scale)
-        body_w = int(0.45 * scale)
+        body_w = int(BODY_M * scale)
         color = tuple(int(c) for c in a.color[::-1])
         cv2.rectangle(img, (u - body_w // 2, head_y + head * 2 // 5),
                       (u + body_w // 2, foot_y), color, -1)

@@ -74,6 +74,25 @@ def _speed(text: str) -> float | None:
     return value
 
 
+def _start(text: str) -> float:
+    """`--start`: a date (09:00 UTC that day, when the default run starts) or an RFC 3339
+    time with an offset, as seconds since the epoch."""
+    from datetime import UTC, datetime
+
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            when = datetime.fromisoformat(text + "T09:00:00+00:00")
+        else:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a date (YYYY-MM-DD) or an RFC 3339 time such as "
+            "2026-01-05T10:00:00Z") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the offset (Z or +09:00)")
+    return when.astimezone(UTC).timestamp()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help=f"world seed (default {DEFAULT_SEED})")
@@ -90,6 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "with broker-outage, which runs its own)")
     parser.add_argument("--duration", type=float, default=900.0, metavar="S",
                         help="simulated seconds (default 900)")
+    parser.add_argument("--start", type=_start, default=None, metavar="WHEN",
+                        help="when the simulated run starts: YYYY-MM-DD (09:00 UTC that day) "
+                             "or an RFC 3339 time; default 2026-01-01T09:00:00Z. Runs on "
+                             "several dates make a simulated week for `omo-edge report`")
     parser.add_argument("--speed", type=_speed, default=None, metavar="X|max",
                         help="multiple of real time, or 'max' (default)")
     parser.add_argument("--scenario", default="normal-day", metavar="NAME",
@@ -193,7 +216,7 @@ def main(args: argparse.Namespace) -> int:
                    headless=args.headless, snapshot_every_s=args.snapshot_every,
                    progress=not args.quiet, overrides=overrides, broker=broker,
                    record=args.out / RECORDING if args.record else None,
-                   vision=args.vision)
+                   vision=args.vision, start_epoch=args.start)
     if seeds is not None:
         return _many(opts, seeds)
     return _one(opts, args.broker)

@@ -36,7 +36,7 @@ from edge.eventlog import open_readonly
 from edge.events import format_time
 from edge.processing.registry import ProcessorFactory
 from edge.recording.format import Header, RecordingWriter
-from edge.services import SimHooks
+from edge.services import CommandHandler, SimHooks
 from edge.sync.commands import Command, CommandRejected
 from sim.ble import BleGenerator, BleHub
 from sim.camera import CameraRenderer
@@ -66,6 +66,9 @@ class Options:
     overrides: Mapping[str, Value] = field(default_factory=dict)  # sim.overrides.parse_sets
     broker: tuple[str, int] | None = None  # an external broker (host, port) to sync to
     vision: bool = False  # run the vision processor on the cameras (`--vision`)
+    start_epoch: float | None = None  # the simulated clock's start (`--start`); None: World's
+    # cloud commands the daemon handles besides (or instead of) its own, by name
+    command_handlers: Mapping[str, CommandHandler] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +114,22 @@ def sim_config(world: World, out: Path, broker_port: int | None,
     return parse(raw, env={})
 
 
+def _names_toml(world: World, out: Path) -> str:
+    """The zones and shelves (with product names) of the store, as config TOML."""
+    q = json.dumps  # a JSON string is a TOML basic string
+    lines: list[str] = []
+    for z in world.layout.zones:
+        lines += ["", "[[zones]]", f"id = {q(z.id)}", f"name = {q(z.name, ensure_ascii=False)}"]
+    for s in world.layout.shelves:
+        lines += ["", "[[shelves]]", f"id = {q(s.id)}", f"port = {q(str(out / 'dev' / s.id))}",
+                  f"zone = {q(s.zone)}"]
+        for p in s.plates:
+            lines += ["[[shelves.plates]]", f"id = {q(p.id)}", f"sku = {q(p.sku)}",
+                      f"unit_grams = {p.unit_grams}",
+                      f"name = {q(p.name, ensure_ascii=False)}"]
+    return "\n".join(lines) + "\n"
+
+
 class Simulation:
     def __init__(self, opts: Options) -> None:
         if opts.scenario not in scenarios():
@@ -124,7 +143,8 @@ class Simulation:
             scenario = replace(scenario, params=apply(scenario.params, opts.overrides))
         self.opts = opts
         self.out = opts.out
-        self.world = build_world(scenario, opts.seed, opts.duration)
+        self.world = build_world(scenario, opts.seed, opts.duration,
+                                 start_epoch=opts.start_epoch)
         self.hub = BleHub()
         self.ble = BleGenerator(self.world)
         self.shelf = ShelfGenerator(self.world)
@@ -152,6 +172,9 @@ class Simulation:
         self.sales = [r for r in self.world.truth if r["type"] == "sale"]
         self._sale_i = 0
         self.sales_sent: dict[str, int] = {}  # outcome -> receipts the checkout sent
+        self.interests = [r for r in self.world.truth if r["type"] == "interests"]
+        self._interest_i = 0
+        self.interests_sent: dict[str, int] = {}  # outcome -> lists the cloud pushed
         self.captures: dict[str, CaptureSource] = {}
 
     def _capture_opened(self, camera: str, capture: CaptureSource) -> None:
@@ -172,10 +195,12 @@ class Simulation:
         # the app beacon key, as the cloud would have sent it (presence.app_keys)
         write_app_keys(out / "state", AppKeyRing([self.ble.app_key], self.ble.rotation_s))
         # enough config for `omo-edge status -c <out>/status.toml` during and after the run
+        # and for `omo-edge report -c <out>/status.toml` (zone and product names)
         (out / "status.toml").write_text(
             '[store]\nid = "sim-store"\ndevice = "sim-edge"\n\n[storage]\n'
             f'path = "{(out / "events.db").resolve()}"\n'
-            f'state_dir = "{(out / "state").resolve()}"\nmin_free_mb = 0\n')
+            f'state_dir = "{(out / "state").resolve()}"\nmin_free_mb = 0\n'
+            + _names_toml(self.world, out), encoding="utf-8")
         self._render_videos()
         for s in self.world.layout.shelves:
             port = PtyPort(out / "dev" / s.id)
@@ -260,7 +285,7 @@ class Simulation:
         clock = ManualClock(w.start_epoch)
         hooks = SimHooks(ble_backend=self.hub.factory, capture_opened=self._capture_opened)
         daemon = Daemon(config, clock=clock, hooks=hooks, processors=opts.processors,
-                        status_every_s=1.0)
+                        command_handlers=dict(opts.command_handlers), status_every_s=1.0)
         stop = asyncio.Event()
         abort = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -295,6 +320,7 @@ class Simulation:
                 self._advance_stock(t1)
                 clock.set(w.start_epoch + t1)
                 t_sim = t1
+                await self._push_interests(daemon, t1)
                 await self._sell(daemon, t1)
                 await self._drain(daemon, clock.now())
                 if opts.speed is not None:
@@ -463,26 +489,48 @@ class Simulation:
             await asyncio.sleep(0.05)
             queued = daemon.event_log.stats().queued
 
+    @staticmethod
+    async def _command(daemon: Daemon, name: str, command_id: str,
+                       args: dict[str, Any]) -> str:
+        """Hand a cloud command to the daemon's own handler, as the command layer would after
+        its envelope checks: the outcome "ok", "rejected", or "unknown_command" when the
+        daemon has no handler of that name (a part not built yet)."""
+        handler = daemon.services.command_handlers.get(name)
+        if handler is None:
+            return "unknown_command"
+        try:
+            await handler(Command(name, command_id, args, daemon.clock.now()))
+        except CommandRejected:
+            return "rejected"
+        return "ok"
+
     async def _sell(self, daemon: Daemon, t: float) -> None:
         """The checkout: each sale due by `t` goes to the daemon as the `pos.sale` command
         the cloud would relay, through the daemon's own handler (the same validation and
         receipt bookkeeping; the MQTT path is tested in tests/test_insight_pos.py)."""
-        handler = daemon.services.command_handlers.get("pos.sale")
         while self._sale_i < len(self.sales) and self.sales[self._sale_i]["t"] <= t:
             sale = self.sales[self._sale_i]
             self._sale_i += 1
-            if handler is None:
-                outcome = "no_handler"
-            else:
-                args = {"receipt": sale["receipt"], "lines": sale["lines"],
-                        "time": format_time(self.world.start_epoch + sale["t"])}
-                try:
-                    await handler(Command("pos.sale", f"sim-{sale['receipt']}", args,
-                                          daemon.clock.now()))
-                    outcome = "ok"
-                except CommandRejected:
-                    outcome = "rejected"
+            args = {"receipt": sale["receipt"], "lines": sale["lines"],
+                    "time": format_time(self.world.start_epoch + sale["t"])}
+            outcome = await self._command(daemon, "pos.sale", f"sim-{sale['receipt']}", args)
             self.sales_sent[outcome] = self.sales_sent.get(outcome, 0) + 1
+
+    async def _push_interests(self, daemon: Daemon, t: float) -> None:
+        """The simulated cloud: each interest list due by `t` (before its shopper arrives)
+        goes to the daemon as `journey.interests` {customer, products: [{sku, expires}]},
+        the customer id as `omo.presence.app_user.arrived` carries it, through the same
+        path as `pos.sale`."""
+        while self._interest_i < len(self.interests) \
+                and self.interests[self._interest_i]["t"] <= t:
+            push = self.interests[self._interest_i]
+            self._interest_i += 1
+            args = {"customer": push["customer"],
+                    "products": [{"sku": p["sku"], "expires": p["expires"]}
+                                 for p in push["products"]]}
+            outcome = await self._command(daemon, "journey.interests",
+                                          f"sim-interests-{push['visitor']}", args)
+            self.interests_sent[outcome] = self.interests_sent.get(outcome, 0) + 1
 
     def _advance_stock(self, t: float) -> None:
         ch = self._stock_changes
@@ -565,6 +613,7 @@ class Simulation:
                     "shelf_beam_lines_garbled": self.shelf.garbled_beams,
                     "camera_frames_rendered": self.frames_rendered,
                     "pos_sales": dict(sorted(self.sales_sent.items())),
+                    "journey_interests": dict(sorted(self.interests_sent.items())),
                     "door_lines": self.door.sent, "door_lines_garbled": self.door.garbled,
                     "door_crossings": {"in": self.door.true_in, "out": self.door.true_out,
                                        "side_by_side": self.door.pairs,

@@ -16,7 +16,8 @@ from bisect import bisect_right
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 
-from drivers.app_beacon import MAX_MEMBER, AppKey
+from drivers.app_beacon import MAX_MEMBER, AppKey, customer_id
+from edge.events import format_time
 
 TICK_S = 0.1  # the world's sampling step for zone and field-of-view truth
 FACE_TURN_DEG = 50.0  # a head turned less than this from a camera shows it a face (drawn from
@@ -27,6 +28,60 @@ STORE_UUID = "6f6d6f2d-6564-6765-2d61-707000000001"  # the store app's iBeacon p
 STAFF_NAMESPACE = "6f6d6f65646765737466"  # Eddystone-UID namespace of staff badges
 
 T = TypeVar("T")
+
+# how the simulated cameras draw a person (sim/camera.py draws with these): the camera's
+# height, the head's centre height and drawn size, the body's width; metres
+CAMERA_HEIGHT_M = 2.0
+HEAD_HEIGHT_M = 1.6
+HEAD_M = 0.38
+BODY_M = 0.45
+OCCLUDED_SHARE = 0.5  # a face more than this much covered by nearer people is not visible
+
+
+Rect4 = tuple[float, float, float, float]
+
+
+def _drawn(cam: CameraDef, x: float, y: float) -> tuple[float, list[Rect4]]:
+    """Where the camera draws a person whose head is at (x, y), in image units of the
+    focal length (so for any frame size): their distance, and the rectangles (x0, y0, x1,
+    y1) they cover, the face's (the head ellipse's box) first, then the body's."""
+    d = math.hypot(x - cam.pos[0], y - cam.pos[1])
+    u = math.tan(angle_diff(math.atan2(y - cam.pos[1], x - cam.pos[0]), cam.direction))
+    s = 1.0 / max(d, 0.5)
+    hy, head = (CAMERA_HEIGHT_M - HEAD_HEIGHT_M) * s, HEAD_M * s
+    face = (u - head * 0.4, hy - head / 2, u + head * 0.4, hy + head / 2)  # the ellipse's box
+    body = (u - BODY_M * s / 2, hy + head * 0.4, u + BODY_M * s / 2, CAMERA_HEIGHT_M * s)
+    return d, [face, body]
+
+
+def occluded(cam: CameraDef, head: tuple[float, float],
+             others: list[tuple[float, float]]) -> bool:
+    """Whether people nearer the camera (their heads at `others`) cover more than
+    OCCLUDED_SHARE of the face of the person whose head is at `head`, as the camera draws
+    them (sim/camera.py: far to near, so nearer people are drawn over)."""
+    d, (face, _) = _drawn(cam, *head)
+    area = (face[2] - face[0]) * (face[3] - face[1])
+    rects: list[Rect4] = []
+    overlap = 0.0  # the covers' overlaps with the face, summed: at least their union
+    for o in others:
+        od, parts = _drawn(cam, *o)
+        if od >= d:
+            continue
+        for r in parts:
+            w = min(r[2], face[2]) - max(r[0], face[0])
+            h = min(r[3], face[3]) - max(r[1], face[1])
+            if w > 0 and h > 0:
+                rects.append(r)
+                overlap += w * h
+    if overlap <= OCCLUDED_SHARE * area:
+        return False
+    # the covered share on a coarse grid over the face: overlapping covers count once
+    n = 12
+    xs = [face[0] + (i + 0.5) * (face[2] - face[0]) / n for i in range(n)]
+    ys = [face[1] + (j + 0.5) * (face[3] - face[1]) / n for j in range(n)]
+    covered = sum(1 for px in xs for py in ys
+                  if any(r[0] <= px <= r[2] and r[1] <= py <= r[3] for r in rects))
+    return covered > OCCLUDED_SHARE * n * n
 
 
 # ------------------------------------------------------------------------ layout
@@ -169,16 +224,16 @@ def default_layout() -> Layout:
     )
     shelves = (
         ShelfDef("shelf-1", "C1", "drinks", Rect(5, 0, 11, 0.8), 1.6, _plates([
-            ("DRK-COLA-500", "Cola 500 ml", 538.0), ("DRK-WATER-500", "Water 500 ml", 521.0),
-            ("DRK-TEA-350", "Green tea 350 ml", 372.0), ("DRK-COFFEE-250", "Iced coffee", 268.0),
+            ("DRK-COLA-500", "コーラ 500ml", 538.0), ("DRK-WATER-500", "天然水 500ml", 521.0),
+            ("DRK-TEA-350", "緑茶 350ml", 372.0), ("DRK-COFFEE-250", "アイスコーヒー", 268.0),
         ])),
         ShelfDef("shelf-2", "C2", "snacks", Rect(13, 0, 23, 0.8), 1.6, _plates([
-            ("SNK-CHIPS-60", "Chips 60 g", 66.0), ("SNK-CHOC-45", "Chocolate bar", 48.5),
-            ("SNK-NUTS-100", "Mixed nuts", 108.0), ("SNK-GUM-14", "Gum", 15.2),
+            ("SNK-CHIPS-60", "ポテトチップス 60g", 66.0), ("SNK-CHOC-45", "板チョコ", 48.5),
+            ("SNK-NUTS-100", "ミックスナッツ", 108.0), ("SNK-GUM-14", "ガム", 15.2),
         ])),
         ShelfDef("shelf-3", "C3", "care", Rect(5, 13.2, 13, 14), 12.4, _plates([
-            ("CARE-SOAP-90", "Soap bar", 96.0), ("CARE-TOOTH-75", "Toothpaste", 112.0),
-            ("CARE-SHAMPOO-200", "Shampoo 200 ml", 231.0),
+            ("CARE-SOAP-90", "固形石けん", 96.0), ("CARE-TOOTH-75", "歯みがき粉", 112.0),
+            ("CARE-SHAMPOO-200", "シャンプー 200ml", 231.0),
         ])),
     )
     screens = (
@@ -292,12 +347,26 @@ class Params:
                                "than this back to its capacity")
     walk_speed: tuple[float, float] = param((0.8, 1.4), (0.1, 5.0),
                                             "walking speed range, m/s", ordered=True)
-    stops: tuple[int, int] = param((1, 3), (0, 3), "shelves a shopper stops at (range)",
-                                   ordered=True)
+    stops: tuple[int, int] = param((1, 3), (0, 3),
+                                   "products a shopper comes for (range), drawn by popularity; "
+                                   "one shelf stop each", ordered=True)
+    popularity_skew: float = param(1.0, (0.0, 4.0),
+                                   "product popularity: in a random order per seed, the "
+                                   "product ranked r is wanted with weight 1 / r^skew "
+                                   "(Zipf-like; 0: all alike)")
+    browse_plate: float = param(0.15, (0.0, 1.0),
+                                "a stop for a product looks at a plate of the shelf drawn "
+                                "uniformly instead (browsing)")
+    browse_shelf: float = param(0.25, (0.0, 1.0),
+                                "a shopper also stops at a shelf they did not come for, at a "
+                                "plate drawn uniformly")
     shelf_dwell_s: tuple[float, float] = param((6.0, 35.0), (0.0, 3600.0),
                                                "time looking at a shelf (range), s",
                                                ordered=True)
-    pick_prob: float = param(0.6, (0.0, 1.0), "a shelf stop picks an item")
+    pick_prob: float = param(0.75, (0.0, 1.0),
+                             "a stop at a product the shopper came for picks it")
+    browse_pick_prob: float = param(0.2, (0.0, 1.0),
+                                    "a stop at a product the shopper did not come for picks it")
     double_pick_prob: float = param(0.12, (0.0, 1.0),
                                     "a pick takes from two neighbouring plates at once")
     qty2_prob: float = param(0.15, (0.0, 1.0), "a pick takes two units")
@@ -315,6 +384,22 @@ class Params:
                              "a shopper at the checkout buys each item they picked and did "
                              "not put back with this probability (the checkout sends it as "
                              "`pos.sale`)")
+    online_share: float = param(0.5, (0.0, 1.0),
+                                "share of app users who browsed products online first: the "
+                                "simulated cloud pushes their interest list "
+                                "(`journey.interests`) before they arrive")
+    online_items: tuple[int, int] = param((1, 3), (1, 11),
+                                          "products on such an interest list (range), drawn "
+                                          "by popularity", ordered=True)
+    online_visit_prob: float = param(0.7, (0.0, 1.0),
+                                     "a product on a shopper's interest list (not expired) "
+                                     "joins the products they come for")
+    online_stale: float = param(0.1, (0.0, 1.0),
+                                "an interest-list product whose expiry has already passed "
+                                "when the list is pushed (never a true offer opportunity)")
+    interest_lead_s: tuple[float, float] = param((30.0, 600.0), (0.0, 86_400.0),
+                                                 "how long before a shopper arrives the cloud "
+                                                 "pushes their list (range), s", ordered=True)
     ble: BleParams = field(default_factory=BleParams)
     shelf: ShelfParams = field(default_factory=ShelfParams)
     camera: CameraParams = field(default_factory=CameraParams)
@@ -485,16 +570,35 @@ class _Planner:
         self.layout = layout
         self.params = params
         self.rng = rng
-        self.stock = {(s.id, p.number): p.stock for s in layout.shelves for p in s.plates}
         self.events: list[dict[str, Any]] = []
         self.changes: list[WeightChange] = []
         self.staff_visits: list[tuple[float, ShelfDef]] = []
 
-    def restock_all(self) -> None:
-        """Staff restock at their shelf visits, in time order once every agent is planned
-        (so a restock sees every pick and restock before it, whoever made it)."""
-        for t, shelf in sorted(self.staff_visits, key=lambda v: (v[0], v[1].id)):
+    def restock_due(self, until: float) -> None:
+        """Staff restock at their shelf visits up to `until`, in time order. Shoppers are
+        planned in order of arrival and call this with their arrival time first, so a
+        restock sees every pick before it (nobody who arrives later picks earlier)."""
+        due = sorted((v for v in self.staff_visits if v[0] <= until),
+                     key=lambda v: (v[0], v[1].id))
+        self.staff_visits = [v for v in self.staff_visits if v[0] > until]
+        for t, shelf in due:
             self._restock(shelf, t)
+
+    def available(self, shelf: ShelfDef, plate: PlateDef, t: float) -> int:
+        """Units a pick at `t` may take: the plate's lowest count from `t` on, given every
+        change planned so far (a pick planned later in time must still find its units)."""
+        changes = sorted((c for c in self.changes
+                          if c.shelf == shelf.id and c.plate == plate.number),
+                         key=lambda c: c.t_end)
+        count = plate.stock
+        low: int | None = None
+        for c in changes:
+            if c.t_end > t and low is None:
+                low = count
+            count += round(c.grams / plate.unit_grams)
+            if low is not None:
+                low = min(low, count)
+        return count if low is None else low
 
     def walk(self, agent: Agent, x: float, y: float) -> None:
         last = agent.path[-1]
@@ -508,9 +612,17 @@ class _Planner:
         last = agent.path[-1]
         agent.path.append(Waypoint(last.t + seconds, last.x, last.y, heading, activity))
 
-    def shelf_stop(self, agent: Agent, shelf: ShelfDef) -> None:
+    def shelf_stop(self, agent: Agent, shelf: ShelfDef, want: PlateDef | None = None,
+                   intent: frozenset[str] = frozenset()) -> None:
+        """A stop at `shelf`: at the plate of `want` (the product the shopper came for), or,
+        browsing (`browse_plate`) or without one, at a plate drawn uniformly. A product in
+        `intent` is picked with `pick_prob`, any other with `browse_pick_prob`."""
         p, rng = self.params, self.rng
-        plate = rng.choice(shelf.plates)
+        if want is not None and rng.random() >= p.browse_plate:
+            plate = want
+        else:
+            plate = rng.choice(shelf.plates)
+        pick_prob = p.pick_prob if plate.sku in intent else p.browse_pick_prob
         x = min(max(shelf.plate_x(plate) + rng.uniform(-0.4, 0.4), shelf.rect.x0 + 0.3),
                 shelf.rect.x1 - 0.3)
         self.walk(agent, x, shelf.front_y + rng.uniform(-0.2, 0.3))
@@ -519,7 +631,7 @@ class _Planner:
         heading = -math.pi / 2 if shelf.front_y < self.layout.height / 2 else math.pi / 2
         self.stay(agent, dwell, heading, f"look:{shelf.id}")
         looked = [plate]
-        if not agent.staff and rng.random() < p.pick_prob and dwell > 3.0:
+        if not agent.staff and rng.random() < pick_prob and dwell > 3.0:
             picks = [plate]
             if rng.random() < p.double_pick_prob:
                 other = [q for q in shelf.plates if abs(q.number - plate.number) == 1]
@@ -530,17 +642,14 @@ class _Planner:
             ramp = rng.uniform(0.4, 2.5)
             for q in picks:
                 qty = 2 if rng.random() < p.qty2_prob else 1
-                key = (shelf.id, q.number)
-                qty = min(qty, self.stock[key])
+                qty = min(qty, self.available(shelf, q, t_pick))
                 if qty <= 0:
                     continue
-                self.stock[key] -= qty
                 self._change(agent, "pick", shelf, q, qty, t_pick, ramp)
                 left = t0 + dwell - (t_pick + ramp)
                 if rng.random() < p.return_prob and left > 2.0:
                     t_ret = t_pick + ramp + rng.uniform(1.0, left - 1.0)
                     back = 1 if qty == 2 and rng.random() < 0.5 else qty
-                    self.stock[key] += back
                     self._change(agent, "return", shelf, q, back, t_ret, rng.uniform(0.5, 2.0))
         if agent.staff:
             self.staff_visits.append((t0 + 1.0, shelf))
@@ -574,7 +683,6 @@ class _Planner:
             return
         qty = plate.capacity - count
         ramp = 0.7 * qty
-        self.stock[(shelf.id, plate.number)] += qty
         self.changes.append(WeightChange(shelf.id, plate.number, t, t + ramp,
                                          qty * plate.unit_grams))
         self.events.append({
@@ -632,22 +740,46 @@ def _color(rng: random.Random) -> tuple[int, int, int]:
 
 
 def build_world(scenario: Scenario, seed: int, duration: float,
-                layout: Layout | None = None) -> World:
+                layout: Layout | None = None, start_epoch: float | None = None) -> World:
+    """The world of `seed`; `start_epoch` (default 2026-01-01T09:00Z) only dates it."""
     layout = layout or default_layout()
     p = scenario.params
     rng = random.Random(f"omo-sim:{seed}:{scenario.name}:world")
     planner = _Planner(layout, p, rng)
     agents: list[Agent] = []
-    # This draw used to number the app beacons (their minor); it stays so every seed's world
-    # (arrivals, paths, picks) is the one it was. Member numbers come from their own rng.
+    # This draw used to number the app beacons (their minor); it stays so the worlds keep
+    # the draws they were measured with. Member numbers come from their own rng.
     rng.sample(range(1, 65535), 4000)
     members = _members(seed, scenario.name, 4000)
     shelves = list(layout.shelves)
     promo = layout.screen("screen-1")
     checkout_screen = layout.screen("screen-2")
     checkout = layout.zone("checkout").rect
+    popularity = _popularity(layout, p.popularity_skew, seed, scenario.name)
+    where = {pl.sku: (sh, pl) for sh in shelves for pl in sh.plates}
+    intent_rng = random.Random(f"omo-sim:{seed}:{scenario.name}:intent")
+    wishes: list[dict[str, Any]] = []  # truth: intent and interest lists
+
+    # Staff first: their rounds do not depend on the shoppers, and the restocks at their
+    # shelf visits are decided as the shoppers' planning passes each visit's time.
+    crew: list[Agent] = []
+    for j in range(1, p.staff + 1):
+        staff = Agent(id=f"s{j:02d}", staff=True, opted_in=False,
+                      beacon={"kind": "eddystone", "namespace": STAFF_NAMESPACE,
+                              "instance": f"{j:012x}", "address": _address(rng)},
+                      phone=None, color=(30, 30, 30), face=100 + j, speed=1.0)
+        staff.path.append(Waypoint(0.0, *checkout.center, math.pi, "queue"))
+        while staff.path[-1].t < duration:
+            if rng.random() < 0.4:
+                planner.shelf_stop(staff, rng.choice(shelves))
+            else:
+                planner.walk(staff, rng.uniform(4.5, 23.0), rng.uniform(1.8, 12.2))
+                planner.stay(staff, rng.uniform(5.0, 40.0), rng.uniform(-math.pi, math.pi),
+                             "walk")
+        crew.append(staff)
 
     for i, t_arrive in enumerate(_arrivals(p, duration, rng), start=1):
+        planner.restock_due(t_arrive)
         opted = rng.random() < p.app_share
         agent = Agent(
             id=f"v{i:04d}", staff=False, opted_in=opted,
@@ -657,12 +789,29 @@ def build_world(scenario: Scenario, seed: int, duration: float,
             color=_color(rng), face=rng.randrange(0, 100), speed=rng.uniform(*p.walk_speed))
         agent.path.append(Waypoint(t_arrive, *layout.door, 0.0, "walk"))
         planner.walk(agent, *layout.zone("entrance").rect.point(rng, 1.0))
-        targets: list[Any] = list(rng.sample(shelves, rng.randint(*p.stops)))
+        want = _draw(popularity, intent_rng.randint(*p.stops), intent_rng)
+        online: list[str] = []
+        if opted and intent_rng.random() < p.online_share:
+            listed = _interest_list(agent, p, popularity, t_arrive, intent_rng)
+            wishes.append(listed)
+            for item in listed["products"]:
+                if item["expires_t"] > t_arrive and intent_rng.random() < p.online_visit_prob:
+                    online.append(item["sku"])
+                    if item["sku"] not in want:
+                        want.append(item["sku"])
+        wishes.append({"type": "intent", "visitor": agent.id, "t": _r(t_arrive),
+                       "skus": sorted(want), "online": sorted(online)})
+        intent = frozenset(want)
+        intent_rng.shuffle(want)
+        order = {sh.id: k for k, sh in enumerate(dict.fromkeys(where[w][0] for w in want))}
+        targets: list[Any] = sorted((where[w] for w in want), key=lambda sp: order[sp[0].id])
+        if rng.random() < p.browse_shelf:
+            targets.insert(rng.randrange(len(targets) + 1), (rng.choice(shelves), None))
         if rng.random() < p.screen_stop_prob:
             targets.insert(rng.randrange(len(targets) + 1), promo)
         for target in targets:
-            if isinstance(target, ShelfDef):
-                planner.shelf_stop(agent, target)
+            if isinstance(target, tuple):
+                planner.shelf_stop(agent, target[0], target[1], intent)
             else:
                 ang = rng.uniform(math.pi / 2 - 0.5, math.pi / 2 + 0.5)
                 dist = rng.uniform(1.8, 3.6)
@@ -685,22 +834,8 @@ def build_world(scenario: Scenario, seed: int, duration: float,
         planner.walk(agent, *layout.door)
         agents.append(agent)
 
-    for j in range(1, p.staff + 1):
-        staff = Agent(id=f"s{j:02d}", staff=True, opted_in=False,
-                      beacon={"kind": "eddystone", "namespace": STAFF_NAMESPACE,
-                              "instance": f"{j:012x}", "address": _address(rng)},
-                      phone=None, color=(30, 30, 30), face=100 + j, speed=1.0)
-        staff.path.append(Waypoint(0.0, *checkout.center, math.pi, "queue"))
-        while staff.path[-1].t < duration:
-            if rng.random() < 0.4:
-                planner.shelf_stop(staff, rng.choice(shelves))
-            else:
-                planner.walk(staff, rng.uniform(4.5, 23.0), rng.uniform(1.8, 12.2))
-                planner.stay(staff, rng.uniform(5.0, 40.0), rng.uniform(-math.pi, math.pi),
-                             "walk")
-        agents.append(staff)
-
-    planner.restock_all()
+    agents.extend(crew)
+    planner.restock_due(math.inf)
     planner.events.extend(_sales(agents, planner.events, p.buy_share,
                                  random.Random(f"omo-sim:{seed}:{scenario.name}:sales")))
     # bumps: knocks on a shelf that move the load for a moment but are not picks
@@ -717,9 +852,14 @@ def build_world(scenario: Scenario, seed: int, duration: float,
             planner.events.append({"type": "bump", "shelf": shelf.id, "plate": plate.id,
                                    "t": _r(t), "grams": _r(grams)})
 
+    planner.events.extend(w for w in wishes if w["t"] <= duration)
     truth = _derive_truth(layout, agents, planner.events, scenario, duration)
+    truth.extend(_opportunities(layout, wishes, truth))
+    truth.sort(key=_truth_order)
     world = World(scenario, seed, duration, layout, agents, [], sorted(
         planner.changes, key=lambda c: (c.shelf, c.plate, c.t)), sorted(bumps))
+    if start_epoch is not None:
+        world.start_epoch = start_epoch
     header = {
         "type": "run", "t": 0.0, "seed": seed, "scenario": scenario.name,
         "duration_s": duration, "start_epoch": world.start_epoch, "tick_s": TICK_S,
@@ -730,6 +870,7 @@ def build_world(scenario: Scenario, seed: int, duration: float,
             "cameras": {c.id: c.screen for c in layout.cameras},
             "receivers": [r.id for r in layout.receivers],
         },
+        "popularity": {sku: round(v, 6) for sku, v in sorted(popularity.items())},
     }
     world.truth = [header, *truth]
     return world
@@ -790,14 +931,92 @@ def _derive_truth(layout: Layout, agents: list[Agent], events: list[dict[str, An
     _stock_counts(layout, events)
     for agent in agents:
         _agent_truth(layout, agent, duration, out, [e for e in events
-                                                    if e.get("visitor") == agent.id])
+                                                    if e.get("visitor") == agent.id],
+                     [a for a in agents if a is not agent
+                      and a.t_start < agent.t_end and a.t_end > agent.t_start])
     for o in scenario.outages:
         t0, t1 = o.start_frac * duration, o.end_frac * duration
         out.append({"type": f"{o.kind}.offline", "target": o.target, "t": _r(t0)})
         out.append({"type": f"{o.kind}.online", "target": o.target, "t": _r(t1)})
-    order = {"run": 0, "visit.started": 1, "zone.exited": 2, "zone.entered": 3}
-    out.sort(key=lambda r: (r["t"], order.get(r["type"], 5), r["type"],
-                            r.get("visitor", r.get("camera", r.get("shelf", "")))))
+    out.sort(key=_truth_order)
+    return out
+
+
+_ORDER = {"run": 0, "visit.started": 1, "zone.exited": 2, "zone.entered": 3}
+
+
+def _truth_order(r: dict[str, Any]) -> tuple[float, int, str, str, str]:
+    return (r["t"], _ORDER.get(r["type"], 5), r["type"],
+            r.get("visitor", r.get("camera", r.get("shelf", ""))), str(r.get("sku", "")))
+
+
+# ------------------------------------------------------------- intent and the cloud
+OFFER_MIN_STAY_S = 2.0  # a shorter stay in a zone clips its corner: no offer opportunity
+CLOUD_EXPIRY_S = (2 * 3600.0, 72 * 3600.0)  # an interest list item's life after the push
+
+
+def _popularity(layout: Layout, skew: float, seed: int, scenario: str) -> dict[str, float]:
+    """Each product's share of what shoppers come for: the shelves' products in a random
+    order (per seed), the r-th weighted 1 / r^skew, normalised to sum to 1."""
+    skus = [pl.sku for sh in layout.shelves for pl in sh.plates]
+    random.Random(f"omo-sim:{seed}:{scenario}:popularity").shuffle(skus)
+    weights = [1.0 / (r ** skew) for r in range(1, len(skus) + 1)]
+    total = sum(weights)
+    return {sku: w / total for sku, w in zip(skus, weights, strict=True)}
+
+
+def _draw(popularity: dict[str, float], k: int, rng: random.Random) -> list[str]:
+    """`k` distinct products drawn by popularity (without replacement)."""
+    left = dict(popularity)
+    out: list[str] = []
+    for _ in range(min(k, len(left))):
+        sku = rng.choices(list(left), weights=list(left.values()))[0]
+        out.append(sku)
+        del left[sku]
+    return out
+
+
+def _interest_list(agent: Agent, p: Params, popularity: dict[str, float], t_arrive: float,
+                   rng: random.Random) -> dict[str, Any]:
+    """What the simulated cloud pushes for an app user who browsed online first: products
+    browsed and not bought, each with an expiry (`online_stale` of them already past)."""
+    assert agent.beacon is not None
+    t_push = max(0.0, t_arrive - rng.uniform(*p.interest_lead_s))
+    products = []
+    for sku in sorted(_draw(popularity, rng.randint(*p.online_items), rng)):
+        if rng.random() < p.online_stale:
+            expires = t_push - rng.uniform(60.0, CLOUD_EXPIRY_S[1])
+        else:
+            expires = t_push + rng.uniform(*CLOUD_EXPIRY_S)
+        expires = float(round(expires))  # whole seconds, as the pushed ISO time says
+        products.append({"sku": sku, "expires_t": expires,
+                         "expires": format_time(World.start_epoch + expires)})
+    return {"type": "interests", "visitor": agent.id,
+            "customer": customer_id(agent.beacon["member"]), "t": _r(t_push),
+            "products": products}
+
+
+def _opportunities(layout: Layout, wishes: list[dict[str, Any]],
+                   truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """True offer opportunities: a shopper with an interest list reaching the zone of a
+    product on it (a stay of OFFER_MIN_STAY_S or more, before the product's expiry), once
+    per product per visit, at the moment they enter the zone."""
+    zone_of = {pl.sku: sh.zone for sh in layout.shelves for pl in sh.plates}
+    stays: dict[str, list[tuple[float, str]]] = {}
+    for r in truth:
+        if r["type"] == "zone.exited" and r["dwell_s"] >= OFFER_MIN_STAY_S:
+            stays.setdefault(r["visitor"], []).append((r["t"] - r["dwell_s"], r["zone"]))
+    out = []
+    for w in wishes:
+        if w["type"] != "interests":
+            continue
+        for item in w["products"]:
+            first = next((t for t, z in sorted(stays.get(w["visitor"], ()))
+                          if z == zone_of[item["sku"]] and t < item["expires_t"]), None)
+            if first is not None:
+                out.append({"type": "offer.opportunity", "visitor": w["visitor"],
+                            "customer": w["customer"], "sku": item["sku"],
+                            "zone": zone_of[item["sku"]], "t": _r(first)})
     return out
 
 
@@ -813,7 +1032,9 @@ def _stock_counts(layout: Layout, events: list[dict[str, Any]]) -> None:
 
 
 def _agent_truth(layout: Layout, agent: Agent, duration: float, out: list[dict[str, Any]],
-                 own: list[dict[str, Any]]) -> None:
+                 own: list[dict[str, Any]], others: list[Agent]) -> None:
+    """The agent's zone, field-of-view and face truth. `others`: the people in the store
+    at the same time, whose bodies may hide the agent's face from a camera."""
     t0, t1 = agent.t_start, min(agent.t_end, duration)
     n = math.floor((t1 - t0) / TICK_S) + 1
     zone: str | None = None
@@ -868,8 +1089,16 @@ def _agent_truth(layout: Layout, agent: Agent, duration: float, out: list[dict[s
                 to_cam = math.atan2(cam.pos[1] - y, cam.pos[0] - x)
                 hd = agent.head(t, layout.screens)
                 turn = abs(angle_diff(hd[2] if hd is not None else st[2], to_cam))
-                for spans, on in ((faces[cam.id], turn < math.radians(FACE_TURN_DEG)),
-                                  (gazes[cam.id], turn < math.radians(GAZE_DEG))):
+                visible = turn < math.radians(FACE_TURN_DEG)
+                if visible:  # ... and not hidden behind nearer people
+                    d = math.hypot(x - cam.pos[0], y - cam.pos[1])
+                    near = [(o_st[0], o_st[1]) for o in others
+                            if (o_st := o.state(t)) is not None
+                            and math.hypot(o_st[0] - cam.pos[0], o_st[1] - cam.pos[1]) < d
+                            and cam.sees(o_st[0], o_st[1])]
+                    visible = not near or not occluded(cam, (x, y), near)
+                for spans, on in ((faces[cam.id], visible),
+                                  (gazes[cam.id], visible and turn < math.radians(GAZE_DEG))):
                     if on and spans and spans[-1][1] >= t - TICK_S * 1.5:
                         spans[-1][1] = t
                     elif on:

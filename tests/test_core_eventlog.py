@@ -290,3 +290,86 @@ def test_queued_marks_survive_a_failed_append(tmp_path: Path) -> None:
     log.close()
     with EventLog(tmp_path / "e.db") as log:            # close wrote them
         assert log.stats().queued == 0
+
+
+def _plans(conn: sqlite3.Connection, statements: list[str]) -> dict[str, str]:
+    return {sql: " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
+            for sql in statements}
+
+
+def test_each_query_that_needs_an_index_uses_one_and_no_index_is_unused(tmp_path: Path) -> None:
+    """Every index costs pages on each append: keep exactly those the log's queries use."""
+    db = tmp_path / "e.db"
+    with sqlite3.connect(db) as old:  # a log from before kept an index no query used
+        old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        old.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+                    "id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, time TEXT NOT NULL, "
+                    "priority INTEGER NOT NULL, source TEXT NOT NULL, bootid TEXT NOT NULL, "
+                    "data TEXT NOT NULL, delivered INTEGER NOT NULL DEFAULT 0, delivered_at TEXT)")
+        old.execute("CREATE INDEX events_type_time ON events(type, time)")
+    old.close()
+    with EventLog(db, policy=RetentionPolicy(max_age_s=1)) as log:
+        conn = log._conn
+        indexes = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")}
+        assert indexes == {"sqlite_autoindex_events_1", "events_outbox", "events_time"}
+        stored = log.append_many([sample(i) for i in range(20)])
+        seen: list[str] = []
+        conn.set_trace_callback(seen.append)
+        log.outbox(5, after_seq=0, priority=stored[0].priority)
+        assert log.contains(stored[0].id)
+        log.stats()
+        log.mark_delivered([e.seq for e in stored[:5]])
+        log.enforce_retention(now=T0 + 3600)
+        conn.set_trace_callback(None)
+        plans = _plans(conn, [s for s in seen if s.lstrip().upper().startswith(
+            ("SELECT", "UPDATE", "DELETE"))])
+
+        def plan_of(fragment: str) -> list[str]:
+            found = [p for sql, p in plans.items() if fragment in sql]
+            assert found, fragment
+            return found
+
+        assert all("events_outbox" in p for p in plan_of("INDEXED BY events_outbox"))
+        assert all("sqlite_autoindex_events_1" in p for p in plan_of("WHERE id ="))
+        assert all("events_time" in p for p in plan_of("WHERE time <"))
+        assert all("PRIMARY KEY" in p for p in plan_of("UPDATE events SET delivered"))
+        assert not any("events_type_time" in p for p in plans.values())
+
+
+def test_delivered_marks_in_runs_and_loose_seqs_mark_each_once(tmp_path: Path) -> None:
+    with EventLog(tmp_path / "e.db") as log:
+        stored = log.append_many([sample(i) for i in range(40)])
+        seqs = [e.seq for e in stored]
+        run = seqs[3:20]                           # one range UPDATE
+        loose = [seqs[25], seqs[27], seqs[30]]     # an IN list
+        assert log.mark_delivered(loose + run + run[:2]) == len(run) + len(loose)
+        undelivered = {e.seq for e in log.pending(100)}
+        assert undelivered == set(seqs) - set(run) - set(loose)
+        assert log.mark_delivered(run) == 0        # idempotent
+
+
+def test_a_flush_that_must_not_wait_leaves_the_marks_queued_while_a_write_runs(
+        tmp_path: Path) -> None:
+    import threading
+
+    with EventLog(tmp_path / "e.db") as log:
+        [a] = log.append_many([sample(1)])
+        log.mark_delivered_later([a.seq])
+        holding, release = threading.Event(), threading.Event()
+
+        def writer() -> None:  # stands for an append holding the log
+            with log._lock:
+                holding.set()
+                release.wait(10)
+
+        t = threading.Thread(target=writer)
+        t.start()
+        assert holding.wait(10)
+        assert log.flush_delivered(wait=False) is False
+        assert log.unmarked_age() is not None      # still queued, not lost
+        release.set()
+        t.join()
+        assert log.flush_delivered(wait=False) is True
+        assert log.take_marked() == ([a.seq], 1)
+        assert log.stats().queued == 0

@@ -76,7 +76,9 @@ def test_it_is_registered_and_can_be_turned_off() -> None:
 
 
 def test_one_window_gives_interest_and_funnel_with_the_documented_formula() -> None:
-    p = from_config(config(window_minutes=15, close_after_s=60, stop_dwell_s=10))
+    p = from_config(config(window_minutes=15, close_after_s=60, stop_dwell_s=10,
+                           weight_zone_min=1.0, weight_attention_min=2.0, weight_pick=1.0,
+                           weight_return=0.5))
     events = [
         ev("omo.presence.zone.entered", T0 + 10, visitor="a" * 16, zone="drinks"),
         ev("omo.presence.zone.entered", T0 + 12, visitor="b" * 16, zone="drinks"),

@@ -15,7 +15,7 @@ from edge.vision.attention import yaw_ratio
 from sim.camera import CameraRenderer, lighting
 from sim.faces import face_photos, turn
 from sim.overrides import apply
-from sim.world import FACE_TURN_DEG, World, build_world, scenarios
+from sim.world import FACE_TURN_DEG, CameraDef, World, build_world, occluded, scenarios
 from tests.vision_pipe_fixtures import CvYuNet, yunet_path
 
 
@@ -48,18 +48,60 @@ def test_truth_face_spans_follow_the_rendered_head_yaw() -> None:
     checked = 0
     for k in range(0, 3000, 3):
         t = k / 10
-        for _, agent, _, yaw in r.people(t):
+        people = r.people(t)
+        for i, (_, agent, _, yaw) in enumerate(people):
             p = passes.get(agent.id)
             if p is None or not p["t"] + 0.5 < t < p["t_end"] - 0.5:
                 continue
             margin = math.radians(5)  # the truth ticks: a turn may fall between two ticks
             inside = any(a - 0.3 <= t <= b + 0.3 for a, b in p["faces"])
+            st = agent.state(t)
+            assert st is not None
+            nearer = [(s[0], s[1]) for _, o, _, _ in people[i + 1:]
+                      if (s := o.state(t)) is not None]
+            if occluded(cam, (st[0], st[1]), nearer):
+                continue  # hidden behind nearer people: tested below
             if abs(yaw) < math.radians(FACE_TURN_DEG) - margin:
                 assert inside
                 checked += 1
             elif abs(yaw) > math.radians(FACE_TURN_DEG) + margin:
                 assert not any(a + 0.3 <= t <= b - 0.3 for a, b in p["faces"])
     assert checked > 50
+
+
+def test_a_face_behind_a_nearer_person_is_not_visible() -> None:
+    cam = CameraDef("cam", "z", "screen", (0.0, 0.0), 0.0, 80.0, 7.0)  # looking along +x
+    far = (5.0, 0.0)
+    assert occluded(cam, far, [(4.0, 0.0)])  # right in front: the head hides the face
+    assert not occluded(cam, far, [(1.0, 0.0)])  # the camera looks down: drawn lower
+    assert not occluded(cam, far, [(4.0, 1.0)])  # beside the line of sight
+    assert not occluded(cam, far, [(6.0, 0.0)])  # behind: drawn first, under the face
+    assert not occluded(cam, (2.0, 0.0), [far])
+    assert not occluded(cam, far, [])
+
+
+def test_a_face_hidden_in_the_drawn_scene_is_not_in_the_truth() -> None:
+    """A face turned to the camera but hidden behind the nearer people the camera draws
+    (the renderer's own list, far to near) is not a face span of its pass."""
+    w = _world(seed=3, duration=600.0)
+    cam = w.layout.cameras[0]
+    r = CameraRenderer(w, cam)
+    for k in range(6000):
+        t = k / 10
+        people = r.people(t)
+        for i, (_, agent, _, yaw) in enumerate(people[:-1]):
+            st = agent.state(t)
+            nearer = [(s[0], s[1]) for _, o, _, _ in people[i + 1:]
+                      if (s := o.state(t)) is not None]
+            if st is None or abs(yaw) > math.radians(FACE_TURN_DEG) - 0.1 \
+                    or not occluded(cam, (st[0], st[1]), nearer):
+                continue
+            p = next(p for p in w.truth if p["type"] == "camera.pass"
+                     and p["camera"] == cam.id and p["person"] == agent.id
+                     and p["t"] <= t <= p["t_end"])
+            assert not any(a + 0.15 <= t <= b - 0.15 for a, b in p["faces"])
+            return
+    pytest.fail("no occluded face in 600 s of seed 3")
 
 
 def test_lighting_drifts() -> None:

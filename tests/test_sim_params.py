@@ -51,16 +51,18 @@ def test_docs_list_every_parameter_with_its_default() -> None:
 def test_overrides_change_the_world_on_top_of_the_scenario() -> None:
     noisy = scenarios()["noisy-ble"]
     values = parse_sets(["world.staff=0", "shelf.bumps_per_hour=0", "ble.miss=0.2",
-                         "world.stops=1,1", "world.staff=0"])
+                         "world.stops=1,1", "world.browse_shelf=0", "world.online_share=0",
+                         "world.staff=0"])
     assert values == {"world.staff": 0, "shelf.bumps_per_hour": 0.0, "ble.miss": 0.2,
-                      "world.stops": (1, 1)}
+                      "world.stops": (1, 1), "world.browse_shelf": 0.0,
+                      "world.online_share": 0.0}
     params = apply(noisy.params, values)
     assert params.ble.miss == 0.2 and params.ble.noise_db == noisy.params.ble.noise_db == 7.0
     world = build_world(dataclasses.replace(noisy, params=params), 3, 600)
     assert not any(a.staff for a in world.agents)
     assert not any(r["type"] == "bump" for r in world.truth)
     looks = [r for r in world.truth if r["type"] == "look" and r["target_kind"] == "shelf"]
-    assert looks and len({r["visitor"] for r in looks}) == len(looks)  # one shelf each
+    assert looks and len({r["visitor"] for r in looks}) == len(looks)  # one product each
     assert world.truth[0]["params"]["ble"]["miss"] == 0.2
     empty = apply(Params(), parse_sets(["world.arrivals_per_hour=0"]))
     quiet = build_world(dataclasses.replace(noisy, params=empty), 3, 600)

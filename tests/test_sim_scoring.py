@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from drivers.app_beacon import customer_id
 from edge.events import format_time
 from sim.scoring import Truth, load_parts, match_by_time, ranks, score, spearman
 
@@ -35,13 +36,15 @@ def test_every_metric_is_registered_once_and_unscored_without_its_events() -> No
                      "pick_return_precision_recall",
                      "quantity_accuracy", "opportunities_to_see_error", "watchers_error",
                      "attention_time_error", "product_interest_rho", "attribution_precision",
-                     "footfall_in_error", "footfall_out_error", "funnel_count_error"}
+                     "footfall_in_error", "footfall_out_error", "funnel_count_error",
+                     "offer_recall", "offer_wrong", "journey_picked_precision"}
     assert "visit_count_error" not in names and "zone_dwell_mae" not in names
     out = score(truth(), [ev("omo.device.daemon.started", 0, version="x", components=[])])
     assert all(not m["scored"] and m["reason"] and m["how"] for m in out.values())
     # errors improve downwards, precision, recall, accuracy and correlation upwards
     assert {n: m["better"] for n, m in out.items()} == {
-        n: "lower" if n.endswith(("_error", "_mae")) or n.startswith("false_") else "higher"
+        n: "lower" if n.endswith(("_error", "_mae", "_wrong")) or n.startswith("false_")
+        else "higher"
         for n in names}
 
 
@@ -165,17 +168,22 @@ def interest(t: float, window_s: float, **scores: float) -> dict[str, Any]:
                    "returned": 0} for s, v in scores.items()])
 
 
-def test_product_interest_rho_ranks_the_scores_of_the_windows_against_true_interest() -> None:
-    tr = truth({"type": "look", "visitor": "v1", "target_kind": "shelf", "target": "shelf-1",
-                "t": 1.0, "t_end": 5.0, "skus": ["A"]},
-               pick(3, "p1"), pick(20, "p1"), pick(30, "p2", sku="B"),
-               pick(80, "p3", sku="C"), pick(81, "p3", sku="C"), pick(82, "p3", sku="C"),
-               pick(83, "p3", sku="C"))  # after the reported windows: not counted
+def test_product_interest_rho_ranks_the_scores_of_the_windows_against_true_intent() -> None:
+    def intent(visitor: str, t: float, *skus: str) -> dict[str, Any]:
+        return {"type": "intent", "visitor": visitor, "t": t, "skus": list(skus),
+                "online": []}
+
+    tr = truth(intent("v1", 1.0, "A", "B"), intent("v2", 10.0, "A"),
+               intent("v3", 40.0, "A", "X"),  # X: not on the shelves, not ranked
+               pick(20, "p3", sku="C"), pick(21, "p3", sku="C"),  # picks are not intent
+               intent("v4", 70.0, "C"), intent("v5", 71.0, "C"))  # after the windows
     events = [interest(30, 30, A=2.5, B=1.0), interest(60, 30, A=0.5, C=0.2)]
     m = score(tr, events)["product_interest_rho"]
     assert m["details"]["truth"] == {"A": 3.0, "B": 1.0, "C": 0.0}
     assert m["details"]["span_s"] == [0.0, 60.0]
     assert m["value"] == pytest.approx(1.0)
+    reversed_scores = [interest(30, 30, A=0.1, B=1.0, C=2.0)]
+    assert score(tr, reversed_scores)["product_interest_rho"]["value"] == pytest.approx(-1.0)
 
 
 def test_funnel_count_error_counts_the_truth_by_the_processors_rules() -> None:
@@ -234,7 +242,7 @@ def test_audience_window_errors() -> None:
     assert frag["details"]["passes"] == {"cam-1": 2}
 
 
-def test_attribution_precision() -> None:
+def test_journey_picked_precision() -> None:
     tr = truth({"type": "visit.ended", "visitor": "v1", "t": 100.0, "duration_s": 80.0,
                 "opted_in": True, "zones": [], "picked": ["A", "B"]},
                {"type": "visit.ended", "visitor": "v2", "t": 300.0, "duration_s": 60.0,
@@ -242,6 +250,69 @@ def test_attribution_precision() -> None:
     events = [ev("omo.journey.completed", 103, visitor="1" * 16, duration_s=82,
                  picked=["A", "C"]),
               ev("omo.journey.completed", 500, visitor="2" * 16, duration_s=60, picked=["B"])]
-    m = score(tr, events)["attribution_precision"]
+    m = score(tr, events)["journey_picked_precision"]
     assert m["value"] == pytest.approx(1 / 3, abs=1e-4)
     assert m["details"]["matched_visits"] == 1
+
+
+def app_visit(visitor: str, member: int | None, t: float, t_end: float) -> list[dict[str, Any]]:
+    return [{"type": "visit.started", "visitor": visitor, "t": t, "opted_in": member is not None,
+             "app_user": member},
+            {"type": "visit.ended", "visitor": visitor, "t": t_end, "duration_s": t_end - t,
+             "opted_in": member is not None, "zones": [], "picked": []}]
+
+
+def test_attribution_precision_names_the_app_user_who_picked() -> None:
+    m1, m2 = customer_id(1001), customer_id(1002)
+    tr = truth(*app_visit("v1", 1001, 0.0, 200.0), *app_visit("v2", 1002, 0.0, 200.0),
+               *app_visit("v3", None, 0.0, 200.0),
+               pick(50, "p1", visitor="v1"), pick(60, "p2", sku="B", visitor="v2"),
+               pick(70, "p1", visitor="v3"),  # no app: nobody to attribute it to
+               pick(90, "p3", sku="C", visitor="v1"))  # missed by the edge
+    attributed = [
+        ev("omo.journey.pick.attributed", 51, customer=m1, visitor="a" * 16, sku="A",
+           plate="p1", quantity=1, confidence=0.99),
+        ev("omo.journey.pick.attributed", 61, customer=m1, visitor="a" * 16, sku="B",
+           plate="p2", quantity=1, confidence=0.98),  # v2 picked it, not m1
+        ev("omo.journey.pick.attributed", 71, customer=m2, visitor="b" * 16, sku="A",
+           plate="p1", quantity=1, confidence=0.98)]  # v3 picked it, not m2
+    m = score(tr, attributed)["attribution_precision"]
+    assert m["value"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["details"]["app_user_picks"] == 3
+    assert m["details"]["recall"] == pytest.approx(1 / 3, abs=1e-4)
+    assert not score(tr, [])["attribution_precision"]["scored"]
+
+
+def test_offers_are_matched_to_true_opportunities_and_wrong_ones_counted() -> None:
+    m1, m2, m3 = customer_id(1001), customer_id(1002), customer_id(1003)
+    tr = truth(*app_visit("v1", 1001, 0.0, 200.0), *app_visit("v2", 1002, 100.0, 300.0),
+               *app_visit("v3", 1003, 0.0, 100.0),
+               {"type": "interests", "visitor": "v1", "customer": m1, "t": 0.0, "products": [
+                   {"sku": "A", "expires_t": 9999.0, "expires": format_time(T0 + 9999)},
+                   {"sku": "B", "expires_t": 9999.0, "expires": format_time(T0 + 9999)},
+                   {"sku": "C", "expires_t": 50.0, "expires": format_time(T0 + 50)}]},
+               {"type": "interests", "visitor": "v2", "customer": m2, "t": 50.0, "products": [
+                   {"sku": "A", "expires_t": 9999.0, "expires": format_time(T0 + 9999)}]},
+               {"type": "offer.opportunity", "visitor": "v1", "customer": m1, "sku": "A",
+                "zone": "z", "t": 30.0},
+               {"type": "offer.opportunity", "visitor": "v2", "customer": m2, "sku": "A",
+                "zone": "z", "t": 130.0})
+
+    def offer(t: float, customer: str, sku: str) -> dict[str, Any]:
+        return ev("omo.journey.offer.triggered", t, customer=customer, visitor="x" * 16,
+                  sku=sku, zone="z", screen="screen-1")
+
+    events = [offer(31, m1, "A"), offer(40, m1, "A"),  # right, then repeated
+              offer(60, m1, "B"),  # listed, but v1 never stayed in its zone
+              offer(70, m1, "C"),  # expired at 50
+              offer(80, m3, "A"),  # m3 has no list
+              offer(50, m2, "A")]  # m2 is not in the store yet
+    recall = score(tr, events)["offer_recall"]
+    assert recall["value"] == 0.5 and recall["details"]["opportunities"] == 2
+    wrong = score(tr, events)["offer_wrong"]
+    assert wrong["value"] == 3 and wrong["better"] == "lower"
+    assert {k: wrong["details"][k] for k in ("right", "repeated", "zone_not_reached",
+                                             "expired", "not_listed", "wrong_shopper")} == {
+        "right": 1, "repeated": 1, "zone_not_reached": 1, "expired": 1, "not_listed": 1,
+        "wrong_shopper": 1}
+    assert not score(tr, [])["offer_recall"]["scored"]

@@ -52,7 +52,7 @@ def test_bench_camera_reports_the_pipeline_beside_its_ceiling_for_the_shipped_mo
     models = result["models"]
     assert isinstance(models, dict) and set(models) == {"mtcnn"}
     _check_row(models["mtcnn"], 10)
-    assert models["mtcnn"]["kind"] == "face"
+    assert models["mtcnn"]["kind"] == "face" and models["mtcnn"]["zoom"] == 2.0
     assert models["mtcnn"]["detections_per_frame"] > 0  # the astronaut is found
     assert result["ratio"] == models["mtcnn"]["ratio"]
     assert "yunet" in result["skipped"]  # not fetched there
@@ -70,3 +70,5 @@ def test_bench_camera_headline_is_yunet_when_present() -> None:
         _check_row(row, 10)
     assert models["fastestdet"]["kind"] == "person"
     assert result["frames_per_s"] == models["yunet"]["frames_per_s"]
+    # a face model runs zoomed in both loops, as the pipeline runs it by default
+    assert models["yunet"]["zoom"] == 2.0 and models["fastestdet"]["zoom"] == 1.0

@@ -59,6 +59,23 @@ def test_gaze_hysteresis_needs_the_change_to_hold_and_dates_it_back() -> None:
     assert g.stop(2.5) == 0 and g.attention_s == pytest.approx(0.9)
 
 
+def test_an_unknown_yaw_holds_the_looking_state() -> None:
+    g = Gaze(GazeParams(enter=0.2, leave=0.3, min_s=0.3))
+    g.update(0.5, 0.0, known=False)  # too small to tell: no look starts, none is guessed
+    g.update(0.0, 0.1, known=False)
+    g.update(0.0, 0.5, known=False)
+    assert not g.looking and not g.looked and g.attention_s == 0
+    g.update(0.0, 1.0)
+    g.update(0.0, 1.3)  # known and frontal for 0.3 s: looking from 1.0
+    assert g.looking
+    g.update(0.6, 1.5, known=False)  # the face shrank: still looking, time goes on
+    g.update(0.6, 2.0, known=False)
+    assert g.looking and g.attention_s == pytest.approx(1.0)
+    g.update(0.6, 2.1)
+    g.update(0.6, 2.5)  # known and turned away for 0.4 s: stopped at 2.1
+    assert not g.looking and g.attention_s == pytest.approx(1.1)
+
+
 def _det(x: float, y: float = 50, s: float = 40) -> Detection:
     return Detection(DetectionKind.FACE, Box(x, y, x + s, y + s), 0.9)
 

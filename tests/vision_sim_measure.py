@@ -54,7 +54,15 @@ def main() -> None:
     ap.add_argument("--model", default="cv2-yunet",
                     help="cv2-yunet (OpenCV's YuNet, the figures in docs/vision.md), or a "
                          "shipped model: mtcnn, yunet")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="keep each seed's run (events.db, truth.jsonl) in DIR/seed-N")
+    ap.add_argument("--rescore", metavar="DIR",
+                    help="no runs: score the events kept in DIR/seed-N by --keep against "
+                         "the truth the simulator derives now (after a truth fix)")
     args = ap.parse_args()
+    if args.rescore:
+        rescore(Path(args.rescore), args)
+        return
     vision: dict[str, Any] = {k: _value(v) for k, v in (a.split("=", 1) for a in args.vision)}
     if args.model != "cv2-yunet":  # a shipped model by name (yunet from ../shared/models)
         vision.setdefault("model", args.model)
@@ -80,18 +88,45 @@ def main() -> None:
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
+            out = Path(args.keep) / f"seed-{seed}" if args.keep else Path(tmp)
             res = asyncio.run(simulate(Options(
                 scenario=args.scenario, seed=seed, duration=args.duration, out=out,
                 report=out / "report.json", headless=True,
                 snapshot_every_s=args.duration, progress=False, vision=True,
                 overrides={"camera.fps": args.fps, "camera.width": w, "camera.height": h})))
-            metrics = res.report.get("metrics", {})
-            row = {m: (metrics.get(m) or {}).get("value") for m in METRICS}
-            row["details"] = {m: (metrics.get(m) or {}).get("details") for m in METRICS}
-            row["seed"], row["wall_s"] = seed, round(res.wall_s, 1)
+            row = _row(res.report.get("metrics", {}), seed)
+            row["wall_s"] = round(res.wall_s, 1)
             rows.append(row)
             print(json.dumps(row))
+    _summary(rows)
+
+
+def _row(metrics: dict[str, Any], seed: int) -> dict[str, Any]:
+    row: dict[str, Any] = {m: (metrics.get(m) or {}).get("value") for m in METRICS}
+    row["details"] = {m: (metrics.get(m) or {}).get("details") for m in METRICS}
+    row["seed"] = seed
+    return row
+
+
+def rescore(where: Path, args: argparse.Namespace) -> None:
+    from edge.eventlog import open_readonly
+    from sim.scoring import Truth, score
+    from sim.world import build_world, scenarios
+
+    rows = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        el = open_readonly(where / f"seed-{seed}" / "events.db")
+        try:
+            events = [s.event.to_dict() for s in el.query()]
+        finally:
+            el.close()
+        world = build_world(scenarios()[args.scenario], seed, args.duration)
+        rows.append(_row(score(Truth(world.truth), events), seed))
+        print(json.dumps(rows[-1]))
+    _summary(rows)
+
+
+def _summary(rows: list[dict[str, Any]]) -> None:
     for m in METRICS:
         vals = [float(v) for r in rows if isinstance(v := r[m], (int, float))]
         if vals:

@@ -514,6 +514,15 @@ class Vision:
     track_timeout_s: float = key(
         "a track unseen this long has left (covers a detector's misses and short occlusions)",
         3.0, range=(0.1, 60), unit="seconds")
+    zoom: float = key(
+        "small far faces: detect again on a band of the frame enlarged this many times (the "
+        "model's cost grows by zoom^2 x the band's share of the frame; 1: off)", 2.0,
+        range=(1.0, 4.0), unit="times")
+    zoom_band_top: float = key("top of the enlarged band (far people's heads, near the "
+                               "horizon for a camera at head height)", 0.42, range=(0.0, 1.0),
+                               unit="a fraction of the frame's height")
+    zoom_band_bottom: float = key("bottom of the enlarged band", 0.70, range=(0.0, 1.0),
+                                  unit="a fraction of the frame's height")
     min_track_frames: int = key("frames a track needs before it counts as a person", 3,
                                 range=(1, 100), unit="frames")
     attention_enter: float = key(
@@ -523,6 +532,9 @@ class Vision:
                                  range=(0.01, 1.0), unit="a yaw ratio")
     attention_min_s: float = key("how long a change must hold", 0.2, range=(0.0, 10.0),
                                  unit="seconds")
+    attention_min_face_px: float = key(
+        "a smaller face's yaw is unknown (its landmarks are too coarse): it neither starts "
+        "nor ends a look", 20.0, range=(0.0, 200.0), unit="pixels (the box's larger side)")
     debug_dir: str | None = key(
         "write every 10th analysed frame here, every face blurred; ignored unless "
         "privacy.store_frames = true; unset: frames are never written", None,
@@ -543,14 +555,50 @@ class Insight:
                               unit="seconds")
     weight_zone_min: float = key(
         "interest score per minute shoppers stopped in the product's zone (shared among the "
-        "zone's products)", 1.0, range=(0, 1000), unit="points")
+        "zone's products)", 0.1, range=(0, 1000), unit="points")
     weight_attention_min: float = key(
         "interest score per minute of attention to the product's shelf or its card on a "
         "screen", 2.0, range=(0, 1000), unit="points")
     weight_pick: float = key("interest score per item picked up", 1.0, range=(0, 1000),
                              unit="points")
-    weight_return: float = key("interest score per item put back (it was considered)", 0.5,
+    weight_return: float = key("interest score per item put back (it was considered)", 0.25,
                                range=(0, 1000), unit="points")
+
+
+@dataclass(frozen=True)
+class Journey:
+    enabled: bool = key("the OMO journey of opted-in app users: offers at the shelf, pick "
+                        "attribution and a summary per visit (docs/journey.md)", True)
+    offer_cooldown_s: float = key(
+        "after an offer, the same product is not offered to the same customer again for "
+        "this long (also across visits; within a visit a product is offered once)", 3600.0,
+        range=(0, 30 * 86400), unit="seconds")
+    show_s: float = key("how long the nearest screen shows an offered product", 15.0,
+                        range=(1, 3600), unit="seconds")
+    show_priority: str = key("the priority of that show on the screen", "trigger",
+                             choices=("trigger", "cloud", "urgent"),
+                             allowed="trigger, cloud or urgent")
+    attribution_threshold: float = key(
+        "a pick is attributed to an opted-in shopper only when the evidence (presence in "
+        "the plate's zone around the pick times the shopper's share of everyone there) is "
+        "at least this", 0.5, range=(0, 1))
+    ambiguity_ratio: float = key(
+        "no attribution (counted as ambiguous) when the runner-up's presence is at least "
+        "this share of the best candidate's: never guess between close candidates", 0.5,
+        range=(0, 1))
+    attribution_window_s: float = key(
+        "presence in the plate's zone is measured over this long either side of the pick",
+        10.0, range=(0, 60), unit="seconds")
+    attribution_wait_s: float = key(
+        "a pick is decided this long after it happened, so zone changes decided late still "
+        "count; a visit's summary waits as long after its end", 20.0, range=(0, 600),
+        unit="seconds")
+    look_dwell_s: float = key(
+        "a stay in a zone at least this long counts as looking at its products in the "
+        "summary", 10.0, range=(0, 3600), unit="seconds")
+    max_customers: int = key("interest lists kept (the oldest update goes first)", 10_000,
+                             range=(1, 1_000_000))
+    max_products: int = key("products kept per interest list", 50, range=(1, 500))
 
 
 @dataclass(frozen=True)
@@ -605,6 +653,8 @@ class Config:
         "(docs/signage-channel.md).")
     insight: Insight = key("Store insight: product interest and the shopping funnel per "
                            "window (docs/insight.md).")
+    journey: Journey = key("The OMO journey of opted-in app users: the cloud's interest "
+                           "lists, offers at the shelf, attribution (docs/journey.md).")
     broker: Broker = key("The MQTT broker events are delivered to.")
     source_path: str | None = field(default=None)
 

@@ -145,6 +145,9 @@ def vision(config: Config) -> list[str]:
     if v.attention_leave < v.attention_enter:
         problems.append(f"vision.attention_leave = {v.attention_leave}: must be at least "
                         f"vision.attention_enter ({v.attention_enter})")
+    if v.zoom > 1.0 and v.zoom_band_bottom <= v.zoom_band_top:
+        problems.append(f"vision.zoom_band_bottom = {v.zoom_band_bottom}: must be below "
+                        f"vision.zoom_band_top ({v.zoom_band_top})")
     return problems
 
 

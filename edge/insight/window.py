@@ -29,10 +29,10 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class Weights:
-    zone_min: float = 1.0
+    zone_min: float = 0.1
     attention_min: float = 2.0
     pick: float = 1.0
-    ret: float = 0.5
+    ret: float = 0.25
 
 
 def _seconds() -> defaultdict[str, float]:

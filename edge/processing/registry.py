@@ -26,6 +26,7 @@ BUILDERS: list[str] = [
     "edge.signage_link.triggers:build",
     "edge.vision:build",
     "edge.insight:build",
+    "edge.journey:build",
 ]
 
 

@@ -20,7 +20,8 @@
   (`EventLog.mark_delivered_later`); the next append writes the marks in its own
   transaction (no fsync of their own, and appends never queue behind a mark transaction).
   What no append has carried within `ack_linger_s` (20 ms) is written on its own, one
-  transaction for all of it.
+  transaction for all of it, but never queued behind an append in progress (that append
+  or the next may carry them; the flusher looks again 5 ms later).
 """
 
 from __future__ import annotations
@@ -259,10 +260,14 @@ class Publisher(LinkListener):
         while True:
             await self._acks_ready.wait()
             self._acks_ready.clear()
-            while (age := self.log.unmarked_age()) is not None and age < self.ack_linger_s:
-                await asyncio.sleep(self.ack_linger_s - age)  # a batching delay
-                self._collect()
-            await self._flush_once(loop)
+            while (age := self.log.unmarked_age()) is not None:
+                if age < self.ack_linger_s:
+                    await asyncio.sleep(self.ack_linger_s - age)  # a batching delay
+                    self._collect()
+                elif not await self._flush_once(loop, wait=False):
+                    # An append is writing: it may carry the marks; look again later.
+                    await asyncio.sleep(self.ack_linger_s / 4)
+                    self._collect()
 
     def _collect(self) -> None:
         """Take note of the marks the log has written since the last call."""
@@ -271,14 +276,19 @@ class Publisher(LinkListener):
             self._acked_unflushed.difference_update(seqs)
             self.counters["delivered"] += changed
 
-    async def _flush_once(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _flush_once(self, loop: asyncio.AbstractEventLoop, *, wait: bool = True) -> bool:
+        """Write the queued marks in a transaction of their own; with ``wait=False`` not
+        while another write holds the log (returns False then)."""
         async with self._flush_lock:
             self._collect()
             if self.log.unmarked_age() is None:
-                return
-            await loop.run_in_executor(self._writer, self.log.flush_delivered)
-            self.counters["ack_flushes"] += 1
+                return True
+            done = await loop.run_in_executor(
+                self._writer, lambda: self.log.flush_delivered(wait=wait))
+            if done:
+                self.counters["ack_flushes"] += 1
             self._collect()
+            return done
 
     async def flush(self) -> None:
         """Write every acknowledgement received so far (at shutdown)."""

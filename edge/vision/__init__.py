@@ -23,6 +23,7 @@ def build(config: Config) -> list[Processor]:
     from edge.vision.detectors import DetectorSpec
     from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
     from edge.vision.tracking import TrackParams
+    from edge.vision.zoom import ZoomParams
 
     if not config.cameras or not config.vision.enabled:
         return []
@@ -31,8 +32,10 @@ def build(config: Config) -> list[Processor]:
         window_s=v.window_s, k=v.min_people, min_hits=v.min_track_frames,
         min_score=v.min_score, motion_threshold=v.motion_threshold,
         max_cpu_share=v.max_cpu_share,
-        gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s),
-        track=TrackParams(timeout_s=v.track_timeout_s))
+        gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
+                       v.attention_min_face_px),
+        track=TrackParams(timeout_s=v.track_timeout_s),
+        zoom=ZoomParams(v.zoom, (v.zoom_band_top, v.zoom_band_bottom)))
     debug = DebugFrames(Path(v.debug_dir)) if v.debug_dir and config.privacy.store_frames \
         else None
     return [VisionProcessor(

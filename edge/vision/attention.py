@@ -9,6 +9,11 @@ camera is mounted on the screen, so facing the camera is looking at the screen.
 `min_s`, and stops once it stayed above `leave` (> enter) for `min_s`, so a face that
 wobbles around the threshold does not flicker. The change is dated back to when the new
 state was first seen, so the delay does not bias attention time.
+
+A face smaller than `min_face_px` (its box's larger side, in the frame's pixels) gives
+landmarks too coarse to tell a 20 degree turn from a 40 degree one: its yaw is unknown, and
+an unknown sample changes nothing (the track keeps looking, or not looking, as it was; a
+pending change neither firms up nor ends).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class GazeParams:
     enter: float = 0.2
     leave: float = 0.25
     min_s: float = 0.2
+    min_face_px: float = 20.0  # smaller faces: yaw unknown
 
 
 @dataclass
@@ -47,15 +53,18 @@ class Gaze:
     _pending_since: float | None = None
     _last_t: float | None = None
 
-    def update(self, ratio: float | None, t: float) -> float:
-        """Feed the ratio seen at `t` (None: no face or no landmarks, counts as not looking);
-        returns the seconds of attention added since the last update (negative when a look
-        is found to have ended earlier)."""
+    def update(self, ratio: float | None, t: float, *, known: bool = True) -> float:
+        """Feed the ratio seen at `t` (None: no face or no landmarks, counts as not looking;
+        `known` False: the face is too small to tell, the state holds); returns the seconds
+        of attention added since the last update (negative when a look is found to have
+        ended earlier)."""
         added = 0.0
         if self._last_t is not None and self.looking:
             added = max(0.0, t - self._last_t)
             self.attention_s += added
         self._last_t = t
+        if not known:
+            return added
         p = self.params
         want = (ratio is not None and abs(ratio) < p.enter) if not self.looking \
             else not (ratio is None or abs(ratio) > p.leave)

@@ -7,7 +7,9 @@ processor's own thread, so inference never blocks the event loop):
    too soon are skipped and counted, so a slow model lowers the analysed rate;
 2. motion gate (`edge.vision.motion`): on a static scene the model is not run and the last
    detections are reused, so tracks and attention go on;
-3. the detector (loaded once, by name, on this thread: `edge.vision.detectors`);
+3. the detector (loaded once, by name, on this thread: `edge.vision.detectors`), run again
+   on an enlarged band of the frame where far people's small faces are
+   (`edge.vision.zoom`);
 4. tracking (`edge.vision.tracking`) and attention with hysteresis per track
    (`edge.vision.attention`);
 5. audience windows per camera and content item, k-anonymous (`edge.vision.audience`).
@@ -36,6 +38,7 @@ from edge.vision.detection import Box, Detection, DetectionKind, Detector, Model
 from edge.vision.detectors import DetectorSpec, DetectorUnavailable, load
 from edge.vision.motion import MotionGate
 from edge.vision.tracking import Track, Tracker, TrackParams
+from edge.vision.zoom import ZoomedDetector, ZoomParams
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class VisionSettings:
     max_cpu_share: float = 0.8
     gaze: GazeParams = field(default_factory=GazeParams)
     track: TrackParams = field(default_factory=TrackParams)
+    zoom: ZoomParams = field(default_factory=ZoomParams)  # small far faces (edge.vision.zoom)
 
 
 @dataclass
@@ -167,7 +171,9 @@ class VisionProcessor(BaseProcessor):
                 self.counts["no_model"] += 1
                 return None
             try:
-                self.detector = self.loader(self.detector_spec)
+                loaded = self.loader(self.detector_spec)
+                self.detector = ZoomedDetector(loaded, self.settings.zoom) \
+                    if self.settings.zoom.enabled else loaded
             except DetectorUnavailable as exc:
                 if self._load_failed_at is None:
                     log.warning("vision: cannot load the detector: %s", exc)
@@ -199,8 +205,11 @@ class VisionProcessor(BaseProcessor):
             prev = tr.extra.get("t")
             dt = t - prev if isinstance(prev, float) else 0.0
             tr.extra["t"] = t
-            lm = tr.detection.landmarks if tr.detection is not None else None
-            att = gaze.update(yaw_ratio(lm) if lm is not None else None, t)
+            det = tr.detection
+            lm = det.landmarks if det is not None else None
+            known = det is None or max(det.box.width, det.box.height) \
+                >= self.settings.gaze.min_face_px
+            att = gaze.update(yaw_ratio(lm) if lm is not None else None, t, known=known)
             pending = tr.extra.setdefault("pending", [])
             assert isinstance(pending, list)
             pending.append(Slice(tr.id, t, dt, att))

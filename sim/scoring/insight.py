@@ -24,24 +24,22 @@ def _span(events: list[EventView], kind: str) -> tuple[float, float] | None:
 
 
 @scorer("product_interest_rho", part="insight", better="higher", needs=(INTEREST,),
-        how="Spearman's rho (ties averaged) between products ranked by their true interest "
-            "(the truth's looks at the product + picks + returns) and by the sum of their "
-            "scores in omo.insight.product.interest, over every product on the shelves and "
-            "the run time the reported windows cover")
+        how="Spearman's rho (ties averaged) between products ranked by the truth's intent "
+            "(shoppers whose visit starts in the run time the reported windows cover and who "
+            "came for the product: the truth's `intent` records, online interest that drew "
+            "them in included) and by the sum of their scores in "
+            "omo.insight.product.interest, over every product on the shelves")
 def product_interest_rho(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     span = _span(events, INTEREST)
     assert span is not None
     t0, t1 = span
     skus = sorted(set(truth.plates.values()))
     true = dict.fromkeys(skus, 0.0)
-    for r in truth.of("look"):
+    for r in truth.of("intent"):
         if t0 <= float(r["t"]) < t1:
             for sku in r.get("skus", ()):
-                true[sku] = true.get(sku, 0.0) + 1
-    for kind in ("pick", "return"):
-        for r in truth.of(kind):
-            if t0 <= float(r["t"]) < t1:
-                true[r["sku"]] = true.get(r["sku"], 0.0) + 1
+                if sku in true:
+                    true[sku] += 1
     found = dict.fromkeys(skus, 0.0)
     for e in events:
         if e.type == INTEREST:

@@ -2,8 +2,9 @@
 well tracks follow people.
 
 Truth (sim/world.py): `camera.pass` records each person's time in a camera's field of view
-with the intervals their face was turned to the camera (`faces`; within 50 degrees), and
-`look` records who looked at which screen and when."""
+with the intervals their face was visible to it (`faces`: turned within 50 degrees, and not
+hidden behind nearer people as the camera draws them), and `look` records who looked at
+which screen and when."""
 
 from __future__ import annotations
 
@@ -73,8 +74,8 @@ HOW = ("for each audience window event (camera, window ending at the event's tim
 
 @scorer("opportunities_to_see_error", part="vision", better="lower", needs=NEEDS,
         how=HOW.format(what="people (shoppers and staff) in the field of view whose face was "
-                            "turned to the camera (within 50 degrees) at some moment of the "
-                            "window"))
+                            "turned to the camera (within 50 degrees) and not hidden behind "
+                            "nearer people at some moment of the window"))
 def opportunities_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     return _error(truth, events, "passing")
 
