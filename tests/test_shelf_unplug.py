@@ -18,7 +18,7 @@ from sim.scoring import Truth, event_views
 from sim.scoring.shelf import _matches
 from tests.sim_fixtures import short_run
 
-SEED, DURATION = 2, 150.0  # the outage (52.5-82.5 s) holds two picks on shelf-2's plate 3
+SEED, DURATION = 13, 150.0  # the outage (52.5-82.5 s) holds two picks and a return on shelf-2
 
 
 def test_no_shelf_event_is_lost_across_an_unplug_and_replug(tmp_path: Path) -> None:
