@@ -3,6 +3,8 @@ audience windows, blurred debug frames."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -176,3 +178,17 @@ def test_debug_frames_blur_every_face(tmp_path: Path) -> None:
     face = written[40:120, 40:120].astype(float)
     assert cv2.Laplacian(face, cv2.CV_64F).var() < 0.1 * cv2.Laplacian(
         img[40:120, 40:120].astype(float), cv2.CV_64F).var()
+
+
+def test_a_store_without_cameras_does_not_load_opencv() -> None:
+    """The vision builder returns before importing its pipeline: OpenCV costs the daemon
+    ~20 MB resident (the command-flood test's memory goal caught it)."""
+    code = ("import sys\n"
+            "from edge.config.loading import parse\n"
+            "from edge.vision import build\n"
+            "config = parse({'store': {'id': 's1', 'device': 'd1'}})\n"
+            "assert build(config) == []\n"
+            "print('cv2' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False", out.stderr

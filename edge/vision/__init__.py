@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 def build(config: Config) -> list[Processor]:
     """The vision processor for `config`, or nothing without cameras. No I/O: the model is
     loaded by name on the processor's own thread when the first frame needs it."""
+    if not config.cameras or not config.vision.enabled:
+        return []  # before the imports: the pipeline pulls in OpenCV (~20 MB resident)
+
     from pathlib import Path
 
     from edge.vision.attention import GazeParams
@@ -25,8 +28,6 @@ def build(config: Config) -> list[Processor]:
     from edge.vision.tracking import TrackParams
     from edge.vision.zoom import ZoomParams
 
-    if not config.cameras or not config.vision.enabled:
-        return []
     v = config.vision
     settings = VisionSettings(
         window_s=v.window_s, k=v.min_people, min_hits=v.min_track_frames,
