@@ -505,8 +505,8 @@ class Vision:
         "k-anonymity: an audience window (or a content item within it) with fewer people is "
         "not reported, only counted", 3, range=(1, 1000), unit="people")
     motion_threshold: float = key(
-        "motion gate: a frame whose 64x48 grey thumbnail differs from the last analysed one "
-        "by at most this mean grey level is not analysed (0: analyse every frame)", 2.0,
+        "motion gate: a frame none of whose 64x48 grey thumbnail cells differs from the last "
+        "analysed one by more than this is not analysed (0: analyse every frame)", 8.0,
         range=(0.0, 255.0), unit="grey levels")
     max_cpu_share: float = key(
         "compute budget: inference may take at most this share of one core; frames beyond "
