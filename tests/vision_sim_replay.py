@@ -3,10 +3,10 @@
 `tests.vision_sim_measure --keep DIR` keeps each seed's rendered videos and truth. This
 runs the detector (with the zoomed band) once on every frame of those videos and caches the
 detections (`DIR/seed-N/detections-<model>.pkl`), then replays them through the real
-`VisionProcessor` (tracking, attention, audience windows; motion gate and budget off, as
-in the simulator's lockstep with `motion_threshold` 0) with the `[vision]` keys given, and
-scores the windows against the truth. Frames are timed as the simulator's clock delivers
-them (the run's start plus index / fps).
+`VisionProcessor` (tracking, attention, audience windows; compute budget off, every frame
+as in the simulator's lockstep; the motion gate sees the decoded frames) with the
+`[vision]` keys given, and scores the windows against the truth. Frames are timed as the
+simulator's clock delivers them (the run's start plus index / fps).
 
     .venv/bin/python -m tests.vision_sim_replay --dir /tmp/vw/tune --seeds 1,3 \
         --duration 300 --vision min_track_frames=5 --vision track_timeout_s=3
@@ -27,7 +27,7 @@ from drivers.readings import Frame
 from edge.events import format_time
 from edge.processing.processor import Output
 from edge.vision.attention import GazeParams
-from edge.vision.detection import Detection, Detector, ModelInfo
+from edge.vision.detection import Detection, DetectionKind, Detector, ModelInfo
 from edge.vision.detectors import DetectorSpec
 from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
 from edge.vision.tracking import TrackParams
@@ -38,20 +38,15 @@ from tests.vision_sim_measure import METRICS, _row, _summary, _value
 
 
 class Cached:
-    """A detector that answers from the cache: the frame's index is in its first pixel."""
+    """A detector that answers from the cache, for the frame the replay hands over now."""
 
-    def __init__(self, dets: list[list[Detection]], info: ModelInfo) -> None:
+    def __init__(self, dets: dict[str, list[list[Detection]]], info: ModelInfo) -> None:
         self.dets, self.info = dets, info
+        self.now: tuple[str, int] = ("", 0)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        b, g, r = (int(v) for v in image[0, 0])
-        return self.dets[b | g << 8 | r << 16]
-
-
-def _marker(i: int) -> np.ndarray:
-    img = np.zeros((1, 1, 3), np.uint8)
-    img[0, 0] = (i & 255, (i >> 8) & 255, (i >> 16) & 255)
-    return img
+        camera, i = self.now
+        return self.dets[camera][i]
 
 
 def detections(video: Path, cache: Path, make: Any, zoom: ZoomParams) -> list[list[Detection]]:
@@ -65,7 +60,7 @@ def detections(video: Path, cache: Path, make: Any, zoom: ZoomParams) -> list[li
         ok, img = cap.read()
         if not ok:
             break
-        out.append(det.detect(img))
+        out.append(det.detect(np.asarray(img, np.uint8)))
     cap.release()
     cache.write_bytes(pickle.dumps(out))
     return out
@@ -77,27 +72,26 @@ def settings(vision: dict[str, Any]) -> VisionSettings:
     v = dataclasses.replace(Vision(), **vision)
     return VisionSettings(
         window_s=v.window_s, k=v.min_people, min_hits=v.min_track_frames,
-        min_score=v.min_score, motion_threshold=0, max_cpu_share=0,
+        min_score=v.min_score, motion_threshold=v.motion_threshold, max_cpu_share=0,
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
                         v.attention_min_face_px),
         track=TrackParams(timeout_s=v.track_timeout_s),
         zoom=ZoomParams(1.0))
 
 
-def replay(world: Any, dets: dict[str, list[list[Detection]]], s: VisionSettings,
-           fps: float) -> list[dict[str, Any]]:
-    info = ModelInfo("cached", "0")
+def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
+           s: VisionSettings, fps: float) -> list[dict[str, Any]]:
     cams = [CameraSpec(c.id, c.zone, c.screen, fps) for c in world.layout.cameras]
-    p = VisionProcessor(cams, DetectorSpec("cached"), s,
-                        loader=lambda _spec: Cached([d for c in cams for d in dets[c.camera]],
-                                                    info))
+    cached = Cached(dets, ModelInfo("cached", "0", DetectionKind.FACE))
+    p = VisionProcessor(cams, DetectorSpec("cached"), s, loader=lambda _spec: cached)
+    caps = {c.camera: cv2.VideoCapture(str(where / "video" / f"{c.camera}.avi")) for c in cams}
+    blank = np.zeros((8, 8, 3), np.uint8)
     events: list[dict[str, Any]] = []
+
+    def keep(out: Output) -> None:
+        events.extend({"type": e.type, "time": format_time(e.at), "data": e.data} for e in out)
+
     t0 = world.start_epoch
-    offset = {}
-    n = 0
-    for c in cams:
-        offset[c.camera] = n
-        n += len(dets[c.camera])
     frames = max(len(v) for v in dets.values())
     next_tick = t0 + 1.0
     for i in range(frames):
@@ -105,19 +99,25 @@ def replay(world: Any, dets: dict[str, list[list[Detection]]], s: VisionSettings
         while next_tick <= t:
             out = Output(next_tick)
             p.on_tick(next_tick, out)
-            events += [{"type": e.type, "time": format_time(e.at), "data": e.data} for e in out]
+            keep(out)
             next_tick += 1.0
         for c in cams:
             if i < len(dets[c.camera]):
+                image: Any = blank
+                if s.motion_threshold > 0:  # the gate needs the picture
+                    ok, img = caps[c.camera].read()
+                    image = img if ok else blank
+                cached.now = (c.camera, i)
                 out = Output(t)
-                p.on_reading(Frame(c.camera, t, i, _marker(offset[c.camera] + i)), out)
-                events += [{"type": e.type, "time": format_time(e.at), "data": e.data}
-                           for e in out]
+                p.on_reading(Frame(c.camera, t, i, image), out)
+                keep(out)
+    for cap in caps.values():
+        cap.release()
     end = t0 + frames / fps + 120
     while next_tick <= end:
         out = Output(next_tick)
         p.on_tick(next_tick, out)
-        events += [{"type": e.type, "time": format_time(e.at), "data": e.data} for e in out]
+        keep(out)
         next_tick += 1.0
     return events
 
@@ -156,7 +156,7 @@ def main() -> None:
         dets = {c.id: detections(where / "video" / f"{c.id}.avi",
                                  where / f"detections-{c.id}-{tag}.pkl", make, zoom)
                 for c in world.layout.cameras}
-        events = replay(world, dets, settings(vision), args.fps)
+        events = replay(world, where, dets, settings(vision), args.fps)
         row = _row(score(Truth(world.truth), events), seed)
         rows.append(row)
         print({m: row[m] for m in METRICS}, seed)
