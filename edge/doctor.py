@@ -433,6 +433,20 @@ def check_ble_mqtt(config: Config, timeout_s: float) -> CheckResult:
                                    "receivers")
 
 
+def check_pos_mqtt(config: Config, timeout_s: float) -> CheckResult:
+    """The store broker a local POS publishes its sales to: reachable over TCP."""
+    m = config.insight.pos_mqtt
+    assert m is not None
+    name = f"local POS {m.host}:{m.port}"
+    try:
+        socket.create_connection((m.host, m.port), timeout=timeout_s).close()
+    except OSError as exc:
+        return CheckResult(False, name, f"cannot connect: {exc.strerror or exc}",
+                           "start the store broker the POS publishes to, or correct "
+                           "insight.pos_mqtt.host / insight.pos_mqtt.port")
+    return CheckResult(True, name, f"reachable (TCP); sales on {m.topic}")
+
+
 def run_checks(config: Config, timeout_s: float = 3.0) -> Iterator[CheckResult]:
     """Every check for the configured store, in order; never raises."""
     yield _guard("event log", lambda: check_event_log(config))
@@ -455,6 +469,11 @@ def run_checks(config: Config, timeout_s: float = 3.0) -> Iterator[CheckResult]:
             yield _with_timeout(partial(check_ble_mqtt, config, timeout_s),
                                 f"BLE MQTT feed {m.host}:{m.port}", timeout_s * 2 + 1,
                                 "check ble.mqtt.host, DNS and the network path")
+    pos = config.insight.pos_mqtt
+    if config.insight.enabled and pos is not None and pos.enabled:
+        yield _with_timeout(partial(check_pos_mqtt, config, timeout_s),
+                            f"local POS {pos.host}:{pos.port}", timeout_s * 2 + 1,
+                            "check insight.pos_mqtt.host, DNS and the network path")
     for i, shelf in enumerate(config.shelves):
         limit = timeout_s if "://" in shelf.port else max(timeout_s, DEVICE_TIMEOUT_S)
         yield _with_timeout(partial(check_serial, i, shelf), f"serial shelves[{i}] {shelf.port}",

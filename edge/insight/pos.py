@@ -9,7 +9,9 @@ resent receipt, under the same or another command id, is answered `ok` with
 `"duplicate": true` and recorded nothing; a receipt whose recording failed may be sent again.
 
 The wiring builder `build` registers the handler in `services.command_handlers` (the sync
-component serves it from the cloud's command topics); it runs no component of its own.
+component serves it from the cloud's command topics) and, with `[insight.pos_mqtt]`, runs
+`edge.insight.pos_mqtt.LocalPosListener`, which takes the same sales from a local POS on the
+store's broker (`via: "local"`).
 """
 
 from __future__ import annotations
@@ -113,8 +115,17 @@ class SaleDesk:
 
 
 def build(config: Config, services: Services) -> list[Component]:
-    """Register the `pos.sale` handler (unless another part has one); no component."""
-    if config.insight.enabled and COMMAND not in services.command_handlers:
-        desk = SaleDesk(services, config.storage.state_dir / "receipts.db")
-        services.command_handlers[COMMAND] = desk.handle
-    return []
+    """Register the `pos.sale` handler (unless another part has one), and with
+    `[insight.pos_mqtt]` the component that takes sales from a local POS on the store's
+    broker (`edge.insight.pos_mqtt`)."""
+    if not config.insight.enabled or COMMAND in services.command_handlers:
+        return []
+    desk = SaleDesk(services, config.storage.state_dir / "receipts.db")
+    services.command_handlers[COMMAND] = desk.handle
+    local = config.insight.pos_mqtt
+    if local is None or not local.enabled:
+        return []
+    from edge.insight.pos_mqtt import LocalPosListener
+
+    return [LocalPosListener(local, desk,
+                             client_id=f"omo-edge-pos-{config.store}-{config.device}")]
