@@ -16,7 +16,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -166,11 +166,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_an_http_stream_that_stops_goes_offline_is_retried_and_recovers(
-        tmp_path: Path) -> None:
-    port = _free_port()
-    server = MjpegServer(port, 40)
-    run = Run(_config(tmp_path, f"http://127.0.0.1:{port}/stream.mjpg"))
+class StreamServer(Protocol):
+    def stop(self) -> None: ...
+
+
+def _a_stream_stops_and_comes_back(tmp_path: Path, url: str,
+                                   serve: Callable[[int], StreamServer]) -> None:
+    """The daemon reads `url` from `serve(40)` (grey 40), which then stops; the camera goes
+    offline, is retried, and delivers `serve(200)`'s frames when that one starts."""
+    server = serve(40)
+    run = Run(_config(tmp_path, url))
 
     async def go() -> None:
         nonlocal server
@@ -179,12 +184,14 @@ def test_an_http_stream_that_stops_goes_offline_is_retried_and_recovers(
         try:
             await run.advance_until(lambda: run.captures and run.capture.frames >= 3, "frames")
             assert run.state() == "online" and not run.capture.pace
+            latest = run.capture.latest()
+            assert latest is not None and int(latest.image.mean()) < 100
             server.stop()  # the camera goes away
             await run.advance_until(lambda: run.state() == "offline", "offline")
             await run.advance_until(lambda: run.counters().get("open_failures", 0) >= 2,
-                         "retries that fail")
+                                    "retries that fail")
             before = run.capture.frames
-            server = MjpegServer(port, 200)  # back, showing something else
+            server = serve(200)  # back, showing something else
             await run.advance_until(lambda: run.capture.frames >= before + 3, "frames again")
             assert run.state() == "online"
             latest = run.capture.latest()
@@ -202,6 +209,13 @@ def test_an_http_stream_that_stops_goes_offline_is_retried_and_recovers(
     counters = run.daemon.supervisor.states["camera:cam-1"].counters
     assert counters["disconnects"] == 1 and counters["open_failures"] >= 2
     assert run.capture.opens == 2
+
+
+def test_an_http_stream_that_stops_goes_offline_is_retried_and_recovers(
+        tmp_path: Path) -> None:
+    port = _free_port()
+    _a_stream_stops_and_comes_back(tmp_path, f"http://127.0.0.1:{port}/stream.mjpg",
+                                   lambda grey: MjpegServer(port, grey))
 
 
 # ---------------------------------------------------------------- an RTSP camera
@@ -252,38 +266,5 @@ class RtspServer:
 def test_an_rtsp_camera_that_stops_goes_offline_is_retried_and_recovers(
         tmp_path: Path) -> None:
     port = _free_port()
-    server = RtspServer(port, 40)
-    run = Run(_config(tmp_path, f"rtsp://127.0.0.1:{port}/cam"))
-
-    async def go() -> None:
-        nonlocal server
-        stop = asyncio.Event()
-        task = asyncio.create_task(run.daemon.run(stop, handle_signals=False))
-        try:
-            await run.advance_until(lambda: run.captures and run.capture.frames >= 3, "frames")
-            assert run.state() == "online" and not run.capture.pace
-            latest = run.capture.latest()
-            assert latest is not None and int(latest.image.mean()) < 100
-            server.stop()  # the camera goes away
-            await run.advance_until(lambda: run.state() == "offline", "offline")
-            await run.advance_until(lambda: run.counters().get("open_failures", 0) >= 2,
-                                    "retries that fail")
-            before = run.capture.frames
-            server = RtspServer(port, 200)  # back, showing something else
-            await run.advance_until(lambda: run.capture.frames >= before + 3, "frames again")
-            assert run.state() == "online"
-            latest = run.capture.latest()
-            assert latest is not None and int(latest.image.mean()) > 150
-            assert not task.done()
-        finally:
-            stop.set()
-            assert await asyncio.wait_for(task, 20) == 0
-            server.stop()
-
-    asyncio.run(go())
-    statuses = _statuses(tmp_path / "events.db")
-    assert [s["status"] for s in statuses] == ["offline", "online"]
-    assert "read failed" in str(statuses[0]["detail"])
-    counters = run.daemon.supervisor.states["camera:cam-1"].counters
-    assert counters["disconnects"] == 1 and counters["open_failures"] >= 2
-    assert run.capture.opens == 2
+    _a_stream_stops_and_comes_back(tmp_path, f"rtsp://127.0.0.1:{port}/cam",
+                                   lambda grey: RtspServer(port, grey))
