@@ -66,10 +66,11 @@ def detections(video: Path, cache: Path, make: Any, zoom: ZoomParams) -> list[li
     return out
 
 
-def settings(vision: dict[str, Any]) -> VisionSettings:
-    from edge.config.model import Vision
+def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
+    from sim.runner import sim_config
 
-    v = dataclasses.replace(Vision(), **vision)
+    v = dataclasses.replace(sim_config(world, where, None, "127.0.0.1", vision=True).vision,
+                            **vision)
     return VisionSettings(
         window_s=v.window_s, k=v.min_people, min_hits=v.min_track_frames,
         min_score=v.min_score, motion_threshold=v.motion_threshold, max_cpu_share=0,
@@ -156,7 +157,7 @@ def main() -> None:
         dets = {c.id: detections(where / "video" / f"{c.id}.avi",
                                  where / f"detections-{c.id}-{tag}.pkl", make, zoom)
                 for c in world.layout.cameras}
-        events = replay(world, where, dets, settings(vision), args.fps)
+        events = replay(world, where, dets, settings(world, where, vision), args.fps)
         row = _row(score(Truth(world.truth), events), seed)
         rows.append(row)
         print({m: row[m] for m in METRICS}, seed)
