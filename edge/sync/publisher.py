@@ -102,6 +102,7 @@ class Publisher(LinkListener):
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="outbox-read")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="outbox-ack")
         self._flush_lock = asyncio.Lock()
+        self.delivered_changed = asyncio.Event()  # set when more events are marked delivered
         self.last_nack: str | None = None
         for name in ("published", "acked", "delivered", "resent", "nacked", "ack_flushes"):
             self.counters.setdefault(name, 0)
@@ -198,9 +199,11 @@ class Publisher(LinkListener):
         holds the rest back."""
         gen = self._gen
         while gen and gen == self._gen and len(self._inflight) < self.window:
-            lane = await self._next_lane(gen)
-            if lane is None or gen != self._gen:
-                break
+            lane = self._lane_ready()
+            if lane is None:
+                lane = await self._next_lane(gen)
+                if lane is None or gen != self._gen:
+                    break
             item = lane.buf[0]
             if lane.priority > Priority.HIGH and self._bucket is not None:
                 now = self._monotonic()
@@ -220,6 +223,16 @@ class Publisher(LinkListener):
             if len(self._inflight) > self.counters["inflight_peak"]:
                 self.counters["inflight_peak"] = len(self._inflight)
         self.counters["inflight"] = len(self._inflight)
+        return None
+
+    def _lane_ready(self) -> _Lane | None:
+        """The lane `_next_lane` would pick when no lane has to read from the log first
+        (the live tail: no coroutine a published event); None otherwise."""
+        for lane in self._lanes:
+            if lane.buf:
+                return lane
+            if lane.more and not lane.reading:
+                return None
         return None
 
     async def _next_lane(self, gen: int) -> _Lane | None:
@@ -275,6 +288,7 @@ class Publisher(LinkListener):
         if seqs:
             self._acked_unflushed.difference_update(seqs)
             self.counters["delivered"] += changed
+            self.delivered_changed.set()
 
     async def _flush_once(self, loop: asyncio.AbstractEventLoop, *, wait: bool = True) -> bool:
         """Write the queued marks in a transaction of their own; with ``wait=False`` not
