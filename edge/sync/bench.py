@@ -335,6 +335,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ratio": round(best_omo["per_s"] / best_raw["per_s"], 3),
             "raw_paho_asyncio_per_s": round(best_aio["per_s"], 1),
             "ratio_vs_raw_asyncio": round(best_omo["per_s"] / best_aio["per_s"], 3),
+            # CPU per event over the timed part (process; loop thread): steadier than the
+            # wall-clock ratio while other processes load the machine.
+            "cpu_us_per_event": {
+                "omo_edge": round(1e6 * best_omo["cpu_s"] / args.events, 1),
+                "omo_edge_loop": round(1e6 * best_omo["loop_cpu_s"] / args.events, 1),
+                "raw_paho_asyncio": round(1e6 * best_aio["cpu_s"] / args.events, 1)},
             "runs_omo_edge_per_s": [round(r["per_s"], 1) for r in live_omo],
             "runs_raw_paho_per_s": [round(r["per_s"], 1) for r in live_raw],
             "runs_raw_paho_asyncio_per_s": [round(r["per_s"], 1) for r in live_aio],

@@ -44,6 +44,7 @@ from edge.sync.topics import Topics
 
 log = logging.getLogger("omo_edge.sync.publisher")
 ACK_LINGER_S = 0.02
+TAIL_WINDOWS = 16  # the live tail holds up to this many windows of events (see `tail`)
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Publisher(LinkListener):
         window: int,
         rate_limit: float = 0.0,
         page: int = 500,
+        tail: int | None = None,
         counters: dict[str, int] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         ack_linger_s: float = ACK_LINGER_S,
@@ -86,6 +88,10 @@ class Publisher(LinkListener):
         self.window = window
         self.rate_limit = rate_limit
         self.page = page
+        # Events the live tail holds in memory per lane before it goes back to reading
+        # pages from the log: publishing behind by more than this (a burst, a slow broker)
+        # reads them back from SQLite instead of keeping them all in memory.
+        self.tail = tail if tail is not None else max(2 * page, TAIL_WINDOWS * window)
         self.counters = counters if counters is not None else {}
         self._monotonic = monotonic
         self._lanes = [_Lane(p) for p in sorted(Priority)]
@@ -119,7 +125,7 @@ class Publisher(LinkListener):
         if not self._gen:
             return
         if lane.live and not lane.reading and event.seq > lane.cursor:
-            if len(lane.buf) < 2 * self.page:
+            if len(lane.buf) < self.tail:
                 lane.buf.append(event)
                 lane.cursor = event.seq
             else:  # publishing is behind: go back to reading pages from the log
