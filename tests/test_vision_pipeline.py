@@ -4,8 +4,9 @@ against their schemas, k-anonymity, the motion gate and the compute budget."""
 
 from __future__ import annotations
 
+import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from edge.config import parse
 from edge.events import Event, format_time
 from edge.processing.processor import Emission, Output
 from edge.processing.registry import build_processors
-from edge.vision.detection import Detector
+from edge.vision.detection import Detection, Detector
 from edge.vision.detectors import DetectorSpec, DetectorUnavailable
 from edge.vision.pipeline import (
     AUDIENCE_WINDOW,
@@ -147,6 +148,46 @@ def test_slow_inference_lowers_the_rate_not_a_backlog(yunet: CvYuNet) -> None:
     assert c["budget_skipped"] > 0
     # about 2.5 a second of 5: each run buys 0.4 s of frame time
     assert 0.35 * c["frames"] <= c["analysed"] <= 0.55 * c["frames"]
+
+
+class _Slowed:
+    """YuNet, then 50 ms more per frame: waiting (a loaded machine: the thread is off the
+    core) or computing (a slow model)."""
+
+    def __init__(self, inner: CvYuNet, busy: bool) -> None:
+        self.inner, self.busy = inner, busy
+        self.info = inner.info
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        found = self.inner.detect(frame)
+        if self.busy:
+            end = time.thread_time() + 0.05
+            while time.thread_time() < end:
+                pass
+        else:
+            time.sleep(0.05)  # stands in for being preempted, not for synchronisation
+        return found
+
+
+@pytest.mark.parametrize(("busy", "clock", "starved"), [
+    (False, None, False),  # the default clock: waiting for a core costs nothing
+    (False, time.perf_counter, True),  # the wall clock would skip frames for it
+    (True, None, True),  # real compute over the share is still limited
+])
+def test_the_budget_counts_compute_not_waiting(yunet: CvYuNet, busy: bool,
+                                               clock: Callable[[], float] | None,
+                                               starved: bool) -> None:
+    # 5 frames/s at a 0.15 share earns 30 ms a frame: less than the 50 ms added
+    kw: dict[str, Any] = {} if clock is None else {"cost_clock": clock}
+    p = VisionProcessor([CameraSpec("cam-1", "promo", None, fps=5.0)], DetectorSpec("y"),
+                        VisionSettings(window_s=10, k=1, max_cpu_share=0.15,
+                                       motion_threshold=0),
+                        loader=lambda spec: _Slowed(yunet, busy), **kw)
+    _feed(p, _walkers(1, 1.0))
+    c = p.counters()
+    skipped = c.get("budget_skipped", 0)
+    assert (skipped > 0) is starved
+    assert c["analysed"] + skipped == c["frames"]
 
 
 def test_no_model_is_counted_not_a_crash() -> None:

@@ -8,8 +8,14 @@ frame is analysed while the balance is positive, else skipped and counted. With 
 after each run) lets several cameras whose frames come at the same moment share one budget:
 each is analysed as long as the sum stays within the share. The frame source already keeps
 only the newest frame, so a slow model lowers the analysed rate and never builds a backlog.
-Measured cost is the one input here that is not from the readings: replaying with
-`max_share` 0 (no budget) is deterministic.
+Cost is the processing thread's CPU time around the model run (`time.thread_time`, the
+processor's default `cost_clock`), not the wall clock: on a loaded machine a run that waits
+for a core takes longer by the wall clock but costs no more, and timing it by the wall clock
+starved the budget there (2,200-4,600 of 6,000 simulated frames skipped per run, so scores
+followed machine load). The share is of one core, as the model runs on that one thread
+(`vision.threads` 1, the default); with more intra-op threads the pool's other threads are
+not counted. Measured cost is the one input here that is not from the readings: replaying
+with `max_share` 0 (no budget) is deterministic.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ class VisionProcessor(BaseProcessor):
                  settings: VisionSettings | None = None, *,
                  loader: Callable[[DetectorSpec], Detector] = load,
                  debug: FrameSink | None = None,
-                 cost_clock: Callable[[], float] = time.perf_counter) -> None:
+                 cost_clock: Callable[[], float] = time.thread_time) -> None:
         self.settings = s = settings or VisionSettings()
         self.subscriptions = Subscriptions(readings=(Frame,), events=(ITEM_PLAYED,),
                                            tick_s=1.0, own_thread=True)
