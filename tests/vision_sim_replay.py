@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import pickle
 from pathlib import Path
 from typing import Any
@@ -81,16 +82,20 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
 
 
 def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
-           s: VisionSettings, fps: float) -> list[dict[str, Any]]:
+           settings_: list[VisionSettings], fps: float) -> list[list[dict[str, Any]]]:
+    """Every settings' events, from one pass over the videos (decoded once for all)."""
     cams = [CameraSpec(c.id, c.zone, c.screen, fps) for c in world.layout.cameras]
     cached = Cached(dets, ModelInfo("cached", "0", DetectionKind.FACE))
-    p = VisionProcessor(cams, DetectorSpec("cached"), s, loader=lambda _spec: cached)
+    procs = [VisionProcessor(cams, DetectorSpec("cached"), s, loader=lambda _spec: cached)
+             for s in settings_]
+    gated = any(s.motion_threshold > 0 for s in settings_)
     caps = {c.camera: cv2.VideoCapture(str(where / "video" / f"{c.camera}.avi")) for c in cams}
     blank = np.zeros((8, 8, 3), np.uint8)
-    events: list[dict[str, Any]] = []
+    events: list[list[dict[str, Any]]] = [[] for _ in procs]
 
-    def keep(out: Output) -> None:
-        events.extend({"type": e.type, "time": format_time(e.at), "data": e.data} for e in out)
+    def keep(k: int, out: Output) -> None:
+        events[k].extend({"type": e.type, "time": format_time(e.at), "data": e.data}
+                         for e in out)
 
     t0 = world.start_epoch
     frames = max(len(v) for v in dets.values())
@@ -98,27 +103,30 @@ def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
     for i in range(frames):
         t = t0 + i / fps
         while next_tick <= t:
-            out = Output(next_tick)
-            p.on_tick(next_tick, out)
-            keep(out)
+            for k, p in enumerate(procs):
+                out = Output(next_tick)
+                p.on_tick(next_tick, out)
+                keep(k, out)
             next_tick += 1.0
         for c in cams:
             if i < len(dets[c.camera]):
                 image: Any = blank
-                if s.motion_threshold > 0:  # the gate needs the picture
+                if gated:  # the gate needs the picture
                     ok, img = caps[c.camera].read()
                     image = img if ok else blank
                 cached.now = (c.camera, i)
-                out = Output(t)
-                p.on_reading(Frame(c.camera, t, i, image), out)
-                keep(out)
+                for k, p in enumerate(procs):
+                    out = Output(t)
+                    p.on_reading(Frame(c.camera, t, i, image), out)
+                    keep(k, out)
     for cap in caps.values():
         cap.release()
     end = t0 + frames / fps + 120
     while next_tick <= end:
-        out = Output(next_tick)
-        p.on_tick(next_tick, out)
-        keep(out)
+        for k, p in enumerate(procs):
+            out = Output(next_tick)
+            p.on_tick(next_tick, out)
+            keep(k, out)
         next_tick += 1.0
     return events
 
@@ -133,8 +141,15 @@ def main() -> None:
     ap.add_argument("--model", default="cv2-yunet", help="cv2-yunet, mtcnn or yunet")
     ap.add_argument("--zoom", type=float, default=2.0)
     ap.add_argument("--vision", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="replay every combination (on top of --vision) in one pass; "
+                         "prints mean and worst per combination")
     args = ap.parse_args()
     vision = {k: _value(v) for k, v in (a.split("=", 1) for a in args.vision)}
+    axes = [(k, [_value(x) for x in v.split(",")])
+            for k, v in (a.split("=", 1) for a in args.grid)]
+    combos = [dict(zip([k for k, _ in axes], vals, strict=True))
+              for vals in itertools.product(*[vs for _, vs in axes])]
     zoom = ZoomParams(args.zoom, (vision.get("zoom_band_top", 0.42),
                                   vision.get("zoom_band_bottom", 0.70)))
     if args.model == "cv2-yunet":
@@ -149,7 +164,7 @@ def main() -> None:
         def make() -> Detector:
             return load(DetectorSpec(args.model, 1, str(yunet_path().parent)
                                      if args.model == "yunet" else None))
-    rows = []
+    rows: list[list[dict[str, Any]]] = [[] for _ in combos]
     for seed in (int(x) for x in args.seeds.split(",")):
         where = Path(args.dir) / f"seed-{seed}"
         world = build_world(scenarios()[args.scenario], seed, args.duration)
@@ -157,11 +172,16 @@ def main() -> None:
         dets = {c.id: detections(where / "video" / f"{c.id}.avi",
                                  where / f"detections-{c.id}-{tag}.pkl", make, zoom)
                 for c in world.layout.cameras}
-        events = replay(world, where, dets, settings(world, where, vision), args.fps)
-        row = _row(score(Truth(world.truth), events), seed)
-        rows.append(row)
-        print({m: row[m] for m in METRICS}, seed)
-    _summary(rows)
+        runs = replay(world, where, dets,
+                      [settings(world, where, vision | c) for c in combos], args.fps)
+        for k, (combo, events) in enumerate(zip(combos, runs, strict=True)):
+            row = _row(score(Truth(world.truth), events), seed)
+            rows[k].append(row)
+            print({m: row[m] for m in METRICS}, seed, combo or "", flush=True)
+    for combo, combo_rows in zip(combos, rows, strict=True):
+        if combo:
+            print("==", combo)
+        _summary(combo_rows)
 
 
 if __name__ == "__main__":
