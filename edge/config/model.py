@@ -523,7 +523,7 @@ class Vision:
                                unit="a fraction of the frame's height")
     zoom_band_bottom: float = key("bottom of the enlarged band", 0.70, range=(0.0, 1.0),
                                   unit="a fraction of the frame's height")
-    min_track_frames: int = key("frames a track needs before it counts as a person", 3,
+    min_track_frames: int = key("frames a track needs before it counts as a person", 8,
                                 range=(1, 100), unit="frames")
     attention_enter: float = key(
         "a face looks at the screen once |yaw ratio| stays below this (0.2 is about 20 "
