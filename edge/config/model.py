@@ -563,6 +563,10 @@ class Insight:
                              unit="points")
     weight_return: float = key("interest score per item put back (it was considered)", 0.25,
                                range=(0, 1000), unit="points")
+    weight_offer: float = key(
+        "interest score per journey offer of the product: an opted-in shopper who browsed it "
+        "online reached its shelf (omo.journey.offer.triggered)", 0.0, range=(0, 1000),
+        unit="points")
 
 
 @dataclass(frozen=True)
@@ -593,6 +597,18 @@ class Journey:
         "a pick is decided this long after it happened, so zone changes decided late still "
         "count; a visit's summary waits as long after its end", 20.0, range=(0, 600),
         unit="seconds")
+    attribution_needs_receipt: bool = key(
+        "a pick is attributed only once the shopper's own receipt (the one sold as they left "
+        "a checkout zone) confirms it: it lists the product with as many units as were "
+        "picked while they stood in the plate's zone; decided at the visit's end. Off: "
+        "decided from presence alone, which also credits a shopper with the picks of people "
+        "beside them whose phone BLE cannot see", True)
+    receipt_lead_s: float = key(
+        "a shopper's receipt is sold about this long before BLE sees them leave the "
+        "checkout zone", 6.5, range=(0, 600), unit="seconds")
+    receipt_slack_s: float = key(
+        "... give or take this; exactly one receipt must fall in that span", 2.0,
+        range=(0, 600), unit="seconds")
     look_dwell_s: float = key(
         "a stay in a zone at least this long counts as looking at its products in the "
         "summary", 10.0, range=(0, 3600), unit="seconds")

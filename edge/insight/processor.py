@@ -25,10 +25,11 @@ if TYPE_CHECKING:
 INTEREST = "omo.insight.product.interest"
 FUNNEL = "omo.insight.funnel.window"
 SALE = "omo.pos.sale.recorded"
+OFFER = "omo.journey.offer.triggered"
 SUBSCRIBED = ("omo.presence.visit.started", "omo.presence.zone.entered",
               "omo.presence.zone.exited", "omo.presence.footfall.window",
               "omo.shelf.item.picked", "omo.shelf.item.returned", "omo.vision.person.left",
-              "omo.signage.item.played", SALE)
+              "omo.signage.item.played", SALE, OFFER)
 TICK_S = 10.0
 MIN_FOOTFALL = 10  # door-counter entries before coverage is estimated from them
 MAX_PENDING_VISITS = 10_000  # visits waiting for the door counter's window to close
@@ -149,6 +150,11 @@ class InsightProcessor(BaseProcessor):
     def _returned(self, d: dict[str, Any], t: float) -> None:
         self._shelf(d, t, False)
 
+    def _offered(self, d: dict[str, Any], t: float) -> None:
+        sku = d.get("sku")
+        if isinstance(sku, str) and sku:
+            self._window(t, "offer").offered[sku] += 1
+
     def _played(self, d: dict[str, Any], t: float) -> None:
         item, screen = d.get("item"), d.get("screen")
         if not (isinstance(item, str) and item.startswith(CARD_PREFIX)
@@ -237,6 +243,7 @@ _HANDLERS = {
     "omo.signage.item.played": InsightProcessor._played,
     "omo.vision.person.left": InsightProcessor._person,
     SALE: InsightProcessor._sale,
+    OFFER: InsightProcessor._offered,
 }
 
 
@@ -251,7 +258,7 @@ def from_config(config: Config) -> InsightProcessor:
     camera_zones = frozenset(c.zone for c in config.cameras)
     cat = Catalogue(product_zone, tuple(sorted(config.zone_ids())), camera_zones)
     weights = Weights(ins.weight_zone_min, ins.weight_attention_min, ins.weight_pick,
-                      ins.weight_return)
+                      ins.weight_return, ins.weight_offer)
     return InsightProcessor(cat, weights, window_s=ins.window_minutes * 60.0,
                             close_after_s=ins.close_after_s, stop_dwell_s=ins.stop_dwell_s,
                             plate_skus=plate_skus)
