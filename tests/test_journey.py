@@ -259,7 +259,7 @@ def sale(t: float, *lines: tuple[str, int], receipt: str = "R-1") -> Event:
 
 def checkout_visit(*extra: Event, sold: list[Event]) -> list[Event]:
     """ALICE picks one TEA at the drinks shelf, then leaves the checkout zone at T0 + 61.5:
-    her receipt is the one sold `receipt_lead_s` (6.5 s) before, give or take 2 s."""
+    her receipt is the one sold `receipt_lead_s` (6 s) before, give or take 3 s."""
     return sorted([*arrive(ALICE, "m1", T0 + 1), *move(ALICE, "entrance", "drinks", T0 + 10),
                    pick(T0 + 20), *extra, *move(ALICE, "drinks", "checkout", T0 + 40), *sold,
                    *leave(ALICE, "checkout", T0 + 61.5, 60.5)], key=_t)

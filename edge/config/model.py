@@ -585,10 +585,11 @@ class Journey:
     attribution_threshold: float = key(
         "a pick is attributed to an opted-in shopper only when the evidence (presence in "
         "the plate's zone around the pick times the shopper's share of everyone there) is "
-        "at least this", 0.5, range=(0, 1))
+        "at least this (low: the receipt check, attribution_needs_receipt, does the work)",
+        0.2, range=(0, 1))
     ambiguity_ratio: float = key(
         "no attribution (counted as ambiguous) when the runner-up's presence is at least "
-        "this share of the best candidate's: never guess between close candidates", 0.5,
+        "this share of the best candidate's: never guess between close candidates", 0.7,
         range=(0, 1))
     attribution_window_s: float = key(
         "presence in the plate's zone is measured over this long either side of the pick",
@@ -605,9 +606,9 @@ class Journey:
         "beside them whose phone BLE cannot see", True)
     receipt_lead_s: float = key(
         "a shopper's receipt is sold about this long before BLE sees them leave the "
-        "checkout zone", 6.5, range=(0, 600), unit="seconds")
+        "checkout zone", 6.0, range=(0, 600), unit="seconds")
     receipt_slack_s: float = key(
-        "... give or take this; exactly one receipt must fall in that span", 2.0,
+        "... give or take this; exactly one receipt must fall in that span", 3.0,
         range=(0, 600), unit="seconds")
     look_dwell_s: float = key(
         "a stay in a zone at least this long counts as looking at its products in the "

@@ -66,15 +66,15 @@ class JourneySettings:
     offer_cooldown_s: float = 3600.0
     show_s: float = 15.0
     show_priority: str = "trigger"
-    attribution_threshold: float = 0.5
-    ambiguity_ratio: float = 0.5
+    attribution_threshold: float = 0.2
+    ambiguity_ratio: float = 0.7
     attribution_window_s: float = 10.0
     attribution_wait_s: float = 20.0
     look_dwell_s: float = 10.0
     max_customers: int = 10_000
     attribution_needs_receipt: bool = True
-    receipt_lead_s: float = 6.5
-    receipt_slack_s: float = 2.0
+    receipt_lead_s: float = 6.0
+    receipt_slack_s: float = 3.0
 
 
 @dataclass(frozen=True)
