@@ -32,7 +32,7 @@ from sim.seeds import parse_seeds
 from sim.world import build_world, scenarios
 
 GRID = {"zone_min": (0.0, 0.05, 0.1, 0.25, 0.5), "attention_min": (2.0,),
-        "pick": (1.0,), "ret": (0.0, 0.25, 0.5), "offer": (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)}
+        "pick": (1.0,), "ret": (0.0, 0.25, 0.5), "offer": (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)}
 
 
 @dataclass

@@ -555,7 +555,7 @@ class Insight:
                               unit="seconds")
     weight_zone_min: float = key(
         "interest score per minute shoppers stopped in the product's zone (shared among the "
-        "zone's products)", 0.1, range=(0, 1000), unit="points")
+        "zone's products)", 0.05, range=(0, 1000), unit="points")
     weight_attention_min: float = key(
         "interest score per minute of attention to the product's shelf or its card on a "
         "screen", 2.0, range=(0, 1000), unit="points")
@@ -565,7 +565,7 @@ class Insight:
                                range=(0, 1000), unit="points")
     weight_offer: float = key(
         "interest score per journey offer of the product: an opted-in shopper who browsed it "
-        "online reached its shelf (omo.journey.offer.triggered)", 0.0, range=(0, 1000),
+        "online reached its shelf (omo.journey.offer.triggered)", 2.0, range=(0, 1000),
         unit="points")
 
 

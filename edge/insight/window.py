@@ -29,11 +29,11 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class Weights:
-    zone_min: float = 0.1
+    zone_min: float = 0.05
     attention_min: float = 2.0
     pick: float = 1.0
     ret: float = 0.25
-    offer: float = 0.0
+    offer: float = 2.0
 
 
 def _seconds() -> defaultdict[str, float]:

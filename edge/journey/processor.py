@@ -13,9 +13,13 @@ comes only from the events and the host's ticks.
   (never the shopper) on the nearest screen: once per product per visit, and not again for
   the same customer and product within `offer_cooldown_s`.
 - `omo.shelf.item.picked` is decided `attribution_wait_s` after it happened (zone changes
-  are decided late) by `edge.journey.attribution`; an attributed pick becomes
-  `omo.journey.pick.attributed`. A return (`omo.shelf.item.returned`) attributed by the
-  same rule takes the units back out of that shopper's picks.
+  are decided late) by `edge.journey.attribution`. With `attribution_needs_receipt` (the
+  default) such a pick waits for the visit's end and is confirmed by the shopper's own
+  receipt (the one sold as they left a checkout zone), which must list the product with
+  as many units as were picked while they stood in the plate's zone; a confirmed pick
+  becomes `omo.journey.pick.attributed`, dated at the pick. A return
+  (`omo.shelf.item.returned`) attributed by the same rule takes the units back out of that
+  shopper's picks.
 - `omo.presence.visit.ended` of an opted-in visit: `omo.journey.completed`, as long after
   the visit's end, with its zones, products looked at (stays of `look_dwell_s` or more in
   their zone), picked (attributed, one entry per unit, less what they put back), bought
