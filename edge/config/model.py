@@ -592,6 +592,10 @@ class Insight:
         "interest score per journey offer of the product: an opted-in shopper who browsed it "
         "online reached its shelf (omo.journey.offer.triggered)", 2.0, range=(0, 1000),
         unit="points")
+    weight_pick_paired: float = key(
+        "interest score per item picked together with another product of the shelf (within "
+        "a second): one of the two is usually taken along, not come for", 0.5,
+        range=(0, 1000), unit="points")
     pos_mqtt: PosMqtt | None = key(
         "A local POS on the store's broker: each sale published there is recorded like the "
         "`pos.sale` command (docs/insight.md). Commented out: a store without one.")
