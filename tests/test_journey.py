@@ -232,6 +232,19 @@ def test_no_attribution_when_two_shoppers_are_close_nor_to_a_shopper_elsewhere()
     assert done["visitor"] == ALICE and done["picked"] == []
 
 
+@pytest.mark.parametrize(("picked_at", "attributed"), [(27.5, True), (29.0, False)])
+def test_a_pick_as_the_shopper_leaves_the_zone_is_not_hers(picked_at: float,
+                                                           attributed: bool) -> None:
+    """Presence decides an exit a few seconds late: BLE leaving the zone within
+    `attribution_stay_after_s` (2 s) of the pick means she may have been gone already."""
+    p = from_config(config(attribution_stay_after_s=2.0))
+    out = run(p, [*arrive(ALICE, "m1", T0 + 1), *move(ALICE, "entrance", "drinks", T0 + 10),
+                  pick(T0 + picked_at), *move(ALICE, "drinks", "snacks", T0 + 30),
+                  *leave(ALICE, "snacks", T0 + 50, 49.0)], T0 + 100)
+    assert [a["visitor"] for a in of(out, ATTRIBUTED)] == ([ALICE] if attributed else [])
+    assert p.counters().get("journey.picks.leaving", 0) == (0 if attributed else 1)
+
+
 def test_a_zone_change_decided_after_the_pick_still_counts() -> None:
     """Presence dates zone changes back: the entry into the drinks zone reaches the log after
     the pick it covers; the pick waits `attribution_wait_s` for it."""

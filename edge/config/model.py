@@ -642,6 +642,10 @@ class Journey:
     receipt_slack_s: float = key(
         "... give or take this; exactly one receipt must fall in that span", 3.0,
         range=(0, 600), unit="seconds")
+    attribution_stay_after_s: float = key(
+        "a pick is attributed only to a shopper BLE still places in the plate's zone this "
+        "long after it (presence decides an exit a few seconds late; 0: off)", 2.0,
+        range=(0, 600), unit="seconds")
     look_dwell_s: float = key(
         "a stay in a zone at least this long counts as looking at its products in the "
         "summary", 10.0, range=(0, 3600), unit="seconds")

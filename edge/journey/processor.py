@@ -79,6 +79,7 @@ class JourneySettings:
     attribution_needs_receipt: bool = True
     receipt_lead_s: float = 6.0
     receipt_slack_s: float = 3.0
+    attribution_stay_after_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -371,10 +372,23 @@ class JourneyProcessor(BaseProcessor):
             return
         visit = self.visits[decision.visitor]
         assert visit.customer is not None
+        if not pick.returned and not self._stays_after(visit, pick):
+            self.counts["picks.leaving"] += 1
+            return
         if self.s.attribution_needs_receipt:
             visit.provisional.append((pick, decision.confidence))
             return
         self._credit(visit, pick, decision.confidence, out)
+
+    def _stays_after(self, visit: Visit, pick: Pick) -> bool:
+        """Whether BLE still has the shopper in the pick's zone `attribution_stay_after_s`
+        after the pick. Presence decides an exit a few seconds late, so a shopper BLE sees
+        leave just after the pick may have been gone when it happened."""
+        after = self.s.attribution_stay_after_s
+        if after <= 0:
+            return True
+        return any(s.covers(pick.zone, pick.t) and (s.end is None or s.end >= pick.t + after)
+                   for s in visit.stays)
 
     def _credit(self, visit: Visit, pick: Pick, confidence: float, out: Output) -> None:
         """The pick (or return) is the shopper's: into the event and the summary."""
@@ -503,7 +517,7 @@ def settings_from_config(config: Config) -> JourneySettings:
         attribution_window_s=j.attribution_window_s, attribution_wait_s=j.attribution_wait_s,
         look_dwell_s=j.look_dwell_s, max_customers=j.max_customers,
         attribution_needs_receipt=j.attribution_needs_receipt, receipt_lead_s=j.receipt_lead_s,
-        receipt_slack_s=j.receipt_slack_s)
+        receipt_slack_s=j.receipt_slack_s, attribution_stay_after_s=j.attribution_stay_after_s)
 
 
 def from_config(config: Config, interests: dict[str, tuple[Interest, ...]] | None = None
