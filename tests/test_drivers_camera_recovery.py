@@ -87,8 +87,9 @@ def test_a_deleted_video_file_goes_offline_is_retried_and_recovers_when_replaced
         stop = asyncio.Event()
         task = asyncio.create_task(run.daemon.run(stop, handle_signals=False))
         try:
-            await run.advance_until(lambda: run.captures and run.capture.frames >= 1, "first frame")
-            assert run.state() == "online"
+            # the capture thread counts frames; the source loop then reports it online
+            await run.advance_until(lambda: run.captures and run.capture.frames >= 1
+                                    and run.state() == "online", "first frame, online")
             video.unlink()  # the camera vanishes (the open file plays out, then it is gone)
             await run.advance_until(lambda: run.state() == "offline", "offline")
             await run.advance_until(lambda: run.counters().get("open_failures", 0) >= 2,
@@ -103,8 +104,8 @@ def test_a_deleted_video_file_goes_offline_is_retried_and_recovers_when_replaced
                 w.write(frame)
             w.release()
             replacement.rename(video)  # it comes back, with other content
-            await run.advance_until(lambda: run.capture.frames >= before + 3, "frames again")
-            assert run.state() == "online"
+            await run.advance_until(lambda: run.capture.frames >= before + 3
+                                    and run.state() == "online", "frames again, online")
             latest = run.capture.latest()
             assert latest is not None and int(latest.image.mean()) > 150  # the new file's
             assert not task.done()
@@ -182,8 +183,9 @@ def _a_stream_stops_and_comes_back(tmp_path: Path, url: str,
         stop = asyncio.Event()
         task = asyncio.create_task(run.daemon.run(stop, handle_signals=False))
         try:
-            await run.advance_until(lambda: run.captures and run.capture.frames >= 3, "frames")
-            assert run.state() == "online" and not run.capture.pace
+            await run.advance_until(lambda: run.captures and run.capture.frames >= 3
+                                    and run.state() == "online", "frames, online")
+            assert not run.capture.pace
             latest = run.capture.latest()
             assert latest is not None and int(latest.image.mean()) < 100
             server.stop()  # the camera goes away
@@ -192,8 +194,8 @@ def _a_stream_stops_and_comes_back(tmp_path: Path, url: str,
                                     "retries that fail")
             before = run.capture.frames
             server = serve(200)  # back, showing something else
-            await run.advance_until(lambda: run.capture.frames >= before + 3, "frames again")
-            assert run.state() == "online"
+            await run.advance_until(lambda: run.capture.frames >= before + 3
+                                    and run.state() == "online", "frames again, online")
             latest = run.capture.latest()
             assert latest is not None and int(latest.image.mean()) > 150
             assert not task.done()
