@@ -29,12 +29,15 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class Weights:
-    zone_min: float = 0.05
-    attention_min: float = 2.0
-    pick: float = 1.0
-    ret: float = 0.25
-    offer: float = 2.0
-    paired: float = 0.5  # per unit picked together with another product of the shelf
+    """The interest score's weights: the `insight.weight_*` keys (their defaults live in
+    the config schema only)."""
+
+    zone_min: float
+    attention_min: float
+    pick: float
+    ret: float
+    offer: float
+    paired: float  # per unit picked together with another product of the shelf
 
 
 def _seconds() -> defaultdict[str, float]:

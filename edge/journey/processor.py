@@ -33,6 +33,8 @@ from collections import Counter, OrderedDict, defaultdict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from edge.config import defaults
+from edge.config.model import Journey
 from edge.events import Event, parse_time
 from edge.journey.attribution import Candidate, Outcome, Stay, decide, presence
 from edge.journey.interests import Interest, from_event
@@ -61,25 +63,6 @@ MAX_COOLDOWNS = 100_000
 MAX_LIST = 1_000  # entries per list in a summary
 SALE_KEEP_S = 3 * 3600.0
 STALE_S = 6 * 3600.0  # a visit with no news this long is dropped (its end was never seen)
-
-
-@dataclass(frozen=True)
-class JourneySettings:
-    """The `[journey]` config keys the processor uses."""
-
-    offer_cooldown_s: float = 3600.0
-    show_s: float = 15.0
-    show_priority: str = "trigger"
-    attribution_threshold: float = 0.2
-    ambiguity_ratio: float = 0.7
-    attribution_window_s: float = 10.0
-    attribution_wait_s: float = 20.0
-    look_dwell_s: float = 10.0
-    max_customers: int = 10_000
-    attribution_needs_receipt: bool = True
-    receipt_lead_s: float = 6.0
-    receipt_slack_s: float = 3.0
-    attribution_stay_after_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -135,10 +118,10 @@ class JourneyProcessor(BaseProcessor):
     name = "journey"
     subscriptions = Subscriptions(events=SUBSCRIBED, tick_s=TICK_S)
 
-    def __init__(self, store: Store, settings: JourneySettings | None = None,
+    def __init__(self, store: Store, settings: Journey | None = None,
                  interests: dict[str, tuple[Interest, ...]] | None = None) -> None:
         self.store = store
-        self.s = settings or JourneySettings()
+        self.s = settings or defaults(Journey)  # the [journey] keys at their defaults
         self.interests: OrderedDict[str, tuple[Interest, ...]] = OrderedDict(interests or {})
         self.visits: dict[str, Visit] = {}
         self.pending: deque[Pick] = deque()
@@ -509,19 +492,8 @@ def store_from_config(config: Config) -> Store:
                  frozenset(z.id for z in config.zones if z.kind == "checkout"))
 
 
-def settings_from_config(config: Config) -> JourneySettings:
-    j = config.journey
-    return JourneySettings(
-        offer_cooldown_s=j.offer_cooldown_s, show_s=j.show_s, show_priority=j.show_priority,
-        attribution_threshold=j.attribution_threshold, ambiguity_ratio=j.ambiguity_ratio,
-        attribution_window_s=j.attribution_window_s, attribution_wait_s=j.attribution_wait_s,
-        look_dwell_s=j.look_dwell_s, max_customers=j.max_customers,
-        attribution_needs_receipt=j.attribution_needs_receipt, receipt_lead_s=j.receipt_lead_s,
-        receipt_slack_s=j.receipt_slack_s, attribution_stay_after_s=j.attribution_stay_after_s)
-
-
 def from_config(config: Config, interests: dict[str, tuple[Interest, ...]] | None = None
                 ) -> JourneyProcessor:
-    return JourneyProcessor(store_from_config(config), settings_from_config(config),
+    return JourneyProcessor(store_from_config(config), config.journey,
                             interests)
 
