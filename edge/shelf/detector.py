@@ -223,6 +223,7 @@ class PlateDetector:
         back (a pick then a return) or where every step is a whole count of units. With
         beams, two hands or more in the episode split it by hand (`_by_hand`)."""
         trace, self.trace = self.trace, []
+        hands: list[tuple[float, float]] = []
         if self.has_beams:
             hands = sorted(h for h in self.hands
                            if h[1] >= self.t_start - self.s.hand_margin_s and h[0] <= t_end)
@@ -232,7 +233,7 @@ class PlateDetector:
                 split = self._by_hand(hands, trace, level, t_end)
                 if split is not None:
                     self.plateaus = []
-                    return split or None
+                    return split or self._by_shape(trace, level, t_end, cancel=True)
         points = [(self.before, self.t_start), *self.plateaus, (level, t_end)]
         self.plateaus = []
         steps: list[tuple[float, float, float]] = []  # (grams, t, level)
@@ -247,13 +248,16 @@ class PlateDetector:
                if abs(g) >= self.min_change_g]
         if len(out) == 1 and abs(out[0].grams) >= 1.5 * self.unit:
             return self._by_shape(trace, level, t_end) or out
+        if not out and hands:  # a hand was in, and the weight came back: a pick and a return?
+            return self._by_shape(trace, level, t_end, cancel=True)
         return out or None
 
-    def _by_shape(self, trace: list[tuple[float, float]], level: float, t_end: float
-                  ) -> list[Change] | None:
+    def _by_shape(self, trace: list[tuple[float, float]], level: float, t_end: float,
+                  cancel: bool = False) -> list[Change] | None:
         """One move of two units or more, with no plateau inside: two hands whose ramps
-        overlap or follow each other without a pause bend the ramp (`edge.shelf.ramps`)."""
-        ramps = split_ramps(trace, self.before, level, self.unit, self.s.ramps)
+        overlap or follow each other without a pause bend the ramp (`edge.shelf.ramps`).
+        `cancel`: hands were in and the weight came back, a pick and a return at once?"""
+        ramps = split_ramps(trace, self.before, level, self.unit, self.s.ramps, cancel)
         if ramps is None:
             return None
         out = []

@@ -29,6 +29,7 @@ class RampSettings:
     noise_floor_g: float = 1.0  # the load cell's noise (sigma) is at least this
     bent: float = 12.0  # one ramp leaves at least this many noise variances a sample
     better: float = 0.15  # and two ramps leave at most this share of one ramp's residual
+    reach: float = 0.25  # a pick and a return at once: the weight came this close to a unit
     most: int = 4  # two hands move at most this many units together (more: staff)
     grid: int = 2  # coarse search points per sample period
     fine: int = 64  # refinement down to this fraction of a sample period
@@ -112,10 +113,13 @@ class Fit:
 
 
 def fit(trace: list[tuple[float, float]], before: float, after: float, unit: float,
-        settings: RampSettings | None = None) -> Fit | None:
+        settings: RampSettings | None = None, cancel: bool = False) -> Fit | None:
     """One ramp and two fitted to the samples `trace` (time, grams) of an episode from the
     settled level `before` to `after`, the two carrying whole counts of `unit` grams (the
-    best of every way to split the count); None when there is no move to fit."""
+    best of every way to split the count); None when there is no move to fit. `cancel`:
+    the weight came back to where it was (within half a unit), and the two ramps are one
+    unit either way (a pick and a return at once, one after the other), the move being an
+    excursion that came within `reach` of a unit (less is a bump or a leaning hand)."""
     s = settings or RampSettings()
     if len(trace) < 8 or unit <= 0:
         return None
@@ -125,7 +129,13 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
     period = float(np.median(np.diff(t)))
     if period <= 0:
         return None
-    moving = np.nonzero(np.abs(y - total / 2) < abs(total) / 2 - 3 * s.noise_floor_g)[0]
+    margin = 3 * s.noise_floor_g
+    if cancel:
+        if float(np.max(np.abs(y))) < (1 - s.reach) * unit:
+            return None  # an excursion short of a unit: a bump or a leaning hand
+        moving = np.nonzero((np.abs(y) > margin) & (np.abs(y - total) > margin))[0]
+    else:
+        moving = np.nonzero(np.abs(y - total / 2) < abs(total) / 2 - margin)[0]
     if moving.size < 2:
         return None  # a step between two samples: nothing to tell apart
     lo, hi = float(t[max(0, moving[0] - 2)]), float(t[min(t.size - 1, moving[-1] + 2)])
@@ -142,7 +152,13 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
                      period / s.fine, one)
     rss1 = float(one(single[None, :])[0])
     count = round(total / unit)
-    if rss1 < s.bent * n * sigma ** 2 or not 2 <= abs(count) <= s.most:
+    if cancel:
+        splits = [] if count else [(unit + total / 2, total / 2 - unit),
+                                   (total / 2 - unit, unit + total / 2)]
+    else:
+        splits = [(total * k / abs(count), total * (abs(count) - k) / abs(count))
+                  for k in range(1, abs(count))] if 2 <= abs(count) <= s.most else []
+    if rss1 < s.bent * n * sigma ** 2 or not splits:
         return Fit(rss1, rss1, n, sigma, None)  # one straight ramp, within the noise
     # two ramps: the first starts the move or the second ends it (or both), about half a
     # period before the first sample that moved and after the last; a coarse grid places
@@ -156,8 +172,7 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
         np.column_stack([pairs[:, 0], pairs[:, 1], np.full(m, a), np.full(m, b)])]
     shapes = [c[np.all(c[:, 1::2] > c[:, 0::2], axis=1)] for c in shapes]
     best: tuple[float, Ramp, Ramp] | None = None
-    for k in range(1, abs(count)):  # every split of the count in two whole counts
-        grams = (total * k / abs(count), total * (abs(count) - k) / abs(count))
+    for grams in splits:  # every split of the count in two whole counts
         two = _Cost(t, y, grams)
         for cand in shapes:
             if not cand.size:
@@ -174,14 +189,14 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
 
 
 def split(trace: list[tuple[float, float]], before: float, after: float, unit: float,
-          settings: RampSettings | None = None) -> list[Ramp] | None:
+          settings: RampSettings | None = None, cancel: bool = False) -> list[Ramp] | None:
     """Two hands' changes in the samples `trace` (time, grams) of an episode from the
     settled level `before` to `after`, in the order they ended; None when one ramp explains
     the samples (or two do not, with whole counts). `unit`: one item's grams."""
     s = settings or RampSettings()
     if unit <= 0:
         return None
-    f = fit(trace, before, after, unit, s)
+    f = fit(trace, before, after, unit, s, cancel)
     if f is None or f.ramps is None or f.one < s.bent * f.samples * f.sigma ** 2 \
             or not f.two <= s.better * f.one:
         return None
