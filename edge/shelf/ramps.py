@@ -27,7 +27,9 @@ class RampSettings:
     """When two ramps are taken for two hands."""
 
     noise_floor_g: float = 1.0  # the load cell's noise (sigma) is at least this
-    bent: float = 12.0  # one ramp leaves at least this many noise variances a sample
+    # one ramp leaves at least this many noise variances a sample (not 12: the times of a
+    # real reader's samples jitter, which bends a straight ramp a little)
+    bent: float = 300.0
     better: float = 0.15  # and two ramps leave at most this share of one ramp's residual
     reach: float = 0.25  # a pick and a return at once: the weight came this close to a unit
     most: int = 4  # two hands move at most this many units together (more: staff)
