@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_OUT ?= sim-output
 
 # The signage player draws Japanese with a CJK font found through fontconfig.
-.PHONY: all venv mosquitto fonts test lint typecheck unit demo clean
+.PHONY: all venv mosquitto fonts rtsp test lint typecheck unit demo clean
 
 all: test
 
@@ -50,16 +50,29 @@ fonts:
 	  exit 1; \
 	fi
 
+# optional: the RTSP camera test serves a stream with GStreamer's gst-rtsp-server
+RTSP_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+rtsp:
+	@if /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "installing GStreamer's RTSP server (the RTSP camera test serves a stream with it)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $(RTSP_PACKAGES) >/dev/null \
+	    || echo "gst-rtsp-server not installed: the RTSP camera test will be skipped"; \
+	else \
+	  echo "optional: sudo apt-get install -y --no-install-recommends $(RTSP_PACKAGES) (else the RTSP camera test skips)"; \
+	fi
+
 lint: venv
 	$(BIN)/ruff check .
 
 typecheck: venv
 	$(BIN)/mypy
 
-unit: venv mosquitto fonts
+unit: venv mosquitto fonts rtsp
 	$(BIN)/python -m pytest -q
 
-test: venv mosquitto fonts lint typecheck unit
+test: venv mosquitto fonts rtsp lint typecheck unit
 
 demo: venv
 	$(BIN)/omo-edge sim --scenario normal-day --seed 7 --duration 900 --speed max \

@@ -26,11 +26,24 @@ import threading
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 
 from drivers.base import SensorLost
 from drivers.readings import Frame
+
+
+class FrameGate(Protocol):
+    """Holds a capture back until the frame it delivered last was consumed downstream.
+
+    The simulator's lockstep (`edge.services.SimHooks.frame_gate`): its cameras are files
+    played against its own clock, which can run faster than the model, so it has every frame
+    analysed instead of keeping the newest. A real camera never waits: production sets none.
+    """
+
+    def wait(self, last: Frame, stop: threading.Event) -> None:
+        """Return once `last` was consumed, `stop` is set, or the gate gives up waiting."""
 
 
 class CaptureError(RuntimeError):
@@ -78,8 +91,10 @@ class CaptureSource:
     def __init__(self, camera: str, source: str, *, now: Callable[[], float],
                  fps: float | None = None, pace: bool | None = None,
                  poll_s: float = 0.002, max_fps: float | None = None,
-                 loop: bool = False) -> None:
+                 loop: bool = False, gate: FrameGate | None = None) -> None:
         self.camera = camera
+        self.gate = gate
+        self._handed: Frame | None = None  # the last frame delivered (for the gate)
         self.source = parse_source(source)
         self.now = now
         self.fps = fps
@@ -161,6 +176,11 @@ class CaptureSource:
         no frame at all; opens the source unless `open()` was called."""
         if self._cap is None:
             self.open()
+        if self.gate is not None and self._handed is not None:
+            last, self._handed = self._handed, None
+            self.gate.wait(last, stop)
+            if stop.is_set():
+                return []
         while True:
             assert self._cap is not None
             cap, fps = self._cap, self._rate
@@ -205,6 +225,8 @@ class CaptureSource:
             self._last_delivered = due
             with self._lock:
                 self._newest = frame
+            if self.gate is not None:
+                self._handed = frame
             return [frame]
 
     def _capped(self, t: float) -> bool:

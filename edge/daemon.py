@@ -47,7 +47,7 @@ def retention_policy(config: Config) -> RetentionPolicy:
 
 
 class Bookkeeping:
-    """The command bookkeeping on disk (commands.db, signage hand-off files), as the
+    """The command bookkeeping on disk (commands.db, receipts.db, signage hand-off files), as the
     housekeeper sees it: its size, and a prune of what is over."""
 
     def __init__(self, config: Config) -> None:
@@ -59,10 +59,12 @@ class Bookkeeping:
         return bookkeeping_bytes(self.config)
 
     def prune(self, now: float) -> None:
-        from edge.sync.bookkeeping import prune_signage, signage_dir
+        from edge.insight.pos import prune_receipts
+        from edge.sync.bookkeeping import prune_signage, receipts_path, signage_dir
 
         with contextlib.suppress(OSError):
             prune_signage(signage_dir(self.config), now)
+        prune_receipts(receipts_path(self.config), now)
 
 
 class Housekeeper:

@@ -422,15 +422,30 @@ def check_providers(config: Config) -> CheckResult:
 def check_ble_mqtt(config: Config, timeout_s: float) -> CheckResult:
     """The broker the cheap BLE receivers publish to: reachable over TCP."""
     m = config.ble.mqtt
-    name = f"BLE MQTT feed {m.host}:{m.port}"
+    return _tcp_check(f"BLE MQTT feed {m.host}:{m.port}", m.host, m.port, timeout_s,
+                      f"reachable (TCP); {len(m.nodes)} node(s) mapped to receivers",
+                      "start the store broker the receivers publish to, or correct "
+                      "ble.mqtt.host / ble.mqtt.port")
+
+
+def _tcp_check(name: str, host: str, port: int, timeout_s: float, ok: str,
+               fix: str) -> CheckResult:
+    """PASS with `ok` if host:port accepts a TCP connection, else FAIL with `fix`."""
     try:
-        socket.create_connection((m.host, m.port), timeout=timeout_s).close()
+        socket.create_connection((host, port), timeout=timeout_s).close()
     except OSError as exc:
-        return CheckResult(False, name, f"cannot connect: {exc.strerror or exc}",
-                           "start the store broker the receivers publish to, or correct "
-                           "ble.mqtt.host / ble.mqtt.port")
-    return CheckResult(True, name, f"reachable (TCP); {len(m.nodes)} node(s) mapped to "
-                                   "receivers")
+        return CheckResult(False, name, f"cannot connect: {exc.strerror or exc}", fix)
+    return CheckResult(True, name, ok)
+
+
+def check_pos_mqtt(config: Config, timeout_s: float) -> CheckResult:
+    """The store broker a local POS publishes its sales to: reachable over TCP."""
+    m = config.insight.pos_mqtt
+    assert m is not None
+    return _tcp_check(f"local POS {m.host}:{m.port}", m.host, m.port, timeout_s,
+                      f"reachable (TCP); sales on {m.topic}",
+                      "start the store broker the POS publishes to, or correct "
+                      "insight.pos_mqtt.host / insight.pos_mqtt.port")
 
 
 def run_checks(config: Config, timeout_s: float = 3.0) -> Iterator[CheckResult]:
@@ -455,6 +470,11 @@ def run_checks(config: Config, timeout_s: float = 3.0) -> Iterator[CheckResult]:
             yield _with_timeout(partial(check_ble_mqtt, config, timeout_s),
                                 f"BLE MQTT feed {m.host}:{m.port}", timeout_s * 2 + 1,
                                 "check ble.mqtt.host, DNS and the network path")
+    pos = config.insight.pos_mqtt
+    if config.insight.enabled and pos is not None and pos.enabled:
+        yield _with_timeout(partial(check_pos_mqtt, config, timeout_s),
+                            f"local POS {pos.host}:{pos.port}", timeout_s * 2 + 1,
+                            "check insight.pos_mqtt.host, DNS and the network path")
     for i, shelf in enumerate(config.shelves):
         limit = timeout_s if "://" in shelf.port else max(timeout_s, DEVICE_TIMEOUT_S)
         yield _with_timeout(partial(check_serial, i, shelf), f"serial shelves[{i}] {shelf.port}",

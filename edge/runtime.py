@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -90,7 +91,10 @@ class Emitter:
         self.source = source
         self.bootid = bootid
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[_Pending | None] | None = None
+        # Appends waiting for the writer; None asks it to stop. A deque and one future the
+        # writer waits on while it is empty: cheaper per append than an asyncio.Queue.
+        self._pending: deque[_Pending | None] = deque()
+        self._ready: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventlog")
         self._subscribers: list[Callable[[Event], None]] = []
@@ -106,7 +110,6 @@ class Emitter:
         return lambda: self._subscribers.remove(callback)
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_loop(), name="eventlog-writer")
 
     async def emit(self, event_type: str, data: dict[str, Any], *,
@@ -116,14 +119,20 @@ class Emitter:
         return await self.append(self.make(event_type, data, at))
 
     async def append(self, event: Event) -> Event | None:
-        if self._queue is None:
+        if self._writer is None:
             raise RuntimeError("emitter not started")
         # Encoded here, on the loop, while the writer thread waits on the previous
         # commit's fsync: the writer then does SQLite work only (less GIL contention).
         prepared = prepare(event)
         fut: asyncio.Future[Event | None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((prepared, fut))
+        self._put((prepared, fut))
         return await fut
+
+    def _put(self, item: _Pending | None) -> None:
+        self._pending.append(item)
+        ready = self._ready
+        if ready is not None and not ready.done():
+            ready.set_result(None)
 
     def try_emit(self, event_type: str, data: dict[str, Any], *, at: float | None = None
                  ) -> asyncio.Future[Event | None] | None:
@@ -138,13 +147,15 @@ class Emitter:
 
     async def _write_loop(self) -> None:
         """Write whatever is queued in one transaction; a None item means stop after it."""
-        assert self._queue is not None
         loop = asyncio.get_running_loop()
+        pending = self._pending
         stopping = False
         while not stopping:
-            items = [await self._queue.get()]
-            while len(items) < self.max_batch and not self._queue.empty():
-                items.append(self._queue.get_nowait())
+            if not pending:
+                self._ready = loop.create_future()
+                await self._ready
+                self._ready = None
+            items = [pending.popleft() for _ in range(min(len(pending), self.max_batch))]
             stopping = None in items
             batch = [item for item in items if item is not None]
             if not batch:
@@ -174,8 +185,8 @@ class Emitter:
 
     async def stop(self) -> None:
         """Write everything queued so far, then stop the writer."""
-        if self._queue is not None and self._writer is not None and not self._writer.done():
-            await self._queue.put(None)
+        if self._writer is not None and not self._writer.done():
+            self._put(None)
             await self._writer
         self._executor.shutdown(wait=True)
 

@@ -18,7 +18,8 @@ from edge.processing.bus import ReadingBus
 if TYPE_CHECKING:
     from bleak.backends.scanner import BaseBleakScanner
 
-    from drivers.camera import CaptureSource
+    from drivers.camera import CaptureSource, FrameGate
+    from drivers.readings import Reading
     from edge.backoff import Backoff
     from edge.clock import Clock
     from edge.config import BleReceiver, Config
@@ -42,6 +43,13 @@ class SimHooks:
     capture_opened: Callable[[str, CaptureSource], None] | None = None
     """Called with (camera id, capture) when a camera source opens its capture, so the
     simulator can wait for the reader to catch up with its clock."""
+    frame_gate: FrameGate | None = None
+    """Holds each camera's capture back until its last frame was handled (the simulator's
+    lockstep: every frame rendered is analysed, however slow the model). Unset, a capture
+    keeps only the newest frame and never waits."""
+    reading_handled: Callable[[str, Reading], None] | None = None
+    """Called with (processor name, reading) after a processor handled a reading (or raised
+    on it), from the event loop: what the simulator's frame gate waits for."""
     sync_backoff: Backoff | None = None
     """Reconnect back-off for the MQTT link (tests use a fast one)."""
 

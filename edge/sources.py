@@ -265,7 +265,7 @@ def camera_source(camera: Camera, services: Services) -> SensorSource[Frame]:
 
     def make(ctx: ComponentContext) -> Driver[Frame]:
         capture = CaptureSource(camera.id, camera.source, now=ctx.clock.now, fps=camera.fps,
-                                max_fps=camera.fps)
+                                max_fps=camera.fps, gate=services.hooks.frame_gate)
         if services.hooks.capture_opened is not None:
             services.hooks.capture_opened(camera.id, capture)
         return ThreadedDriver(f"camera:{camera.id}", capture, newest_only=True)

@@ -41,6 +41,7 @@ from edge.sync.commands import Command, CommandRejected
 from sim.ble import BleGenerator, BleHub
 from sim.camera import CameraRenderer
 from sim.door import DoorGenerator
+from sim.lockstep import FrameLockstep
 from sim.overrides import Value, apply
 from sim.scoring import Truth, score
 from sim.shelf import PtyPort, ShelfGenerator
@@ -176,6 +177,8 @@ class Simulation:
         self._interest_i = 0
         self.interests_sent: dict[str, int] = {}  # outcome -> lists the cloud pushed
         self.captures: dict[str, CaptureSource] = {}
+        # with the vision processor on, every frame is analysed before the clock moves on
+        self.lockstep = FrameLockstep() if self.opts.vision else None
 
     def _capture_opened(self, camera: str, capture: CaptureSource) -> None:
         """SimHooks.capture_opened: keep the capture to wait for it in `_drain`."""
@@ -283,7 +286,10 @@ class Simulation:
             broker_port = self.broker.port
         config = sim_config(w, self.out, broker_port, broker_host, vision=self.opts.vision)
         clock = ManualClock(w.start_epoch)
-        hooks = SimHooks(ble_backend=self.hub.factory, capture_opened=self._capture_opened)
+        lockstep = self.lockstep
+        hooks = SimHooks(ble_backend=self.hub.factory, capture_opened=self._capture_opened,
+                         frame_gate=lockstep,
+                         reading_handled=lockstep.handled if lockstep is not None else None)
         daemon = Daemon(config, clock=clock, hooks=hooks, processors=opts.processors,
                         command_handlers=dict(opts.command_handlers), status_every_s=1.0)
         stop = asyncio.Event()
@@ -393,7 +399,9 @@ class Simulation:
         a real second is left behind and counted."""
         await asyncio.sleep(0)
         sensors = daemon.services.sensors
-        deadline = time.monotonic() + 1.0
+        # a camera in lockstep waits for the model: give it as long as the gate waits
+        deadline = time.monotonic() + (
+            1.0 if self.lockstep is None else self.lockstep.timeout_s)
         while True:
             ok = True
             for shelf_id, port in self.ports.items():
@@ -612,6 +620,8 @@ class Simulation:
                     "shelf_lines": self.shelf.sent, "shelf_lines_garbled": self.shelf.garbled,
                     "shelf_beam_lines_garbled": self.shelf.garbled_beams,
                     "camera_frames_rendered": self.frames_rendered,
+                    "camera_lockstep": None if self.lockstep is None
+                    else self.lockstep.counters(),
                     "pos_sales": dict(sorted(self.sales_sent.items())),
                     "journey_interests": dict(sorted(self.interests_sent.items())),
                     "door_lines": self.door.sent, "door_lines_garbled": self.door.garbled,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from edge.daemon import Bookkeeping, Housekeeper
 from edge.eventlog import EventLog, RetentionPolicy
+from edge.insight.pos import open_receipts
+from edge.sync.bookkeeping import receipts_path
 from tests.core_fixtures import minimal_config, sample
 
 Usage = namedtuple("Usage", "total used free")
@@ -54,3 +56,29 @@ def test_under_disk_pressure_finished_bookkeeping_goes_before_events(tmp_path: P
         free["bytes"] = 50 << 20
         keeper._retention(time.time())
         assert not board.exists()
+
+
+def test_pos_receipts_count_toward_the_budget_and_are_pruned_under_pressure(
+        tmp_path: Path) -> None:
+    cfg = minimal_config(tmp_path)
+    path = receipts_path(cfg)
+    store = open_receipts(path)
+    month_ago = time.time() - 40 * 86400
+    for i in range(300):
+        store.claim(f"R-{i:04d}", "pos.sale.receipt", month_ago if i < 200 else time.time())
+    store.close()
+    assert Bookkeeping(cfg).bytes() >= path.stat().st_size > 0
+    free = {"bytes": 10 << 30}
+    policy = RetentionPolicy(max_age_s=10**9, min_free_bytes=100 << 20, shed_batch=50)
+    with EventLog(tmp_path / "events.db", policy=policy,
+                  disk_usage=lambda p: Usage(0, 0, free["bytes"])) as log:
+        keeper = Housekeeper(log, bookkeeping=Bookkeeping(cfg))
+        keeper._retention(time.time())
+        store = open_receipts(path)
+        assert store.count() == 300  # plenty of room: pruned on the desk's own schedule
+        store.close()
+        free["bytes"] = 50 << 20
+        keeper._retention(time.time())
+    store = open_receipts(path)
+    assert store.count() == 100  # the month-old receipts went first
+    store.close()

@@ -1,6 +1,7 @@
 """A camera that vanishes mid-run is reported, retried with back-off and recovered without
 restarting the daemon: a video file deleted then replaced, and an MJPEG stream over HTTP
-(a real server on loopback; no RTSP server on this machine) that stops and comes back.
+(a real server on loopback) and an RTSP camera (GStreamer's gst-rtsp-server, from Debian)
+that stop and come back.
 
 The daemon runs on a manual clock: the test moves it on in small steps while it waits for
 what the daemon reports (events, sensor state, counters), so the back-off is clock time."""
@@ -9,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import select
 import socket
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
+import pytest
 
 from drivers.camera import CaptureSource
 from edge.clock import ManualClock
@@ -83,8 +87,9 @@ def test_a_deleted_video_file_goes_offline_is_retried_and_recovers_when_replaced
         stop = asyncio.Event()
         task = asyncio.create_task(run.daemon.run(stop, handle_signals=False))
         try:
-            await run.advance_until(lambda: run.captures and run.capture.frames >= 1, "first frame")
-            assert run.state() == "online"
+            # the capture thread counts frames; the source loop then reports it online
+            await run.advance_until(lambda: run.captures and run.capture.frames >= 1
+                                    and run.state() == "online", "first frame, online")
             video.unlink()  # the camera vanishes (the open file plays out, then it is gone)
             await run.advance_until(lambda: run.state() == "offline", "offline")
             await run.advance_until(lambda: run.counters().get("open_failures", 0) >= 2,
@@ -99,8 +104,8 @@ def test_a_deleted_video_file_goes_offline_is_retried_and_recovers_when_replaced
                 w.write(frame)
             w.release()
             replacement.rename(video)  # it comes back, with other content
-            await run.advance_until(lambda: run.capture.frames >= before + 3, "frames again")
-            assert run.state() == "online"
+            await run.advance_until(lambda: run.capture.frames >= before + 3
+                                    and run.state() == "online", "frames again, online")
             latest = run.capture.latest()
             assert latest is not None and int(latest.image.mean()) > 150  # the new file's
             assert not task.done()
@@ -162,27 +167,35 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_an_http_stream_that_stops_goes_offline_is_retried_and_recovers(
-        tmp_path: Path) -> None:
-    port = _free_port()
-    server = MjpegServer(port, 40)
-    run = Run(_config(tmp_path, f"http://127.0.0.1:{port}/stream.mjpg"))
+class StreamServer(Protocol):
+    def stop(self) -> None: ...
+
+
+def _a_stream_stops_and_comes_back(tmp_path: Path, url: str,
+                                   serve: Callable[[int], StreamServer]) -> None:
+    """The daemon reads `url` from `serve(40)` (grey 40), which then stops; the camera goes
+    offline, is retried, and delivers `serve(200)`'s frames when that one starts."""
+    server = serve(40)
+    run = Run(_config(tmp_path, url))
 
     async def go() -> None:
         nonlocal server
         stop = asyncio.Event()
         task = asyncio.create_task(run.daemon.run(stop, handle_signals=False))
         try:
-            await run.advance_until(lambda: run.captures and run.capture.frames >= 3, "frames")
-            assert run.state() == "online" and not run.capture.pace
+            await run.advance_until(lambda: run.captures and run.capture.frames >= 3
+                                    and run.state() == "online", "frames, online")
+            assert not run.capture.pace
+            latest = run.capture.latest()
+            assert latest is not None and int(latest.image.mean()) < 100
             server.stop()  # the camera goes away
             await run.advance_until(lambda: run.state() == "offline", "offline")
             await run.advance_until(lambda: run.counters().get("open_failures", 0) >= 2,
-                         "retries that fail")
+                                    "retries that fail")
             before = run.capture.frames
-            server = MjpegServer(port, 200)  # back, showing something else
-            await run.advance_until(lambda: run.capture.frames >= before + 3, "frames again")
-            assert run.state() == "online"
+            server = serve(200)  # back, showing something else
+            await run.advance_until(lambda: run.capture.frames >= before + 3
+                                    and run.state() == "online", "frames again, online")
             latest = run.capture.latest()
             assert latest is not None and int(latest.image.mean()) > 150
             assert not task.done()
@@ -198,3 +211,62 @@ def test_an_http_stream_that_stops_goes_offline_is_retried_and_recovers(
     counters = run.daemon.supervisor.states["camera:cam-1"].counters
     assert counters["disconnects"] == 1 and counters["open_failures"] >= 2
     assert run.capture.opens == 2
+
+
+def test_an_http_stream_that_stops_goes_offline_is_retried_and_recovers(
+        tmp_path: Path) -> None:
+    port = _free_port()
+    _a_stream_stops_and_comes_back(tmp_path, f"http://127.0.0.1:{port}/stream.mjpg",
+                                   lambda grey: MjpegServer(port, grey))
+
+
+# ---------------------------------------------------------------- an RTSP camera
+SYSTEM_PYTHON = "/usr/bin/python3"
+RTSP_SERVER = Path(__file__).with_name("rtsp_server.py")
+
+
+def _have_rtsp_server() -> bool:
+    probe = ("import gi; gi.require_version('Gst', '1.0'); "
+             "gi.require_version('GstRtspServer', '1.0'); "
+             "from gi.repository import Gst; Gst.init(None); "
+             "assert all(Gst.ElementFactory.find(e) for e in "
+             "('videotestsrc', 'videoconvert', 'jpegenc', 'rtpjpegpay'))")
+    try:
+        return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+class RtspServer:
+    """gst-rtsp-server in a process of its own (tests/rtsp_server.py): a live grey test
+    pattern as RTP/JPEG at rtsp://127.0.0.1:PORT/cam, until stopped."""
+
+    def __init__(self, port: int, grey: int) -> None:
+        self.proc = subprocess.Popen([SYSTEM_PYTHON, str(RTSP_SERVER), str(port), str(grey)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        line = self.proc.stdout.readline() if ready else ""
+        if line.strip() != "ready":
+            self.stop()
+            raise AssertionError(f"the RTSP server did not start: {line!r}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.mark.skipif(not _have_rtsp_server(), reason="no gst-rtsp-server: sudo apt-get install "
+                    "-y --no-install-recommends python3-gi gir1.2-gst-rtsp-server-1.0 "
+                    "gstreamer1.0-plugins-base gstreamer1.0-plugins-good")
+def test_an_rtsp_camera_that_stops_goes_offline_is_retried_and_recovers(
+        tmp_path: Path) -> None:
+    port = _free_port()
+    _a_stream_stops_and_comes_back(tmp_path, f"rtsp://127.0.0.1:{port}/cam",
+                                   lambda grey: RtspServer(port, grey))

@@ -22,7 +22,7 @@ EXAMPLE = ROOT / "edge" / "example-config.toml"
 GUIDE = ROOT / "docs" / "operations.md"
 REGENERATE = "out of date: run .venv/bin/python -m edge.config.render --write"
 SECRET_KEYS = {"password", "pseudonym_key"}  # known to config.py only to be refused
-COMMENTED_KEY = re.compile(r"^# (?=\[[a-z.]+\]\s*(#.*)?$|[a-z_]+ = )")
+COMMENTED_KEY = re.compile(r"^# (?=\[[a-z_.]+\]\s*(#.*)?$|[a-z_]+ = )")
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -96,11 +96,12 @@ def test_every_commented_out_key_is_valid_when_switched_on(tmp_path: Path) -> No
     path = tmp_path / "full.toml"
     path.write_text(uncommented(EXAMPLE.read_text(), tmp_path))
     env = {"OMO_EDGE_BROKER_PASSWORD": "pw", "OMO_EDGE_PSEUDONYM_KEY": "k",
-           "OMO_EDGE_BLE_MQTT_PASSWORD": "pw"}
+           "OMO_EDGE_BLE_MQTT_PASSWORD": "pw", "OMO_EDGE_POS_MQTT_PASSWORD": "pw"}
     config = load(path, env=env)
     assert config.broker.tls is not None and config.broker.tls.cert is not None
     assert config.broker.password == "pw" and config.privacy.pseudonym_key == "k"
     assert config.broker.port == 1883 and config.storage.state_dir == Path("/var/lib/omo-edge")
+    assert config.insight.pos_mqtt is not None and config.insight.pos_mqtt.password == "pw"
 
 
 def test_config_check_accepts_the_example_and_rejects_a_broken_copy(tmp_path: Path) -> None:

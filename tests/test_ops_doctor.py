@@ -169,6 +169,17 @@ def test_broker_refused_then_reachable(tmp_path: Path) -> None:
         assert line.ok and line.detail == "reachable (TCP; no TLS configured)", line.line()
 
 
+def test_the_local_pos_broker_is_checked_when_configured(tmp_path: Path) -> None:
+    assert not [r for r in run_checks(config(tmp_path)) if r.name.startswith("local POS")]
+    port = free_port()
+    cfg = config(tmp_path, insight={"pos_mqtt": {"host": "127.0.0.1", "port": port}})
+    line = only(cfg, "local POS")
+    assert not line.ok and "refused" in line.detail and "insight.pos_mqtt.host" in line.fix
+    with Mosquitto(port=port):
+        line = only(cfg, "local POS")
+        assert line.ok and line.detail == "reachable (TCP); sales on store/pos/sale", line.line()
+
+
 def test_broker_disabled_passes(tmp_path: Path) -> None:
     cfg = config(tmp_path, broker={"enabled": False, "host": "127.0.0.1", "port": free_port()})
     assert only(cfg, "broker").line() == "PASS broker: disabled (events stay in the local log)"

@@ -65,8 +65,8 @@ def test_truth_is_consistent(name: str) -> None:
 
 
 def test_rush_hour_brings_more_shoppers() -> None:
-    normal = build_world(scenarios()["normal-day"], 4, 900)
-    rush = build_world(scenarios()["rush-hour"], 4, 900)
+    normal = build_world(scenarios()["normal-day"], 4, 300)
+    rush = build_world(scenarios()["rush-hour"], 4, 300)
     assert len(rush.agents) > 1.5 * len(normal.agents)
 
 

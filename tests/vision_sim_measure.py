@@ -3,11 +3,10 @@ model standing in for the configured one, then the vision scores of each seed.
 
     .venv/bin/python -m tests.vision_sim_measure --seeds 1,2,3 --duration 300
 
-The figures in docs/vision.md (tuned on seeds 1-5, judged on 11-15):
+The figures in docs/vision.md (every [vision] key at its default, judged on 11-15; the
+simulator's frame lockstep hands the processor every frame):
 
-    .venv/bin/python -m tests.vision_sim_measure --seeds 11,12,13,14,15 --duration 600 \
-        --vision attention_enter=0.12 --vision attention_leave=0.2 \
-        --vision attention_min_s=0.5 --vision min_track_frames=2 --vision track_timeout_s=5.0
+    .venv/bin/python -m tests.vision_sim_measure --seeds 11,12,13,14,15 --duration 600
 
 By default OpenCV's YuNet on ../shared/models/ is registered under the name the sim's config
 asks for (`vision.model`, "mtcnn"); its events say "yunet-cv2" (the figures in

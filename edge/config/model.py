@@ -505,8 +505,8 @@ class Vision:
         "k-anonymity: an audience window (or a content item within it) with fewer people is "
         "not reported, only counted", 3, range=(1, 1000), unit="people")
     motion_threshold: float = key(
-        "motion gate: a frame whose 64x48 grey thumbnail differs from the last analysed one "
-        "by at most this mean grey level is not analysed (0: analyse every frame)", 2.0,
+        "motion gate: a frame none of whose 64x48 grey thumbnail cells differs from the last "
+        "analysed one by more than this is not analysed (0: analyse every frame)", 8.0,
         range=(0.0, 255.0), unit="grey levels")
     max_cpu_share: float = key(
         "compute budget: inference may take at most this share of one core; frames beyond "
@@ -542,6 +542,31 @@ class Vision:
 
 
 @dataclass(frozen=True)
+class PosMqtt:
+    enabled: bool = key("take `pos.sale` from a local POS on the store's broker as well as "
+                        "from the cloud", derive=lambda v, raw: bool(raw),
+                        default_doc="`true` if `[insight.pos_mqtt]` exists", example=True)
+    host: str = key("the store's broker the POS publishes to", "localhost", check=bool,
+                    allowed="a host name")
+    port: int = key("its port", 1883, range=(1, 65535))
+    username: str | None = key("MQTT user name; none: anonymous", None, example="omo-edge")
+    password: str | None = key("the MQTT password", None, secret=True,
+                               example="OMO_EDGE_POS_MQTT_PASSWORD")
+    topic: str = key(
+        "the POS publishes each sale here (QoS 1, the `pos.sale` args as JSON); the answer "
+        "goes to `<topic>/result`", "store/pos/sale", pattern=r"[^#+\x00]+(?:/[^#+\x00]+)*",
+        allowed="a topic without wildcards")
+    keepalive_s: int = key("MQTT keepalive", 30, toml="keepalive", range=(5, 3600),
+                           unit="seconds")
+    session_expiry_s: int = key(
+        "the broker keeps the subscription and queues sales this long while the edge is "
+        "down (MQTT 5 session expiry)", 86_400, range=(0, 30 * 86400), unit="seconds")
+    max_payload_bytes: int = key(
+        "larger messages are never delivered (announced to the broker) or counted and refused",
+        65_536, range=(256, 1 << 20), unit="bytes")
+
+
+@dataclass(frozen=True)
 class Insight:
     enabled: bool = key("product interest and the funnel from the other parts' events "
                         "(docs/insight.md)", True)
@@ -563,6 +588,9 @@ class Insight:
                              unit="points")
     weight_return: float = key("interest score per item put back (it was considered)", 0.25,
                                range=(0, 1000), unit="points")
+    pos_mqtt: PosMqtt | None = key(
+        "A local POS on the store's broker: each sale published there is recorded like the "
+        "`pos.sale` command (docs/insight.md). Commented out: a store without one.")
 
 
 @dataclass(frozen=True)

@@ -225,6 +225,9 @@ class ProcessorHost:
             except Exception:
                 self._failed(ctx, "input")
             await self._emit(ctx, out)
+            handled = ctx.services.hooks.reading_handled
+            if handled is not None and not isinstance(item, Event):
+                handled(self.processor.name, item)
 
     async def _tick_until(self, ctx: ComponentContext, t: float) -> None:
         tick_s = self.processor.subscriptions.tick_s

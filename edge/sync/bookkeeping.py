@@ -1,5 +1,6 @@
-"""What cloud commands leave on disk, bounded: the command store (`commands.db`) and the
-signage hand-off files under ``<state_dir>/signage/``.
+"""What cloud commands leave on disk, bounded: the command store (`commands.db`), the
+signage hand-off files under ``<state_dir>/signage/`` and the POS receipt ids
+(``<state_dir>/receipts.db``, bounded and pruned by `edge.insight.pos`).
 
 The limits (each enforced with a clear `rejected` answer by the handlers, or by pruning):
 
@@ -35,6 +36,11 @@ def command_store_path(config: Config) -> Path:
     return config.storage.path.parent / "commands.db"
 
 
+def receipts_path(config: Config) -> Path:
+    """Where the POS receipt ids are kept (`edge.insight.pos`)."""
+    return config.storage.state_dir / "receipts.db"
+
+
 def signage_dir(config: Config) -> Path:
     return config.storage.state_dir / "signage"
 
@@ -46,10 +52,11 @@ def _files(folder: Path) -> list[Path]:
 
 
 def bookkeeping_bytes(config: Config) -> int:
-    """Bytes on disk of command bookkeeping: commands.db (with its WAL and shared memory)
-    and every file under <state_dir>/signage/. Never raises (a missing file counts 0)."""
+    """Bytes on disk of command bookkeeping: commands.db and receipts.db (each with its WAL
+    and shared memory) and every file under <state_dir>/signage/. Never raises (a missing
+    file counts 0)."""
     total = 0
-    paths = store_files(command_store_path(config))
+    paths = store_files(command_store_path(config)) + store_files(receipts_path(config))
     for kind in MAX_FILES:
         paths += _files(signage_dir(config) / kind)
     for p in paths:

@@ -281,6 +281,12 @@ class _ErrorKeeper(logging.Logger):
     def handle(self, record: logging.LogRecord) -> None:
         self._errors[self._generation] = record.getMessage()[:300]
 
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        """paho calls this for every packet it sends or reads (at DEBUG): one comparison
+        here instead of `Logger.log`'s checks, twice an event."""
+        if level >= logging.ERROR:
+            super().log(level, msg, *args, **kwargs)
+
 
 class _Handoff:
     """What paho reports, dispatched on the asyncio loop outside paho's callbacks, in order

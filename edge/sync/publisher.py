@@ -44,6 +44,7 @@ from edge.sync.topics import Topics
 
 log = logging.getLogger("omo_edge.sync.publisher")
 ACK_LINGER_S = 0.02
+TAIL_WINDOWS = 16  # the live tail holds up to this many windows of events (see `tail`)
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Publisher(LinkListener):
         window: int,
         rate_limit: float = 0.0,
         page: int = 500,
+        tail: int | None = None,
         counters: dict[str, int] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         ack_linger_s: float = ACK_LINGER_S,
@@ -86,6 +88,10 @@ class Publisher(LinkListener):
         self.window = window
         self.rate_limit = rate_limit
         self.page = page
+        # Events the live tail holds in memory per lane before it goes back to reading
+        # pages from the log: publishing behind by more than this (a burst, a slow broker)
+        # reads them back from SQLite instead of keeping them all in memory.
+        self.tail = tail if tail is not None else max(2 * page, TAIL_WINDOWS * window)
         self.counters = counters if counters is not None else {}
         self._monotonic = monotonic
         self._lanes = [_Lane(p) for p in sorted(Priority)]
@@ -102,6 +108,7 @@ class Publisher(LinkListener):
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="outbox-read")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="outbox-ack")
         self._flush_lock = asyncio.Lock()
+        self.delivered_changed = asyncio.Event()  # set when more events are marked delivered
         self.last_nack: str | None = None
         for name in ("published", "acked", "delivered", "resent", "nacked", "ack_flushes"):
             self.counters.setdefault(name, 0)
@@ -118,7 +125,7 @@ class Publisher(LinkListener):
         if not self._gen:
             return
         if lane.live and not lane.reading and event.seq > lane.cursor:
-            if len(lane.buf) < 2 * self.page:
+            if len(lane.buf) < self.tail:
                 lane.buf.append(event)
                 lane.cursor = event.seq
             else:  # publishing is behind: go back to reading pages from the log
@@ -198,9 +205,11 @@ class Publisher(LinkListener):
         holds the rest back."""
         gen = self._gen
         while gen and gen == self._gen and len(self._inflight) < self.window:
-            lane = await self._next_lane(gen)
-            if lane is None or gen != self._gen:
-                break
+            lane = self._lane_ready()
+            if lane is None:
+                lane = await self._next_lane(gen)
+                if lane is None or gen != self._gen:
+                    break
             item = lane.buf[0]
             if lane.priority > Priority.HIGH and self._bucket is not None:
                 now = self._monotonic()
@@ -220,6 +229,16 @@ class Publisher(LinkListener):
             if len(self._inflight) > self.counters["inflight_peak"]:
                 self.counters["inflight_peak"] = len(self._inflight)
         self.counters["inflight"] = len(self._inflight)
+        return None
+
+    def _lane_ready(self) -> _Lane | None:
+        """The lane `_next_lane` would pick when no lane has to read from the log first
+        (the live tail: no coroutine a published event); None otherwise."""
+        for lane in self._lanes:
+            if lane.buf:
+                return lane
+            if lane.more and not lane.reading:
+                return None
         return None
 
     async def _next_lane(self, gen: int) -> _Lane | None:
@@ -275,6 +294,7 @@ class Publisher(LinkListener):
         if seqs:
             self._acked_unflushed.difference_update(seqs)
             self.counters["delivered"] += changed
+            self.delivered_changed.set()
 
     async def _flush_once(self, loop: asyncio.AbstractEventLoop, *, wait: bool = True) -> bool:
         """Write the queued marks in a transaction of their own; with ``wait=False`` not

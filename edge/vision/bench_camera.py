@@ -157,7 +157,7 @@ def pipeline_loop(path: Path, detector: Detector, *, gated: bool
 
     # `detector` comes zoomed already when the default zooms (see `run`): not twice
     settings = VisionSettings(window_s=1.0, k=1, grace_s=0.0, max_cpu_share=0.0,
-                              motion_threshold=2.0 if gated else 0.0,
+                              motion_threshold=8.0 if gated else 0.0,
                               zoom=ZoomParams(zoom=1.0))
     proc = VisionProcessor([CameraSpec(CAMERA, "zone", "screen", fps=FPS)],
                            DetectorSpec("bench"), settings, loader=lambda _: detector)

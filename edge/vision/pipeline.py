@@ -66,7 +66,7 @@ class VisionSettings:
     grace_s: float = 30.0
     min_hits: int = 3
     min_score: float = 0.6
-    motion_threshold: float = 2.0
+    motion_threshold: float = 8.0
     motion_max_skip_s: float = 2.0
     max_cpu_share: float = 0.8
     gaze: GazeParams = field(default_factory=GazeParams)

@@ -1,0 +1,168 @@
+"""Tune the vision pipeline's tracking and attention keys fast: detect once, replay often.
+
+`tests.vision_sim_measure --keep DIR` keeps each seed's rendered videos and truth. This
+runs the detector (with the zoomed band) once on every frame of those videos and caches the
+detections (`DIR/seed-N/detections-<model>.pkl`), then replays them through the real
+`VisionProcessor` (tracking, attention, audience windows; compute budget off, every frame
+as in the simulator's lockstep; the motion gate sees the decoded frames) with the
+`[vision]` keys given, and scores the windows against the truth. Frames are timed as the
+simulator's clock delivers them (the run's start plus index / fps).
+
+    .venv/bin/python -m tests.vision_sim_replay --dir /tmp/vw/tune --seeds 1,3 \
+        --duration 300 --vision min_track_frames=5 --vision track_timeout_s=3
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import pickle
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from drivers.readings import Frame
+from edge.events import format_time
+from edge.processing.processor import Output
+from edge.vision.attention import GazeParams
+from edge.vision.detection import Detection, DetectionKind, Detector, ModelInfo
+from edge.vision.detectors import DetectorSpec
+from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
+from edge.vision.tracking import TrackParams
+from edge.vision.zoom import ZoomedDetector, ZoomParams
+from sim.scoring import Truth, score
+from sim.world import build_world, scenarios
+from tests.vision_sim_measure import METRICS, _row, _summary, _value
+
+
+class Cached:
+    """A detector that answers from the cache, for the frame the replay hands over now."""
+
+    def __init__(self, dets: dict[str, list[list[Detection]]], info: ModelInfo) -> None:
+        self.dets, self.info = dets, info
+        self.now: tuple[str, int] = ("", 0)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        camera, i = self.now
+        return self.dets[camera][i]
+
+
+def detections(video: Path, cache: Path, make: Any, zoom: ZoomParams) -> list[list[Detection]]:
+    if cache.exists():
+        out: list[list[Detection]] = pickle.loads(cache.read_bytes())
+        return out
+    det: Detector = ZoomedDetector(make(), zoom) if zoom.enabled else make()
+    cap = cv2.VideoCapture(str(video))
+    out = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        out.append(det.detect(np.asarray(img, np.uint8)))
+    cap.release()
+    cache.write_bytes(pickle.dumps(out))
+    return out
+
+
+def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
+    from sim.runner import sim_config
+
+    v = dataclasses.replace(sim_config(world, where, None, "127.0.0.1", vision=True).vision,
+                            **vision)
+    return VisionSettings(
+        window_s=v.window_s, k=v.min_people, min_hits=v.min_track_frames,
+        min_score=v.min_score, motion_threshold=v.motion_threshold, max_cpu_share=0,
+        gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
+                        v.attention_min_face_px),
+        track=TrackParams(timeout_s=v.track_timeout_s),
+        zoom=ZoomParams(1.0))
+
+
+def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
+           s: VisionSettings, fps: float) -> list[dict[str, Any]]:
+    cams = [CameraSpec(c.id, c.zone, c.screen, fps) for c in world.layout.cameras]
+    cached = Cached(dets, ModelInfo("cached", "0", DetectionKind.FACE))
+    p = VisionProcessor(cams, DetectorSpec("cached"), s, loader=lambda _spec: cached)
+    caps = {c.camera: cv2.VideoCapture(str(where / "video" / f"{c.camera}.avi")) for c in cams}
+    blank = np.zeros((8, 8, 3), np.uint8)
+    events: list[dict[str, Any]] = []
+
+    def keep(out: Output) -> None:
+        events.extend({"type": e.type, "time": format_time(e.at), "data": e.data} for e in out)
+
+    t0 = world.start_epoch
+    frames = max(len(v) for v in dets.values())
+    next_tick = t0 + 1.0
+    for i in range(frames):
+        t = t0 + i / fps
+        while next_tick <= t:
+            out = Output(next_tick)
+            p.on_tick(next_tick, out)
+            keep(out)
+            next_tick += 1.0
+        for c in cams:
+            if i < len(dets[c.camera]):
+                image: Any = blank
+                if s.motion_threshold > 0:  # the gate needs the picture
+                    ok, img = caps[c.camera].read()
+                    image = img if ok else blank
+                cached.now = (c.camera, i)
+                out = Output(t)
+                p.on_reading(Frame(c.camera, t, i, image), out)
+                keep(out)
+    for cap in caps.values():
+        cap.release()
+    end = t0 + frames / fps + 120
+    while next_tick <= end:
+        out = Output(next_tick)
+        p.on_tick(next_tick, out)
+        keep(out)
+        next_tick += 1.0
+    return events
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True, help="what vision_sim_measure --keep wrote")
+    ap.add_argument("--seeds", default="1,3")
+    ap.add_argument("--duration", type=float, default=300.0)
+    ap.add_argument("--scenario", default="normal-day")
+    ap.add_argument("--fps", type=float, default=10.0)
+    ap.add_argument("--model", default="cv2-yunet", help="cv2-yunet, mtcnn or yunet")
+    ap.add_argument("--zoom", type=float, default=2.0)
+    ap.add_argument("--vision", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args()
+    vision = {k: _value(v) for k, v in (a.split("=", 1) for a in args.vision)}
+    zoom = ZoomParams(args.zoom, (vision.get("zoom_band_top", 0.42),
+                                  vision.get("zoom_band_bottom", 0.70)))
+    if args.model == "cv2-yunet":
+        from tests.vision_pipe_fixtures import CvYuNet, yunet_path
+
+        def make() -> Detector:
+            return CvYuNet(yunet_path())
+    else:
+        from edge.vision.detectors import load
+        from tests.vision_pipe_fixtures import yunet_path
+
+        def make() -> Detector:
+            return load(DetectorSpec(args.model, 1, str(yunet_path().parent)
+                                     if args.model == "yunet" else None))
+    rows = []
+    for seed in (int(x) for x in args.seeds.split(",")):
+        where = Path(args.dir) / f"seed-{seed}"
+        world = build_world(scenarios()[args.scenario], seed, args.duration)
+        tag = f"{args.model}-z{args.zoom:g}-{zoom.band[0]:g}-{zoom.band[1]:g}"
+        dets = {c.id: detections(where / "video" / f"{c.id}.avi",
+                                 where / f"detections-{c.id}-{tag}.pkl", make, zoom)
+                for c in world.layout.cameras}
+        events = replay(world, where, dets, settings(world, where, vision), args.fps)
+        row = _row(score(Truth(world.truth), events), seed)
+        rows.append(row)
+        print({m: row[m] for m in METRICS}, seed)
+    _summary(rows)
+
+
+if __name__ == "__main__":
+    main()
