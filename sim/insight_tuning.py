@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.config import Config
 from edge.eventlog import open_readonly
 from edge.events import Event
 from edge.insight.processor import INTEREST, from_config
@@ -30,8 +31,9 @@ from sim.scoring.insight import product_interest_rho
 from sim.seeds import parse_seeds
 from sim.world import build_world, scenarios
 
-GRID = {"zone_min": (0.0, 0.05, 0.1, 0.25, 0.5, 1.0), "attention_min": (2.0,),
-        "pick": (1.0,), "ret": (0.0, 0.25, 0.5, 1.0)}
+GRID = {"zone_min": (0.0, 0.05, 0.1), "attention_min": (2.0,),
+        "pick": (1.0,), "ret": (0.0, 0.25), "offer": (1.0, 2.0, 3.0),
+        "paired": (0.0, 0.25, 0.5, 0.75, 1.0)}
 
 
 @dataclass
@@ -53,9 +55,20 @@ def load(root: Path, seed: int) -> Run:
     return Run(seed, truth, events, str(truth.of("run")[0]["scenario"]))
 
 
+_CONFIGS: dict[tuple[str, int, float], Config] = {}
+
+
+def _config(run: Run) -> Config:
+    """The run's daemon config (built once per run: building the world is the slow part)."""
+    key = (run.scenario, run.seed, run.truth.duration)
+    if key not in _CONFIGS:
+        world = build_world(scenarios()[run.scenario], run.seed, run.truth.duration)
+        _CONFIGS[key] = sim_config(world, Path("."), None)
+    return _CONFIGS[key]
+
+
 def rho(run: Run, weights: Weights) -> float | None:
-    world = build_world(scenarios()[run.scenario], run.seed, run.truth.duration)
-    proc = from_config(sim_config(world, Path("."), None))
+    proc = from_config(_config(run))
     proc.weights = weights
     views = [EventView(e.type, e.at - run.truth.start_epoch, e.data)
              for e in recompute(proc, run.events) if e.type == INTEREST]
@@ -77,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if rhos:
             rows.append((sum(rhos) / len(rhos), min(rhos), values, rhos))
     rows.sort(key=lambda r: (-r[0], -r[1]))
-    print("mean   worst  zone_min attention_min pick return  per seed")
+    print("mean   worst  zone_min attention_min pick return offer paired  per seed")
     for mean, worst, values, rhos in rows[:args.top]:
         print(f"{mean:.3f}  {worst:.3f}  " + " ".join(f"{v:g}" for v in values)
               + "  " + " ".join(f"{r:.3f}" for r in rhos))

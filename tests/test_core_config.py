@@ -239,3 +239,14 @@ def test_every_declared_default_and_example_passes_its_own_rules() -> None:
             for item in items:
                 raw = str(item) if isinstance(item, Path) else item
                 assert spec.key.valid(raw), f"{name}: {value!r} breaks its own rules"
+
+
+def test_a_section_at_its_declared_defaults_equals_the_parsed_one() -> None:
+    from edge.config import defaults
+    from edge.config.model import Insight, Journey
+
+    parsed = parse({"store": {"id": "s", "device": "d"}}, env={})
+    assert defaults(Journey) == parsed.journey
+    assert defaults(Insight) == parsed.insight
+    with pytest.raises(ConfigError, match=r"store\.id: missing"):
+        defaults(Config)

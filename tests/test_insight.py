@@ -78,7 +78,7 @@ def test_it_is_registered_and_can_be_turned_off() -> None:
 def test_one_window_gives_interest_and_funnel_with_the_documented_formula() -> None:
     p = from_config(config(window_minutes=15, close_after_s=60, stop_dwell_s=10,
                            weight_zone_min=1.0, weight_attention_min=2.0, weight_pick=1.0,
-                           weight_return=0.5))
+                           weight_return=0.5, weight_offer=2.0))
     events = [
         ev("omo.presence.zone.entered", T0 + 10, visitor="a" * 16, zone="drinks"),
         ev("omo.presence.zone.entered", T0 + 12, visitor="b" * 16, zone="drinks"),
@@ -90,6 +90,8 @@ def test_one_window_gives_interest_and_funnel_with_the_documented_formula() -> N
         ev("omo.shelf.item.picked", T0 + 60, shelf="shelf-2", plate="p1", sku="CHIPS",
            quantity=1),
         sale(T0 + 300, "r-1", ("COLA", 1)),
+        ev("omo.journey.offer.triggered", T0 + 70, customer="m1", visitor="a" * 16, sku="TEA",
+           zone="drinks", screen=None),
     ]
     out = feed(p, events, T0 + 900 + 60)
     [interest] = by_type(out, INTEREST)
@@ -98,8 +100,12 @@ def test_one_window_gives_interest_and_funnel_with_the_documented_formula() -> N
     rows = {r["sku"]: r for r in interest["products"]}
     # COLA: 120 s stopped in drinks shared by 2 products = 60 s -> 1 point; 2 picks; 1 return
     assert rows["COLA"] == {"sku": "COLA", "zone": "drinks", "score": 1.0 + 2 + 0.5,
-                            "zone_s": 60.0, "attention_s": 0.0, "picked": 2, "returned": 1}
-    assert rows["TEA"]["score"] == 1.0 and rows["CHIPS"]["score"] == 1.0
+                            "zone_s": 60.0, "attention_s": 0.0, "picked": 2, "paired": 0,
+                            "returned": 1, "offered": 0}
+    # TEA: its 60 s share of drinks -> 1 point; an opted-in shopper who browsed it online
+    # reached its shelf -> 2 points
+    assert rows["TEA"]["score"] == 1.0 + 2.0 and rows["TEA"]["offered"] == 1
+    assert rows["CHIPS"]["score"] == 1.0
     assert interest["products"][0]["sku"] == "COLA"
     zones = {z["zone"]: z for z in funnel["zones"]}
     assert zones["drinks"] == {"zone": "drinks", "passed": 2, "stopped": 1, "passed_seen": 2,
@@ -110,6 +116,32 @@ def test_one_window_gives_interest_and_funnel_with_the_documented_formula() -> N
                     "returned": 1, "bought": 1, "picked_not_bought": 0}
     chips = next(r for r in funnel["products"] if r["sku"] == "CHIPS")
     assert chips["picked_not_bought"] == 1
+
+
+def test_picks_on_two_plates_of_a_shelf_within_a_second_count_as_paired() -> None:
+    p = from_config(config(weight_zone_min=0.0, weight_pick=1.0, weight_pick_paired=0.5))
+    events = [
+        # one hand takes COLA (2 units) and TEA together: paired, half a point per unit
+        ev("omo.shelf.item.picked", T0 + 40.0, shelf="shelf-1", plate="p1", sku="COLA",
+           quantity=2),
+        ev("omo.shelf.item.picked", T0 + 40.6, shelf="shelf-1", plate="p2", sku="TEA",
+           quantity=1),
+        # a third pick right after does not pair with a pick already paired
+        ev("omo.shelf.item.picked", T0 + 41.0, shelf="shelf-1", plate="p1", sku="COLA",
+           quantity=1),
+        # the same plate twice, or picks 5 s apart, or on another shelf: not paired
+        ev("omo.shelf.item.picked", T0 + 100.0, shelf="shelf-1", plate="p2", sku="TEA",
+           quantity=1),
+        ev("omo.shelf.item.picked", T0 + 100.2, shelf="shelf-2", plate="p1", sku="CHIPS",
+           quantity=1),
+        ev("omo.shelf.item.picked", T0 + 105.2, shelf="shelf-1", plate="p1", sku="COLA",
+           quantity=1),
+    ]
+    [interest] = by_type(feed(p, events, T0 + 900 + 60), INTEREST)
+    rows = {r["sku"]: r for r in interest["products"]}
+    assert (rows["COLA"]["picked"], rows["COLA"]["paired"], rows["COLA"]["score"]) == (4, 2, 3.0)
+    assert (rows["TEA"]["picked"], rows["TEA"]["paired"], rows["TEA"]["score"]) == (2, 1, 1.5)
+    assert (rows["CHIPS"]["paired"], rows["CHIPS"]["score"]) == (0, 1.0)
 
 
 def test_a_window_is_reported_only_after_its_grace_and_empty_windows_too() -> None:

@@ -31,11 +31,14 @@ ALICE, BOB, CAROL = "a" * 16, "b" * 16, "c" * 16
 
 
 def config(tmp: Path | None = None, **journey: Any) -> Any:
+    """The test store; attribution from presence alone unless a test asks for receipts."""
+    journey.setdefault("attribution_needs_receipt", False)
     raw: dict[str, Any] = {
         "store": {"id": "s", "device": "d"},
         "zones": [{"id": "entrance", "kind": "entrance", "area": [0, 0, 2, 2]},
                   {"id": "drinks", "kind": "shelf", "area": [4, 0, 6, 2]},
-                  {"id": "snacks", "kind": "shelf", "area": [8, 0, 10, 2]}],
+                  {"id": "snacks", "kind": "shelf", "area": [8, 0, 10, 2]},
+                  {"id": "checkout", "kind": "checkout", "area": [12, 0, 14, 2]}],
         "shelves": [
             {"id": "shelf-1", "port": "/dev/null", "zone": "drinks",
              "plates": [{"id": "p1", "sku": "TEA", "name": "お茶", "unit_grams": 500,
@@ -229,6 +232,19 @@ def test_no_attribution_when_two_shoppers_are_close_nor_to_a_shopper_elsewhere()
     assert done["visitor"] == ALICE and done["picked"] == []
 
 
+@pytest.mark.parametrize(("picked_at", "attributed"), [(27.5, True), (29.0, False)])
+def test_a_pick_as_the_shopper_leaves_the_zone_is_not_hers(picked_at: float,
+                                                           attributed: bool) -> None:
+    """Presence decides an exit a few seconds late: BLE leaving the zone within
+    `attribution_stay_after_s` (2 s) of the pick means she may have been gone already."""
+    p = from_config(config(attribution_stay_after_s=2.0))
+    out = run(p, [*arrive(ALICE, "m1", T0 + 1), *move(ALICE, "entrance", "drinks", T0 + 10),
+                  pick(T0 + picked_at), *move(ALICE, "drinks", "snacks", T0 + 30),
+                  *leave(ALICE, "snacks", T0 + 50, 49.0)], T0 + 100)
+    assert [a["visitor"] for a in of(out, ATTRIBUTED)] == ([ALICE] if attributed else [])
+    assert p.counters().get("journey.picks.leaving", 0) == (0 if attributed else 1)
+
+
 def test_a_zone_change_decided_after_the_pick_still_counts() -> None:
     """Presence dates zone changes back: the entry into the drinks zone reaches the log after
     the pick it covers; the pick waits `attribution_wait_s` for it."""
@@ -247,6 +263,40 @@ def test_a_zone_change_decided_after_the_pick_still_counts() -> None:
         out += [(m.type, m.data, m.at) for m in o]
     [a] = of(out, ATTRIBUTED)
     assert a["visitor"] == ALICE
+
+
+def sale(t: float, *lines: tuple[str, int], receipt: str = "R-1") -> Event:
+    return ev("omo.pos.sale.recorded", t, receipt=receipt, via="cloud", sold_at=format_time(t),
+              lines=[{"sku": sku, "quantity": q} for sku, q in lines])
+
+
+def checkout_visit(*extra: Event, sold: list[Event]) -> list[Event]:
+    """ALICE picks one TEA at the drinks shelf, then leaves the checkout zone at T0 + 61.5:
+    her receipt is the one sold `receipt_lead_s` (6 s) before, give or take 3 s."""
+    return sorted([*arrive(ALICE, "m1", T0 + 1), *move(ALICE, "entrance", "drinks", T0 + 10),
+                   pick(T0 + 20), *extra, *move(ALICE, "drinks", "checkout", T0 + 40), *sold,
+                   *leave(ALICE, "checkout", T0 + 61.5, 60.5)], key=_t)
+
+
+@pytest.mark.parametrize(("extra", "sold", "attributed", "count"), [
+    ((), [sale(T0 + 55, ("TEA", 1))], ["TEA"], "picks.confirmed"),
+    # someone BLE cannot see picks a TEA beside her: her receipt has one, two were picked
+    ((pick(T0 + 26),), [sale(T0 + 55, ("TEA", 1))], [], "picks.not_on_receipt"),
+    ((), [sale(T0 + 55, ("COLA", 1))], [], "picks.not_on_receipt"),
+    ((), [sale(T0 + 40, ("TEA", 1))], [], "picks.no_receipt"),  # nothing sold as she left
+    ((), [sale(T0 + 54, ("TEA", 1)), sale(T0 + 56, ("TEA", 1), receipt="R-2")], [],
+     "picks.no_receipt"),  # two receipts then: which is hers is unknown
+])
+def test_with_receipts_a_pick_is_hers_only_when_her_own_receipt_accounts_for_it(
+        extra: tuple[Event, ...], sold: list[Event], attributed: list[str], count: str) -> None:
+    p = from_config(config(attribution_needs_receipt=True))
+    out = run(p, checkout_visit(*extra, sold=sold), T0 + 120)
+    assert [a["sku"] for a in of(out, ATTRIBUTED)] == attributed
+    assert p.counters()[f"journey.{count}"] >= 1
+    done = of(out, COMPLETED)
+    assert len(done) == 1 and done[0]["picked"] == attributed
+    if attributed:  # dated at the pick, decided at the visit's end
+        assert [at for t, _, at in out if t == ATTRIBUTED] == [T0 + 20]
 
 
 def test_the_decision_rule() -> None:
@@ -401,7 +451,8 @@ def test_presence_from_adverts_drives_the_offer_the_attribution_and_the_summary(
                            {"id": "right", "kind": "shelf", "area": [6, 0, 12, 6]}],
                  "shelves": [{"id": "shelf-1", "port": "/dev/null", "zone": "right",
                               "plates": [{"id": "p1", "sku": "TEA", "unit_grams": 500}]}],
-                 "screens": [{"id": "screen-right", "zone": "right"}]}, env={})
+                 "screens": [{"id": "screen-right", "zone": "right"}],
+                 "journey": {"attribution_needs_receipt": False}}, env={})
     presence = presence_processor()
     token = encode_token(KEY.secret, member, T0, 600.0)
     decided: list[tuple[float, Event]] = [(T0, interests(customer, T0, ("TEA", T0 + 3600)))]

@@ -55,7 +55,8 @@ def journey_config(tmp: Path, port: int) -> Config:
                               "unit_grams": 520, "price": 150}]}],
         screens=[{"id": "screen-drinks", "zone": "drinks", "width": 320, "height": 180,
                   "fullscreen": False}],
-        journey={"attribution_wait_s": 1.0, "show_s": 30.0})
+        journey={"attribution_wait_s": 1.0, "show_s": 30.0,
+                 "attribution_needs_receipt": False})
     return parse(raw, env={})
 
 

@@ -144,6 +144,13 @@ def test_a_return_after_a_pick_and_a_restock_beyond_it() -> None:
     assert changes == [("initial", 18), ("pick", 16), ("return", 17), ("restock", 25)]
 
 
+def test_a_pick_held_while_staff_restock_may_still_be_returned() -> None:
+    loads = [ramp(30, 31, -100.0), ramp(40, 47, 700.0), ramp(60, 61, 100.0)]
+    emitted = run([spec()], {1: loads}, 100)
+    changes = [(d["reason"], d["count"]) for d in of(emitted, "stock.changed")]
+    assert changes == [("initial", 18), ("pick", 17), ("restock", 24), ("return", 25)]
+
+
 def test_low_and_out_of_stock_fire_once() -> None:
     loads = [ramp(30, 31, -200.0), ramp(60, 61, -200.0), ramp(90, 91, -200.0)]
     emitted = run([spec(stock=6)], {1: loads}, 120, tare=0.0)
@@ -360,3 +367,21 @@ def test_a_gap_in_the_stream_is_a_correction_not_a_pick() -> None:
     assert [(d["reason"], d["count"]) for d in of(emitted, "stock.changed")] == [
         ("initial", 18), ("correction", 16)]
     assert proc.counters()["shelf.gaps"] == 1
+
+
+def test_an_item_taken_while_unplugged_may_be_returned_after() -> None:
+    # 2 units gone while the controller was away (a correction); one of them comes back
+    # once it is connected again: a shopper's return, not staff restocking one unit
+    proc = ShelfProcessor([spec()])
+    rng = random.Random(5)
+    emitted: list[Emission] = []
+    for k in range(300):
+        t = k / RATE_HZ if k < 100 else 60.0 + k / RATE_HZ
+        units = 18 if k < 100 else 16 if k < 200 else 17
+        grams = 310 + units * 100 + rng.gauss(0, 1.2)
+        out = Output(t)
+        proc.on_reading(WeightSample("s1", "C1", 1, round(grams, 1), k, t), out)
+        emitted += out.emissions
+    assert [(d["reason"], d["count"]) for d in of(emitted, "stock.changed")] == [
+        ("initial", 18), ("correction", 16), ("return", 17)]
+    assert [d["quantity"] for d in of(emitted, "item.returned")] == [1]

@@ -7,7 +7,7 @@ environment, named by ``*_env`` keys. Every key is declared once, in `edge.confi
 """
 
 from edge.config.errors import ConfigError
-from edge.config.loading import load, parse
+from edge.config.loading import defaults, load, parse
 from edge.config.model import (
     DEFAULT_PATH,
     DEVICE_ID_RE,
@@ -35,6 +35,6 @@ from edge.config.model import (
 __all__ = [
     "DEFAULT_PATH", "DEVICE_ID_RE", "ID_RE", "TOPIC_PREFIX_RE", "Ble", "BleMqtt", "BleMqttNode",
     "BleReceiver", "Broker", "Camera", "Config", "ConfigError", "DoorCounter", "Listener", "Plate",
-    "Privacy", "Screen", "Shelf", "Storage", "Tls", "Vision", "Zone", "load",
+    "Privacy", "Screen", "Shelf", "Storage", "Tls", "Vision", "Zone", "defaults", "load",
     "parse",
 ]

@@ -8,12 +8,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edge.config import rules
 from edge.config.errors import ConfigError
 from edge.config.model import Config
 from edge.config.reader import Reader
+
+T = TypeVar("T")
 
 
 def parse(raw: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
@@ -28,6 +30,17 @@ def parse(raw: Mapping[str, Any], *, env: Mapping[str, str] | None = None,
     if reader.problems:
         raise ConfigError(reader.problems, source_path)
     return replace(config, source_path=source_path)
+
+
+def defaults(cls: type[T]) -> T:
+    """The config section `cls` (e.g. `Journey`) with every key at its declared default, for
+    a part built without a config file (tests, tools): the defaults live in one place.
+    Raises ConfigError naming the keys that have no default."""
+    reader = Reader({}, require_secrets=False)
+    section: T = reader.section(cls, {})
+    if reader.problems:
+        raise ConfigError(reader.problems, None)
+    return section
 
 
 MAX_CONFIG_BYTES = 1 << 20

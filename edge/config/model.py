@@ -580,7 +580,7 @@ class Insight:
                               unit="seconds")
     weight_zone_min: float = key(
         "interest score per minute shoppers stopped in the product's zone (shared among the "
-        "zone's products)", 0.1, range=(0, 1000), unit="points")
+        "zone's products)", 0.05, range=(0, 1000), unit="points")
     weight_attention_min: float = key(
         "interest score per minute of attention to the product's shelf or its card on a "
         "screen", 2.0, range=(0, 1000), unit="points")
@@ -588,6 +588,14 @@ class Insight:
                              unit="points")
     weight_return: float = key("interest score per item put back (it was considered)", 0.25,
                                range=(0, 1000), unit="points")
+    weight_offer: float = key(
+        "interest score per journey offer of the product: an opted-in shopper who browsed it "
+        "online reached its shelf (omo.journey.offer.triggered)", 2.0, range=(0, 1000),
+        unit="points")
+    weight_pick_paired: float = key(
+        "interest score per item picked together with another product of the shelf (within "
+        "a second): one of the two is usually taken along, not come for", 0.5,
+        range=(0, 1000), unit="points")
     pos_mqtt: PosMqtt | None = key(
         "A local POS on the store's broker: each sale published there is recorded like the "
         "`pos.sale` command (docs/insight.md). Commented out: a store without one.")
@@ -609,10 +617,11 @@ class Journey:
     attribution_threshold: float = key(
         "a pick is attributed to an opted-in shopper only when the evidence (presence in "
         "the plate's zone around the pick times the shopper's share of everyone there) is "
-        "at least this", 0.5, range=(0, 1))
+        "at least this (low: the receipt check, attribution_needs_receipt, does the work)",
+        0.2, range=(0, 1))
     ambiguity_ratio: float = key(
         "no attribution (counted as ambiguous) when the runner-up's presence is at least "
-        "this share of the best candidate's: never guess between close candidates", 0.5,
+        "this share of the best candidate's: never guess between close candidates", 0.7,
         range=(0, 1))
     attribution_window_s: float = key(
         "presence in the plate's zone is measured over this long either side of the pick",
@@ -621,6 +630,22 @@ class Journey:
         "a pick is decided this long after it happened, so zone changes decided late still "
         "count; a visit's summary waits as long after its end", 20.0, range=(0, 600),
         unit="seconds")
+    attribution_needs_receipt: bool = key(
+        "a pick is attributed only once the shopper's own receipt (the one sold as they left "
+        "a checkout zone) confirms it: it lists the product with as many units as were "
+        "picked while they stood in the plate's zone; decided at the visit's end. Off: "
+        "decided from presence alone, which also credits a shopper with the picks of people "
+        "beside them whose phone BLE cannot see", True)
+    receipt_lead_s: float = key(
+        "a shopper's receipt is sold about this long before BLE sees them leave the "
+        "checkout zone", 6.0, range=(0, 600), unit="seconds")
+    receipt_slack_s: float = key(
+        "... give or take this; exactly one receipt must fall in that span", 3.0,
+        range=(0, 600), unit="seconds")
+    attribution_stay_after_s: float = key(
+        "a pick is attributed only to a shopper BLE still places in the plate's zone this "
+        "long after it (presence decides an exit a few seconds late; 0: off)", 2.0,
+        range=(0, 600), unit="seconds")
     look_dwell_s: float = key(
         "a stay in a zone at least this long counts as looking at its products in the "
         "summary", 10.0, range=(0, 3600), unit="seconds")

@@ -25,10 +25,11 @@ if TYPE_CHECKING:
 INTEREST = "omo.insight.product.interest"
 FUNNEL = "omo.insight.funnel.window"
 SALE = "omo.pos.sale.recorded"
+OFFER = "omo.journey.offer.triggered"
 SUBSCRIBED = ("omo.presence.visit.started", "omo.presence.zone.entered",
               "omo.presence.zone.exited", "omo.presence.footfall.window",
               "omo.shelf.item.picked", "omo.shelf.item.returned", "omo.vision.person.left",
-              "omo.signage.item.played", SALE)
+              "omo.signage.item.played", SALE, OFFER)
 TICK_S = 10.0
 MIN_FOOTFALL = 10  # door-counter entries before coverage is estimated from them
 MAX_PENDING_VISITS = 10_000  # visits waiting for the door counter's window to close
@@ -36,6 +37,7 @@ MAX_RECEIPTS = 100_000  # receipt ids remembered to count a resent sale once
 MAX_PLAYS = 1_000  # product cards remembered per screen, for the attention join
 PLAY_KEEP_S = 3600.0
 CARD_PREFIX = "product:"
+PAIR_S = 1.0  # picks on two plates of a shelf this close together: one hand took both
 
 
 class InsightProcessor(BaseProcessor):
@@ -60,6 +62,8 @@ class InsightProcessor(BaseProcessor):
         self.receipts: OrderedDict[str, None] = OrderedDict()
         self.plays: dict[str, deque[tuple[float, float, str]]] = {}  # screen -> cards
         self.counts: dict[str, int] = {}
+        # shelf -> its last pick (time, plate, sku, units, window key, already paired)
+        self.last_pick: dict[str, tuple[float, str, str, int, int, bool]] = {}
 
     # ---------------------------------------------------------------- plumbing
     def _count(self, name: str, n: int = 1) -> None:
@@ -142,12 +146,34 @@ class InsightProcessor(BaseProcessor):
             return
         w = self._window(t, "shelf")
         (w.picked if picked else w.returned)[sku] += qty
+        if picked:
+            self._pair(d, t, sku, qty, w)
+
+    def _pair(self, d: dict[str, Any], t: float, sku: str, qty: int, w: Window) -> None:
+        """Two picks on different plates of one shelf within PAIR_S: a shopper who takes a
+        second product along with the one they came for; both count as paired units."""
+        shelf, plate = str(d.get("shelf")), str(d.get("plate"))
+        k = math.floor(w.start / self.window_s)
+        last = self.last_pick.get(shelf)
+        paired = False
+        if last is not None and not last[5] and last[1] != plate and abs(t - last[0]) <= PAIR_S:
+            paired = True
+            w.paired[sku] += qty
+            before = self.windows.get(last[4])
+            if before is not None:
+                before.paired[last[2]] += last[3]
+        self.last_pick[shelf] = (t, plate, sku, qty, k, paired)
 
     def _picked(self, d: dict[str, Any], t: float) -> None:
         self._shelf(d, t, True)
 
     def _returned(self, d: dict[str, Any], t: float) -> None:
         self._shelf(d, t, False)
+
+    def _offered(self, d: dict[str, Any], t: float) -> None:
+        sku = d.get("sku")
+        if isinstance(sku, str) and sku:
+            self._window(t, "offer").offered[sku] += 1
 
     def _played(self, d: dict[str, Any], t: float) -> None:
         item, screen = d.get("item"), d.get("screen")
@@ -237,6 +263,7 @@ _HANDLERS = {
     "omo.signage.item.played": InsightProcessor._played,
     "omo.vision.person.left": InsightProcessor._person,
     SALE: InsightProcessor._sale,
+    OFFER: InsightProcessor._offered,
 }
 
 
@@ -251,7 +278,7 @@ def from_config(config: Config) -> InsightProcessor:
     camera_zones = frozenset(c.zone for c in config.cameras)
     cat = Catalogue(product_zone, tuple(sorted(config.zone_ids())), camera_zones)
     weights = Weights(ins.weight_zone_min, ins.weight_attention_min, ins.weight_pick,
-                      ins.weight_return)
+                      ins.weight_return, ins.weight_offer, ins.weight_pick_paired)
     return InsightProcessor(cat, weights, window_s=ins.window_minutes * 60.0,
                             close_after_s=ins.close_after_s, stop_dwell_s=ins.stop_dwell_s,
                             plate_skus=plate_skus)

@@ -29,10 +29,15 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class Weights:
-    zone_min: float = 0.1
-    attention_min: float = 2.0
-    pick: float = 1.0
-    ret: float = 0.25
+    """The interest score's weights: the `insight.weight_*` keys (their defaults live in
+    the config schema only)."""
+
+    zone_min: float
+    attention_min: float
+    pick: float
+    ret: float
+    offer: float
+    paired: float  # per unit picked together with another product of the shelf
 
 
 def _seconds() -> defaultdict[str, float]:
@@ -53,7 +58,9 @@ class Window:
     product_attention_s: defaultdict[str, float] = field(default_factory=_seconds)  # cards
     product_looked: Counter[str] = field(default_factory=Counter)
     picked: Counter[str] = field(default_factory=Counter)
+    paired: Counter[str] = field(default_factory=Counter)  # picked with another plate's
     returned: Counter[str] = field(default_factory=Counter)
+    offered: Counter[str] = field(default_factory=Counter)  # journey offers at the shelf
     bought: Counter[str] = field(default_factory=Counter)
     late_sales: int = 0
 
@@ -76,11 +83,15 @@ class Window:
                 self.zone_attention_s[zone] * share if zone else 0.0)
             score = (weights.zone_min * zone_s / 60.0
                      + weights.attention_min * attention_s / 60.0
-                     + weights.pick * self.picked[sku] + weights.ret * self.returned[sku])
+                     + weights.pick * (self.picked[sku] - self.paired[sku])
+                     + weights.paired * self.paired[sku] + weights.ret * self.returned[sku]
+                     + weights.offer * self.offered[sku])
             row: dict[str, Any] = {"sku": sku, "score": round(score, 3),
                                    "zone_s": round(zone_s, 1),
                                    "attention_s": round(attention_s, 1),
-                                   "picked": self.picked[sku], "returned": self.returned[sku]}
+                                   "picked": self.picked[sku], "paired": self.paired[sku],
+                                   "returned": self.returned[sku],
+                                   "offered": self.offered[sku]}
             if zone:
                 row["zone"] = zone
             rows.append(row)

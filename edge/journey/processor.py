@@ -13,9 +13,13 @@ comes only from the events and the host's ticks.
   (never the shopper) on the nearest screen: once per product per visit, and not again for
   the same customer and product within `offer_cooldown_s`.
 - `omo.shelf.item.picked` is decided `attribution_wait_s` after it happened (zone changes
-  are decided late) by `edge.journey.attribution`; an attributed pick becomes
-  `omo.journey.pick.attributed`. A return (`omo.shelf.item.returned`) attributed by the
-  same rule takes the units back out of that shopper's picks.
+  are decided late) by `edge.journey.attribution`. With `attribution_needs_receipt` (the
+  default) such a pick waits for the visit's end and is confirmed by the shopper's own
+  receipt (the one sold as they left a checkout zone), which must list the product with
+  as many units as were picked while they stood in the plate's zone; a confirmed pick
+  becomes `omo.journey.pick.attributed`, dated at the pick. A return
+  (`omo.shelf.item.returned`) attributed by the same rule takes the units back out of that
+  shopper's picks.
 - `omo.presence.visit.ended` of an opted-in visit: `omo.journey.completed`, as long after
   the visit's end, with its zones, products looked at (stays of `look_dwell_s` or more in
   their zone), picked (attributed, one entry per unit, less what they put back), bought
@@ -29,8 +33,10 @@ from collections import Counter, OrderedDict, defaultdict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from edge.config import defaults
+from edge.config.model import Journey
 from edge.events import Event, parse_time
-from edge.journey.attribution import Candidate, Outcome, Stay, decide
+from edge.journey.attribution import Candidate, Outcome, Stay, decide, presence
 from edge.journey.interests import Interest, from_event
 from edge.processing.processor import BaseProcessor, Output, Subscriptions
 from edge.signage_link.state import TRIGGER_FIRED
@@ -60,21 +66,6 @@ STALE_S = 6 * 3600.0  # a visit with no news this long is dropped (its end was n
 
 
 @dataclass(frozen=True)
-class JourneySettings:
-    """The `[journey]` config keys the processor uses."""
-
-    offer_cooldown_s: float = 3600.0
-    show_s: float = 15.0
-    show_priority: str = "trigger"
-    attribution_threshold: float = 0.5
-    ambiguity_ratio: float = 0.5
-    attribution_window_s: float = 10.0
-    attribution_wait_s: float = 20.0
-    look_dwell_s: float = 10.0
-    max_customers: int = 10_000
-
-
-@dataclass(frozen=True)
 class Store:
     """What the processor knows of the store: where each product is, screens, cards."""
 
@@ -83,6 +74,7 @@ class Store:
     shelf_zones: dict[str, str]
     products: dict[str, ProductInfo]
     screens: ScreenFinder
+    checkout_zones: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -96,6 +88,8 @@ class Visit:
     picked: list[str] = field(default_factory=list)
     first_pick: float | None = None
     last_t: float = 0.0  # the time of its latest event
+    provisional: list[tuple[Pick, float]] = field(default_factory=list)  # await the receipt
+    present_units: Counter[str] = field(default_factory=Counter)  # picked while in the zone
 
     def zone_at(self) -> str | None:
         last = self.stays[-1] if self.stays else None
@@ -116,17 +110,18 @@ class Pick:
 @dataclass
 class Receipt:
     sold_at: float
-    left: Counter[str]
+    left: Counter[str]  # units not yet claimed by a visit's summary
+    lines: Counter[str] = field(default_factory=Counter)  # as sold
 
 
 class JourneyProcessor(BaseProcessor):
     name = "journey"
     subscriptions = Subscriptions(events=SUBSCRIBED, tick_s=TICK_S)
 
-    def __init__(self, store: Store, settings: JourneySettings | None = None,
+    def __init__(self, store: Store, settings: Journey | None = None,
                  interests: dict[str, tuple[Interest, ...]] | None = None) -> None:
         self.store = store
-        self.s = settings or JourneySettings()
+        self.s = settings or defaults(Journey)  # the [journey] keys at their defaults
         self.interests: OrderedDict[str, tuple[Interest, ...]] = OrderedDict(interests or {})
         self.visits: dict[str, Visit] = {}
         self.pending: deque[Pick] = deque()
@@ -262,7 +257,7 @@ class JourneyProcessor(BaseProcessor):
                     and isinstance(line.get("quantity"), int):
                 left[line["sku"]] += line["quantity"]
         if left:
-            self.receipts.append(Receipt(sold, left))
+            self.receipts.append(Receipt(sold, left, Counter(left)))
 
     def _footfall(self, d: dict[str, Any], t: float, out: Output) -> None:
         counter, occupancy = d.get("counter"), d.get("occupancy")
@@ -352,9 +347,34 @@ class JourneyProcessor(BaseProcessor):
                           ambiguity_ratio=self.s.ambiguity_ratio,
                           unseen=self.unseen(pick.zone))
         self.counts[f"{'returns' if pick.returned else 'picks'}.{decision.outcome}"] += 1
+        if not pick.returned:
+            for c in candidates:  # what each shopper's receipt must account for
+                if presence(c.stays, pick.zone, pick.t, self.s.attribution_window_s) > 0:
+                    self.visits[c.visitor].present_units[pick.sku] += pick.quantity
         if decision.outcome is not Outcome.ATTRIBUTED or decision.visitor is None:
             return
         visit = self.visits[decision.visitor]
+        assert visit.customer is not None
+        if not pick.returned and not self._stays_after(visit, pick):
+            self.counts["picks.leaving"] += 1
+            return
+        if self.s.attribution_needs_receipt:
+            visit.provisional.append((pick, decision.confidence))
+            return
+        self._credit(visit, pick, decision.confidence, out)
+
+    def _stays_after(self, visit: Visit, pick: Pick) -> bool:
+        """Whether BLE still has the shopper in the pick's zone `attribution_stay_after_s`
+        after the pick. Presence decides an exit a few seconds late, so a shopper BLE sees
+        leave just after the pick may have been gone when it happened."""
+        after = self.s.attribution_stay_after_s
+        if after <= 0:
+            return True
+        return any(s.covers(pick.zone, pick.t) and (s.end is None or s.end >= pick.t + after)
+                   for s in visit.stays)
+
+    def _credit(self, visit: Visit, pick: Pick, confidence: float, out: Output) -> None:
+        """The pick (or return) is the shopper's: into the event and the summary."""
         assert visit.customer is not None
         if pick.returned:  # put back: no longer among the shopper's picks
             for _ in range(pick.quantity):
@@ -364,14 +384,47 @@ class JourneyProcessor(BaseProcessor):
         out.emit(ATTRIBUTED, {"customer": visit.customer, "visitor": visit.visitor,
                               "sku": pick.sku, "shelf": pick.shelf, "plate": pick.plate,
                               "quantity": pick.quantity,
-                              "confidence": round(min(1.0, decision.confidence), 3)},
+                              "confidence": round(min(1.0, confidence), 3)},
                  at=pick.t)
         visit.picked.extend([pick.sku] * pick.quantity)
         if visit.first_pick is None:
             visit.first_pick = pick.t
 
+    def _receipt(self, visit: Visit) -> Receipt | None:
+        """The visit's own receipt: the one receipt sold `receipt_lead_s` (give or take
+        `receipt_slack_s`) before the visit last left a checkout zone; None if there is no
+        such exit, or not exactly one receipt then."""
+        exits = [s.end if s.end is not None else visit.ended_at for s in visit.stays
+                 if s.zone in self.store.checkout_zones]
+        if not exits or exits[-1] is None:
+            return None
+        due = exits[-1] - self.s.receipt_lead_s
+        found = [r for r in self.receipts if abs(r.sold_at - due) <= self.s.receipt_slack_s]
+        return found[0] if len(found) == 1 else None
+
+    def _confirm(self, visit: Visit, out: Output) -> None:
+        """The visit's provisional picks, checked against its receipt: a pick is the
+        shopper's when the receipt lists its product with at least as many units as were
+        picked while the shopper stood in the plate's zone (so someone BLE does not see
+        picking the same product beside them leaves it undecided)."""
+        if not visit.provisional:
+            return
+        receipt = self._receipt(visit)
+        for pick, confidence in visit.provisional:
+            if pick.returned:
+                self._credit(visit, pick, confidence, out)
+            elif receipt is None:
+                self.counts["picks.no_receipt"] += 1
+            elif receipt.lines[pick.sku] >= visit.present_units[pick.sku]:
+                self._credit(visit, pick, confidence, out)
+                self.counts["picks.confirmed"] += 1
+            else:
+                self.counts["picks.not_on_receipt"] += 1
+        visit.provisional.clear()
+
     def _complete(self, visit: Visit, out: Output) -> None:
         assert visit.customer is not None and visit.ended_at is not None
+        self._confirm(visit, out)
         zones: list[str] = []
         looked: list[str] = []
         for stay in visit.stays:
@@ -435,20 +488,12 @@ def store_from_config(config: Config) -> Store:
     return Store({k: frozenset(v) for k, v in zones.items()},
                  {k: tuple(v) for k, v in zone_products.items()},
                  {s.id: s.zone for s in config.shelves}, products,
-                 ScreenFinder.from_config(config))
-
-
-def settings_from_config(config: Config) -> JourneySettings:
-    j = config.journey
-    return JourneySettings(
-        offer_cooldown_s=j.offer_cooldown_s, show_s=j.show_s, show_priority=j.show_priority,
-        attribution_threshold=j.attribution_threshold, ambiguity_ratio=j.ambiguity_ratio,
-        attribution_window_s=j.attribution_window_s, attribution_wait_s=j.attribution_wait_s,
-        look_dwell_s=j.look_dwell_s, max_customers=j.max_customers)
+                 ScreenFinder.from_config(config),
+                 frozenset(z.id for z in config.zones if z.kind == "checkout"))
 
 
 def from_config(config: Config, interests: dict[str, tuple[Interest, ...]] | None = None
                 ) -> JourneyProcessor:
-    return JourneyProcessor(store_from_config(config), settings_from_config(config),
+    return JourneyProcessor(store_from_config(config), config.journey,
                             interests)
 

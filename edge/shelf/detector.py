@@ -15,9 +15,12 @@ weight stops moving.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
+
+from edge.shelf.ramps import RampSettings
+from edge.shelf.ramps import split as split_ramps
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class DetectorSettings:
     pause_flat_g: float = 8.0  # two samples this close inside a ramp: a pause
     pause_jump_g: float = 40.0  # between moves this large (over two samples) the same way
     pause_ratio: float = 0.4  # or flat within this share of the slower move's step
+    ramps: RampSettings = field(default_factory=RampSettings)  # two hands by the shape
 
 
 @dataclass(frozen=True)
@@ -151,21 +155,19 @@ class PlateDetector:
                 self.before = self.baseline
                 self.t_start = t
                 self.plateaus = []
-                if self.has_beams:
-                    self.trace = list(self.window)
+                self.trace = list(self.window)
             return None
         if level is None:
             self.still_since = None
         elif self.still_since is None:
             self.still_since = max(self.window[0][0], self.t_start)
-        if self.has_beams:
-            self.trace.append((t, grams))
-            if level is not None and self.open_lanes and self._hand_in(t):
-                assert self.still_since is not None
-                if t - self.still_since < self.s.hand_still_s:
-                    level = None  # a hand still in the shelf: not settled yet
-                else:
-                    self._lost_clears(self.still_since)
+        self.trace.append((t, grams))
+        if self.has_beams and level is not None and self.open_lanes and self._hand_in(t):
+            assert self.still_since is not None
+            if t - self.still_since < self.s.hand_still_s:
+                level = None  # a hand still in the shelf: not settled yet
+            else:
+                self._lost_clears(self.still_since)
         if level is None:
             brief = self.stable_level(self.s.short)
             if brief is not None:
@@ -220,17 +222,18 @@ class PlateDetector:
         """The episode's changes: one, or one per brief plateau where the weight turned
         back (a pick then a return) or where every step is a whole count of units. With
         beams, two hands or more in the episode split it by hand (`_by_hand`)."""
+        trace, self.trace = self.trace, []
+        hands: list[tuple[float, float]] = []
         if self.has_beams:
             hands = sorted(h for h in self.hands
                            if h[1] >= self.t_start - self.s.hand_margin_s and h[0] <= t_end)
             self.hands = [h for h in self.hands if h[1] > t_end]
-            trace, self.trace = self.trace, []
             hands = self._split_hands(hands, level)
             if len(hands) >= 2:
                 split = self._by_hand(hands, trace, level, t_end)
                 if split is not None:
                     self.plateaus = []
-                    return split or None
+                    return split or self._by_shape(trace, level, t_end, cancel=True)
         points = [(self.before, self.t_start), *self.plateaus, (level, t_end)]
         self.plateaus = []
         steps: list[tuple[float, float, float]] = []  # (grams, t, level)
@@ -243,7 +246,26 @@ class PlateDetector:
                 steps.append((g, tb, b))
         out = [Change(g, self.t_start, t, lv) for g, t, lv in steps
                if abs(g) >= self.min_change_g]
+        if len(out) == 1 and abs(out[0].grams) >= 1.5 * self.unit:
+            return self._by_shape(trace, level, t_end) or out
+        if not out and hands:  # a hand was in, and the weight came back: a pick and a return?
+            return self._by_shape(trace, level, t_end, cancel=True)
         return out or None
+
+    def _by_shape(self, trace: list[tuple[float, float]], level: float, t_end: float,
+                  cancel: bool = False) -> list[Change] | None:
+        """One move of two units or more, with no plateau inside: two hands whose ramps
+        overlap or follow each other without a pause bend the ramp (`edge.shelf.ramps`).
+        `cancel`: hands were in and the weight came back, a pick and a return at once?"""
+        ramps = split_ramps(trace, self.before, level, self.unit, self.s.ramps, cancel)
+        if ramps is None:
+            return None
+        out = []
+        for r in ramps:
+            # dated like any change: the first sample after the ramp ended
+            t = next((tp for tp, _ in trace if tp >= r.end), t_end)
+            out.append(Change(r.grams, max(self.t_start, r.start), min(t, t_end), level))
+        return out
 
     def _split_hands(self, hands: list[tuple[float, float]], level: float
                      ) -> list[tuple[float, float]]:

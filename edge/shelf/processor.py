@@ -220,6 +220,8 @@ class ShelfProcessor(BaseProcessor):
                 self._start(p, t, out)
             else:  # back from a saturation or a gap: the weight says what the plate holds
                 count = max(0, round(p.detector.baseline / p.spec.unit_grams))
+                if count < p.count:  # taken while nobody could weigh them: returnable
+                    p.picked.append((t, p.count - count))
                 if count != p.count:
                     self._set_count(p, count, Reason.CORRECTION, count - p.count, t, out)
         elif changes is not None and p.count is not None:
@@ -318,7 +320,8 @@ class ShelfProcessor(BaseProcessor):
             self._set_count(p, p.count + q.count, Reason.RETURN, q.count, change.t, out)
             return
         self.counts["restocks"] += 1
-        p.picked.clear()
+        # the picks stay returnable: a shopper holding an item while staff fill the plate
+        # may still put it back
         self._set_count(p, p.count + q.count, Reason.RESTOCK, q.count, change.t, out)
 
     def _item(self, p: _Plate, q: Quantity, change: Change) -> dict[str, Any]:

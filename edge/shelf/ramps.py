@@ -1,0 +1,205 @@
+"""Two hands in one change, told apart by the shape of the weight.
+
+One hand moves its items at a steady pace: its change of load is a ramp, flat before and
+after, straight in between. Two hands whose changes overlap or follow each other without a
+pause (two shoppers in one beam lane, or on a plate without beams) add up to a bent ramp:
+the slope changes where one hand starts or stops. `split` fits the episode's samples with
+one ramp and with two, each from its own start to its own end; when two ramps explain the
+samples far better than one and each carries a whole number of units, the change is two
+changes. A single hand taking two items at once is one straight ramp and stays one change.
+
+Only episodes the beams cannot split call this (rare: a few a shelf an hour), so it may cost
+a few milliseconds; the per-sample path never does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class RampSettings:
+    """When two ramps are taken for two hands."""
+
+    noise_floor_g: float = 1.0  # the load cell's noise (sigma) is at least this
+    # one ramp leaves at least this many noise variances a sample (not 12: the times of a
+    # real reader's samples jitter, which bends a straight ramp a little)
+    bent: float = 300.0
+    better: float = 0.15  # and two ramps leave at most this share of one ramp's residual
+    reach: float = 0.25  # a pick and a return at once: the weight came this close to a unit
+    most: int = 4  # two hands move at most this many units together (more: staff)
+    grid: int = 2  # coarse search points per sample period
+    fine: int = 64  # refinement down to this fraction of a sample period
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """One hand's change: `grams` signed, moving from `start` to `end`."""
+
+    grams: float
+    start: float
+    end: float
+
+
+def _ramps(t: Array, a: Array, b: Array) -> Array:
+    """Unit ramps (rows: candidates, columns: samples) from `a` to `b`."""
+    width = np.maximum(b - a, 1e-6)[:, None]
+    out: Array = np.clip((t[None, :] - a[:, None]) / width, 0.0, 1.0)
+    return out
+
+
+def _two(t: Array, y: Array, g1: float, g2: float, p: Array) -> Array:
+    """Residuals of two ramps of `g1` and `g2` grams (rows of `p`: a1, b1, a2, b2)."""
+    res = y[None, :] - g1 * _ramps(t, p[:, 0], p[:, 1]) - g2 * _ramps(t, p[:, 2], p[:, 3])
+    out: Array = np.einsum("ij,ij->i", res, res)
+    return out
+
+
+def _one(t: Array, y: Array, total: float, p: Array) -> Array:
+    """Residuals of one ramp of `total` grams (rows of `p`: a, b)."""
+    res = y[None, :] - total * _ramps(t, p[:, 0], p[:, 1])
+    out: Array = np.einsum("ij,ij->i", res, res)
+    return out
+
+
+def _refine(best: Array, lo: float, hi: float, step: float, last: float, cost: _Cost
+            ) -> Array:
+    """A pattern search from `best`: every move of the ends by -step, 0 or +step at once
+    (diagonals too: a steep ramp's ends must move together), kept in order and inside
+    [lo, hi]; the step halves when no move helps, down to `last`."""
+    k = best.size
+    moves = np.array(np.meshgrid(*([[-1.0, 0.0, 1.0]] * k), indexing="ij")).reshape(k, -1).T
+    here = float(cost(best[None, :])[0])
+    for _ in range(400):
+        cand = np.clip(best[None, :] + step * moves, lo, hi)
+        cand = cand[np.all(cand[:, 1::2] >= cand[:, 0::2], axis=1)]
+        rss = cost(cand)
+        i = int(np.argmin(rss))
+        if rss[i] < here - 1e-9:
+            best, here = cand[i], float(rss[i])
+        elif step > last:
+            step /= 2
+        else:
+            break
+    return best
+
+
+class _Cost:
+    """The residuals of candidate ends: one ramp of `grams[0]`, or two of `grams`."""
+
+    def __init__(self, t: Array, y: Array, grams: tuple[float, ...]) -> None:
+        self.t, self.y, self.grams = t, y, grams
+
+    def __call__(self, p: Array) -> Array:
+        if len(self.grams) == 1:
+            return _one(self.t, self.y, self.grams[0], p)
+        return _two(self.t, self.y, self.grams[0], self.grams[1], p)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One ramp's and the best two ramps' residuals (grams squared) over `samples` samples
+    around the move, the noise (`sigma`) and the two ramps (None: one ramp fits within
+    the noise, or the count is under two or over `most`)."""
+
+    one: float
+    two: float
+    samples: int
+    sigma: float
+    ramps: tuple[Ramp, Ramp] | None
+
+
+def fit(trace: list[tuple[float, float]], before: float, after: float, unit: float,
+        settings: RampSettings | None = None, cancel: bool = False) -> Fit | None:
+    """One ramp and two fitted to the samples `trace` (time, grams) of an episode from the
+    settled level `before` to `after`, the two carrying whole counts of `unit` grams (the
+    best of every way to split the count); None when there is no move to fit. `cancel`:
+    the weight came back to where it was (within half a unit), and the two ramps are one
+    unit either way (a pick and a return at once, one after the other), the move being an
+    excursion that came within `reach` of a unit (less is a bump or a leaning hand)."""
+    s = settings or RampSettings()
+    if len(trace) < 8 or unit <= 0:
+        return None
+    t = np.array([p[0] for p in trace], dtype=np.float64)
+    y = np.array([p[1] for p in trace], dtype=np.float64) - before
+    total = after - before
+    period = float(np.median(np.diff(t)))
+    if period <= 0:
+        return None
+    margin = 3 * s.noise_floor_g
+    if cancel:
+        if float(np.max(np.abs(y))) < (1 - s.reach) * unit:
+            return None  # an excursion short of a unit: a bump or a leaning hand
+        moving = np.nonzero((np.abs(y) > margin) & (np.abs(y - total) > margin))[0]
+    else:
+        moving = np.nonzero(np.abs(y - total / 2) < abs(total) / 2 - margin)[0]
+    if moving.size < 2:
+        return None  # a step between two samples: nothing to tell apart
+    lo, hi = float(t[max(0, moving[0] - 2)]), float(t[min(t.size - 1, moving[-1] + 2)])
+    # the noise: the samples outside the move, around their settled levels
+    flat = np.concatenate([y[:max(0, moving[0] - 1)], y[moving[-1] + 2:] - total])
+    sigma = max(s.noise_floor_g, float(np.std(flat)) if flat.size >= 4 else 0.0)
+    n = int(np.count_nonzero((t >= lo) & (t <= hi)))
+    grid = np.arange(lo, hi + period / s.grid / 2, period / s.grid)
+    ga, gb = np.meshgrid(grid, grid, indexing="ij")
+    pairs = np.stack([ga.ravel(), gb.ravel()], axis=1)
+    pairs = pairs[pairs[:, 1] > pairs[:, 0]]
+    one = _Cost(t, y, (total,))
+    single = _refine(pairs[int(np.argmin(one(pairs)))], lo, hi, period / s.grid,
+                     period / s.fine, one)
+    rss1 = float(one(single[None, :])[0])
+    count = round(total / unit)
+    if cancel:
+        splits = [] if count else [(unit + total / 2, total / 2 - unit),
+                                   (total / 2 - unit, unit + total / 2)]
+    else:
+        splits = [(total * k / abs(count), total * (abs(count) - k) / abs(count))
+                  for k in range(1, abs(count))] if 2 <= abs(count) <= s.most else []
+    if rss1 < s.bent * n * sigma ** 2 or not splits:
+        return Fit(rss1, rss1, n, sigma, None)  # one straight ramp, within the noise
+    # two ramps: the first starts the move or the second ends it (or both), about half a
+    # period before the first sample that moved and after the last; a coarse grid places
+    # the other two ends, then the best of each shape is refined
+    a = float(t[moving[0]]) - period / 2
+    b = float(t[moving[-1]]) + period / 2
+    m = pairs.shape[0]
+    shapes = [  # one after the other (or overlapping), one inside the other, either way
+        np.column_stack([np.full(m, a), pairs[:, 1], pairs[:, 0], np.full(m, b)]),
+        np.column_stack([np.full(m, a), np.full(m, b), pairs[:, 0], pairs[:, 1]]),
+        np.column_stack([pairs[:, 0], pairs[:, 1], np.full(m, a), np.full(m, b)])]
+    shapes = [c[np.all(c[:, 1::2] > c[:, 0::2], axis=1)] for c in shapes]
+    best: tuple[float, Ramp, Ramp] | None = None
+    for grams in splits:  # every split of the count in two whole counts
+        two = _Cost(t, y, grams)
+        for cand in shapes:
+            if not cand.size:
+                continue
+            ends = _refine(cand[int(np.argmin(two(cand)))], lo, hi, period / s.grid,
+                           period / s.fine, two)
+            rss2 = float(two(ends[None, :])[0])
+            if best is None or rss2 < best[0]:
+                best = (rss2, Ramp(grams[0], float(ends[0]), float(ends[1])),
+                        Ramp(grams[1], float(ends[2]), float(ends[3])))
+    if best is None:
+        return Fit(rss1, rss1, n, sigma, None)
+    return Fit(rss1, best[0], n, sigma, (best[1], best[2]))
+
+
+def split(trace: list[tuple[float, float]], before: float, after: float, unit: float,
+          settings: RampSettings | None = None, cancel: bool = False) -> list[Ramp] | None:
+    """Two hands' changes in the samples `trace` (time, grams) of an episode from the
+    settled level `before` to `after`, in the order they ended; None when one ramp explains
+    the samples (or two do not, with whole counts). `unit`: one item's grams."""
+    s = settings or RampSettings()
+    if unit <= 0:
+        return None
+    f = fit(trace, before, after, unit, s, cancel)
+    if f is None or f.ramps is None or f.one < s.bent * f.samples * f.sigma ** 2 \
+            or not f.two <= s.better * f.one:
+        return None
+    return sorted(f.ramps, key=lambda r: r.end)

@@ -1,0 +1,58 @@
+"""Two hands in one move, told apart by the shape of the weight (edge/shelf/ramps.py): two
+steady ramps that overlap or follow each other bend the move; one hand taking two items is
+one straight ramp."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from edge.shelf.ramps import split
+from tests.test_shelf import of, ramp, run, spec
+
+UNIT = 521.0
+
+
+def trace(*ramps: tuple[float, float, float], seed: int = 3) -> list[tuple[float, float]]:
+    """4 Hz samples of 5000 g plus the (start, end, grams) ramps and 1.2 g noise."""
+    rng = random.Random(seed)
+    out = []
+    for k in range(80):
+        t = 0.13 + k / 4
+        g = 5000.0 + sum(ramp(a, b, grams)(t) for a, b, grams in ramps)
+        out.append((t, g + rng.gauss(0, 1.2)))
+    return out
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ((6.1, 7.04, -UNIT), (7.04, 8.77, -UNIT)),  # one hand, then the next, no pause
+    ((5.4, 7.4, -UNIT), (7.0, 7.85, -UNIT)),  # overlapping
+    ((5.0, 7.4, -2 * UNIT), (7.2, 7.8, -UNIT)),  # a pick of two, a quick one at its end
+    ((5.0, 8.0, -UNIT), (6.0, 7.0, -UNIT)),  # a quick pick inside a slow one
+])
+def test_two_bent_ramps_are_two_changes(first: tuple[float, float, float],
+                                        second: tuple[float, float, float]) -> None:
+    samples = trace(first, second)
+    total = first[2] + second[2]
+    ramps = split(samples, 5000.0, 5000.0 + total, UNIT)
+    assert ramps is not None
+    want = sorted([first, second], key=lambda r: r[1])
+    assert [round(r.grams / UNIT) for r in ramps] == [round(w[2] / UNIT) for w in want]
+    for r, w in zip(ramps, want, strict=True):
+        assert abs(r.end - w[1]) < 0.2
+
+
+@pytest.mark.parametrize("seconds", [0.4, 0.9, 2.5])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_one_hand_taking_two_is_one_change(seconds: float, seed: int) -> None:
+    samples = trace((6.07, 6.07 + seconds, -2 * UNIT), seed=seed)
+    assert split(samples, 5000.0, 5000.0 - 2 * UNIT, UNIT) is None
+
+
+def test_the_processor_reports_two_picks_of_one_for_a_bent_move() -> None:
+    loads = [ramp(30.1, 31.04, -UNIT), ramp(31.04, 32.77, -UNIT)]
+    emitted = run([spec(unit=UNIT)], {1: loads}, 60)
+    assert [d["quantity"] for d in of(emitted, "item.picked")] == [1, 1]
+    assert [(d["reason"], d["count"]) for d in of(emitted, "stock.changed")] == [
+        ("initial", 18), ("pick", 17), ("pick", 16)]
