@@ -56,3 +56,12 @@ def test_the_processor_reports_two_picks_of_one_for_a_bent_move() -> None:
     assert [d["quantity"] for d in of(emitted, "item.picked")] == [1, 1]
     assert [(d["reason"], d["count"]) for d in of(emitted, "stock.changed")] == [
         ("initial", 18), ("pick", 17), ("pick", 16)]
+
+
+def test_two_ramps_that_end_on_the_same_sample_stay_one_change() -> None:
+    # the reader's sample timing can bend one hand's ramp of two items like this; hands
+    # whose ends fall on one sample cannot be told apart from it (a pick of 2 on the full
+    # path was split into two picks of 1 by one shopper): one change
+    loads = [ramp(30.0, 32.9, -UNIT), ramp(31.2, 32.98, -UNIT)]
+    emitted = run([spec(unit=UNIT)], {1: loads}, 60)
+    assert [d["quantity"] for d in of(emitted, "item.picked")] == [2]

@@ -265,6 +265,11 @@ class PlateDetector:
             # dated like any change: the first sample after the ramp ended
             t = next((tp for tp, _ in trace if tp >= r.end), t_end)
             out.append(Change(r.grams, max(self.t_start, r.start), min(t, t_end), level))
+        if len({c.t for c in out}) < len(out):
+            # hands that end on the same sample cannot be told apart from one hand whose
+            # ramp the reader's sample timing bent (a pick of 2 split in two on the full
+            # path): one change
+            return None
         return out
 
     def _split_hands(self, hands: list[tuple[float, float]], level: float
