@@ -33,7 +33,7 @@ from sim.world import build_world, scenarios
 
 GRID = {"zone_min": (0.0, 0.05, 0.1), "attention_min": (2.0,),
         "pick": (1.0,), "ret": (0.0, 0.25), "offer": (1.0, 2.0, 3.0),
-        "paired": (0.0, 0.25, 0.5, 0.75, 1.0), "pair_split": (0.0, 1.0, 2.0)}
+        "paired": (0.0, 0.25, 0.5, 0.75, 1.0), "pair_split": (0.0, 1.0)}
 
 
 @dataclass
