@@ -178,6 +178,10 @@ def main() -> None:
             row = _row(score(Truth(world.truth), events), seed)
             rows[k].append(row)
             print({m: row[m] for m in METRICS}, seed, combo or "", flush=True)
+            print("   events / truth:", {  # the sign of each error
+                m: f"{d.get('events_total')} / {d.get('truth_total')}"
+                for m in METRICS[:3] if isinstance(d := row["details"][m], dict)},
+                flush=True)
     for combo, combo_rows in zip(combos, rows, strict=True):
         if combo:
             print("==", combo)
