@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -155,3 +156,28 @@ def test_sprites_are_cached_per_bucket(yaw: float) -> None:
     s = HeadSprites(1)
     a = s.face(3, yaw, (30, 30, 30))
     assert s.face(3, yaw + 1.0, (30, 30, 30)) is a
+
+
+def test_render_only_writes_the_videos_and_truth_the_replay_reads(tmp_path: Path) -> None:
+    """`tests.vision_sim_measure --render-only` renders each camera's video (the frames the
+    simulator's run would play, at 640x480 and 10 frames/s, 5 s past the end) and the truth,
+    without a daemon."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "tests.vision_sim_measure", "--render-only",
+                    "--seeds", "3", "--duration", "1", "--keep", str(tmp_path)],
+                   check=True, capture_output=True)
+    out = tmp_path / "seed-3"
+    world = _world(seed=3, duration=1.0)
+    assert (out / "truth.jsonl").read_bytes() == world.truth_jsonl()
+    for cam in world.layout.cameras:
+        cap = cv2.VideoCapture(str(out / "video" / f"{cam.id}.avi"))
+        n, size = 0, None
+        while True:
+            ok, img = cap.read()
+            if not ok:
+                break
+            n, size = n + 1, img.shape
+        cap.release()
+        assert n == 60 and size == (480, 640, 3)
