@@ -61,6 +61,10 @@ class Phase(StrEnum):
     ACTIVE = "active"
 
 
+# module constants: a global is read far faster than an enum member (`Phase.IDLE` goes
+# through the enum class's attribute lookup), and `add` compares the phase on every sample
+_LEARNING, _IDLE, _ACTIVE = Phase.LEARNING, Phase.IDLE, Phase.ACTIVE
+
 class PlateDetector:
     """The change detector of one plate. `add(t, grams)` returns the Changes when an episode
     settles with a change of at least `min_change_g`, else None."""
@@ -138,20 +142,33 @@ class PlateDetector:
 
     def add(self, t: float, grams: float) -> list[Change] | None:
         self.window.append((t, grams))
-        self.values.append(grams)
-        level = self.stable_level()
-        if self.phase is Phase.LEARNING:
+        values = self.values
+        values.append(grams)
+        # `level = self.stable_level()`, written out: this runs on every sample
+        s = self.s
+        n = s.window
+        level = None
+        if len(values) >= n:  # the deque holds at most `n`: the whole window
+            w = tuple(values)
+            if not max(w) - min(w) > s.band_g:
+                half = n // 2
+                first = sum(w[:half])
+                total = sum(w)
+                last = total - first - (w[half] if n % 2 else 0.0)
+                if not abs(first / half - last / half) > s.trend_g:
+                    level = total / n
+        if self.phase is _LEARNING:
             if level is not None:
                 self.baseline = level
-                self.phase = Phase.IDLE
+                self.phase = _IDLE
             return None
-        if self.phase is Phase.IDLE:
+        if self.phase is _IDLE:
             if level is not None and abs(grams - self.baseline) <= self.s.trigger_g:
                 self.drift_g += level - self.baseline
                 self.baseline = level
                 return None
             if abs(grams - self.baseline) > self.s.trigger_g or level is None:
-                self.phase = Phase.ACTIVE
+                self.phase = _ACTIVE
                 self.before = self.baseline
                 self.t_start = t
                 self.plateaus = []
@@ -179,7 +196,7 @@ class PlateDetector:
             elif len(self.values) >= 6:
                 self._pause()
             return None
-        self.phase = Phase.IDLE
+        self.phase = _IDLE
         self.baseline = level
         t_end, self.still_since = self.still_since or self.window[0][0], None
         return self._steps(level, t_end)
