@@ -144,19 +144,20 @@ class PlateDetector:
         self.window.append((t, grams))
         values = self.values
         values.append(grams)
-        # `level = self.stable_level()`, written out: this runs on every sample
+        # `level = self.stable_level()`, written out for the default window: this runs on
+        # every sample, and max(), min(), sum() and slices cost more than the arithmetic
         s = self.s
-        n = s.window
         level = None
-        if len(values) >= n:  # the deque holds at most `n`: the whole window
-            w = tuple(values)
-            if not max(w) - min(w) > s.band_g:
-                half = n // 2
-                first = sum(w[:half])
-                total = sum(w)
-                last = total - first - (w[half] if n % 2 else 0.0)
-                if not abs(first / half - last / half) > s.trend_g:
-                    level = total / n
+        if s.window != 6:
+            level = self.stable_level()
+        elif len(values) == 6:
+            spread = sorted(values)  # the extremes in one call (max() and min() parse kwargs)
+            if not spread[-1] - spread[0] > s.band_g:
+                a, b, c, d, e, f = values
+                first = 0.0 + a + b + c  # as sum() adds: from 0, in order
+                total = first + d + e + f
+                if not abs(first / 3 - (total - first) / 3) > s.trend_g:
+                    level = total / 6
         if self.phase is _LEARNING:
             if level is not None:
                 self.baseline = level
