@@ -41,8 +41,10 @@ _HEX_DIGITS = "0123456789abcdefABCDEF"
 _HEX: dict[bytes, int] = {(a + b).encode(): int(a + b, 16)
                           for a in _HEX_DIGITS for b in _HEX_DIGITS}
 _CONTROLLER_RE = re.compile(rb"[A-Za-z0-9_-]{1,16}")
-_CONTROLLERS: dict[bytes, tuple[str, int]] = {}  # id -> (id, XOR of "W,", id and 4 commas)
-_MAX_CONTROLLERS = 256  # ids remembered by the fast path (a shelf has a few controllers)
+# "$W,<controller>,<plate>" -> (controller, plate, XOR of "W", the id, the plate and the
+# frame's 4 commas, which cancel out): the rest of the body is grams and seq
+_HEADS: dict[bytes, tuple[str, int, int]] = {}
+_MAX_HEADS = 4096  # remembered by the fast path (a shelf has a few controllers of a few plates)
 _W = ord("W")
 # grams text -> (grams, XOR of its bytes), for texts already found well formed: a plate at
 # rest reports the same few weights over and over (its noise is a few tenths of a gram)
@@ -131,35 +133,26 @@ def fast_samples(lines: list[bytes], shelf: str, t: float
     """The readers' hot path, a batch of lines at a time: the WeightSamples (read on `shelf`
     at `t`) of the lines that are exactly one valid frame (nothing before the `$` or after
     the checksum) with plate and seq in range, in order, and the indices of the other lines,
-    for the careful path (`_fields`) to decide. Plain splits and table look-ups (a regex
-    only for a controller id not seen yet); a grams text seen before is not checked, converted
-    or XORed again (`_GRAMS`). Never raises, and never gives a sample the careful path would
-    not."""
+    for the careful path (`_fields`) to decide. Plain splits and table look-ups: a
+    controller id and plate, or a grams text, seen before is not checked, converted or
+    XORed again (`_HEADS`, `_GRAMS`). Never raises, and never gives a sample the careful
+    path would not."""
     out: list[WeightSample] = []
     misses: list[int] = []  # index of a line not taken = samples + misses before it
     append = out.append
-    controllers, plates, hexes = _CONTROLLERS, _PLATES, _HEX
-    grams_seen = _GRAMS
+    head_seen, hexes, grams_seen = _HEADS.get, _HEX.get, _GRAMS
     memo = grams_seen.get
     new = _new
     for line in lines:
-        parts = line.split(b",")
-        if len(parts) != 5 or parts[0] != b"$W":
+        parts = line.rsplit(b",", 2)
+        if len(parts) != 3:
             misses.append(len(out) + len(misses))
             continue
-        _, controller, plate_text, grams_text, tail = parts
+        head_text, grams_text, tail = parts
+        head = head_seen(head_text) or _head(head_text)
         seq_text, _, cs_text = tail.partition(b"*")
-        known = controllers.get(controller)
-        if known is None:
-            if _CONTROLLER_RE.fullmatch(controller) is None:
-                misses.append(len(out) + len(misses))
-                continue
-            known = (controller.decode(), reduce(xor, controller, _W))
-            if len(controllers) < _MAX_CONTROLLERS:
-                controllers[controller] = known
-        plate = plates.get(plate_text)
-        cs = hexes.get(cs_text)
-        if plate is None or cs is None or not seq_text.isdigit() or len(seq_text) > 5:
+        cs = hexes(cs_text)
+        if head is None or cs is None or not seq_text.isdigit() or len(seq_text) > 5:
             misses.append(len(out) + len(misses))
             continue
         grams = memo(grams_text)
@@ -175,24 +168,40 @@ def fast_samples(lines: list[bytes], shelf: str, t: float
                 grams_seen.clear()
             grams_seen[grams_text] = grams
         seq = int(seq_text)
-        value = known[1] ^ plate[1] ^ grams[1]
+        value = head[2] ^ grams[1]
         for b in seq_text:
             value ^= b
         if seq > 65535 or value != cs:
             misses.append(len(out) + len(misses))
             continue
-        # `weight_sample(shelf, known[0], plate[0], grams[0], seq, t)`, written out
+        # `weight_sample(shelf, head[0], head[1], grams[0], seq, t)`, written out
         sample: WeightSample = new(WeightSample)
         d = sample.__dict__
         d["shelf"] = shelf
-        d["controller"] = known[0]
-        d["plate"] = plate[0]
+        d["controller"] = head[0]
+        d["plate"] = head[1]
         d["grams"] = grams[0]
         d["seq"] = seq
         d["t"] = t
         d["stable"] = None
         append(sample)
     return out, misses
+
+
+def _head(text: bytes) -> tuple[str, int, int] | None:
+    """`$W,<controller>,<plate>` as `_HEADS` keeps it (and kept there while there is room),
+    or None if it is not that."""
+    parts = text.split(b",")
+    if len(parts) != 3 or parts[0] != b"$W":
+        return None
+    _, controller, plate_text = parts
+    plate = _PLATES.get(plate_text)
+    if plate is None or _CONTROLLER_RE.fullmatch(controller) is None:
+        return None
+    head = (controller.decode(), plate[0], reduce(xor, controller, _W) ^ plate[1])
+    if len(_HEADS) < _MAX_HEADS:
+        _HEADS[text] = head
+    return head
 
 
 def _fields(line: bytes) -> tuple[str, int, float, int]:
