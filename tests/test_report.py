@@ -280,3 +280,11 @@ def test_a_missing_log_is_a_clear_error_without_a_traceback(tmp_path: Path) -> N
     assert proc.returncode == 1
     assert "no event log at" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_content_items_are_named_for_a_manager() -> None:
+    names = Names({"4901": "緑茶"})
+    assert names.item("product:4901") == "緑茶"
+    assert names.item("asset://promo-spring-sale.png") == "promo-spring-sale"
+    assert names.item("https://cdn.example/ads/bento.mp4?v=2") == "bento"
+    assert names.item("text:9f2c") == "text:9f2c"

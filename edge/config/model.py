@@ -594,8 +594,12 @@ class Insight:
         unit="points")
     weight_pick_paired: float = key(
         "interest score per item picked together with another product of the shelf (within "
-        "a second): one of the two is usually taken along, not come for", 0.5,
+        "a second) at even odds: one of the two is usually taken along, not come for", 0.5,
         range=(0, 1000), unit="points")
+    pair_split: float = key(
+        "a pair's score (2 x weight_pick_paired per unit) is split by the odds that each "
+        "product was the one come for: the two products' units picked so far (plus one each) "
+        "to this power; 0: halves, 1: in proportion", 1.0, range=(0, 4))
     pos_mqtt: PosMqtt | None = key(
         "A local POS on the store's broker: each sale published there is recorded like the "
         "`pos.sale` command (docs/insight.md). Commented out: a store without one.")

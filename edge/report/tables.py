@@ -50,8 +50,13 @@ class Names:
         return self.zones.get(zone) or zone
 
     def item(self, item: str) -> str:
+        """A content item as a manager reads it: a product card by its product's name, an
+        image or video by its file name (``asset://spring-sale.png`` -> ``spring-sale``)."""
         if item.startswith(PRODUCT_ITEM):
             return self.product(item[len(PRODUCT_ITEM):])
+        if "://" in item:
+            name = item.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            return name.rsplit(".", 1)[0] or item
         return item
 
 
