@@ -61,9 +61,10 @@ class Phase(StrEnum):
     ACTIVE = "active"
 
 
-# module constants: a global is read far faster than an enum member (`Phase.IDLE` goes
-# through the enum class's attribute lookup), and `add` compares the phase on every sample
-_LEARNING, _IDLE, _ACTIVE = Phase.LEARNING, Phase.IDLE, Phase.ACTIVE
+# module constants: a global is read far faster than an enum member (on 3.11 `Phase.IDLE`
+# goes through the enum class's __getattr__ hook), and `add` compares the phase every sample
+_IDLE, _ACTIVE = Phase.IDLE, Phase.ACTIVE
+
 
 class PlateDetector:
     """The change detector of one plate. `add(t, grams)` returns the Changes when an episode
@@ -142,12 +143,12 @@ class PlateDetector:
 
     def add(self, t: float, grams: float) -> list[Change] | None:
         self.window.append((t, grams))
-        values = self.values
-        values.append(grams)
+        self.values.append(grams)
         # `level = self.stable_level()`, written out for the default window: this runs on
         # every sample, and max(), min(), sum() and slices cost more than the arithmetic
         s = self.s
         level = None
+        values = self.values
         if s.window != 6:
             level = self.stable_level()
         elif len(values) == 6:
@@ -158,22 +159,22 @@ class PlateDetector:
                 total = first + d + e + f
                 if not abs(first / 3 - (total - first) / 3) > s.trend_g:
                     level = total / 6
-        if self.phase is _LEARNING:
-            if level is not None:
+        if self.phase is _IDLE:  # the common phase first, compared with a module constant
+            baseline = self.baseline
+            if level is not None and abs(grams - baseline) <= s.trigger_g:
+                self.drift_g += level - baseline  # auto-zero
                 self.baseline = level
-                self.phase = _IDLE
-            return None
-        if self.phase is _IDLE:
-            if level is not None and abs(grams - self.baseline) <= self.s.trigger_g:
-                self.drift_g += level - self.baseline
-                self.baseline = level
-                return None
-            if abs(grams - self.baseline) > self.s.trigger_g or level is None:
+            elif abs(grams - baseline) > s.trigger_g or level is None:
                 self.phase = _ACTIVE
-                self.before = self.baseline
+                self.before = baseline
                 self.t_start = t
                 self.plateaus = []
                 self.trace = list(self.window)
+            return None
+        if self.phase is Phase.LEARNING:
+            if level is not None:
+                self.baseline = level
+                self.phase = Phase.IDLE
             return None
         if level is None:
             self.still_since = None
