@@ -72,9 +72,10 @@ def _day(t0: float, people: int, sold_tea: int, receipt: str) -> list[Event]:
         _ev("omo.signage.item.played", t0 + 30, screen="screen-1", item=f"product:{TEA}",
             duration_s=10.0),
         _ev("omo.vision.audience.window", t0 + 60, camera="cam-1", zone="promo", window_s=60,
-            passing=10, watchers=4, attention_s=20.0, screen="screen-1",
-            items=[{"item": f"product:{TEA}", "passing": 10, "watchers": 4,
-                    "attention_s": 20.0}]),
+            passing=10, watchers=4, attention_s=20.0, screen="screen-1"),
+        _ev("omo.vision.audience.items", t0 + 900, camera="cam-1", zone="promo",
+            screen="screen-1", window_s=900, items=[
+                {"item": f"product:{TEA}", "passing": 10, "watchers": 4, "attention_s": 20.0}]),
         _ev("omo.shelf.stock.low", t0 + 200, shelf="shelf-1", plate="p1", sku=TEA,
             remaining=2, threshold=3),
         _ev("omo.shelf.stock.out", t0 + 300, shelf="shelf-1", plate="p1", sku=TEA),

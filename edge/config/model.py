@@ -501,9 +501,13 @@ class Vision:
                            unit="a score")
     window_s: float = key("length of an audience window", 60.0, range=(10, 3600),
                           unit="seconds")
+    item_window_s: float = key(
+        "length of the window the audience per content item is summed over (an item on "
+        "screen for seconds at a time rarely has min_people people in one audience window)",
+        900.0, range=(60, 86400), unit="seconds")
     min_people: int = key(
-        "k-anonymity: an audience window (or a content item within it) with fewer people is "
-        "not reported, only counted", 3, range=(1, 1000), unit="people")
+        "k-anonymity: an audience window (or a content item within its item window) with fewer "
+        "people is not reported, only counted", 3, range=(1, 1000), unit="people")
     motion_threshold: float = key(
         "motion gate: a frame none of whose 64x48 grey thumbnail cells differs from the last "
         "analysed one by more than this is not analysed (0: analyse every frame)", 8.0,

@@ -171,8 +171,8 @@ def funnel(fig: Any, r: Report) -> None:
 
 def _audience_rows(r: Report) -> list[AudienceRow]:
     """Each screen's whole audience, then the items with the largest audience (then the
-    most plays) over every screen. Items with fewer than `vision.min_people` people in a
-    window are not in the log (k-anonymity), so the items may add up to less than the whole."""
+    most plays) over every screen. An item fewer than `vision.min_people` people saw in its
+    item window is not in the log (k-anonymity)."""
     totals = [x for x in r.audience if x.item == SCREEN_TOTAL]
     items = sorted((x for x in r.audience if x.item != SCREEN_TOTAL and x.passing),
                    key=lambda x: (-x.passing, -x.watchers, -x.plays))
@@ -204,8 +204,8 @@ def audience(fig: Any, r: Report) -> None:
         + ([f"{x.plays} plays"] if x.plays else [])) for x in rows], padding=3, fontsize=9)
     ax.set_yticks(base, [_audience_label(x, len(screens)) for x in rows])
     _rows_axis(ax, len(rows))
-    ax.set_xlabel("people (an item's audience counts only the minutes it had enough "
-                  "people to stay anonymous: vision.min_people)")
+    ax.set_xlabel("people (an item is counted only when enough people saw it in its item "
+                  "window to stay anonymous: vision.min_people)")
     ax.set_xlim(0, max(max(x.passing for x in rows), 1) * 1.3)
     ax.set_title("Screen audience per content item", loc="left")
     _legend_below(ax, 2)
