@@ -83,6 +83,7 @@ class PlateDetector:
         self.hands: list[tuple[float, float]] = []  # (broke, cleared) of recent hands
         self.trace: list[tuple[float, float]] = []  # this episode's samples (with beams)
         self.still_since: float | None = None  # when the weight settled this episode
+        self.quick = False  # learning after a gap: a brief plateau is enough
 
     def stable_level(self, n: int | None = None) -> float | None:
         """The mean of the newest `n` samples (the window) if there are that many and they
@@ -103,13 +104,17 @@ class PlateDetector:
             return None
         return total / n
 
-    def rebase(self, level: float) -> None:
-        """Take `level` as the settled level (after a calibration)."""
+    def rebase(self, level: float, quick: bool = False) -> None:
+        """Take `level` as the settled level (after a calibration) and weigh the plate
+        afresh. `quick` (back after a gap in the samples): weighed at the first brief
+        plateau (`short` samples) rather than a whole window, so that a hand that reaches in
+        soon after is a change of its own, not part of the re-weighing."""
         self.baseline = level
         self.window.clear()
         self.values.clear()
         self.phase = Phase.LEARNING
         self.still_since = None
+        self.quick = quick
 
     def shift(self, grams: float) -> None:
         """Move the zero by `grams` (the tare was learnt): every level drops by it."""
@@ -141,9 +146,12 @@ class PlateDetector:
         self.values.append(grams)
         level = self.stable_level()
         if self.phase is Phase.LEARNING:
+            if level is None and self.quick:
+                level = self.stable_level(self.s.short)
             if level is not None:
                 self.baseline = level
                 self.phase = Phase.IDLE
+                self.quick = False
             return None
         if self.phase is Phase.IDLE:
             if level is not None and abs(grams - self.baseline) <= self.s.trigger_g:
