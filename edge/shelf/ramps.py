@@ -35,6 +35,7 @@ class RampSettings:
     most: int = 4  # two hands move at most this many units together (more: staff)
     grid: int = 2  # coarse search points per sample period
     fine: int = 64  # refinement down to this fraction of a sample period
+    min_moving: int = 5  # samples inside the move, at least, to tell two ramps from one
     # a pick and a return at once by two hands in two lanes (`cancel_by_hands`): the weight
     # moved this many noise sigmas away, and a single ramp of the net change leaves at
     # least this many noise variances a sample
@@ -144,8 +145,10 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
         moving = np.nonzero((np.abs(y) > margin) & (np.abs(y - total) > margin))[0]
     else:
         moving = np.nonzero(np.abs(y - total / 2) < abs(total) / 2 - margin)[0]
-    if moving.size < 2:
-        return None  # a step between two samples: nothing to tell apart
+    if moving.size < s.min_moving:
+        # a step between two samples: nothing to tell apart; and two ramps (four ends) fit
+        # any few samples, bent by the reader's timing or not
+        return None
     lo, hi = float(t[max(0, moving[0] - 2)]), float(t[min(t.size - 1, moving[-1] + 2)])
     # the noise: the samples outside the move, around their settled levels
     flat = np.concatenate([y[:max(0, moving[0] - 1)], y[moving[-1] + 2:] - total])
