@@ -41,9 +41,16 @@ _HEX_DIGITS = "0123456789abcdefABCDEF"
 _HEX: dict[bytes, int] = {(a + b).encode(): int(a + b, 16)
                           for a in _HEX_DIGITS for b in _HEX_DIGITS}
 _CONTROLLER_RE = re.compile(rb"[A-Za-z0-9_-]{1,16}")
-_CONTROLLERS: dict[bytes, tuple[str, int]] = {}  # id -> (id, XOR of "W,", id and 4 commas)
-_MAX_CONTROLLERS = 256  # ids remembered by the fast path (a shelf has a few controllers)
+# "$W,<controller>,<plate>" -> (controller, plate, XOR of "W", the id, the plate and the
+# frame's 4 commas, which cancel out): the rest of the body is grams and seq
+_HEADS: dict[bytes, tuple[str, int, int]] = {}
+_MAX_HEADS = 4096  # remembered by the fast path (a shelf has a few controllers of a few plates)
 _W = ord("W")
+# grams text -> (grams, XOR of its bytes), for texts already found well formed: a plate at
+# rest reports the same few weights over and over (its noise is a few tenths of a gram)
+_GRAMS: dict[bytes, tuple[float, int]] = {}
+_MAX_GRAMS = 8192  # texts remembered (about 1 MB at most); then forgotten all at once
+_new = object.__new__
 
 
 class ProtocolError(ValueError):
@@ -116,39 +123,85 @@ def parse_line(line: bytes) -> ShelfReport:
 def fast_sample(line: bytes, shelf: str, t: float) -> WeightSample | None:
     """The WeightSample of `line` (read on `shelf` at `t`) when the line is exactly one valid
     frame (nothing before the `$` or after the checksum) with plate and seq in range, else
-    None: then the careful path (`_fields`) decides. The readers' hot path: plain splits
-    and table look-ups (a regex only for a controller id not seen yet); never raises, and
-    never gives a sample the careful path would not."""
-    parts = line.split(b",")
-    if len(parts) != 5 or parts[0] != b"$W":
+    None: then the careful path (`_fields`) decides. One line through `fast_samples`."""
+    samples, _ = fast_samples([line], shelf, t)
+    return samples[0] if samples else None
+
+
+def fast_samples(lines: list[bytes], shelf: str, t: float
+                 ) -> tuple[list[WeightSample], list[int]]:
+    """The readers' hot path, a batch of lines at a time: the WeightSamples (read on `shelf`
+    at `t`) of the lines that are exactly one valid frame (nothing before the `$` or after
+    the checksum) with plate and seq in range, in order, and the indices of the other lines,
+    for the careful path (`_fields`) to decide. Plain splits and table look-ups: a
+    controller id and plate, or a grams text, seen before is not checked, converted or
+    XORed again (`_HEADS`, `_GRAMS`). Never raises, and never gives a sample the careful
+    path would not."""
+    out: list[WeightSample] = []
+    misses: list[int] = []  # index of a line not taken = samples + misses before it
+    append = out.append
+    head_seen, hexes, grams_seen = _HEADS.get, _HEX.get, _GRAMS
+    memo = grams_seen.get
+    new = _new
+    for line in lines:
+        parts = line.rsplit(b",", 2)
+        if len(parts) != 3:
+            misses.append(len(out) + len(misses))
+            continue
+        head_text, grams_text, tail = parts
+        head = head_seen(head_text) or _head(head_text)
+        seq_text, _, cs_text = tail.partition(b"*")
+        cs = hexes(cs_text)
+        if head is None or cs is None or not seq_text.isdigit() or len(seq_text) > 5:
+            misses.append(len(out) + len(misses))
+            continue
+        grams = memo(grams_text)
+        if grams is None:
+            whole, _, tenths = grams_text.partition(b".")  # -?\d{1,7}\.\d, without a regex
+            if len(tenths) != 1 or not tenths.isdigit() or not (
+                    (whole.isdigit() and len(whole) <= 7)
+                    or (whole[:1] == b"-" and whole[1:].isdigit() and len(whole) <= 8)):
+                misses.append(len(out) + len(misses))
+                continue
+            grams = (float(grams_text), reduce(xor, grams_text))
+            if len(grams_seen) >= _MAX_GRAMS:
+                grams_seen.clear()
+            grams_seen[grams_text] = grams
+        seq = int(seq_text)
+        value = head[2] ^ grams[1]
+        for b in seq_text:
+            value ^= b
+        if seq > 65535 or value != cs:
+            misses.append(len(out) + len(misses))
+            continue
+        # `weight_sample(shelf, head[0], head[1], grams[0], seq, t)`, written out
+        sample: WeightSample = new(WeightSample)
+        d = sample.__dict__
+        d["shelf"] = shelf
+        d["controller"] = head[0]
+        d["plate"] = head[1]
+        d["grams"] = grams[0]
+        d["seq"] = seq
+        d["t"] = t
+        d["stable"] = None
+        append(sample)
+    return out, misses
+
+
+def _head(text: bytes) -> tuple[str, int, int] | None:
+    """`$W,<controller>,<plate>` as `_HEADS` keeps it (and kept there while there is room),
+    or None if it is not that."""
+    parts = text.split(b",")
+    if len(parts) != 3 or parts[0] != b"$W":
         return None
-    _, controller, plate_text, grams_text, tail = parts
-    seq_text, _, cs_text = tail.partition(b"*")
-    known = _CONTROLLERS.get(controller)
-    if known is None:
-        if _CONTROLLER_RE.fullmatch(controller) is None:
-            return None
-        known = (controller.decode(), reduce(xor, controller, _W))
-        if len(_CONTROLLERS) < _MAX_CONTROLLERS:
-            _CONTROLLERS[controller] = known
+    _, controller, plate_text = parts
     plate = _PLATES.get(plate_text)
-    cs = _HEX.get(cs_text)
-    if plate is None or cs is None or not seq_text.isdigit() or len(seq_text) > 5:
+    if plate is None or _CONTROLLER_RE.fullmatch(controller) is None:
         return None
-    whole, _, tenths = grams_text.partition(b".")  # -?\d{1,7}\.\d, checked without a regex
-    if len(tenths) != 1 or not tenths.isdigit() or not (
-            (whole.isdigit() and len(whole) <= 7)
-            or (whole[:1] == b"-" and whole[1:].isdigit() and len(whole) <= 8)):
-        return None
-    seq = int(seq_text)
-    if seq > 65535:
-        return None
-    value = known[1] ^ plate[1]
-    for b in grams_text + seq_text:
-        value ^= b
-    if value != cs:
-        return None
-    return weight_sample(shelf, known[0], plate[0], float(grams_text), seq, t)
+    head = (controller.decode(), plate[0], reduce(xor, controller, _W) ^ plate[1])
+    if len(_HEADS) < _MAX_HEADS:
+        _HEADS[text] = head
+    return head
 
 
 def _fields(line: bytes) -> tuple[str, int, float, int]:
@@ -288,21 +341,22 @@ class ShelfReader:
 
     def handle_lines(self, lines: list[bytes], t: float) -> list[WeightSample | BeamEdge]:
         """The samples and beam edges of `lines`, all read at `t` (one read from the port);
-        bad lines counted per Skip reason. Each line takes the fast path (`fast_sample`) and,
-        if that is not sure, the careful one (`handle`): the same result either way."""
+        bad lines counted per Skip reason. Each line takes the fast path (`fast_samples`)
+        and, if that is not sure, the careful one (`handle`): the same result either way."""
+        samples, misses = fast_samples(lines, self.shelf, t)
+        self.good += len(samples)
+        if not misses:
+            return list(samples)
         out: list[WeightSample | BeamEdge] = []
-        shelf = self.shelf
-        fast = 0
-        for line in lines:
-            sample = fast_sample(line, shelf, t)
-            if sample is not None:
-                fast += 1
-                out.append(sample)
-                continue
-            careful = self.handle(line, t)
+        done = 0  # samples already in `out`
+        for n, i in enumerate(misses):
+            taken = i - n  # the fast samples of the lines before line i
+            out += samples[done:taken]
+            done = taken
+            careful = self.handle(lines[i], t)
             if careful is not None:
                 out.append(careful)
-        self.good += fast
+        out += samples[done:]
         return out
 
     def handle(self, line: bytes, t: float | None = None) -> WeightSample | BeamEdge | None:

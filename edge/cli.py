@@ -73,6 +73,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except EventLogError as exc:
         print(f"omo-edge: {exc}", file=sys.stderr)
         return EXIT_FAIL
+    from edge.runtime import tune_gc
+
+    tune_gc()
     return asyncio.run(daemon.run())
 
 

@@ -124,6 +124,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "The cameras then render 640x480 at 10 frames/s (the default "
                              "320x240 at 2 frames/s draws faces too small to find) unless "
                              "--set camera.* says otherwise")
+    parser.add_argument("--no-screens", dest="screens", action="store_false",
+                        help="do not play the screens (by default the real signage player "
+                             "plays each screen offscreen on the simulated clock, so proof of "
+                             "play and the audience per content item are in the log)")
     parser.add_argument("--headless", action="store_true",
                         help="no window even if a display is there: save PNG snapshots")
     parser.add_argument("--out", type=Path, default=Path("sim-output"), metavar="DIR",
@@ -216,7 +220,7 @@ def main(args: argparse.Namespace) -> int:
                    headless=args.headless, snapshot_every_s=args.snapshot_every,
                    progress=not args.quiet, overrides=overrides, broker=broker,
                    record=args.out / RECORDING if args.record else None,
-                   vision=args.vision, start_epoch=args.start)
+                   vision=args.vision, screens=args.screens, start_epoch=args.start)
     if seeds is not None:
         return _many(opts, seeds)
     return _one(opts, args.broker)

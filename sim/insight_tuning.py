@@ -33,7 +33,7 @@ from sim.world import build_world, scenarios
 
 GRID = {"zone_min": (0.0, 0.05, 0.1), "attention_min": (2.0,),
         "pick": (1.0,), "ret": (0.0, 0.25), "offer": (1.0, 2.0, 3.0),
-        "paired": (0.0, 0.25, 0.5, 0.75, 1.0)}
+        "paired": (0.0, 0.25, 0.5, 0.75, 1.0), "pair_split": (0.0, 1.0)}
 
 
 @dataclass
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if rhos:
             rows.append((sum(rhos) / len(rhos), min(rhos), values, rhos))
     rows.sort(key=lambda r: (-r[0], -r[1]))
-    print("mean   worst  zone_min attention_min pick return offer paired  per seed")
+    print("mean   worst  zone_min attention_min pick return offer paired pair_split  per seed")
     for mean, worst, values, rhos in rows[:args.top]:
         print(f"{mean:.3f}  {worst:.3f}  " + " ".join(f"{v:g}" for v in values)
               + "  " + " ".join(f"{r:.3f}" for r in rhos))

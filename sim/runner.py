@@ -38,12 +38,14 @@ from edge.processing.registry import ProcessorFactory
 from edge.recording.format import Header, RecordingWriter
 from edge.services import CommandHandler, SimHooks
 from edge.sync.commands import Command, CommandRejected
+from edge.sync.handlers import DefaultHandlers
 from sim.ble import BleGenerator, BleHub
 from sim.camera import CameraRenderer
 from sim.door import DoorGenerator
 from sim.lockstep import FrameLockstep
 from sim.overrides import Value, apply
 from sim.scoring import Truth, score
+from sim.screens import SimScreens, playlist_args
 from sim.shelf import PtyPort, ShelfGenerator
 from sim.world import STAFF_NAMESPACE, STORE_UUID, TICK_S, World, build_world, scenarios
 
@@ -67,6 +69,7 @@ class Options:
     overrides: Mapping[str, Value] = field(default_factory=dict)  # sim.overrides.parse_sets
     broker: tuple[str, int] | None = None  # an external broker (host, port) to sync to
     vision: bool = False  # run the vision processor on the cameras (`--vision`)
+    screens: bool = True  # play every screen with the real signage player (sim.screens)
     start_epoch: float | None = None  # the simulated clock's start (`--start`); None: World's
     # cloud commands the daemon handles besides (or instead of) its own, by name
     command_handlers: Mapping[str, CommandHandler] = field(default_factory=dict)
@@ -179,6 +182,9 @@ class Simulation:
         self.captures: dict[str, CaptureSource] = {}
         # with the vision processor on, every frame is analysed before the clock moves on
         self.lockstep = FrameLockstep() if self.opts.vision else None
+        self.screens: SimScreens | None = None
+        self.unacked_plays = 0  # proof of play the daemon had not acknowledged at the end
+        self.screen_counters: dict[str, dict[str, int]] = {}
 
     def _capture_opened(self, camera: str, capture: CaptureSource) -> None:
         """SimHooks.capture_opened: keep the capture to wait for it in `_drain`."""
@@ -306,6 +312,11 @@ class Simulation:
             from sim.view import StoreView, display_available
 
             self.view = StoreView(w, window=not opts.headless and display_available())
+        if opts.screens and config.screens:
+            self.screens = SimScreens(config, w.seed)
+            await self.screens.start(clock.now())
+            await self._command(daemon, "signage.playlist", "sim-playlist",
+                                playlist_args([s.id for s in config.screens]))
         ticks = round(w.duration / opts.tick_s)
         next_snapshot = 0.0
         next_progress = time.monotonic()
@@ -329,6 +340,8 @@ class Simulation:
                 await self._push_interests(daemon, t1)
                 await self._sell(daemon, t1)
                 await self._drain(daemon, clock.now())
+                if self.screens is not None:
+                    self.screens.tick(clock.now())
                 if opts.speed is not None:
                     delay = wall0 + t1 / opts.speed - time.monotonic()
                     if delay > 0:
@@ -344,11 +357,18 @@ class Simulation:
                 if opts.progress and now >= next_progress:
                     self._progress(daemon, t1, now - wall0)
                     next_progress = now + 2.0
+            if self.screens is not None:
+                self.unacked_plays = await self.screens.close(clock.now())
+                self.screen_counters = self.screens.counters()
+                self.screens = None
             self._snapshot(daemon, t_sim, time.monotonic() - wall0)
             wall = time.monotonic() - wall0
             if opts.broker is not None and not abort.is_set():
                 await self._deliver(daemon, daemon_task)
         finally:
+            if self.screens is not None:  # aborted mid-run: stop the players' clients
+                with contextlib.suppress(Exception):
+                    await self.screens.close(clock.now())
             stop.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(daemon_task, timeout=15)
@@ -502,8 +522,13 @@ class Simulation:
                        args: dict[str, Any]) -> str:
         """Hand a cloud command to the daemon's own handler, as the command layer would after
         its envelope checks: the outcome "ok", "rejected", or "unknown_command" when the
-        daemon has no handler of that name (a part not built yet)."""
+        daemon has no handler of that name (a part not built yet). Without a broker the sync
+        component (which installs the default handlers) does not run, so a default handler
+        (`signage.playlist`, ...) is built here, as that component would."""
         handler = daemon.services.command_handlers.get(name)
+        if handler is None:
+            handler = DefaultHandlers(daemon.config, daemon.services,
+                                      bootid=daemon.services.emitter.bootid).table().get(name)
         if handler is None:
             return "unknown_command"
         try:
@@ -624,6 +649,8 @@ class Simulation:
                     else self.lockstep.counters(),
                     "pos_sales": dict(sorted(self.sales_sent.items())),
                     "journey_interests": dict(sorted(self.interests_sent.items())),
+                    "screens": self.screen_counters,
+                    "screen_plays_unacked": self.unacked_plays,
                     "door_lines": self.door.sent, "door_lines_garbled": self.door.garbled,
                     "door_crossings": {"in": self.door.true_in, "out": self.door.true_out,
                                        "side_by_side": self.door.pairs,

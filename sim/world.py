@@ -860,6 +860,10 @@ def build_world(scenario: Scenario, seed: int, duration: float,
         planner.changes, key=lambda c: (c.shelf, c.plate, c.t)), sorted(bumps))
     if start_epoch is not None:
         world.start_epoch = start_epoch
+        for rec in truth:  # the pushed expiry times are dated from the run's own start
+            if rec["type"] == "interests":
+                for item in rec["products"]:
+                    item["expires"] = format_time(start_epoch + item["expires_t"])
     header = {
         "type": "run", "t": 0.0, "seed": seed, "scenario": scenario.name,
         "duration_s": duration, "start_epoch": world.start_epoch, "tick_s": TICK_S,
@@ -989,7 +993,7 @@ def _interest_list(agent: Agent, p: Params, popularity: dict[str, float], t_arri
         else:
             expires = t_push + rng.uniform(*CLOUD_EXPIRY_S)
         expires = float(round(expires))  # whole seconds, as the pushed ISO time says
-        products.append({"sku": sku, "expires_t": expires,
+        products.append({"sku": sku, "expires_t": expires,  # dated again by `--start`
                          "expires": format_time(World.start_epoch + expires)})
     return {"type": "interests", "visitor": agent.id,
             "customer": customer_id(agent.beacon["member"]), "t": _r(t_push),

@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.catalogue import PRIORITY_HIGH, catalogue, spec
-from edge.events import Event, InvalidEvent, format_time, parse_time, validate_envelope
+from edge.events import (
+    Event,
+    InvalidEvent,
+    encode_data,
+    format_time,
+    parse_time,
+    validate_envelope,
+)
 from edge.ids import new_event_id
 from tests.core_fixtures import BOOT, SOURCE, sample
 
@@ -88,3 +95,16 @@ def test_time_format_round_trips_to_the_millisecond(t: float) -> None:
     text = format_time(t)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text)
     assert abs(parse_time(text) - t) <= 0.0005 + 1e-6
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(), _JSON, max_size=6))
+def test_stored_data_text_is_compact_json_with_utf8_kept(data: dict[str, object]) -> None:
+    assert encode_data(data) == json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    assert encode_data(data) == encode_data(data)  # the shared encoder keeps no state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -19,7 +20,15 @@ from edge.daemon import Daemon
 from edge.eventlog import EventLog, open_readonly
 from edge.events import validate_envelope
 from edge.logsetup import JournalFormatter
-from edge.runtime import Backoff, ComponentContext, Emitter, Health, Supervisor
+from edge.runtime import (
+    GC_YOUNG_THRESHOLD,
+    Backoff,
+    ComponentContext,
+    Emitter,
+    Health,
+    Supervisor,
+    tune_gc,
+)
 from edge.services import Services
 from tests.core_fixtures import SOURCE, minimal_config
 from tests.waiting import await_until
@@ -87,6 +96,36 @@ def test_a_failing_component_is_restarted_with_backoff_while_others_go_on(tmp_pa
 def test_backoff_grows_and_is_capped() -> None:
     b = Backoff(initial_s=0.5, max_s=4, factor=2)
     assert [b.delay(n) for n in (1, 2, 3, 4, 5, 9)] == [0.5, 1, 2, 4, 4, 4]
+
+
+def test_tune_gc_freezes_the_start_up_heap_and_raises_the_young_threshold() -> None:
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_freeze_count() > 0  # what was alive is out of the collector's walks
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, before[1], before[2])
+        assert before[0] < GC_YOUNG_THRESHOLD
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_append_gives_an_awaitable_that_resolves_once_stored(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        log = EventLog(tmp_path / "e.db")
+        emitter = Emitter(log, ManualClock(), source=SOURCE, bootid="c" * 32)
+        with pytest.raises(RuntimeError, match="not started"):
+            emitter.append(emitter.make("omo.test.sample.created", {"n": 0}))
+        await emitter.start()
+        pending = emitter.append(emitter.make("omo.test.sample.created", {"n": 1}))
+        assert not pending.done()  # durable only once the writer committed it
+        stored = await pending
+        assert stored is not None and stored.seq == 1
+        assert [s.event.id for s in log.query()] == [stored.id]
+        await emitter.stop()
+        log.close()
+
+    asyncio.run(scenario())
 
 
 def test_concurrent_emits_share_transactions_and_keep_order(tmp_path: Path) -> None:

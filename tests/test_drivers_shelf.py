@@ -402,3 +402,27 @@ def test_the_readers_batches_give_what_line_by_line_careful_parsing_gives(
     want = [r for r in (careful.handle(line, 2.0) for line in lines) if r is not None]
     assert got == want
     assert batch.counters() == careful.counters() and batch.good == careful.good
+
+
+def test_the_fast_path_takes_more_controllers_plates_and_weights_than_it_remembers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path remembers the controller ids and plates (`_HEADS`) and the grams texts
+    (`_GRAMS`) it has checked, up to a bound; beyond it (here 5 of each) lines are checked
+    afresh, with the same samples as the careful path, bad checksums still refused."""
+    from drivers import shelf_serial
+    monkeypatch.setattr(shelf_serial, "_HEADS", {})
+    monkeypatch.setattr(shelf_serial, "_GRAMS", {})
+    monkeypatch.setattr(shelf_serial, "_MAX_HEADS", 5)
+    monkeypatch.setattr(shelf_serial, "_MAX_GRAMS", 5)
+    lines = [encode_line(f"C{c}", p, 1000.0 + (c * p + seq) % 17 / 10, seq)[:-2]
+             for seq in range(4) for c in range(1, 5) for p in range(1, 4)]
+    bad = [line[:-1] + (b"0" if line[-1:] != b"0" else b"1") for line in lines[::5]]
+    fast = ShelfReader("s", "loop://", 115200, now=lambda: 0.0)
+    careful = ShelfReader("s", "loop://", 115200, now=lambda: 0.0)
+    for batch in (lines, bad, lines):
+        got = fast.handle_lines(batch, 1.0)
+        want = [r for r in (careful.handle(line, 1.0) for line in batch) if r is not None]
+        assert got == want
+        assert fast.counters() == careful.counters()
+    assert len(shelf_serial._HEADS) == 5 and len(shelf_serial._GRAMS) <= 5
+    assert fast.skipped[Skip.BAD_CHECKSUM] == len(bad) and fast.good == 2 * len(lines)

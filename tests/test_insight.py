@@ -101,7 +101,7 @@ def test_one_window_gives_interest_and_funnel_with_the_documented_formula() -> N
     # COLA: 120 s stopped in drinks shared by 2 products = 60 s -> 1 point; 2 picks; 1 return
     assert rows["COLA"] == {"sku": "COLA", "zone": "drinks", "score": 1.0 + 2 + 0.5,
                             "zone_s": 60.0, "attention_s": 0.0, "picked": 2, "paired": 0,
-                            "returned": 1, "offered": 0}
+                            "paired_credit": 0.0, "returned": 1, "offered": 0}
     # TEA: its 60 s share of drinks -> 1 point; an opted-in shopper who browsed it online
     # reached its shelf -> 2 points
     assert rows["TEA"]["score"] == 1.0 + 2.0 and rows["TEA"]["offered"] == 1
@@ -119,7 +119,8 @@ def test_one_window_gives_interest_and_funnel_with_the_documented_formula() -> N
 
 
 def test_picks_on_two_plates_of_a_shelf_within_a_second_count_as_paired() -> None:
-    p = from_config(config(weight_zone_min=0.0, weight_pick=1.0, weight_pick_paired=0.5))
+    p = from_config(config(weight_zone_min=0.0, weight_pick=1.0, weight_pick_paired=0.5,
+                           pair_split=0.0))
     events = [
         # one hand takes COLA (2 units) and TEA together: paired, half a point per unit
         ev("omo.shelf.item.picked", T0 + 40.0, shelf="shelf-1", plate="p1", sku="COLA",
@@ -142,6 +143,36 @@ def test_picks_on_two_plates_of_a_shelf_within_a_second_count_as_paired() -> Non
     assert (rows["COLA"]["picked"], rows["COLA"]["paired"], rows["COLA"]["score"]) == (4, 2, 3.0)
     assert (rows["TEA"]["picked"], rows["TEA"]["paired"], rows["TEA"]["score"]) == (2, 1, 1.5)
     assert (rows["CHIPS"]["paired"], rows["CHIPS"]["score"]) == (0, 1.0)
+
+
+def pair_after_picks(split: float) -> dict[str, dict[str, Any]]:
+    p = from_config(config(weight_zone_min=0.0, weight_pick=1.0, weight_return=0.0,
+                           weight_pick_paired=0.5, pair_split=split))
+    events = [ev("omo.shelf.item.picked", T0 + t, shelf="shelf-1", plate="p1", sku="COLA",
+                 quantity=1) for t in (10.0, 20.0, 30.0)]
+    # one hand takes COLA (3 units picked before: the likelier one come for) and TEA
+    events += [ev("omo.shelf.item.picked", T0 + 40.0, shelf="shelf-1", plate="p1",
+                  sku="COLA", quantity=1),
+               ev("omo.shelf.item.picked", T0 + 40.5, shelf="shelf-1", plate="p2", sku="TEA",
+                  quantity=1)]
+    [interest] = by_type(feed(p, events, T0 + 900 + 60), INTEREST)
+    return {r["sku"]: r for r in interest["products"]}
+
+
+def test_a_pair_is_credited_by_the_odds_from_the_picks_so_far() -> None:
+    # picks so far at the report: COLA 4, TEA 1; odds (4 + 1) : (1 + 1) = 5 : 2
+    rows = pair_after_picks(1.0)
+    assert (rows["COLA"]["paired"], rows["TEA"]["paired"]) == (1, 1)
+    assert rows["COLA"]["paired_credit"] == round(2 * 5 / 7, 3)
+    assert rows["TEA"]["paired_credit"] == round(2 * 2 / 7, 3)
+    assert rows["COLA"]["score"] == round(3 + 0.5 * 2 * 5 / 7, 3)  # 3 unpaired picks
+    assert rows["TEA"]["score"] == round(0.5 * 2 * 2 / 7, 3)
+    # the pair's total stays one product come for: 2 x weight_pick_paired
+    assert abs(rows["COLA"]["paired_credit"] + rows["TEA"]["paired_credit"] - 2.0) < 1e-2
+    # pair_split 0: halves, as if nothing were picked before
+    even = pair_after_picks(0.0)
+    assert (even["COLA"]["score"], even["TEA"]["score"]) == (3.5, 0.5)
+    assert even["COLA"]["paired_credit"] == even["TEA"]["paired_credit"] == 1.0
 
 
 def test_a_window_is_reported_only_after_its_grace_and_empty_windows_too() -> None:

@@ -72,9 +72,10 @@ def _day(t0: float, people: int, sold_tea: int, receipt: str) -> list[Event]:
         _ev("omo.signage.item.played", t0 + 30, screen="screen-1", item=f"product:{TEA}",
             duration_s=10.0),
         _ev("omo.vision.audience.window", t0 + 60, camera="cam-1", zone="promo", window_s=60,
-            passing=10, watchers=4, attention_s=20.0, screen="screen-1",
-            items=[{"item": f"product:{TEA}", "passing": 10, "watchers": 4,
-                    "attention_s": 20.0}]),
+            passing=10, watchers=4, attention_s=20.0, screen="screen-1"),
+        _ev("omo.vision.audience.items", t0 + 900, camera="cam-1", zone="promo",
+            screen="screen-1", window_s=900, items=[
+                {"item": f"product:{TEA}", "passing": 10, "watchers": 4, "attention_s": 20.0}]),
         _ev("omo.shelf.stock.low", t0 + 200, shelf="shelf-1", plate="p1", sku=TEA,
             remaining=2, threshold=3),
         _ev("omo.shelf.stock.out", t0 + 300, shelf="shelf-1", plate="p1", sku=TEA),
@@ -280,3 +281,11 @@ def test_a_missing_log_is_a_clear_error_without_a_traceback(tmp_path: Path) -> N
     assert proc.returncode == 1
     assert "no event log at" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_content_items_are_named_for_a_manager() -> None:
+    names = Names({"4901": "緑茶"})
+    assert names.item("product:4901") == "緑茶"
+    assert names.item("asset://promo-spring-sale.png") == "promo-spring-sale"
+    assert names.item("https://cdn.example/ads/bento.mp4?v=2") == "bento"
+    assert names.item("text:9f2c") == "text:9f2c"

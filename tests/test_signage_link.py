@@ -357,6 +357,28 @@ def test_a_pick_shows_the_product_card_on_the_nearest_screen(tmp_path: Path) -> 
     assert fired.data["screen"] == "screen-a" and fired.data["cause"] == "omo.shelf.item.picked"
 
 
+def test_a_trigger_dated_at_its_cause_still_shows_for_its_whole_duration(
+        tmp_path: Path) -> None:
+    """A journey offer is dated at the zone entry, which presence confirms seconds later:
+    the card must run its whole duration from when the daemon stored the trigger."""
+    cfg = config(tmp_path)
+    clock = ManualClock(1_767_258_000.0)
+
+    async def scenario() -> None:
+        async with ChannelRig(cfg, clock=clock) as rig:
+            player = await FakePlayer.connect(rig.server.path, screens=("screen-a",))
+            await rig.emitter.emit("omo.signage.trigger.fired", {
+                "rule": "journey-offer", "screen": "screen-a", "item": "product:s1",
+                "priority": 1, "duration_s": 15.0, "cause": "omo.journey.offer.triggered",
+                "product": {"sku": "s1", "name": "One"}}, at=clock.now() - 7.0)
+            show: Message = await player.expect(is_show("screen-a"), what="the card")
+            assert isinstance(show, Show)
+            assert show.until == pytest.approx(clock.now() + 15.0, abs=0.01)
+            await player.close()
+
+    run(scenario())
+
+
 def test_trigger_screens_must_be_configured(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="screen-z"):
         config(tmp_path, triggers=[{**RULE, "screens": ["screen-z"]}])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import load
+from edge.events import parse_time
 from sim.cli import _start
 from sim.runner import Options, Simulation, _names_toml
 
@@ -27,6 +28,20 @@ def test_the_world_starts_when_asked(tmp_path: Path) -> None:
     assert sim.world.truth[0]["start_epoch"] == 1_767_776_400.0  # the scorers' time origin
     default = Simulation(Options(duration=60, out=tmp_path))
     assert default.world.start_epoch == 1_767_258_000.0
+
+
+def test_the_pushed_interest_lists_expire_relative_to_the_start() -> None:
+    """The simulated cloud's expiry times move with `--start`: dated from the default start,
+    every list of a later week had expired, and the week's runs made no journey offer."""
+    def pushed(start: float | None) -> list[tuple[float, str]]:
+        sim = Simulation(Options(duration=900, seed=3, start_epoch=start))
+        return [(item["expires_t"], item["expires"]) for rec in sim.world.truth
+                if rec["type"] == "interests" for item in rec["products"]]
+
+    later = pushed(_start("2026-01-07"))
+    assert later
+    assert [t for t, _ in later] == [t for t, _ in pushed(None)]
+    assert all(parse_time(s) == 1_767_776_400.0 + t for t, s in later)
 
 
 def test_status_toml_names_zones_and_products(tmp_path: Path) -> None:

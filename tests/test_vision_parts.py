@@ -137,7 +137,7 @@ def test_budget_lowers_the_rate_when_inference_is_slow() -> None:
 
 
 def test_audience_windows_items_and_k_anonymity() -> None:
-    a = Audience("cam-1", "screen-1", window_s=60, k=3, grace_s=10)
+    a = Audience("cam-1", "screen-1", window_s=60, k=3, grace_s=10, item_window_s=120)
     for person, (start, look) in enumerate([(0, 5), (10, 0), (20, 8), (50, 0)], start=1):
         for s in range(10):
             t = 1200 + start + s
@@ -150,11 +150,38 @@ def test_audience_windows_items_and_k_anonymity() -> None:
     assert w["passing"] == 4 and w["watchers"] == 2 and w["attention_s"] == 13
     assert w["dwell_s_mean"] == 9.0
     assert w["dwell_histogram"]["counts"] == histogram([9, 9, 9, 9])
-    assert w["items"] == [{"item": "promo-a", "passing": 3, "watchers": 2,
-                           "attention_s": 13.0, "dwell_s_mean": 9.0}]
+    assert "items" not in w
+    assert a.due_items(1270) == []  # the item window [1200, 1320) is not over
+    [(t_end, it)] = a.due_items(1330)
+    assert t_end == 1320 and it == {"window_s": 120, "items": [
+        {"item": "promo-a", "passing": 3, "watchers": 2, "attention_s": 13.0,
+         "dwell_s_mean": 9.0}]}
     a.add(Slice(9, 1300, 0.0, 0.0))
     a.add(Slice(10, 1301, 1.0, 0.0))
     assert a.flush() == [] and a.suppressed_windows == 1  # 2 people < k
+
+
+def test_an_item_seen_by_k_people_only_over_the_item_window_is_reported() -> None:
+    """A poster on screen ten seconds at a time meets one person a minute: each minute is
+    below k, the quarter of an hour is not."""
+    a = Audience("cam-1", "screen-1", window_s=60, k=3, grace_s=10, item_window_s=900)
+    for minute in range(3):
+        t0 = 1800 + 60 * minute
+        a.played("screen-1", "poster", t0, t0 + 10)
+        a.played("screen-1", "other", t0 + 10, t0 + 60)
+        for s in range(5):
+            a.add(Slice(minute + 1, t0 + 2 + s, 1.0, 1.0))
+    assert a.due(1800 + 180 + 10) == [] and a.suppressed_windows == 3
+    [(t_end, it)] = a.due_items(2700 + 10)
+    assert t_end == 2700
+    assert [(i["item"], i["passing"], i["watchers"]) for i in it["items"]] == [
+        ("poster", 3, 3)]
+    assert a.suppressed_items == 0
+    b = Audience("cam-1", "screen-1", window_s=60, k=4, grace_s=10, item_window_s=900)
+    b.played("screen-1", "poster", 1800, 1810)
+    for person in range(3):
+        b.add(Slice(person, 1801 + person, 1.0, 0.0))
+    assert b.due_items(2710) == [] and b.suppressed_items == 1  # 3 people < k
 
 
 def test_debug_frames_blur_every_face(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from edge.processing.registry import build_processors
 from edge.vision.detection import Detection, Detector
 from edge.vision.detectors import DetectorSpec, DetectorUnavailable
 from edge.vision.pipeline import (
+    AUDIENCE_ITEMS,
     AUDIENCE_WINDOW,
     PERSON_LEFT,
     CameraSpec,
@@ -38,7 +39,7 @@ def yunet() -> CvYuNet:
 
 def _processor(yunet: Detector, **settings: Any) -> VisionProcessor:
     base: dict[str, Any] = {"window_s": 10.0, "k": 3, "grace_s": 2.0, "min_hits": 3,
-                            "max_cpu_share": 0.0}
+                            "max_cpu_share": 0.0, "item_window_s": 10.0}
     base.update(settings)
     return VisionProcessor([CameraSpec("cam-1", "promo", "screen-1", fps=5.0)],
                            DetectorSpec("yunet-cv2"), VisionSettings(**base),
@@ -107,10 +108,13 @@ def test_real_faces_give_tracks_attention_and_windows(yunet: CvYuNet) -> None:
     assert first["passing"] == 3 and first["watchers"] == 3
     assert first["attention_s"] == pytest.approx(3 * 9.8, rel=0.1)
     assert first["model"] == {"name": "yunet-cv2", "version": "2023mar"}
-    assert [i["item"] for i in first["items"]] == ["promo-a"]
-    assert first["items"][0]["attention_s"] == pytest.approx(3 * 8.0, rel=0.1)
-    assert [i["item"] for i in windows[1].data["items"]] == ["promo-b"]
-    assert windows[1].data["items"][0]["attention_s"] == pytest.approx(3 * 3.0, rel=0.15)
+    items = [e for e in emissions if e.type == AUDIENCE_ITEMS]
+    assert [e.at for e in items] == [T0 + 10, T0 + 20]
+    assert items[0].data["screen"] == "screen-1" and items[0].data["window_s"] == 10.0
+    assert [i["item"] for i in items[0].data["items"]] == ["promo-a"]
+    assert items[0].data["items"][0]["attention_s"] == pytest.approx(3 * 8.0, rel=0.1)
+    assert [i["item"] for i in items[1].data["items"]] == ["promo-b"]
+    assert items[1].data["items"][0]["attention_s"] == pytest.approx(3 * 3.0, rel=0.15)
     for e in emissions:  # nothing image-like ever leaves the processor
         assert not any(isinstance(v, (bytes, np.ndarray, list)) and k not in (
             "items", "dwell_histogram") for k, v in e.data.items())

@@ -501,9 +501,13 @@ class Vision:
                            unit="a score")
     window_s: float = key("length of an audience window", 60.0, range=(10, 3600),
                           unit="seconds")
+    item_window_s: float = key(
+        "length of the window the audience per content item is summed over (an item on "
+        "screen for seconds at a time rarely has min_people people in one audience window)",
+        900.0, range=(60, 86400), unit="seconds")
     min_people: int = key(
-        "k-anonymity: an audience window (or a content item within it) with fewer people is "
-        "not reported, only counted", 3, range=(1, 1000), unit="people")
+        "k-anonymity: an audience window (or a content item within its item window) with fewer "
+        "people is not reported, only counted", 3, range=(1, 1000), unit="people")
     motion_threshold: float = key(
         "motion gate: a frame none of whose 64x48 grey thumbnail cells differs from the last "
         "analysed one by more than this is not analysed (0: analyse every frame)", 8.0,
@@ -594,8 +598,12 @@ class Insight:
         unit="points")
     weight_pick_paired: float = key(
         "interest score per item picked together with another product of the shelf (within "
-        "a second): one of the two is usually taken along, not come for", 0.5,
+        "a second) at even odds: one of the two is usually taken along, not come for", 0.5,
         range=(0, 1000), unit="points")
+    pair_split: float = key(
+        "a pair's score (2 x weight_pick_paired per unit) is split by the odds that each "
+        "product was the one come for: the two products' units picked so far (plus one each) "
+        "to this power; 0: halves, 1: in proportion", 1.0, range=(0, 4))
     pos_mqtt: PosMqtt | None = key(
         "A local POS on the store's broker: each sale published there is recorded like the "
         "`pos.sale` command (docs/insight.md). Commented out: a store without one.")

@@ -12,7 +12,7 @@ to the oldest open one and is counted (`insight.late.<kind>`).
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
 from edge.events import Event, parse_time
@@ -38,6 +38,7 @@ MAX_PLAYS = 1_000  # product cards remembered per screen, for the attention join
 PLAY_KEEP_S = 3600.0
 CARD_PREFIX = "product:"
 PAIR_S = 1.0  # picks on two plates of a shelf this close together: one hand took both
+MAX_PRODUCTS = 10_000  # products whose picks so far are counted (the odds of a pair)
 
 
 class InsightProcessor(BaseProcessor):
@@ -64,6 +65,7 @@ class InsightProcessor(BaseProcessor):
         self.counts: dict[str, int] = {}
         # shelf -> its last pick (time, plate, sku, units, window key, already paired)
         self.last_pick: dict[str, tuple[float, str, str, int, int, bool]] = {}
+        self.picks_so_far: Counter[str] = Counter()  # units per product since the start
 
     # ---------------------------------------------------------------- plumbing
     def _count(self, name: str, n: int = 1) -> None:
@@ -147,11 +149,14 @@ class InsightProcessor(BaseProcessor):
         w = self._window(t, "shelf")
         (w.picked if picked else w.returned)[sku] += qty
         if picked:
+            if sku in self.picks_so_far or len(self.picks_so_far) < MAX_PRODUCTS:
+                self.picks_so_far[sku] += qty
             self._pair(d, t, sku, qty, w)
 
     def _pair(self, d: dict[str, Any], t: float, sku: str, qty: int, w: Window) -> None:
         """Two picks on different plates of one shelf within PAIR_S: a shopper who takes a
-        second product along with the one they came for; both count as paired units."""
+        second product along with the one they came for; both count as paired units, and the
+        pair is kept to share its credit when the window is reported."""
         shelf, plate = str(d.get("shelf")), str(d.get("plate"))
         k = math.floor(w.start / self.window_s)
         last = self.last_pick.get(shelf)
@@ -159,9 +164,11 @@ class InsightProcessor(BaseProcessor):
         if last is not None and not last[5] and last[1] != plate and abs(t - last[0]) <= PAIR_S:
             paired = True
             w.paired[sku] += qty
+            w.pairs.append((sku, qty, last[2]))
             before = self.windows.get(last[4])
             if before is not None:
                 before.paired[last[2]] += last[3]
+                before.pairs.append((last[2], last[3], sku))
         self.last_pick[shelf] = (t, plate, sku, qty, k, paired)
 
     def _picked(self, d: dict[str, Any], t: float) -> None:
@@ -247,7 +254,8 @@ class InsightProcessor(BaseProcessor):
             k = self.next_close
             w = self.windows.pop(k, None) or Window(k * self.window_s, self.window_s)
             cov = self.coverage()
-            out.emit(INTEREST, w.interest(self.cat, self.weights, cov), at=w.end)
+            out.emit(INTEREST, w.interest(self.cat, self.weights, cov, self.picks_so_far),
+                     at=w.end)
             out.emit(FUNNEL, w.funnel(self.cat, cov), at=w.end)
             self._count("windows")
             self.next_close = k + 1
@@ -278,7 +286,8 @@ def from_config(config: Config) -> InsightProcessor:
     camera_zones = frozenset(c.zone for c in config.cameras)
     cat = Catalogue(product_zone, tuple(sorted(config.zone_ids())), camera_zones)
     weights = Weights(ins.weight_zone_min, ins.weight_attention_min, ins.weight_pick,
-                      ins.weight_return, ins.weight_offer, ins.weight_pick_paired)
+                      ins.weight_return, ins.weight_offer, ins.weight_pick_paired,
+                      ins.pair_split)
     return InsightProcessor(cat, weights, window_s=ins.window_minutes * 60.0,
                             close_after_s=ins.close_after_s, stop_dwell_s=ins.stop_dwell_s,
                             plate_skus=plate_skus)

@@ -37,7 +37,8 @@ class Weights:
     pick: float
     ret: float
     offer: float
-    paired: float  # per unit picked together with another product of the shelf
+    paired: float  # per unit picked together with another product of the shelf, at even odds
+    pair_split: float  # how a pair's credit follows the picks so far (0: halves)
 
 
 def _seconds() -> defaultdict[str, float]:
@@ -59,6 +60,7 @@ class Window:
     product_looked: Counter[str] = field(default_factory=Counter)
     picked: Counter[str] = field(default_factory=Counter)
     paired: Counter[str] = field(default_factory=Counter)  # picked with another plate's
+    pairs: list[tuple[str, int, str]] = field(default_factory=list)  # sku, units, other sku
     returned: Counter[str] = field(default_factory=Counter)
     offered: Counter[str] = field(default_factory=Counter)  # journey offers at the shelf
     bought: Counter[str] = field(default_factory=Counter)
@@ -71,9 +73,23 @@ class Window:
     def _base(self) -> dict[str, Any]:
         return {"window_start": format_time(self.start), "window_s": self.length_s}
 
-    def interest(self, cat: Catalogue, weights: Weights, coverage: float) -> dict[str, Any]:
+    def pair_credit(self, weights: Weights, picks_so_far: Counter[str]) -> Counter[str]:
+        """Per product, its paired units weighted by the odds that it was the product the
+        shopper came for, times 2 (1 per unit at even odds): the odds are the two products'
+        units picked so far (plus one each), to the power `pair_split` (0: even)."""
+        credit: Counter[str] = Counter()
+        for sku, units, other in self.pairs:
+            mine = (picks_so_far[sku] + 1.0) ** weights.pair_split
+            theirs = (picks_so_far[other] + 1.0) ** weights.pair_split
+            credit[sku] += 2.0 * units * mine / (mine + theirs)
+        return credit
+
+    def interest(self, cat: Catalogue, weights: Weights, coverage: float,
+                 picks_so_far: Counter[str] | None = None) -> dict[str, Any]:
         """`omo.insight.product.interest` data: one row per product on the shelves (and
-        any other product picked, returned or sold), highest score first."""
+        any other product picked, returned or sold), highest score first. `picks_so_far`:
+        units picked per product since the processor started (the odds of a pair)."""
+        credit = self.pair_credit(weights, picks_so_far or Counter())
         rows = []
         for sku in _skus(cat, self):
             zone = cat.product_zone.get(sku)
@@ -84,12 +100,13 @@ class Window:
             score = (weights.zone_min * zone_s / 60.0
                      + weights.attention_min * attention_s / 60.0
                      + weights.pick * (self.picked[sku] - self.paired[sku])
-                     + weights.paired * self.paired[sku] + weights.ret * self.returned[sku]
+                     + weights.paired * credit[sku] + weights.ret * self.returned[sku]
                      + weights.offer * self.offered[sku])
             row: dict[str, Any] = {"sku": sku, "score": round(score, 3),
                                    "zone_s": round(zone_s, 1),
                                    "attention_s": round(attention_s, 1),
                                    "picked": self.picked[sku], "paired": self.paired[sku],
+                                   "paired_credit": round(credit[sku], 3),
                                    "returned": self.returned[sku],
                                    "offered": self.offered[sku]}
             if zone:

@@ -170,14 +170,17 @@ def funnel(fig: Any, r: Report) -> None:
 
 
 def _audience_rows(r: Report) -> list[AudienceRow]:
-    items = [x for x in r.audience if x.item != SCREEN_TOTAL and (x.passing or x.plays)]
-    if items:
-        return items[:TOP_N]
-    return [x for x in r.audience if x.item == SCREEN_TOTAL][:TOP_N]
+    """Each screen's whole audience, then the items with the largest audience (then the
+    most plays) over every screen. An item fewer than `vision.min_people` people saw in its
+    item window is not in the log (k-anonymity)."""
+    totals = [x for x in r.audience if x.item == SCREEN_TOTAL]
+    items = sorted((x for x in r.audience if x.item != SCREEN_TOTAL and x.passing),
+                   key=lambda x: (-x.passing, -x.watchers, -x.plays))
+    return (totals + items)[:TOP_N]
 
 
 def _audience_label(x: AudienceRow, screens: int) -> str:
-    if x.item == SCREEN_TOTAL:  # no per-item split in the log
+    if x.item == SCREEN_TOTAL:
         return f"{x.screen}: all content"
     return x.label if screens == 1 else f"{x.label} ({x.screen})"
 
@@ -196,12 +199,13 @@ def audience(fig: Any, r: Report) -> None:
             label="passing (faces seen)")
     bars = ax.barh([y - h / 2 for y in base], [x.watchers for x in rows], height=h,
                    color=BLUE, label="watchers (looked at the screen)")
-    ax.bar_label(bars, labels=[
-        (f"{100 * x.watch_rate:.0f}% watched" if x.watch_rate is not None else "")
-        + (f", {x.plays} plays" if x.plays else "") for x in rows], padding=3, fontsize=9)
+    ax.bar_label(bars, labels=[", ".join(
+        ([f"{100 * x.watch_rate:.0f}% watched"] if x.watch_rate is not None else [])
+        + ([f"{x.plays} plays"] if x.plays else [])) for x in rows], padding=3, fontsize=9)
     ax.set_yticks(base, [_audience_label(x, len(screens)) for x in rows])
     _rows_axis(ax, len(rows))
-    ax.set_xlabel("people")
+    ax.set_xlabel("people (an item is counted only when enough people saw it in its item "
+                  "window to stay anonymous: vision.min_people)")
     ax.set_xlim(0, max(max(x.passing for x in rows), 1) * 1.3)
     ax.set_title("Screen audience per content item", loc="left")
     _legend_below(ax, 2)

@@ -25,13 +25,14 @@ INTEREST = "omo.insight.product.interest"
 FUNNEL = "omo.insight.funnel.window"
 SALE = "omo.pos.sale.recorded"
 AUDIENCE = "omo.vision.audience.window"
+AUDIENCE_ITEMS = "omo.vision.audience.items"
 PLAYED = "omo.signage.item.played"
 STOCK_OUT = "omo.shelf.stock.out"
 STOCK_LOW = "omo.shelf.stock.low"
 STOCK_CHANGED = "omo.shelf.stock.changed"
 STOPPED = "omo.device.daemon.stopped"
-TYPES = (FOOTFALL, ZONE_EXITED, INTEREST, FUNNEL, SALE, AUDIENCE, PLAYED, STOCK_OUT, STOCK_LOW,
-         STOCK_CHANGED, STOPPED)
+TYPES = (FOOTFALL, ZONE_EXITED, INTEREST, FUNNEL, SALE, AUDIENCE, AUDIENCE_ITEMS, PLAYED,
+         STOCK_OUT, STOCK_LOW, STOCK_CHANGED, STOPPED)
 PRODUCT_ITEM = "product:"  # a signage item that is a product card: product:<sku>
 SCREEN_TOTAL = "(all content)"
 
@@ -50,8 +51,13 @@ class Names:
         return self.zones.get(zone) or zone
 
     def item(self, item: str) -> str:
+        """A content item as a manager reads it: a product card by its product's name, an
+        image or video by its file name (``asset://spring-sale.png`` -> ``spring-sale``)."""
         if item.startswith(PRODUCT_ITEM):
             return self.product(item[len(PRODUCT_ITEM):])
+        if "://" in item:
+            name = item.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            return name.rsplit(".", 1)[0] or item
         return item
 
 
@@ -275,6 +281,7 @@ class _Builder:
         handlers = {FOOTFALL: self._footfall_window, ZONE_EXITED: self._zone_exited,
                     INTEREST: self._product_interest, FUNNEL: self._funnel_window,
                     SALE: self._sale_recorded, AUDIENCE: self._audience_window,
+                    AUDIENCE_ITEMS: self._audience_items,
                     PLAYED: self._item_played, STOCK_OUT: self._stock_out,
                     STOCK_LOW: self._stock_low, STOCK_CHANGED: self._stock_changed}
         handler = handlers.get(ev.type)
@@ -322,8 +329,15 @@ class _Builder:
         screen = ev.data.get("screen")
         if not isinstance(screen, str) or not screen:
             return  # a camera on a shelf, not on a screen: no content to credit
-        rows = [(SCREEN_TOTAL, ev.data)] + [(_str(r, "item"), r)
-                                            for r in _rows(ev.data, "items")]
+        # `items` in a window: logs written before omo.vision.audience.items
+        self._add_audience(screen, [(SCREEN_TOTAL, ev.data)] + [
+            (_str(r, "item"), r) for r in _rows(ev.data, "items")])
+
+    def _audience_items(self, ev: _Ev) -> None:
+        self._add_audience(_str(ev.data, "screen"), [(_str(r, "item"), r)
+                                                     for r in _rows(ev.data, "items")])
+
+    def _add_audience(self, screen: str, rows: list[tuple[str, Mapping[str, Any]]]) -> None:
         for item, row in rows:
             acc = self.audience[(screen, item)]
             acc[0] += _num(row, "passing")

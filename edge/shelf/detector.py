@@ -61,6 +61,11 @@ class Phase(StrEnum):
     ACTIVE = "active"
 
 
+# module constants: a global is read far faster than an enum member (on 3.11 `Phase.IDLE`
+# goes through the enum class's __getattr__ hook), and `add` compares the phase every sample
+_IDLE, _ACTIVE = Phase.IDLE, Phase.ACTIVE
+
+
 class PlateDetector:
     """The change detector of one plate. `add(t, grams)` returns the Changes when an episode
     settles with a change of at least `min_change_g`, else None."""
@@ -145,7 +150,33 @@ class PlateDetector:
     def add(self, t: float, grams: float) -> list[Change] | None:
         self.window.append((t, grams))
         self.values.append(grams)
-        level = self.stable_level()
+        # `level = self.stable_level()`, written out for the default window: this runs on
+        # every sample, and max(), min(), sum() and slices cost more than the arithmetic
+        s = self.s
+        level = None
+        values = self.values
+        if s.window != 6:
+            level = self.stable_level()
+        elif len(values) == 6:
+            spread = sorted(values)  # the extremes in one call (max() and min() parse kwargs)
+            if not spread[-1] - spread[0] > s.band_g:
+                a, b, c, d, e, f = values
+                first = 0.0 + a + b + c  # as sum() adds: from 0, in order
+                total = first + d + e + f
+                if not abs(first / 3 - (total - first) / 3) > s.trend_g:
+                    level = total / 6
+        if self.phase is _IDLE:  # the common phase first, compared with a module constant
+            baseline = self.baseline
+            if level is not None and abs(grams - baseline) <= s.trigger_g:
+                self.drift_g += level - baseline  # auto-zero
+                self.baseline = level
+            elif abs(grams - baseline) > s.trigger_g or level is None:
+                self.phase = _ACTIVE
+                self.before = baseline
+                self.t_start = t
+                self.plateaus = []
+                self.trace = list(self.window)
+            return None
         if self.phase is Phase.LEARNING:
             if level is None and self.quick:
                 level = self.stable_level(self.s.short)
@@ -153,18 +184,6 @@ class PlateDetector:
                 self.baseline = level
                 self.phase = Phase.IDLE
                 self.quick = False
-            return None
-        if self.phase is Phase.IDLE:
-            if level is not None and abs(grams - self.baseline) <= self.s.trigger_g:
-                self.drift_g += level - self.baseline
-                self.baseline = level
-                return None
-            if abs(grams - self.baseline) > self.s.trigger_g or level is None:
-                self.phase = Phase.ACTIVE
-                self.before = self.baseline
-                self.t_start = t
-                self.plateaus = []
-                self.trace = list(self.window)
             return None
         if level is None:
             self.still_since = None
@@ -188,7 +207,7 @@ class PlateDetector:
             elif len(self.values) >= 6:
                 self._pause()
             return None
-        self.phase = Phase.IDLE
+        self.phase = _IDLE
         self.baseline = level
         t_end, self.still_since = self.still_since or self.window[0][0], None
         return self._steps(level, t_end)

@@ -115,10 +115,10 @@ class ChannelServer:
             self.broadcast(message)
 
     def _event_stored(self, event: Event) -> None:
-        if event.type != TRIGGER_FIRED:
+        if event.type != TRIGGER_FIRED or self._ctx is None:
             return
         try:
-            show = show_from_trigger(event)
+            show = show_from_trigger(event, self._ctx.clock.now())
         except (KeyError, ValueError, TypeError):
             self._count("bad_triggers")
             return

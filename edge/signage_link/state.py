@@ -104,8 +104,10 @@ def orders_message(board: str, live: dict[str, float]) -> Orders:
     return Orders(board=board, orders=tuple(live), expires=max(live.values(), default=0.0))
 
 
-def show_from_trigger(event: Event) -> Show:
-    """The Show an `omo.signage.trigger.fired` event asks for, from the event's time."""
+def show_from_trigger(event: Event, now: float) -> Show:
+    """The Show an `omo.signage.trigger.fired` event asks for: its duration from `now` (when
+    the daemon stored it), or from the event's time if that is later. A trigger dated at its
+    cause (a zone entry presence confirmed seconds later) still shows for its whole duration."""
     d = event.data
     product = d.get("product")
     duration = float(d["duration_s"])
@@ -119,7 +121,7 @@ def show_from_trigger(event: Event) -> Show:
             else ContentKind.IMAGE
         item = Item(id=str(d["item"]), kind=kind, duration_s=duration, uri=uri)
     return Show(screen=str(d["screen"]), item=item, priority=Priority(int(d["priority"])),
-                trigger=str(d["rule"]), until=parse_time(event.time) + duration)
+                trigger=str(d["rule"]), until=max(parse_time(event.time), now) + duration)
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -237,9 +237,10 @@ class _Down:
     tls_failure: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class _Ack:
-    """A PUBACK: message id and reason code (>= 0x80 is a refusal)."""
+class _Ack(NamedTuple):
+    """A PUBACK: message id and reason code (>= 0x80 is a refusal). A named tuple, not a
+    frozen dataclass like the rest: one is made for every event published, and a frozen
+    dataclass's ``__init__`` costs three ``object.__setattr__`` calls."""
 
     generation: int
     mid: int

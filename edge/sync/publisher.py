@@ -97,6 +97,7 @@ class Publisher(LinkListener):
         self._lanes = [_Lane(p) for p in sorted(Priority)]
         self._lane_of = {lane.priority: lane for lane in self._lanes}
         self._inflight: dict[int, int] = {}     # paho message id -> seq
+        self._topic_of: dict[str, str] = {}      # event type -> its topic
         self.ack_linger_s = ack_linger_s
         self._acked_unflushed: set[int] = set()   # acknowledged, mark not yet written
         self._gen = 0                            # the connection we are publishing on
@@ -204,33 +205,52 @@ class Publisher(LinkListener):
         """Hand events to paho until the window is full; returns a delay when the rate cap
         holds the rest back."""
         gen = self._gen
-        while gen and gen == self._gen and len(self._inflight) < self.window:
+        inflight, window = self._inflight, self.window
+        acked_unflushed, topic_of = self._acked_unflushed, self._topic_of
+        publish = self.link.publish
+        published = 0
+        delay: float | None = None
+        while gen and gen == self._gen and len(inflight) < window:
             lane = self._lane_ready()
             if lane is None:
                 lane = await self._next_lane(gen)
                 if lane is None or gen != self._gen:
                     break
-            item = lane.buf[0]
-            if lane.priority > Priority.HIGH and self._bucket is not None:
-                now = self._monotonic()
-                if not self._bucket.take(now):
-                    self.counters["inflight"] = len(self._inflight)
-                    return self._bucket.wait_s(now)
-            lane.buf.popleft()
-            if item.seq in self._acked_unflushed:
-                continue  # acknowledged on an earlier connection, not yet marked delivered
-            payload = item.payload if isinstance(item, OutboxItem) else item.to_json().encode()
-            mid = self.link.publish(self.topics.event(item.type), payload, qos=1)
-            if mid is None:
-                lane.buf.appendleft(item)
+            # No await until this lane is empty or the window full: no event can reach a
+            # higher lane meanwhile, so the free slots stay this lane's.
+            buf = lane.buf
+            bucket = self._bucket if lane.priority > Priority.HIGH else None
+            offline = False
+            while buf and len(inflight) < window:
+                item = buf[0]
+                if bucket is not None:
+                    now = self._monotonic()
+                    if not bucket.take(now):
+                        delay = bucket.wait_s(now)
+                        break
+                buf.popleft()
+                if item.seq in acked_unflushed:
+                    continue  # acknowledged on an earlier connection, not yet marked delivered
+                payload = (item.payload if isinstance(item, OutboxItem)
+                           else item.to_json().encode())
+                topic = topic_of.get(item.type)
+                if topic is None:
+                    topic = topic_of[item.type] = self.topics.event(item.type)
+                mid = publish(topic, payload, qos=1)
+                if mid is None:
+                    buf.appendleft(item)
+                    offline = True
+                    break
+                inflight[mid] = item.seq
+                published += 1
+            if offline or delay is not None:
                 break
-            self._inflight[mid] = item.seq
-            self.counters["published"] += 1
-            if len(self._inflight) > self.counters["inflight_peak"]:
-                self.counters["inflight_peak"] = len(self._inflight)
-        self.counters["inflight"] = len(self._inflight)
-        return None
-
+        counters = self.counters
+        counters["published"] += published
+        counters["inflight"] = len(inflight)
+        if len(inflight) > counters["inflight_peak"]:
+            counters["inflight_peak"] = len(inflight)
+        return delay
     def _lane_ready(self) -> _Lane | None:
         """The lane `_next_lane` would pick when no lane has to read from the log first
         (the live tail: no coroutine a published event); None otherwise."""

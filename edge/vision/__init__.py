@@ -30,7 +30,8 @@ def build(config: Config) -> list[Processor]:
 
     v = config.vision
     settings = VisionSettings(
-        window_s=v.window_s, k=v.min_people, min_hits=v.min_track_frames,
+        window_s=v.window_s, k=v.min_people, item_window_s=v.item_window_s,
+        min_hits=v.min_track_frames,
         min_score=v.min_score, motion_threshold=v.motion_threshold,
         max_cpu_share=v.max_cpu_share,
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 PERSON_LEFT = "omo.vision.person.left"
 AUDIENCE_WINDOW = "omo.vision.audience.window"
+AUDIENCE_ITEMS = "omo.vision.audience.items"
 ITEM_PLAYED = "omo.signage.item.played"
 RETRY_LOAD_S = 60.0
 
@@ -64,6 +65,7 @@ class VisionSettings:
     window_s: float = 60.0
     k: int = 3
     grace_s: float = 30.0
+    item_window_s: float = 900.0
     min_hits: int = 3
     min_score: float = 0.6
     motion_threshold: float = 8.0
@@ -105,7 +107,8 @@ class VisionProcessor(BaseProcessor):
         self.budget = ComputeBudget(s.max_cpu_share)
         self.cams = {c.camera: _Camera(
             c, Tracker(s.track), MotionGate(s.motion_threshold, s.motion_max_skip_s),
-            Audience(c.camera, c.screen, window_s=s.window_s, k=s.k, grace_s=s.grace_s))
+            Audience(c.camera, c.screen, window_s=s.window_s, k=s.k, grace_s=s.grace_s,
+                     item_window_s=s.item_window_s))
             for c in cameras}
 
     # -- inputs --------------------------------------------------------------------------
@@ -245,6 +248,13 @@ class VisionProcessor(BaseProcessor):
                 data["model"] = {"name": self.info.name, "version": self.info.version}
             self.counts["windows"] += 1
             out.emit(AUDIENCE_WINDOW, data, at=t_end)
+        for t_end, summary in cam.audience.due_items(now):
+            items: dict[str, object] = {"camera": cam.spec.camera, "zone": cam.spec.zone,
+                                        "screen": cam.spec.screen, **summary}
+            if self.info is not None:
+                items["model"] = {"name": self.info.name, "version": self.info.version}
+            self.counts["item_windows"] += 1
+            out.emit(AUDIENCE_ITEMS, items, at=t_end)
 
     def counters(self) -> dict[str, int]:
         c = dict(self.counts)
