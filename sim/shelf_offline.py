@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from drivers.readings import Reading
+from drivers.readings import BeamEdge, Reading, WeightSample
 from drivers.shelf_serial import ShelfReader
 from edge.processing.processor import Output
 from edge.shelf import plate_specs
@@ -27,8 +28,10 @@ from edge.shelf.detector import DetectorSettings
 from edge.shelf.processor import ShelfProcessor, ShelfSettings
 from sim.overrides import ParamError, Value, apply, parse_sets
 from sim.runner import sim_config
-from sim.scoring import EventView, Truth
+from sim.scoring import EventView, Truth, match_by_time
 from sim.scoring.shelf import (
+    KINDS,
+    TOLERANCE_S,
     false_from_bumps_restocks,
     pick_return_pr,
     quantity_accuracy,
@@ -45,9 +48,17 @@ METRICS = ("pick_precision", "pick_recall", "return_precision", "return_recall",
 
 def run(scenario: str, seed: int, duration: float,
         overrides: Mapping[str, Value] | None = None,
-        detector: DetectorSettings | None = None) -> dict[str, Any]:
+        detector: DetectorSettings | None = None, misses: bool = False,
+        reader_tick: float = 0.0, reconnect_s: float = 1.0) -> dict[str, Any]:
     """One run's shelf metrics (and the processor's counters); `detector` replaces the
-    default detector settings (to try a tuning)."""
+    default detector settings (to try a tuning). `misses`: also "misses", each true pick or
+    return not matched, each event matching none, and each wrong quantity, with its plate's
+    samples and beam edges around it (`trace`, as in tests/data/shelf_traces.json).
+    `reader_tick` > 0: each line is dated at the end of the tick it was written in, as the
+    full path's reader dates it (`omo-edge sim` writes a tick's lines at once and reads them
+    at the tick's end), instead of when the controller wrote it. A scenario's shelf outage
+    (an unplugged controller) loses that shelf's lines from the unplug until `reconnect_s`
+    after the replug (the reader's back-off)."""
     chosen = scenarios()[scenario]
     if overrides:
         chosen = replace(chosen, params=apply(chosen.params, overrides))
@@ -60,18 +71,28 @@ def run(scenario: str, seed: int, duration: float,
     readers = {s.id: ShelfReader(s.id, "loop://", 115200, now=lambda: 0.0)
                for s in world.layout.shelves}
     events: list[EventView] = []
+    kept: dict[tuple[str, int], list[WeightSample | BeamEdge]] = {}
 
     def feed(reading: Reading, t: float) -> None:
+        if misses and isinstance(reading, WeightSample | BeamEdge):
+            kept.setdefault((reading.shelf, reading.plate), []).append(reading)
         out = Output(t)
         proc.on_reading(reading, out)
         events.extend(EventView(e.type, e.at - epoch, e.data) for e in out.emissions)
 
+    away: dict[str, list[tuple[float, float]]] = {}
+    for target, off, on in world.outages("shelf"):
+        away.setdefault(target, []).append((off, on))
     t, next_tick = 0.0, TICK_S
     while t < duration:
         t1 = min(t + STEP_S, duration)
         for shelf_id, lines in gen.timed_lines(t, t1).items():
             reader = readers[shelf_id]
             for when, line in lines:
+                if any(off <= when < on + reconnect_s for off, on in away.get(shelf_id, ())):
+                    continue
+                if reader_tick > 0:
+                    when = (math.floor(when / reader_tick) + 1) * reader_tick
                 reader.now = lambda when=when: epoch + when  # type: ignore[misc]
                 for part in reader.lines.feed(line):
                     reading = reader.handle(part)
@@ -88,7 +109,56 @@ def run(scenario: str, seed: int, duration: float,
     return {**pr, "quantity_exact": quantity_accuracy(truth, events)["value"],
             "stock_level_error": stock_level_error(truth, events)["value"],
             "false_from_bumps_restocks": false_from_bumps_restocks(truth, events)["value"],
-            "counters": proc.counters()}
+            "counters": proc.counters(),
+            **({"misses": _misses(truth, events, kept, config, epoch)} if misses else {})}
+
+
+def _misses(truth: Truth, events: list[EventView],
+            kept: dict[tuple[str, int], list[WeightSample | BeamEdge]],
+            config: Any, epoch: float) -> list[dict[str, Any]]:
+    """The true picks and returns not matched, the events matching none and the matched
+    ones with a wrong quantity, matched as the scorers match them."""
+    numbers = {(s.shelf, s.plate): (s.number, s.unit_grams) for s in plate_specs(config)}
+    out: list[dict[str, Any]] = []
+    for kind, etype in KINDS.items():
+        true = truth.of(kind)
+        found = [e for e in events if e.type == etype]
+        pairs = match_by_time(
+            [(float(r["t_end"]), r) for r in true], [(e.t, e) for e in found], TOLERANCE_S,
+            lambda r, e: r["shelf"] == e.data.get("shelf") and r["plate"] == e.data.get("plate"))
+        got = {i for i, _ in pairs}
+        used = {j for _, j in pairs}
+        items = [("missed", r["shelf"], r["plate"], float(r["t"]), float(r["t_end"]),
+                  r["quantity"]) for i, r in enumerate(true) if i not in got]
+        items += [("false", e.data["shelf"], e.data["plate"], e.t, e.t, e.data["quantity"])
+                  for j, e in enumerate(found) if j not in used]
+        items += [("quantity", true[i]["shelf"], true[i]["plate"], float(true[i]["t"]),
+                   float(true[i]["t_end"]), f"{found[j].data['quantity']} for "
+                   f"{true[i]['quantity']}") for i, j in pairs
+                  if found[j].data.get("quantity") != true[i]["quantity"]]
+        for what, shelf, plate, t0, t1, qty in items:
+            number, unit = numbers[(shelf, plate)]
+            lo, hi = t0 - 12.0, t1 + 8.0
+            readings = [r for r in kept.get((shelf, number), ()) if lo <= r.t - epoch <= hi]
+            near = [{"type": k, "t": round(float(r["t"]) - lo, 3),
+                     "t_end": round(float(r["t_end"]) - lo, 3), "quantity": r["quantity"]}
+                    for k in KINDS for r in truth.of(k)
+                    if r["shelf"] == shelf and r["plate"] == plate
+                    and lo <= float(r["t"]) and float(r["t_end"]) <= hi]
+            found_near = [{"type": e.type.rsplit(".", 1)[-1], "t": round(e.t - lo, 3),
+                           "quantity": e.data["quantity"]} for e in events
+                          if e.type in KINDS.values() and e.data.get("shelf") == shelf
+                          and e.data.get("plate") == plate and lo <= e.t <= hi]
+            out.append({
+                "what": what, "kind": kind, "shelf": shelf, "plate": plate, "t": round(t0, 3),
+                "t_end": round(t1, 3), "quantity": qty, "source": f"{shelf} plate {number}, "
+                f"{lo:.0f}-{hi:.0f} s", "unit_grams": unit, "truth": sorted(
+                    near, key=lambda r: r["t"]), "found": found_near,
+                "beams": [[round(r.t - epoch - lo, 3), r.lane, r.broken] for r in readings
+                          if isinstance(r, BeamEdge)],
+                "samples": [[round(r.t - epoch - lo, 3), r.grams] for r in readings
+                            if isinstance(r, WeightSample)]})
+    return out
 
 
 def seeds(text: str) -> list[int]:
@@ -128,6 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detector", action="append", default=[], metavar="KEY=VALUE",
                     help="a detector setting (edge.shelf.detector.DetectorSettings)")
     ap.add_argument("--json", action="store_true", help="one JSON line per run, then summary")
+    ap.add_argument("--reader-tick", type=float, default=0.0, metavar="S",
+                    help="date each line at the end of its S-second tick, as the full path's "
+                         "reader does (omo-edge sim: 0.1); 0: when it was written")
+    ap.add_argument("--reconnect-s", type=float, default=1.0, metavar="S",
+                    help="an unplugged controller's lines are lost until S seconds after "
+                         "it is plugged back in (the reader's back-off)")
+    ap.add_argument("--misses", action="store_true",
+                    help="list each missed, false or wrongly counted pick and return")
+    ap.add_argument("--dump", type=Path, metavar="FILE",
+                    help="with --misses: write them with their plates' traces (JSON)")
     args = ap.parse_args(argv)
     try:
         overrides = parse_sets(args.overrides)
@@ -140,15 +220,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bad --detector: {exc}", file=sys.stderr)
         return 2
     runs = []
+    dumped: dict[str, Any] = {}
     for seed in seeds(args.seeds):
-        r = run(args.scenario, seed, args.duration, overrides, detector)
+        r = run(args.scenario, seed, args.duration, overrides, detector, args.misses,
+                args.reader_tick, args.reconnect_s)
         runs.append(r)
+        for m in r.pop("misses", []):
+            print(f"  seed {seed} {m['what']} {m['kind']} {m['shelf']}/{m['plate']} "
+                  f"t {m['t']:.1f}-{m['t_end']:.1f} quantity {m['quantity']}")
+            dumped[f"{args.scenario} seed {seed} {m['what']} {m['kind']} {m['shelf']}/"
+                   f"{m['plate']} {m['t']:.1f}"] = m
         if args.json:
             print(json.dumps({"seed": seed, **r}))
         else:
             print(f"seed {seed}: " + " ".join(
                 f"{m} {r[m]:.3f}" if isinstance(r[m], float) else f"{m} {r[m]}"
                 for m in METRICS))
+    if args.dump is not None:
+        args.dump.write_text(json.dumps(dumped, indent=1))
     summary: dict[str, Any] = {}
     for m in METRICS:
         vals = [r[m] for r in runs if r[m] is not None]

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from edge.shelf.ramps import split
+from edge.shelf.ramps import cancel_by_hands, split
 from tests.test_shelf import of, ramp, run, spec
 
 UNIT = 521.0
@@ -65,3 +65,19 @@ def test_two_ramps_that_end_on_the_same_sample_stay_one_change() -> None:
     loads = [ramp(30.0, 32.9, -UNIT), ramp(31.2, 32.98, -UNIT)]
     emitted = run([spec(unit=UNIT)], {1: loads}, 60)
     assert [d["quantity"] for d in of(emitted, "item.picked")] == [2]
+
+
+def test_a_return_and_a_pick_at_once_in_two_lanes_are_told_apart_by_their_breaks() -> None:
+    # a return from 6.0 to 7.6 s (lane broken 5.8-7.8) and a pick from 6.4 to 7.9 s (lane
+    # broken 6.2-8.1): the weight moves up, then back, never a whole unit away
+    samples = trace((6.0, 7.6, UNIT), (6.4, 7.9, -UNIT))
+    pair = cancel_by_hands(samples, 5000.0, 5000.0, UNIT, [(6.2, 8.1), (5.8, 7.8)])
+    assert pair is not None
+    (first, ret), (second, pick) = pair
+    assert (first, second) == (1, 0)  # the return's hand is the second listed
+    assert ret.grams == UNIT and pick.grams == -UNIT
+    assert abs(ret.start - 6.0) < 0.3 and abs(pick.end - 7.9) < 0.3
+
+
+def test_two_hands_in_that_move_nothing_are_no_pick_and_no_return() -> None:
+    assert cancel_by_hands(trace(), 5000.0, 5000.0, UNIT, [(6.2, 8.1), (5.8, 7.8)]) is None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
 
-from edge.shelf.ramps import RampSettings
+from edge.shelf.ramps import RampSettings, cancel_by_hands
 from edge.shelf.ramps import split as split_ramps
 
 
@@ -88,6 +88,8 @@ class PlateDetector:
         self.hands: list[tuple[float, float]] = []  # (broke, cleared) of recent hands
         self.trace: list[tuple[float, float]] = []  # this episode's samples (with beams)
         self.still_since: float | None = None  # when the weight settled this episode
+        self.quick = False  # learning after a gap: a brief plateau is enough
+        self.idle_hands: list[tuple[float, float]] = []  # hands `_by_hand` gave nothing
 
     def stable_level(self, n: int | None = None) -> float | None:
         """The mean of the newest `n` samples (the window) if there are that many and they
@@ -108,13 +110,17 @@ class PlateDetector:
             return None
         return total / n
 
-    def rebase(self, level: float) -> None:
-        """Take `level` as the settled level (after a calibration)."""
+    def rebase(self, level: float, quick: bool = False) -> None:
+        """Take `level` as the settled level (after a calibration) and weigh the plate
+        afresh. `quick` (back after a gap in the samples): weighed at the first brief
+        plateau (`short` samples) rather than a whole window, so that a hand that reaches in
+        soon after is a change of its own, not part of the re-weighing."""
         self.baseline = level
         self.window.clear()
         self.values.clear()
         self.phase = Phase.LEARNING
         self.still_since = None
+        self.quick = quick
 
     def shift(self, grams: float) -> None:
         """Move the zero by `grams` (the tare was learnt): every level drops by it."""
@@ -172,9 +178,12 @@ class PlateDetector:
                 self.trace = list(self.window)
             return None
         if self.phase is Phase.LEARNING:
+            if level is None and self.quick:
+                level = self.stable_level(self.s.short)
             if level is not None:
                 self.baseline = level
                 self.phase = Phase.IDLE
+                self.quick = False
             return None
         if level is None:
             self.still_since = None
@@ -252,7 +261,11 @@ class PlateDetector:
                 split = self._by_hand(hands, trace, level, t_end)
                 if split is not None:
                     self.plateaus = []
-                    return split or self._by_shape(trace, level, t_end, cancel=True)
+                    if split and len(self.idle_hands) == 2:
+                        split = sorted(split + (self._cancel_after(split, trace, level, t_end)
+                                                or []), key=lambda c: c.t)
+                    return split or self._by_shape(trace, level, t_end, cancel=True) \
+                        or self._cancel(hands, trace, level, t_end)
         points = [(self.before, self.t_start), *self.plateaus, (level, t_end)]
         self.plateaus = []
         steps: list[tuple[float, float, float]] = []  # (grams, t, level)
@@ -268,8 +281,39 @@ class PlateDetector:
         if len(out) == 1 and abs(out[0].grams) >= 1.5 * self.unit:
             return self._by_shape(trace, level, t_end) or out
         if not out and hands:  # a hand was in, and the weight came back: a pick and a return?
-            return self._by_shape(trace, level, t_end, cancel=True)
+            return self._by_shape(trace, level, t_end, cancel=True) \
+                or self._cancel(hands, trace, level, t_end)
         return out or None
+
+    def _cancel_after(self, split: list[Change], trace: list[tuple[float, float]],
+                      level: float, t_end: float) -> list[Change] | None:
+        """Two hands the beam split gave nothing, after the hands it counted (whose changes
+        ended before they reached in): a pick and a return at once (`_cancel`), weighed
+        from the level between."""
+        a = min(h[0] for h in self.idle_hands)
+        if any(c.t > a for c in split):
+            return None
+        lo = max([a - 1.0, *(c.t for c in split)])
+        sub = [(tp, g) for tp, g in trace if tp >= lo]
+        pre = [g for tp, g in sub if tp < a]
+        if not pre:
+            return None
+        return self._cancel(self.idle_hands, sub, level, t_end, sum(pre) / len(pre))
+
+    def _cancel(self, hands: list[tuple[float, float]], trace: list[tuple[float, float]],
+                level: float, t_end: float, before: float | None = None
+                ) -> list[Change] | None:
+        """Two hands in two lanes, and the weight came back: a pick and a return at once,
+        each a unit's ramp inside its own hand's beam break (`edge.shelf.ramps`)?"""
+        pair = cancel_by_hands(trace, self.before if before is None else before, level,
+                               self.unit, hands, self.s.ramps)
+        if pair is None:
+            return None
+        out = []
+        for _, r in pair:
+            t = next((tp for tp, _ in trace if tp >= r.end), t_end)
+            out.append(Change(r.grams, max(self.t_start, r.start), min(t, t_end), level))
+        return out
 
     def _by_shape(self, trace: list[tuple[float, float]], level: float, t_end: float,
                   cancel: bool = False) -> list[Change] | None:
@@ -345,6 +389,7 @@ class PlateDetector:
             step = 1 if sum(counts) < n_total else -1
             i = max(range(k), key=lambda j: step * (units[j] - counts[j]))
             counts[i] += step
+        self.idle_hands = [h for c, h in zip(counts, hands, strict=True) if not c]
         spare = (total - n_total) * self.unit / max(1, sum(1 for c in counts if c))
         return [Change(c * self.unit + spare, max(self.t_start, a), min(b, t_end),
                        level) for c, (a, b) in sorted(zip(counts, hands, strict=True),

@@ -184,7 +184,7 @@ class ShelfProcessor(BaseProcessor):
             # back after a silence (an unplugged controller): what changed meanwhile is a
             # correction of the count, not a pick or a return at the moment of replugging
             self.counts["gaps"] += 1
-            p.detector.rebase(p.detector.baseline)
+            p.detector.rebase(p.detector.baseline, quick=True)
         p.last_t = t
         if raw != p.last_raw:  # a live cell: not stuck (the common case, kept inline)
             p.last_raw, p.same_since = raw, t

@@ -35,6 +35,13 @@ class RampSettings:
     most: int = 4  # two hands move at most this many units together (more: staff)
     grid: int = 2  # coarse search points per sample period
     fine: int = 64  # refinement down to this fraction of a sample period
+    min_moving: int = 5  # samples inside the move, at least, to tell two ramps from one
+    # a pick and a return at once by two hands in two lanes (`cancel_by_hands`): the weight
+    # moved this many noise sigmas away, and a single ramp of the net change leaves at
+    # least this many noise variances a sample
+    excursion: float = 8.0
+    bent_cancel: float = 10.0
+    hand_points: int = 32  # candidate ends per hand's break
 
 
 @dataclass(frozen=True)
@@ -138,8 +145,10 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
         moving = np.nonzero((np.abs(y) > margin) & (np.abs(y - total) > margin))[0]
     else:
         moving = np.nonzero(np.abs(y - total / 2) < abs(total) / 2 - margin)[0]
-    if moving.size < 2:
-        return None  # a step between two samples: nothing to tell apart
+    if moving.size < s.min_moving:
+        # a step between two samples: nothing to tell apart; and two ramps (four ends) fit
+        # any few samples, bent by the reader's timing or not
+        return None
     lo, hi = float(t[max(0, moving[0] - 2)]), float(t[min(t.size - 1, moving[-1] + 2)])
     # the noise: the samples outside the move, around their settled levels
     flat = np.concatenate([y[:max(0, moving[0] - 1)], y[moving[-1] + 2:] - total])
@@ -203,3 +212,71 @@ def split(trace: list[tuple[float, float]], before: float, after: float, unit: f
             or not f.two <= s.better * f.one:
         return None
     return sorted(f.ramps, key=lambda r: r.end)
+
+
+def _hand_ramps(t: Array, a: float, b: float, period: float, points: int
+                ) -> tuple[Array, Array]:
+    """Candidate ramps of one hand (rows: unit ramps over the samples `t`) with both ends
+    inside its beam break [a, b]: ends on a grid of about half a sample period (at most
+    `points` of them), each start before its end. Returns (ends, ramps)."""
+    step = max(period / 2, (b - a) / max(points - 1, 1))
+    grid = np.arange(a, b + step / 2, step)
+    s, e = np.meshgrid(grid, grid, indexing="ij")
+    ends = np.stack([s.ravel(), e.ravel()], axis=1)
+    ends = ends[ends[:, 1] > ends[:, 0]]
+    return ends, _ramps(t, ends[:, 0], ends[:, 1])
+
+
+def cancel_by_hands(trace: list[tuple[float, float]], before: float, after: float,
+                    unit: float, hands: list[tuple[float, float]],
+                    settings: RampSettings | None = None) -> list[tuple[int, Ramp]] | None:
+    """A pick and a return at once by two hands in two beam lanes, whose weights (nearly)
+    cancel: the weight came back to where it was, but moved meanwhile. Each hand's change
+    is a ramp of one unit, either way, with free ends inside its own beam break (the weight
+    can only move while the hand is in); the pair that explains the samples far better
+    than a single ramp of the (small) net change over either break is taken, as
+    (hand index, ramp) in the order the ramps ended. None when it does not, or when there
+    are not exactly two hands, or when the excursion is within the noise."""
+    s = settings or RampSettings()
+    if len(hands) != 2 or len(trace) < 8 or unit <= 0:
+        return None
+    t = np.array([p[0] for p in trace], dtype=np.float64)
+    y = np.array([p[1] for p in trace], dtype=np.float64) - before
+    total = after - before
+    period = float(np.median(np.diff(t)))
+    if period <= 0 or abs(total) >= unit / 2:
+        return None
+    sigma = max(s.noise_floor_g, float(np.std(y[-5:])))  # the settled samples' noise
+    if float(np.max(np.abs(y - total * (t >= t[-1])))) < s.excursion * sigma:
+        return None  # nothing moved beyond the noise
+    lo, hi = float(t[0]), float(t[-1])
+    cands = []
+    for a, b in hands:
+        a, b = max(a, lo), min(b, hi)
+        if b - a < period:
+            return None
+        cands.append(_hand_ramps(t, a, b, period, s.hand_points))
+    (e1, r1), (e2, r2) = cands
+    # one ramp of the net change over either hand's break: what a leaning hand would leave
+    plain = min(float(np.min(np.einsum("ij,ij->i", d, d)))
+                for d in (y[None, :] - total * r1, y[None, :] - total * r2))
+    yy = float(y @ y)
+    y1, y2 = r1 @ y, r2 @ y
+    n1, n2 = np.einsum("ij,ij->i", r1, r1), np.einsum("ij,ij->i", r2, r2)
+    cross = r1 @ r2.T
+    best: tuple[float, int, int, int] | None = None
+    for c1 in (1, -1):  # hand 1's units (hand 2 moves the other way)
+        g1, g2 = c1 * unit, -c1 * unit
+        rss = (yy - 2 * g1 * y1[:, None] - 2 * g2 * y2[None, :] + g1 * g1 * n1[:, None]
+               + g2 * g2 * n2[None, :] + 2 * g1 * g2 * cross)
+        i, j = divmod(int(np.argmin(rss)), rss.shape[1])
+        if best is None or rss[i, j] < best[0]:
+            best = (float(rss[i, j]), c1, i, j)
+    assert best is not None
+    rss2, c1, i, j = best
+    n = len(trace)
+    if plain < s.bent_cancel * n * sigma ** 2 or rss2 > s.better * plain:
+        return None
+    out = [(0, Ramp(c1 * unit, float(e1[i, 0]), float(e1[i, 1]))),
+           (1, Ramp(-c1 * unit, float(e2[j, 0]), float(e2[j, 1])))]
+    return sorted(out, key=lambda h: h[1].end)
