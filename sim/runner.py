@@ -38,7 +38,7 @@ from edge.processing.registry import ProcessorFactory
 from edge.recording.format import Header, RecordingWriter
 from edge.services import CommandHandler, SimHooks
 from edge.sync.commands import Command, CommandRejected
-from edge.sync.handlers import DefaultHandlers
+from edge.sync.handlers import install_defaults
 from sim.ble import BleGenerator, BleHub
 from sim.camera import CameraRenderer
 from sim.door import DoorGenerator
@@ -312,6 +312,9 @@ class Simulation:
             from sim.view import StoreView, display_available
 
             self.view = StoreView(w, window=not opts.headless and display_available())
+        # without a broker the sync component, which installs the default command handlers
+        # (`signage.playlist`, ...), does not run: install them as it would
+        install_defaults(config, daemon.services, daemon.services.emitter.bootid)
         if opts.screens and config.screens:
             self.screens = SimScreens(config, w.seed)
             await self.screens.start(clock.now())
@@ -522,13 +525,8 @@ class Simulation:
                        args: dict[str, Any]) -> str:
         """Hand a cloud command to the daemon's own handler, as the command layer would after
         its envelope checks: the outcome "ok", "rejected", or "unknown_command" when the
-        daemon has no handler of that name (a part not built yet). Without a broker the sync
-        component (which installs the default handlers) does not run, so a default handler
-        (`signage.playlist`, ...) is built here, as that component would."""
+        daemon has no handler of that name (a part not built yet)."""
         handler = daemon.services.command_handlers.get(name)
-        if handler is None:
-            handler = DefaultHandlers(daemon.config, daemon.services,
-                                      bootid=daemon.services.emitter.bootid).table().get(name)
         if handler is None:
             return "unknown_command"
         try:

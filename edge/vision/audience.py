@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DWELL_BUCKETS_S = (2.0, 5.0, 10.0, 30.0, 60.0)
-ITEM_BIN_S = 0.5  # the per-item join's time resolution
 """Upper bounds of the dwell histogram's buckets; the last bucket is open."""
+ITEM_BIN_S = 0.5  # the per-item join's time resolution
 
 
 def histogram(values: list[float]) -> list[int]:
