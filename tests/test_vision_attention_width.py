@@ -48,7 +48,7 @@ def test_a_foreshortened_face_neither_starts_nor_keeps_a_look() -> None:
         g.update(yaw_ratio(narrow), i / 10, width=width_ratio(narrow))
     assert not g.looking and g.attention_s == pytest.approx(1.0)
     # off (0): the nose alone decides, as before
-    g = Gaze(GazeParams(enter=0.2, leave=0.25, min_s=0.2))
+    g = Gaze(GazeParams(enter=0.2, leave=0.25, min_s=0.2, min_width=0.0))
     for i in range(5):
         g.update(yaw_ratio(narrow), i / 10, width=width_ratio(narrow))
     assert g.looking

@@ -542,7 +542,7 @@ class Vision:
     attention_min_width: float = key(
         "a face whose inter-ocular distance per eye-to-mouth distance is below this is "
         "turned away whatever its yaw ratio (a turned head's width foreshortens: about 1 "
-        "frontal, 0.6-0.75 at 40 degrees; 0: no such test)", 0.0, range=(0.0, 2.0),
+        "frontal, 0.6-0.75 at 40 degrees; 0: no such test)", 0.85, range=(0.0, 2.0),
         unit="a width ratio")
     attention_refine_px: float = key(
         "a smaller face gets a second look for its landmarks: the detector again on the "

@@ -58,7 +58,7 @@ class GazeParams:
     leave: float = 0.25
     min_s: float = 0.2
     min_face_px: float = 20.0  # smaller faces: yaw unknown
-    min_width: float = 0.0  # a narrower face (width_ratio) is turned away; 0: no such test
+    min_width: float = 0.85  # a narrower face (width_ratio) is turned away; 0: no such test
 
 
 @dataclass
