@@ -227,15 +227,6 @@ def test_a_cancelling_pick_and_return_in_one_lane_before_another_hand() -> None:
         (PICKED, 2), (RETURNED, 1), (PICKED, 1), (RETURNED, 1)]
 
 
-def test_a_knock_while_a_hand_returns_an_item_is_no_pick() -> None:
-    # a knock on the shelf dips the weight for one sample while a hand puts an item back:
-    # the weight turned, but not for two samples in a row (a hand moves over several)
-    hands = [(2.0, 3.0, -100.0, 2), (10.1, 11.2, 100.0, 1)]
-    assert _items(_run(hands, beams=True, bumps=((10.15, 0.2, -70.0),),
-                       breaks=[(2.0, 3.0, 2), (9.9, 11.4, 1)])) == [
-        (PICKED, 1), (RETURNED, 1)]
-
-
 def test_the_plate_is_weighed_once_the_hand_has_left() -> None:
     # one item taken at 10.0-10.5 s, the hand stays in the shelf until 14.8 s
     hands = [(10.0, 10.5, -100.0, 2)]
