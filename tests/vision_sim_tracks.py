@@ -30,6 +30,7 @@ import argparse
 import math
 import pickle
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,13 @@ def diagnose(world: Any, proc: Recording, events: list[dict[str, Any]], min_hits
     return dict(n)
 
 
+def _into(procs: list[Recording]) -> Callable[..., VisionProcessor]:
+    def make(*a: Any, **k: Any) -> VisionProcessor:
+        procs.append(Recording(*a, **k))
+        return procs[-1]
+    return make
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True, help="what vision_sim_measure --keep wrote")
@@ -199,12 +207,7 @@ def main() -> None:
                                    .read_bytes()) for c in world.layout.cameras}
         s = settings(world, where, vision)
         procs: list[Recording] = []
-
-        def make(*a: Any, **k: Any) -> VisionProcessor:
-            procs.append(Recording(*a, **k))
-            return procs[-1]
-
-        (events,) = replay(world, where, dets, [s], args.fps, make=make)
+        (events,) = replay(world, where, dets, [s], args.fps, make=_into(procs))
         print(f"== seed {seed}")
         n = diagnose(world, procs[0], events, s.min_hits, args.fps)
         print(f"== seed {seed}", n)
