@@ -113,7 +113,7 @@ def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
                 keep(k, out)
             next_tick += 1.0
         for c in cams:
-            if i < len(dets[c.camera]):
+            if i < len(dets.get(c.camera, ())):
                 image: Any = blank
                 if gated:  # the gate needs the picture
                     ok, img = caps[c.camera].read()
