@@ -113,15 +113,15 @@ def test_damaged_beam_lines_are_counted_and_skipped() -> None:
 def _run(hands: list[tuple[float, float, float, int]], beams: bool,
          bumps: tuple[tuple[float, float, float], ...] = (),
          breaks: list[tuple[float, float, int]] | None = None,
-         seen: list[float] | None = None) -> list[Emission]:
-    """One plate (unit 100 g, 18 stocked), 4 Hz samples with noise; `hands` are
+         seen: list[float] | None = None, unit: float = 100.0) -> list[Emission]:
+    """One plate (`unit` 100 g, 18 stocked), 4 Hz samples with noise; `hands` are
     (start, end, grams, lane): a linear ramp of the weight over [start, end], with the lane
     broken from 0.15 s before to 0.15 s after when `beams` (or as `breaks` says)."""
     if breaks is not None:
         hands_breaks = [(a + 0.15, b - 0.15, 0.0, lane) for a, b, lane in breaks]
     else:
         hands_breaks = hands
-    spec = PlateSpec("s1", "p1", 1, "sku-1", 100.0, 24, 3, stock=18)
+    spec = PlateSpec("s1", "p1", 1, "sku-1", unit, 24, 3, stock=18)
     proc = ShelfProcessor([spec])
     rng = random.Random(5)
     edges = sorted([(a - 0.15, lane, True) for a, _, _, lane in hands_breaks]
@@ -133,7 +133,7 @@ def _run(hands: list[tuple[float, float, float, int]], beams: bool,
         while edges and edges[0][0] <= t:
             te, lane, broken = edges.pop(0)
             proc.on_reading(BeamEdge("s1", "C1", 1, lane, broken, 0, te), Output(te))
-        g = 310 + 1800 + rng.gauss(0, 1.2)
+        g = 310 + 18 * unit + rng.gauss(0, 1.2)
         for a, b, grams, _ in hands:
             g += grams * min(1.0, max(0.0, (t - a) / (b - a)))
         for a, length, grams in bumps:
@@ -196,6 +196,35 @@ def test_a_return_and_a_pick_in_one_lane_that_cancel_are_both_reported() -> None
     # a bump while a hand is in the shelf moving nothing is no pick and no return
     assert _items(_run([], beams=True, bumps=((15.3, 0.6, 70.0),),
                        breaks=[(15.0, 16.5, 1)])) == []
+
+
+def test_two_shoppers_in_one_lane_after_another_hand_are_split_by_the_shape() -> None:
+    # a pick through lane 2; right after it (one episode) two shoppers through lane 1, a
+    # slow pick of one then a quick pick of two overlapping it: the beam split gives lane 1
+    # three units, the bend of its move (while no other hand was in) splits them (a 400 g
+    # unit: a 100 g unit's bend is within what the reader's timing does to one hand's ramp)
+    hands = [(5.1, 6.2, -400.0, 2), (6.5, 8.5, -400.0, 1), (8.0, 9.2, -800.0, 1)]
+    assert _items(_run(hands, beams=True, breaks=[(5.0, 6.3, 2), (6.4, 9.3, 1)],
+                       unit=400.0)) == [(PICKED, 1), (PICKED, 1), (PICKED, 2)]
+
+
+def test_a_pick_of_two_and_a_return_at_once_in_one_lane_are_both_reported() -> None:
+    # an earlier pick; then, through one lane, one shopper takes two slowly while another
+    # puts one back quickly: the weight rises before it falls, the net is one pick
+    hands = [(2.0, 3.0, -100.0, 2), (10.0, 12.3, -200.0, 1), (10.35, 10.9, 100.0, 1)]
+    assert _items(_run(hands, beams=True, breaks=[(2.0, 3.0, 2), (9.8, 12.5, 1)])) == [
+        (PICKED, 1), (RETURNED, 1), (PICKED, 2)]
+
+
+def test_a_cancelling_pick_and_return_in_one_lane_before_another_hand() -> None:
+    # a pick and a quick return through one lane whose weights cancel (the excursion is
+    # less than half a unit), then a return through another lane before the weight
+    # settled: one episode, in which the beam split gives the first lane nothing
+    hands = [(2.0, 3.0, -200.0, 2), (10.0, 12.25, -100.0, 1), (10.3, 11.15, 100.0, 1),
+             (13.7, 15.4, 100.0, 6)]
+    breaks = [(2.0, 3.0, 2), (9.8, 12.5, 1), (13.4, 15.6, 6)]
+    assert _items(_run(hands, beams=True, breaks=breaks)) == [
+        (PICKED, 2), (RETURNED, 1), (PICKED, 1), (RETURNED, 1)]
 
 
 def test_the_plate_is_weighed_once_the_hand_has_left() -> None:

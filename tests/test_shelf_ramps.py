@@ -81,3 +81,40 @@ def test_a_return_and_a_pick_at_once_in_two_lanes_are_told_apart_by_their_breaks
 
 def test_two_hands_in_that_move_nothing_are_no_pick_and_no_return() -> None:
     assert cancel_by_hands(trace(), 5000.0, 5000.0, UNIT, [(6.2, 8.1), (5.8, 7.8)]) is None
+
+
+def test_a_pick_of_two_and_a_return_at_once_are_told_apart_by_the_turn() -> None:
+    # one hand takes two slowly, another puts one back quickly in between: the weight rises
+    # before it falls; the net is one pick
+    samples = trace((6.0, 8.3, -2 * UNIT), (6.35, 6.9, UNIT))
+    ramps = split(samples, 5000.0, 5000.0 - UNIT, UNIT, mixed=True)
+    assert ramps is not None
+    assert [round(r.grams / UNIT) for r in ramps] == [1, -2]
+    assert abs(ramps[0].end - 6.9) < 0.2 and abs(ramps[1].end - 8.3) < 0.2
+    # one hand's pick of one does not turn: no split
+    assert split(trace((6.0, 7.5, -UNIT)), 5000.0, 5000.0 - UNIT, UNIT, mixed=True) is None
+
+
+def test_a_small_cancelling_excursion_in_one_lane_is_a_pick_and_a_return() -> None:
+    # a slow pick and a quick return overlapping: the weight moves less than half a unit
+    # away and comes back
+    samples = trace((6.0, 8.25, -UNIT), (6.3, 7.15, UNIT))
+    assert max(abs(g - 5000.0) for _, g in samples) < 0.5 * UNIT
+    ramps = split(samples, 5000.0, 5000.0, UNIT, cancel=True)
+    assert ramps is not None
+    assert [round(r.grams / UNIT) for r in ramps] == [1, -1]
+
+
+# normal-day seed 10 (tuning), shelf-2 plate 2, 1117.5-1122 s, dated as the full path's
+# reader dates samples (`--reader-tick 0.1`): a 48.5 g item put back, and a knock on the
+# shelf at its start dips one sample by 34 g
+KNOCK = [(10.5, 1148.8), (10.7, 1149.1), (11.0, 1148.4), (11.2, 1148.0), (11.5, 1148.1),
+         (11.7, 1148.1), (12.0, 1114.2), (12.2, 1139.4), (12.5, 1170.9), (12.7, 1181.4),
+         (13.0, 1193.5), (13.2, 1197.1), (13.5, 1196.1), (13.7, 1197.2), (14.0, 1197.9),
+         (14.2, 1197.5), (14.5, 1196.6), (14.7, 1199.3), (15.0, 1197.9)]
+
+
+def test_a_knock_during_a_return_is_no_pick() -> None:
+    # the turn must hold for two samples: a hand moves an item over several, a knock lasts
+    # one (a one-sample turn split this into a pick of one and a return of two)
+    assert split(KNOCK, 1148.4, 1197.7, 48.5, mixed=True) is None

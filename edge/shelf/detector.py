@@ -14,6 +14,7 @@ weight stops moving.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -278,8 +279,8 @@ class PlateDetector:
                 steps.append((g, tb, b))
         out = [Change(g, self.t_start, t, lv) for g, t, lv in steps
                if abs(g) >= self.min_change_g]
-        if len(out) == 1 and abs(out[0].grams) >= 1.5 * self.unit:
-            return self._by_shape(trace, level, t_end) or out
+        if len(out) == 1:
+            return self._one_move(trace, level, t_end, bool(hands)) or out
         if not out and hands:  # a hand was in, and the weight came back: a pick and a return?
             return self._by_shape(trace, level, t_end, cancel=True) \
                 or self._cancel(hands, trace, level, t_end)
@@ -315,19 +316,24 @@ class PlateDetector:
             out.append(Change(r.grams, max(self.t_start, r.start), min(t, t_end), level))
         return out
 
-    def _by_shape(self, trace: list[tuple[float, float]], level: float, t_end: float,
-                  cancel: bool = False) -> list[Change] | None:
+    def _by_shape(self, trace: list[tuple[float, float]], after: float, t_end: float,
+                  cancel: bool = False, before: float | None = None,
+                  level: float | None = None, mixed: bool = False) -> list[Change] | None:
         """One move of two units or more, with no plateau inside: two hands whose ramps
         overlap or follow each other without a pause bend the ramp (`edge.shelf.ramps`).
-        `cancel`: hands were in and the weight came back, a pick and a return at once?"""
-        ramps = split_ramps(trace, self.before, level, self.unit, self.s.ramps, cancel)
+        `cancel`: hands were in and the weight came back, a pick and a return at once?
+        The move goes from `before` (the episode's start) to `after`; the changes carry
+        the episode's new `level` (`after`)."""
+        start = self.before if before is None else before
+        ramps = split_ramps(trace, start, after, self.unit, self.s.ramps, cancel, mixed)
         if ramps is None:
             return None
         out = []
         for r in ramps:
             # dated like any change: the first sample after the ramp ended
             t = next((tp for tp, _ in trace if tp >= r.end), t_end)
-            out.append(Change(r.grams, max(self.t_start, r.start), min(t, t_end), level))
+            out.append(Change(r.grams, max(self.t_start, r.start), min(t, t_end),
+                              after if level is None else level))
         if len({c.t for c in out}) < len(out):
             # hands that end on the same sample cannot be told apart from one hand whose
             # ramp the reader's sample timing bent (a pick of 2 split in two on the full
@@ -391,9 +397,51 @@ class PlateDetector:
             counts[i] += step
         self.idle_hands = [h for c, h in zip(counts, hands, strict=True) if not c]
         spare = (total - n_total) * self.unit / max(1, sum(1 for c in counts if c))
-        return [Change(c * self.unit + spare, max(self.t_start, a), min(b, t_end),
-                       level) for c, (a, b) in sorted(zip(counts, hands, strict=True),
-                                                      key=lambda x: x[1][1]) if c]
+        out: list[Change] = []
+        done = self.before  # the level once every hand that left before this one moved
+        for c, (a, b) in sorted(zip(counts, hands, strict=True), key=lambda x: x[1][1]):
+            grams = c * self.unit + spare if c else 0.0
+            alone = self._alone((a, b), hands, trace, done, grams, level, t_end)
+            if alone and not c:  # a pick and a return at once by this hand: not idle
+                self.idle_hands.remove((a, b))
+            if alone or c:
+                out += alone or [Change(grams, max(self.t_start, a), min(b, t_end), level)]
+            done += sum(ch.grams for ch in alone) if alone else grams
+        return sorted(out, key=lambda ch: ch.t)
+
+    def _alone(self, hand: tuple[float, float], hands: list[tuple[float, float]],
+               trace: list[tuple[float, float]], before: float, grams: float, level: float,
+               t_end: float) -> list[Change] | None:
+        """A hand the beam split gave `grams`, while no other hand was in: two shoppers
+        one after the other (or overlapping) through that one lane, told apart by the shape
+        of its move (`_one_move` on the samples while only it was in, from the level
+        `before` it reached in); for a hand given nothing, a pick and a return at once in
+        that lane (`_by_shape`, `cancel`)."""
+        a, b = hand
+        others = [h for h in hands if h != hand]
+        if any(a2 < b and b2 > a for a2, b2 in others):
+            return None  # another hand was in meanwhile: the weight is not this hand's only
+        lo = max([b2 for _, b2 in others if b2 <= a], default=-math.inf)
+        hi = min([a2 for a2, _ in others if a2 >= b], default=math.inf)
+        sub = [(tp, g) for tp, g in trace if lo <= tp <= hi]
+        if not grams:
+            return self._by_shape(sub, before, t_end, cancel=True, before=before, level=level)
+        return self._one_move(sub, before + grams, t_end, True, before, level)
+
+    def _one_move(self, trace: list[tuple[float, float]], after: float, t_end: float,
+                  hand: bool, before: float | None = None, level: float | None = None
+                  ) -> list[Change] | None:
+        """Two hands in what looks like one change (`_by_shape`): two picks (or returns)
+        bending one move of two units or more; or, with a hand seen in the shelf, a pick
+        and a return at once that leave a net change (the weight turned back meanwhile)."""
+        grams = after - (self.before if before is None else before)
+        if abs(grams) >= 1.5 * self.unit:
+            two = self._by_shape(trace, after, t_end, before=before, level=level)
+            if two is not None:
+                return two
+        if not hand:
+            return None
+        return self._by_shape(trace, after, t_end, before=before, level=level, mixed=True)
 
 
 def _solve(a: list[list[float]], y: list[float]) -> list[float] | None:

@@ -31,7 +31,9 @@ class RampSettings:
     # real reader's samples jitter, which bends a straight ramp a little)
     bent: float = 300.0
     better: float = 0.15  # and two ramps leave at most this share of one ramp's residual
-    reach: float = 0.25  # a pick and a return at once: the weight came this close to a unit
+    # a pick and a return at once (or a pick of n + 1 and a return of 1): the weight moved
+    # against the net change by at least this share of a unit (less: a leaning hand)
+    turn: float = 0.25
     most: int = 4  # two hands move at most this many units together (more: staff)
     grid: int = 2  # coarse search points per sample period
     fine: int = 64  # refinement down to this fraction of a sample period
@@ -121,14 +123,30 @@ class Fit:
     ramps: tuple[Ramp, Ramp] | None
 
 
+def _turn(y: Array, total: float) -> float:
+    """How far the weight moved against the net change `total` (a rise during a net
+    decrease; for no net change, the excursion from the start), held for two samples in a
+    row: a hand moves an item over several samples, a knock on the shelf lasts one."""
+    if y.size < 2:
+        return 0.0
+    if abs(total) < 1e-9:
+        return float(np.max(np.minimum(np.abs(y[:-1]), np.abs(y[1:]))))
+    if total < 0:
+        return float(np.max(np.minimum(y[:-1], y[1:]) - np.minimum.accumulate(y)[:-1]))
+    return float(np.max(np.maximum.accumulate(y)[:-1] - np.maximum(y[:-1], y[1:])))
+
+
 def fit(trace: list[tuple[float, float]], before: float, after: float, unit: float,
-        settings: RampSettings | None = None, cancel: bool = False) -> Fit | None:
+        settings: RampSettings | None = None, cancel: bool = False,
+        mixed: bool = False) -> Fit | None:
     """One ramp and two fitted to the samples `trace` (time, grams) of an episode from the
     settled level `before` to `after`, the two carrying whole counts of `unit` grams (the
     best of every way to split the count); None when there is no move to fit. `cancel`:
     the weight came back to where it was (within half a unit), and the two ramps are one
-    unit either way (a pick and a return at once, one after the other), the move being an
-    excursion that came within `reach` of a unit (less is a bump or a leaning hand)."""
+    unit either way (a pick and a return at once); `mixed`: the two ramps go opposite
+    ways, one of them a single unit against the net change (a pick of n + 1 and a return
+    of 1, or the reverse). Either needs the weight to have moved against the net change by
+    `turn` of a unit and `excursion` noise sigmas (less is a leaning hand or the noise)."""
     s = settings or RampSettings()
     if len(trace) < 8 or unit <= 0:
         return None
@@ -139,9 +157,14 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
     if period <= 0:
         return None
     margin = 3 * s.noise_floor_g
-    if cancel:
-        if float(np.max(np.abs(y))) < (1 - s.reach) * unit:
-            return None  # an excursion short of a unit: a bump or a leaning hand
+    count = round(total / unit)
+    turned = cancel or mixed
+    if turned:
+        if mixed and not count:
+            return None
+        turn = _turn(y, 0.0 if cancel else total)
+        if turn < max(s.turn * unit, s.excursion * margin / 3):
+            return None  # short of a quarter unit: a leaning hand, or the noise
         moving = np.nonzero((np.abs(y) > margin) & (np.abs(y - total) > margin))[0]
     else:
         moving = np.nonzero(np.abs(y - total / 2) < abs(total) / 2 - margin)[0]
@@ -162,14 +185,19 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
     single = _refine(pairs[int(np.argmin(one(pairs)))], lo, hi, period / s.grid,
                      period / s.fine, one)
     rss1 = float(one(single[None, :])[0])
-    count = round(total / unit)
     if cancel:
         splits = [] if count else [(unit + total / 2, total / 2 - unit),
                                    (total / 2 - unit, unit + total / 2)]
+    elif mixed:
+        against = -unit if total > 0 else unit  # one unit the other way
+        splits = [(total - against, against), (against, total - against)] \
+            if abs(count) + 1 <= s.most else []
     else:
         splits = [(total * k / abs(count), total * (abs(count) - k) / abs(count))
                   for k in range(1, abs(count))] if 2 <= abs(count) <= s.most else []
-    if rss1 < s.bent * n * sigma ** 2 or not splits:
+    if turned and turn < s.excursion * sigma:
+        return None  # within the noise
+    if rss1 < bent(s, turned) * n * sigma ** 2 or not splits:
         return Fit(rss1, rss1, n, sigma, None)  # one straight ramp, within the noise
     # two ramps: the first starts the move or the second ends it (or both), about half a
     # period before the first sample that moved and after the last; a coarse grid places
@@ -199,16 +227,26 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
     return Fit(rss1, best[0], n, sigma, (best[1], best[2]))
 
 
+def bent(s: RampSettings, turned: bool) -> float:
+    """How many noise variances a sample one ramp must leave to try two: `bent`, or
+    `bent_cancel` when the weight turned back (a turn is no straight ramp, bent by the
+    reader's timing or not)."""
+    return s.bent_cancel if turned else s.bent
+
+
 def split(trace: list[tuple[float, float]], before: float, after: float, unit: float,
-          settings: RampSettings | None = None, cancel: bool = False) -> list[Ramp] | None:
+          settings: RampSettings | None = None, cancel: bool = False,
+          mixed: bool = False) -> list[Ramp] | None:
     """Two hands' changes in the samples `trace` (time, grams) of an episode from the
     settled level `before` to `after`, in the order they ended; None when one ramp explains
-    the samples (or two do not, with whole counts). `unit`: one item's grams."""
+    the samples (or two do not, with whole counts). `unit`: one item's grams. `cancel`,
+    `mixed`: a pick and a return at once (`fit`)."""
     s = settings or RampSettings()
     if unit <= 0:
         return None
-    f = fit(trace, before, after, unit, s, cancel)
-    if f is None or f.ramps is None or f.one < s.bent * f.samples * f.sigma ** 2 \
+    f = fit(trace, before, after, unit, s, cancel, mixed)
+    if f is None or f.ramps is None \
+            or f.one < bent(s, cancel or mixed) * f.samples * f.sigma ** 2 \
             or not f.two <= s.better * f.one:
         return None
     return sorted(f.ramps, key=lambda r: r.end)
