@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import itertools
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +78,19 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
         min_score=v.min_score, motion_threshold=v.motion_threshold, max_cpu_share=0,
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
                         v.attention_min_face_px),
-        track=TrackParams(timeout_s=v.track_timeout_s),
+        track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
+                          v.track_jump_per_s, v.track_velocity),
         zoom=ZoomParams(1.0))
 
 
 def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
-           settings_: list[VisionSettings], fps: float) -> list[list[dict[str, Any]]]:
-    """Every settings' events, from one pass over the videos (decoded once for all)."""
+           settings_: list[VisionSettings], fps: float,
+           make: Callable[..., VisionProcessor] = VisionProcessor) -> list[list[dict[str, Any]]]:
+    """Every settings' events, from one pass over the videos (decoded once for all);
+    `make` builds each processor (a recording subclass for `tests.vision_sim_tracks`)."""
     cams = [CameraSpec(c.id, c.zone, c.screen, fps) for c in world.layout.cameras]
     cached = Cached(dets, ModelInfo("cached", "0", DetectionKind.FACE))
-    procs = [VisionProcessor(cams, DetectorSpec("cached"), s, loader=lambda _spec: cached)
+    procs = [make(cams, DetectorSpec("cached"), s, loader=lambda _spec: cached)
              for s in settings_]
     gated = any(s.motion_threshold > 0 for s in settings_)
     caps = {c.camera: cv2.VideoCapture(str(where / "video" / f"{c.camera}.avi")) for c in cams}
@@ -109,7 +113,7 @@ def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
                 keep(k, out)
             next_tick += 1.0
         for c in cams:
-            if i < len(dets[c.camera]):
+            if i < len(dets.get(c.camera, ())):
                 image: Any = blank
                 if gated:  # the gate needs the picture
                     ok, img = caps[c.camera].read()
