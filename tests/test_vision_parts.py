@@ -107,6 +107,29 @@ def test_a_far_jump_is_a_new_track() -> None:
     assert a[0].id != b[0].id
 
 
+def _lost_walker(params: TrackParams) -> set[int]:
+    """A face walking right 80 px/s (2 box sizes a second), missed for 0.5 s: the ids."""
+    tr = Tracker(params)
+    ids = set()
+    for k in [*range(6), *range(11, 15)]:
+        seen, _ = tr.update([_det(10 + 8 * k)], 0.1 * k)
+        ids |= {t.id for t in seen}
+    return ids
+
+
+def test_a_walker_lost_for_a_moment_keeps_its_track_when_looked_for_further_on() -> None:
+    assert len(_lost_walker(TrackParams())) == 2  # 1.2 box sizes on, no overlap: split
+    assert len(_lost_walker(TrackParams(velocity=True))) == 1
+    assert len(_lost_walker(TrackParams(jump_per_s=1.0))) == 1
+
+
+def test_the_predicted_box_never_outruns_max_speed() -> None:
+    tr = Tracker(TrackParams(velocity=True, max_speed=1.0))
+    tr.update([_det(10)], 0.0)
+    (t,), _ = tr.update([_det(50)], 0.1)  # a jump of 400 px/s
+    assert t.predicted(1.1, tr.params).x1 == 50 + 40 * 1.0  # capped at 1 box size a second
+
+
 def test_motion_gate_skips_a_static_scene_and_wakes_on_motion() -> None:
     gate = MotionGate(threshold=2.0, max_skip_s=2.0)
     still = scene((320, 240), ((100, 80, 60),))

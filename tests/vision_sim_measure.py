@@ -35,6 +35,8 @@ METRICS = ("opportunities_to_see_error", "watchers_error", "attention_time_error
 
 
 def _value(text: str) -> Any:
+    if text in ("true", "false"):
+        return text == "true"
     try:
         return float(text) if "." in text else int(text)
     except ValueError:

@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import itertools
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,21 +100,24 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
         min_score=v.min_score, motion_threshold=v.motion_threshold, max_cpu_share=0,
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
                         v.attention_min_face_px, v.attention_min_width),
-        track=TrackParams(timeout_s=v.track_timeout_s),
+        track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
+                          v.track_jump_per_s, v.track_velocity),
         zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
 
 
 def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
            settings_: list[VisionSettings], fps: float,
+           make: Callable[..., VisionProcessor] = VisionProcessor,
            cached: Cached | None = None) -> list[list[dict[str, Any]]]:
-    """Every settings' events, from one pass over the videos (decoded once for all)."""
+    """Every settings' events, from one pass over the videos (decoded once for all);
+    `make` builds each processor (a recording subclass for `tests.vision_sim_tracks`)."""
     cams = [CameraSpec(c.id, c.zone, c.screen, fps) for c in world.layout.cameras]
     if cached is None:
         cached = Cached(dets, ModelInfo("cached", "0", DetectionKind.FACE))
     else:
         cached.dets = dets
-    procs = [VisionProcessor(cams, DetectorSpec("cached"), s,
-                             loader=lambda _spec: cached) for s in settings_]
+    procs = [make(cams, DetectorSpec("cached"), s, loader=lambda _spec: cached)
+             for s in settings_]
     gated = any(s.motion_threshold > 0 or s.refine.enabled for s in settings_)
     caps = {c.camera: cv2.VideoCapture(str(where / "video" / f"{c.camera}.avi")) for c in cams}
     blank = np.zeros((8, 8, 3), np.uint8)
@@ -135,7 +139,7 @@ def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
                 keep(k, out)
             next_tick += 1.0
         for c in cams:
-            if i < len(dets[c.camera]):
+            if i < len(dets.get(c.camera, ())):
                 image: Any = blank
                 if gated:  # the gate needs the picture
                     ok, img = caps[c.camera].read()
@@ -214,7 +218,7 @@ def main() -> None:
         cached = Cached(dets, ModelInfo("cached", "0", DetectionKind.FACE), memo=memo)
         cached.crops_factory = make  # type: ignore[method-assign]
         runs = replay(world, where, dets,
-                      [settings(world, where, vision | c) for c in combos], args.fps, cached)
+                      [settings(world, where, vision | c) for c in combos], args.fps, cached=cached)
         if len(memo) > known:
             (mine / f"crops-{args.model}.pkl").write_bytes(pickle.dumps(memo))
         for k, (combo, events) in enumerate(zip(combos, runs, strict=True)):

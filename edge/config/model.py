@@ -518,6 +518,18 @@ class Vision:
     track_timeout_s: float = key(
         "a track unseen this long has left (covers a detector's misses and short occlusions)",
         3.0, range=(0.1, 60), unit="seconds")
+    track_min_iou: float = key(
+        "a detection overlapping a track's box by at least this (intersection over union) "
+        "may continue it", 0.1, range=(0.01, 1.0), unit="a share")
+    track_max_jump: float = key(
+        "... or, not overlapping, one whose centre is at most this many box sizes away",
+        1.0, range=(0.0, 10.0), unit="box sizes")
+    track_jump_per_s: float = key(
+        "... plus this many box sizes per second the track has been unseen (a walker the "
+        "detector lost for a moment is further on)", 0.0, range=(0.0, 20.0),
+        unit="box sizes a second")
+    track_velocity: bool = key(
+        "look for an unseen track where its smoothed velocity takes it", False)
     zoom: float = key(
         "small far faces: detect again on a band of the frame enlarged this many times (the "
         "model's cost grows by zoom^2 x the band's share of the frame; 1: off)", 2.0,

@@ -7,6 +7,13 @@ sizes (a person walking past a camera at a low frame rate), at a cost above ever
 overlapping pair. A track survives short misses (a detector that blinks for a frame or two)
 and ends once unseen for `timeout_s` seconds of frame time. Ids are a per-camera counter:
 they mean nothing outside the run and are never tied to a face.
+
+A track unseen for a while is looked for where it was going: its box is moved on by its
+velocity (`velocity` on: the centre's speed, smoothed over its matches, at most
+`max_speed` box sizes a second) for the time it has been unseen, and the distance it may
+have jumped grows by `jump_per_s` box sizes a second unseen (a walker the detector loses
+for half a second is further on than one frame's jump, and without this came back as a
+new track: one person counted twice).
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ class TrackParams:
     min_iou: float = 0.1
     max_jump: float = 1.0  # centre distance in box sizes for a match without overlap
     timeout_s: float = 3.0
+    jump_per_s: float = 0.0  # more jump allowed per second a track has been unseen
+    velocity: bool = False  # predict an unseen track's box from its smoothed velocity
+    max_speed: float = 3.0  # box sizes a second: a prediction is never faster than this
+    smoothing: float = 0.5  # weight of the newest velocity measurement
 
 
 @dataclass
@@ -39,11 +50,38 @@ class Track:
     hits: int = 1
     detection: Detection | None = None  # the detection matched at the last update, if any
     extra: dict[str, object] = field(default_factory=dict)
+    vx: float = 0.0  # the centre's smoothed velocity, pixels a second
+    vy: float = 0.0
+
+    def predicted(self, t: float, p: TrackParams) -> Box:
+        """Where the box is expected at `t`: moved on by the velocity for the time unseen."""
+        dt = t - self.last_t
+        if not p.velocity or dt <= 0 or (self.vx == 0 and self.vy == 0):
+            return self.box
+        b = self.box
+        cap = p.max_speed * max(b.width, b.height, 1.0)
+        speed = math.hypot(self.vx, self.vy)
+        k = dt * min(1.0, cap / speed)
+        return Box(b.x1 + self.vx * k, b.y1 + self.vy * k, b.x2 + self.vx * k,
+                   b.y2 + self.vy * k)
+
+    def moved(self, box: Box, t: float, p: TrackParams) -> None:
+        """Matched to `box` at `t`: update the velocity, the box and the times."""
+        dt = t - self.last_t
+        if p.velocity and dt > 0:
+            a = p.smoothing if self.hits > 1 else 1.0
+            vx = (box.x1 + box.x2 - self.box.x1 - self.box.x2) / 2 / dt
+            vy = (box.y1 + box.y2 - self.box.y1 - self.box.y2) / 2 / dt
+            self.vx, self.vy = a * vx + (1 - a) * self.vx, a * vy + (1 - a) * self.vy
+        self.box, self.last_t = box, t
+        self.hits += 1
 
 
-def _costs(tracks: list[Box], dets: list[Box], p: TrackParams) -> npt.NDArray[np.float64]:
+def _costs(tracks: list[Box], dets: list[Box], p: TrackParams,
+           unseen: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
     """`_cost` for every (track, detection) pair at once (one numpy pass, no per-pair Python
-    calls): a tracks x detections matrix."""
+    calls): a tracks x detections matrix. `unseen`: seconds since each track was last
+    matched (the jump allowed grows by `jump_per_s` a second)."""
     a = np.array([(b.x1, b.y1, b.x2, b.y2) for b in tracks], dtype=np.float64)
     b = np.array([(d.x1, d.y1, d.x2, d.y2) for d in dets], dtype=np.float64)
     aw, ah = np.maximum(0.0, a[:, 2] - a[:, 0]), np.maximum(0.0, a[:, 3] - a[:, 1])
@@ -56,7 +94,8 @@ def _costs(tracks: list[Box], dets: list[Box], p: TrackParams) -> npt.NDArray[np
     size = np.maximum(np.maximum(np.maximum(aw, ah)[:, None], np.maximum(bw, bh)[None, :]), 1.0)
     dist = np.hypot((a[:, None, 0] + a[:, None, 2] - b[None, :, 0] - b[None, :, 2]) / 2,
                     (a[:, None, 1] + a[:, None, 3] - b[None, :, 1] - b[None, :, 3]) / 2) / size
-    far = np.where(dist <= p.max_jump, 1.0 + dist, INFEASIBLE)
+    jump = p.max_jump if unseen is None else (p.max_jump + p.jump_per_s * unseen)[:, None]
+    far = np.where(dist <= jump, 1.0 + dist, INFEASIBLE)
     return np.where(iou >= p.min_iou, 1.0 - iou, far)
 
 
@@ -84,14 +123,16 @@ class Tracker:
         for tr in live:
             tr.detection = None
         if live and detections:
-            cost = _costs([tr.box for tr in live], [d.box for d in detections], self.params)
+            p = self.params
+            cost = _costs([tr.predicted(t, p) for tr in live], [d.box for d in detections], p,
+                          np.array([max(0.0, t - tr.last_t) for tr in live]))
             rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
                 if cost[r, c] >= INFEASIBLE:
                     continue
                 tr, d = live[r], detections[c]
-                tr.box, tr.last_t, tr.detection = d.box, t, d
-                tr.hits += 1
+                tr.moved(d.box, t, p)
+                tr.detection = d
                 matched.append(tr)
                 used.add(c)
         for i, d in enumerate(detections):
