@@ -10,12 +10,17 @@ simulator's clock delivers them (the run's start plus index / fps).
 
     .venv/bin/python -m tests.vision_sim_replay --dir /tmp/vw/tune --seeds 1,3 \
         --duration 300 --vision min_track_frames=5 --vision track_timeout_s=3
+
+The second look at small faces (`attention_refine_px`, `edge.vision.refine`) runs the real
+detector on the decoded frames' crops; its answers are cached too (`crops-<model>.pkl`, in
+`--cache-dir`, by default `--dir`), so a grid over it pays each crop once.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import itertools
 import pickle
 from collections.abc import Callable
@@ -32,6 +37,7 @@ from edge.vision.attention import GazeParams
 from edge.vision.detection import Detection, DetectionKind, Detector, ModelInfo
 from edge.vision.detectors import DetectorSpec
 from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
+from edge.vision.refine import RefineParams
 from edge.vision.tracking import TrackParams
 from edge.vision.zoom import ZoomedDetector, ZoomParams
 from sim.scoring import Truth, score
@@ -40,15 +46,31 @@ from tests.vision_sim_measure import METRICS, _row, _summary, _value
 
 
 class Cached:
-    """A detector that answers from the cache, for the frame the replay hands over now."""
+    """A detector that answers from the cache, for the frame the replay hands over now; a
+    smaller image (a second look's crop, `edge.vision.refine`) goes to `crops`, the real
+    detector, once per distinct crop."""
 
-    def __init__(self, dets: dict[str, list[list[Detection]]], info: ModelInfo) -> None:
-        self.dets, self.info = dets, info
+    def __init__(self, dets: dict[str, list[list[Detection]]], info: ModelInfo,
+                 crops: Any = None, memo: dict[bytes, list[Detection]] | None = None) -> None:
+        self.dets, self.info, self.crops = dets, info, crops
+        self.memo: dict[bytes, list[Detection]] = {} if memo is None else memo
         self.now: tuple[str, int] = ("", 0)
+        self.full: tuple[int, ...] | None = None
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         camera, i = self.now
-        return self.dets[camera][i]
+        if self.full is None or image.shape == self.full:
+            return self.dets[camera][i]
+        key = hashlib.blake2b(repr(image.shape).encode() + image.tobytes(),
+                              digest_size=16).digest()
+        if key not in self.memo:
+            if self.crops is None:
+                self.crops = self.crops_factory()
+            self.memo[key] = self.crops.detect(image)
+        return self.memo[key]
+
+    def crops_factory(self) -> Any:
+        raise RuntimeError("no detector for the second looks")
 
 
 def detections(video: Path, cache: Path, make: Any, zoom: ZoomParams) -> list[list[Detection]]:
@@ -77,22 +99,26 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
         window_s=v.window_s, k=v.min_people, min_hits=v.min_track_frames,
         min_score=v.min_score, motion_threshold=v.motion_threshold, max_cpu_share=0,
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
-                        v.attention_min_face_px),
+                        v.attention_min_face_px, v.attention_min_width),
         track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
                           v.track_jump_per_s, v.track_velocity),
-        zoom=ZoomParams(1.0))
+        zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
 
 
 def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
            settings_: list[VisionSettings], fps: float,
-           make: Callable[..., VisionProcessor] = VisionProcessor) -> list[list[dict[str, Any]]]:
+           make: Callable[..., VisionProcessor] = VisionProcessor,
+           cached: Cached | None = None) -> list[list[dict[str, Any]]]:
     """Every settings' events, from one pass over the videos (decoded once for all);
     `make` builds each processor (a recording subclass for `tests.vision_sim_tracks`)."""
     cams = [CameraSpec(c.id, c.zone, c.screen, fps) for c in world.layout.cameras]
-    cached = Cached(dets, ModelInfo("cached", "0", DetectionKind.FACE))
+    if cached is None:
+        cached = Cached(dets, ModelInfo("cached", "0", DetectionKind.FACE))
+    else:
+        cached.dets = dets
     procs = [make(cams, DetectorSpec("cached"), s, loader=lambda _spec: cached)
              for s in settings_]
-    gated = any(s.motion_threshold > 0 for s in settings_)
+    gated = any(s.motion_threshold > 0 or s.refine.enabled for s in settings_)
     caps = {c.camera: cv2.VideoCapture(str(where / "video" / f"{c.camera}.avi")) for c in cams}
     blank = np.zeros((8, 8, 3), np.uint8)
     events: list[list[dict[str, Any]]] = [[] for _ in procs]
@@ -118,6 +144,7 @@ def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
                 if gated:  # the gate needs the picture
                     ok, img = caps[c.camera].read()
                     image = img if ok else blank
+                    cached.full = image.shape
                 cached.now = (c.camera, i)
                 for k, p in enumerate(procs):
                     out = Output(t)
@@ -138,6 +165,8 @@ def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True, help="what vision_sim_measure --keep wrote")
+    ap.add_argument("--cache-dir", help="write new caches here (seed-N/ below it), not "
+                                        "in --dir; cached detections are read from either")
     ap.add_argument("--seeds", default="1,3")
     ap.add_argument("--duration", type=float, default=300.0)
     ap.add_argument("--scenario", default="normal-day")
@@ -171,13 +200,27 @@ def main() -> None:
     rows: list[list[dict[str, Any]]] = [[] for _ in combos]
     for seed in (int(x) for x in args.seeds.split(",")):
         where = Path(args.dir) / f"seed-{seed}"
+        mine = Path(args.cache_dir) / f"seed-{seed}" if args.cache_dir else where
+        mine.mkdir(parents=True, exist_ok=True)
         world = build_world(scenarios()[args.scenario], seed, args.duration)
         tag = f"{args.model}-z{args.zoom:g}-{zoom.band[0]:g}-{zoom.band[1]:g}"
+
+        def cache(name: str, where: Path = where, mine: Path = mine) -> Path:
+            return where / name if (where / name).exists() else mine / name
+
         dets = {c.id: detections(where / "video" / f"{c.id}.avi",
-                                 where / f"detections-{c.id}-{tag}.pkl", make, zoom)
+                                 cache(f"detections-{c.id}-{tag}.pkl"), make, zoom)
                 for c in world.layout.cameras}
+        crops_file = cache(f"crops-{args.model}.pkl")
+        memo: dict[bytes, list[Detection]] = pickle.loads(crops_file.read_bytes()) \
+            if crops_file.exists() else {}
+        known = len(memo)
+        cached = Cached(dets, ModelInfo("cached", "0", DetectionKind.FACE), memo=memo)
+        cached.crops_factory = make  # type: ignore[method-assign]
         runs = replay(world, where, dets,
-                      [settings(world, where, vision | c) for c in combos], args.fps)
+                      [settings(world, where, vision | c) for c in combos], args.fps, cached=cached)
+        if len(memo) > known:
+            (mine / f"crops-{args.model}.pkl").write_bytes(pickle.dumps(memo))
         for k, (combo, events) in enumerate(zip(combos, runs, strict=True)):
             row = _row(score(Truth(world.truth), events), seed)
             rows[k].append(row)

@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from dataclasses import replace
 
 from edge.vision.attention import yaw_ratio
+from edge.vision.refine import RefineParams, refine_face
 from edge.vision.zoom import ZoomedDetector, ZoomParams
 from sim.camera import CameraRenderer
 from sim.overrides import apply
@@ -38,12 +39,19 @@ def main() -> None:
     ap.add_argument("--step", type=int, default=10, help="every n-th frame (10 frames/s)")
     ap.add_argument("--enter", type=float, default=0.2)
     ap.add_argument("--min-score", type=float, default=0.6)
+    ap.add_argument("--refine", type=float, default=0.0,
+                    help="faces under this many px: landmarks from a second look "
+                         "(edge.vision.refine), a second table beside the first")
+    ap.add_argument("--refine-zoom", type=float, default=4.0)
     args = ap.parse_args()
     sc = scenarios()[args.scenario]
     sc = replace(sc, params=apply(sc.params, {"camera.fps": 10.0, "camera.width": 640,
                                               "camera.height": 480}))
+    crop_det = CvYuNet(yunet_path())
     det = ZoomedDetector(CvYuNet(yunet_path()), ZoomParams(2.0))
+    rp = RefineParams(args.refine, args.refine_zoom)
     table: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    refined: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
     turned: Counter[tuple[str, str, bool]] = Counter()
     for seed in (int(s) for s in args.seeds.split(",")):
         world = build_world(sc, seed, args.duration)
@@ -62,7 +70,8 @@ def main() -> None:
                     hy = r.h / 2 + (CAMERA_HEIGHT_M - HEAD_HEIGHT_M) * scale
                     heads.append((d, agent, yaw, u - head / 2, hy - head / 2, u + head / 2,
                                   hy + head / 2))
-                for f in det.detect(r.frame(t)):
+                frame = r.frame(t)
+                for f in det.detect(frame):
                     if f.score < args.min_score or f.landmarks is None:
                         continue
                     ratio = yaw_ratio(f.landmarks)
@@ -77,6 +86,12 @@ def main() -> None:
                     low = abs(ratio) < args.enter
                     table[(yb, sb)][0] += 1
                     table[(yb, sb)][1] += low
+                    if rp.enabled and size < rp.below_px:
+                        g = refine_face(crop_det, frame, f, rp)
+                        r2 = yaw_ratio(g.landmarks) if g is not None and g.landmarks else None
+                        refined[(yb, sb)][0] += 1
+                        refined[(yb, sb)][1] += abs(r2 if r2 is not None else ratio) < args.enter
+                        refined[(yb, sb)][2] += r2 is None
                     if abs(math.degrees(yaw)) >= 20:
                         st = agent.state(t)
                         act = st[3].split(":")[0] if st is not None else "?"
@@ -87,6 +102,14 @@ def main() -> None:
         print(f"{yb * 10:>2}-{yb * 10 + 10:<3} deg  " + "  ".join(
             f"{table[(yb, sb)][1] / max(1, table[(yb, sb)][0]):.2f} ({table[(yb, sb)][0]:>4})"
             for sb in range(len(SIZES) + 1)))
+    if rp.enabled:
+        print(f"the faces under {rp.below_px:g} px after a second look at {rp.zoom:g}x: share "
+              "under the threshold (faces, not found again: first look's kept)")
+        for yb in range(6):
+            print(f"{yb * 10:>2}-{yb * 10 + 10:<3} deg  " + "  ".join(
+                f"{refined[(yb, sb)][1] / max(1, refined[(yb, sb)][0]):.2f} "
+                f"({refined[(yb, sb)][0]:>4}, {refined[(yb, sb)][2]:>3})"
+                for sb in range(len(SIZES) + 1)))
     print("faces turned 20 degrees or more: camera, activity, passed the look test -> faces")
     for key, n in sorted(turned.items()):
         print(" ", key, n)

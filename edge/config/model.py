@@ -551,6 +551,18 @@ class Vision:
     attention_min_face_px: float = key(
         "a smaller face's yaw is unknown (its landmarks are too coarse): it neither starts "
         "nor ends a look", 20.0, range=(0.0, 200.0), unit="pixels (the box's larger side)")
+    attention_min_width: float = key(
+        "a face whose inter-ocular distance per eye-to-mouth distance is below this is "
+        "turned away whatever its yaw ratio (a turned head's width foreshortens: about 1 "
+        "frontal, 0.6-0.75 at 40 degrees; 0: no such test)", 0.85, range=(0.0, 2.0),
+        unit="a width ratio")
+    attention_refine_px: float = key(
+        "a smaller face gets a second look for its landmarks: the detector again on the "
+        "face's own crop enlarged attention_refine_zoom times (one small inference per such "
+        "face and analysed frame; 0: off)", 0.0, range=(0.0, 200.0),
+        unit="pixels (the box's larger side)")
+    attention_refine_zoom: float = key("how many times the second look enlarges the crop",
+                                       4.0, range=(1.0, 8.0), unit="times")
     debug_dir: str | None = key(
         "write every 10th analysed frame here, every face blurred; ignored unless "
         "privacy.store_frames = true; unset: frames are never written", None,

@@ -25,6 +25,7 @@ def build(config: Config) -> list[Processor]:
     from edge.vision.blur import DebugFrames
     from edge.vision.detectors import DetectorSpec
     from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
+    from edge.vision.refine import RefineParams
     from edge.vision.tracking import TrackParams
     from edge.vision.zoom import ZoomParams
 
@@ -35,10 +36,11 @@ def build(config: Config) -> list[Processor]:
         min_score=v.min_score, motion_threshold=v.motion_threshold,
         max_cpu_share=v.max_cpu_share,
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
-                       v.attention_min_face_px),
+                       v.attention_min_face_px, v.attention_min_width),
         track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
                           v.track_jump_per_s, v.track_velocity),
-        zoom=ZoomParams(v.zoom, (v.zoom_band_top, v.zoom_band_bottom)))
+        zoom=ZoomParams(v.zoom, (v.zoom_band_top, v.zoom_band_bottom)),
+        refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
     debug = DebugFrames(Path(v.debug_dir)) if v.debug_dir and config.privacy.store_frames \
         else None
     return [VisionProcessor(

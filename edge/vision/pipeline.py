@@ -9,7 +9,8 @@ processor's own thread, so inference never blocks the event loop):
    detections are reused, so tracks and attention go on;
 3. the detector (loaded once, by name, on this thread: `edge.vision.detectors`), run again
    on an enlarged band of the frame where far people's small faces are
-   (`edge.vision.zoom`);
+   (`edge.vision.zoom`), and on each small face's own enlarged crop for finer landmarks
+   (`edge.vision.refine`);
 4. tracking (`edge.vision.tracking`) and attention with hysteresis per track
    (`edge.vision.attention`);
 5. audience windows per camera and content item, k-anonymous (`edge.vision.audience`).
@@ -31,12 +32,13 @@ import numpy as np
 from drivers.readings import Frame, Reading
 from edge.events import Event, parse_time
 from edge.processing.processor import BaseProcessor, Output, Subscriptions
-from edge.vision.attention import Gaze, GazeParams, yaw_ratio
+from edge.vision.attention import Gaze, GazeParams, width_ratio, yaw_ratio
 from edge.vision.audience import Audience, Slice
 from edge.vision.budget import ComputeBudget
 from edge.vision.detection import Box, Detection, DetectionKind, Detector, ModelInfo
 from edge.vision.detectors import DetectorSpec, DetectorUnavailable, load
 from edge.vision.motion import MotionGate
+from edge.vision.refine import RefineParams, RefiningDetector
 from edge.vision.tracking import Track, Tracker, TrackParams
 from edge.vision.zoom import ZoomedDetector, ZoomParams
 
@@ -74,6 +76,7 @@ class VisionSettings:
     gaze: GazeParams = field(default_factory=GazeParams)
     track: TrackParams = field(default_factory=TrackParams)
     zoom: ZoomParams = field(default_factory=ZoomParams)  # small far faces (edge.vision.zoom)
+    refine: RefineParams = field(default_factory=RefineParams)  # their landmarks (.refine)
 
 
 @dataclass
@@ -175,8 +178,11 @@ class VisionProcessor(BaseProcessor):
                 return None
             try:
                 loaded = self.loader(self.detector_spec)
-                self.detector = ZoomedDetector(loaded, self.settings.zoom) \
+                det: Detector = ZoomedDetector(loaded, self.settings.zoom) \
                     if self.settings.zoom.enabled else loaded
+                if self.settings.refine.enabled:
+                    det = RefiningDetector(det, loaded, self.settings.refine)
+                self.detector = det
             except DetectorUnavailable as exc:
                 if self._load_failed_at is None:
                     log.warning("vision: cannot load the detector: %s", exc)
@@ -212,7 +218,8 @@ class VisionProcessor(BaseProcessor):
             lm = det.landmarks if det is not None else None
             known = det is None or max(det.box.width, det.box.height) \
                 >= self.settings.gaze.min_face_px
-            att = gaze.update(yaw_ratio(lm) if lm is not None else None, t, known=known)
+            att = gaze.update(yaw_ratio(lm) if lm is not None else None, t, known=known,
+                              width=width_ratio(lm) if lm is not None else None)
             pending = tr.extra.setdefault("pending", [])
             assert isinstance(pending, list)
             pending.append(Slice(tr.id, t, dt, att))
