@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from edge.vision.detection import BgrImage, Box, Detection, Detector, Landmarks, ModelInfo, Point
+from edge.vision.detection import BgrImage, Detection, Detector, Landmarks, ModelInfo
+from edge.vision.zoom import unzoomed
 
 MATCH_IOU = 0.3  # a crop detection overlapping the face's box less is another face
 
@@ -56,19 +57,12 @@ def refine_face(crop_detector: Detector, frame: BgrImage, face: Detection,
     s = params.zoom
     crop = cv2.resize(frame[y0:y1, x0:x1], None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR)
 
-    def back(q: Point) -> Point:
-        return Point(q.x / s + x0, q.y / s + y0)
-
     best: tuple[float, Landmarks] | None = None
-    for d in crop_detector.detect(np.ascontiguousarray(crop)):
-        if d.landmarks is None:
-            continue
-        box = Box(d.box.x1 / s + x0, d.box.y1 / s + y0, d.box.x2 / s + x0, d.box.y2 / s + y0)
-        iou = box.iou(b)
-        if iou >= MATCH_IOU and (best is None or iou > best[0]):
-            lm = d.landmarks
-            best = (iou, Landmarks(back(lm.right_eye), back(lm.left_eye), back(lm.nose),
-                                   back(lm.right_mouth), back(lm.left_mouth)))
+    for found in crop_detector.detect(np.ascontiguousarray(crop)):
+        d = unzoomed(found, s, float(x0), float(y0))
+        iou = d.box.iou(b)
+        if d.landmarks is not None and iou >= MATCH_IOU and (best is None or iou > best[0]):
+            best = (iou, d.landmarks)
     return None if best is None else replace(face, landmarks=best[1])
 
 

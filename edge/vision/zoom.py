@@ -39,12 +39,14 @@ class ZoomParams:
         return self.zoom > 1.0 and self.band[1] > self.band[0]
 
 
-def _scaled(d: Detection, s: float, dy: float) -> Detection:
+def unzoomed(d: Detection, s: float, dx: float = 0.0, dy: float = 0.0) -> Detection:
+    """`d`, found on a region of the frame enlarged `s` times whose top left corner is at
+    (`dx`, `dy`), in the frame's pixels (box and landmarks)."""
     def p(q: Point) -> Point:
-        return Point(q.x / s, q.y / s + dy)
+        return Point(q.x / s + dx, q.y / s + dy)
 
     lm = d.landmarks
-    return Detection(d.kind, Box(d.box.x1 / s, d.box.y1 / s + dy, d.box.x2 / s,
+    return Detection(d.kind, Box(d.box.x1 / s + dx, d.box.y1 / s + dy, d.box.x2 / s + dx,
                                  d.box.y2 / s + dy), d.score,
                      None if lm is None else Landmarks(p(lm.right_eye), p(lm.left_eye),
                                                        p(lm.nose), p(lm.right_mouth),
@@ -88,6 +90,6 @@ class ZoomedDetector:
         s = self.params.zoom
         band = cv2.resize(frame[y0:y1], None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR)
         h = band.shape[0]
-        extra = [_scaled(d, s, float(y0)) for d in self.inner.detect(np.ascontiguousarray(band))
+        extra = [unzoomed(d, s, dy=float(y0)) for d in self.inner.detect(np.ascontiguousarray(band))
                  if d.box.y1 > EDGE_PX and d.box.y2 < h - EDGE_PX]
         return merge(found + extra)
