@@ -231,12 +231,14 @@ track_min_iou = 0.2
 track_max_jump = 1.5
 track_jump_per_s = 0.5
 track_velocity = true
+track_appearance = 0.4
 """))
     [p] = [x for x in build_processors(config) if x.name == "vision"]
     assert isinstance(p, VisionProcessor)
     assert p.settings.k == 5 and p.detector_spec.model == "yunet"
     tp = p.settings.track
     assert (tp.min_iou, tp.max_jump, tp.jump_per_s, tp.velocity) == (0.2, 1.5, 0.5, True)
+    assert tp.appearance == 0.4 and tp.uses_appearance
     assert p.cams["cam-1"].spec.screen == "screen-1" and p.debug is None
     assert p.subscriptions.own_thread
     assert format_time(T0)  # the window times are epoch seconds

@@ -101,7 +101,8 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
                         v.attention_min_face_px, v.attention_min_width),
         track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
-                          v.track_jump_per_s, v.track_velocity),
+                          v.track_jump_per_s, v.track_velocity,
+                          appearance=v.track_appearance),
         zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
 
 
@@ -173,6 +174,9 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=10.0)
     ap.add_argument("--model", default="cv2-yunet", help="cv2-yunet, mtcnn or yunet")
     ap.add_argument("--zoom", type=float, default=2.0)
+    ap.add_argument("--threshold", type=float, default=0.6,
+                    help="the cached detector's own score threshold (cv2-yunet): below "
+                         "the lowest min_score replayed; min_score filters the cache")
     ap.add_argument("--vision", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                     help="replay every combination (on top of --vision) in one pass; "
@@ -189,7 +193,7 @@ def main() -> None:
         from tests.vision_pipe_fixtures import CvYuNet, yunet_path
 
         def make() -> Detector:
-            return CvYuNet(yunet_path())
+            return CvYuNet(yunet_path(), args.threshold)
     else:
         from edge.vision.detectors import load
         from tests.vision_pipe_fixtures import yunet_path
@@ -203,7 +207,8 @@ def main() -> None:
         mine = Path(args.cache_dir) / f"seed-{seed}" if args.cache_dir else where
         mine.mkdir(parents=True, exist_ok=True)
         world = build_world(scenarios()[args.scenario], seed, args.duration)
-        tag = f"{args.model}-z{args.zoom:g}-{zoom.band[0]:g}-{zoom.band[1]:g}"
+        tag = f"{args.model}-z{args.zoom:g}-{zoom.band[0]:g}-{zoom.band[1]:g}" + \
+            (f"-t{args.threshold:g}" if args.threshold != 0.6 else "")
 
         def cache(name: str, where: Path = where, mine: Path = mine) -> Path:
             return where / name if (where / name).exists() else mine / name

@@ -32,6 +32,7 @@ import numpy as np
 from drivers.readings import Frame, Reading
 from edge.events import Event, parse_time
 from edge.processing.processor import BaseProcessor, Output, Subscriptions
+from edge.vision.appearance import describe
 from edge.vision.attention import Gaze, GazeParams, width_ratio, yaw_ratio
 from edge.vision.audience import Audience, Slice
 from edge.vision.budget import ComputeBudget
@@ -145,7 +146,7 @@ class VisionProcessor(BaseProcessor):
         else:
             self.counts["motion_skipped"] += 1
         cam.last_t = t
-        self._observe(cam, cam.last_faces, t, out)
+        self._observe(cam, cam.last_faces, t, out, image)
         self._windows(cam, t, out)
 
     def on_event(self, event: Event, out: Output) -> None:
@@ -202,8 +203,11 @@ class VisionProcessor(BaseProcessor):
         return [d for d in found if d.kind is DetectionKind.FACE
                 and d.score >= self.settings.min_score]
 
-    def _observe(self, cam: _Camera, faces: list[Detection], t: float, out: Output) -> None:
-        seen, ended = cam.tracker.update(faces, t)
+    def _observe(self, cam: _Camera, faces: list[Detection], t: float, out: Output,
+                 image: np.ndarray | None = None) -> None:
+        looks = [describe(image, d.box) for d in faces] \
+            if image is not None and self.settings.track.uses_appearance else None
+        seen, ended = cam.tracker.update(faces, t, looks)
         for tr in ended:
             self._left(cam, tr, out)
         for tr in seen:

@@ -14,6 +14,12 @@ velocity (`velocity` on: the centre's speed, smoothed over its matches, at most
 have jumped grows by `jump_per_s` box sizes a second unseen (a walker the detector loses
 for half a second is further on than one frame's jump, and without this came back as a
 new track: one person counted twice).
+
+With `appearance` on, a track unseen for more than `appearance_after_s` (re-found after a
+gap, not followed frame to frame) is continued only by a detection whose clothes look
+alike (`edge.vision.appearance`: the colour histogram below the face within `appearance`
+Bhattacharyya distance of the track's running one): in a queue the next shopper stepping
+into the spot of the one who just left starts a track of their own.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
+from edge.vision.appearance import Histogram, blend, distance
 from edge.vision.detection import Box, Detection
 
 INFEASIBLE = 1e6
@@ -39,6 +46,13 @@ class TrackParams:
     velocity: bool = False  # predict an unseen track's box from its smoothed velocity
     max_speed: float = 3.0  # box sizes a second: a prediction is never faster than this
     smoothing: float = 0.5  # weight of the newest velocity measurement
+    appearance: float = 0.0  # max clothes-colour distance to re-find a track (0: not used)
+    appearance_after_s: float = 0.3  # ... once unseen this long (followed: not checked)
+    appearance_weight: float = 0.2  # weight of the newest histogram in the track's
+
+    @property
+    def uses_appearance(self) -> bool:
+        return self.appearance > 0
 
 
 @dataclass
@@ -52,6 +66,7 @@ class Track:
     extra: dict[str, object] = field(default_factory=dict)
     vx: float = 0.0  # the centre's smoothed velocity, pixels a second
     vy: float = 0.0
+    look: Histogram | None = None  # running clothes-colour histogram (appearance on)
 
     def predicted(self, t: float, p: TrackParams) -> Box:
         """Where the box is expected at `t`: moved on by the velocity for the time unseen."""
@@ -109,23 +124,47 @@ def _cost(track: Box, det: Box, p: TrackParams) -> float:
     return 1.0 + dist if dist <= p.max_jump else INFEASIBLE
 
 
+def _unlike(cost: npt.NDArray[np.float64], live: list[Track], looks: list[Histogram | None],
+            check: npt.NDArray[np.bool_], limit: float) -> None:
+    """Make infeasible, in place, the pairs of a checked track and a detection whose
+    appearances (both known) are further apart than `limit`."""
+    for r in np.flatnonzero(check).tolist():
+        mine = live[r].look
+        if mine is None:
+            continue
+        for c, look in enumerate(looks):
+            if look is not None and cost[r, c] < INFEASIBLE and distance(mine, look) > limit:
+                cost[r, c] = INFEASIBLE
+
+
 class Tracker:
     def __init__(self, params: TrackParams | None = None) -> None:
         self.params = params or TrackParams()
         self.tracks: dict[int, Track] = {}
         self._next_id = 1
 
-    def update(self, detections: list[Detection], t: float) -> tuple[list[Track], list[Track]]:
-        """Match `detections` seen at `t`; returns (tracks seen now, tracks that ended)."""
+    def update(self, detections: list[Detection], t: float,
+               looks: list[Histogram | None] | None = None,
+               ) -> tuple[list[Track], list[Track]]:
+        """Match `detections` seen at `t`; returns (tracks seen now, tracks that ended).
+        `looks`: each detection's appearance (`edge.vision.appearance.describe`), used when
+        the params' `appearance` is on."""
+        p = self.params
+        if looks is not None and len(looks) != len(detections):
+            raise ValueError("one appearance per detection")
+        if not p.uses_appearance:
+            looks = None
         live = list(self.tracks.values())
         matched: list[Track] = []
         used: set[int] = set()
         for tr in live:
             tr.detection = None
         if live and detections:
-            p = self.params
+            unseen = np.array([max(0.0, t - tr.last_t) for tr in live])
             cost = _costs([tr.predicted(t, p) for tr in live], [d.box for d in detections], p,
-                          np.array([max(0.0, t - tr.last_t) for tr in live]))
+                          unseen)
+            if looks is not None:
+                _unlike(cost, live, looks, unseen > p.appearance_after_s, p.appearance)
             rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
                 if cost[r, c] >= INFEASIBLE:
@@ -133,11 +172,14 @@ class Tracker:
                 tr, d = live[r], detections[c]
                 tr.moved(d.box, t, p)
                 tr.detection = d
+                if looks is not None:
+                    tr.look = blend(tr.look, looks[c], p.appearance_weight)
                 matched.append(tr)
                 used.add(c)
         for i, d in enumerate(detections):
             if i not in used:
-                tr = Track(self._next_id, d.box, t, t, detection=d)
+                tr = Track(self._next_id, d.box, t, t, detection=d,
+                           look=looks[i] if looks is not None else None)
                 self._next_id += 1
                 self.tracks[tr.id] = tr
                 matched.append(tr)
