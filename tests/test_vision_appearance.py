@@ -85,7 +85,7 @@ QUEUE = [(0.1 * k, RED) for k in range(10)] + [(1.0 + 0.1 * k, None) for k in ra
 def test_the_next_shopper_in_the_same_spot_is_a_new_track() -> None:
     ids = _track_ids(TrackParams(appearance=0.5), QUEUE)
     assert ids[:10] == [1] * 10 and ids[10:] == [2] * 10
-    merged = _track_ids(TrackParams(), QUEUE)  # without the cue: one person, as before
+    merged = _track_ids(TrackParams(appearance=0.0), QUEUE)  # without the cue: one person
     assert set(merged) == {1}
 
 

@@ -533,7 +533,7 @@ class Vision:
     track_appearance: float = key(
         "a track unseen for a moment is continued only by a face whose clothes' colours "
         "(a histogram below the face, never stored) are at most this far from its own "
-        "(Bhattacharyya distance; 0: not used)", 0.0, range=(0.0, 1.0), unit="a distance")
+        "(Bhattacharyya distance; 0: not used)", 0.6, range=(0.0, 1.0), unit="a distance")
     zoom: float = key(
         "small far faces: detect again on a band of the frame enlarged this many times (the "
         "model's cost grows by zoom^2 x the band's share of the frame; 1: off)", 2.0,

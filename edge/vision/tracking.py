@@ -46,7 +46,7 @@ class TrackParams:
     velocity: bool = False  # predict an unseen track's box from its smoothed velocity
     max_speed: float = 3.0  # box sizes a second: a prediction is never faster than this
     smoothing: float = 0.5  # weight of the newest velocity measurement
-    appearance: float = 0.0  # max clothes-colour distance to re-find a track (0: not used)
+    appearance: float = 0.6  # max clothes-colour distance to re-find a track (0: not used)
     appearance_after_s: float = 0.3  # ... once unseen this long (followed: not checked)
     appearance_weight: float = 0.2  # weight of the newest histogram in the track's
 
