@@ -5,7 +5,7 @@ shopper) is looked for where it was; in a queue the next shopper steps into that
 and, matched by place alone, continues the track: two people counted once. The cue here
 is the colour of the clothes under the face: a hue-saturation histogram of the region below
 the face box (about the chest), compared with the track's. It is computed in memory per
-frame from the face box, kept only as a 48-bin histogram on the live track and never
+frame from the face box, kept only as a 52-bin histogram on the live track and never
 emitted or stored; it identifies nobody (many people wear the same colours), it only
 separates the people present at the same moment in the same place.
 
