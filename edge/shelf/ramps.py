@@ -29,7 +29,7 @@ class RampSettings:
     noise_floor_g: float = 1.0  # the load cell's noise (sigma) is at least this
     # one ramp leaves at least this many noise variances a sample (not 12: the times of a
     # real reader's samples jitter, which bends a straight ramp a little)
-    bent: float = 300.0
+    bent: float = 10.0
     better: float = 0.15  # and two ramps leave at most this share of one ramp's residual
     # a pick and a return at once (or a pick of n + 1 and a return of 1): the weight moved
     # against the net change by at least this share of a unit (less: a leaning hand)
@@ -121,6 +121,7 @@ class Fit:
     samples: int
     sigma: float
     ramps: tuple[Ramp, Ramp] | None
+    slope: float = 0.0  # the one ramp's grams a second
 
 
 def _turn(y: Array, total: float) -> float:
@@ -134,6 +135,34 @@ def _turn(y: Array, total: float) -> float:
     if total < 0:
         return float(np.max(np.minimum(y[:-1], y[1:]) - np.minimum.accumulate(y)[:-1]))
     return float(np.max(np.maximum.accumulate(y)[:-1] - np.maximum(y[:-1], y[1:])))
+
+
+def retime(t: Array) -> Array:
+    """The samples' times on the controller's clock: it weighs at a steady rate, but a
+    sample's time is when the reader read it, which jitters (a reader's tick, a busy
+    machine: several samples read at once). Each gap is a whole number of periods (a lost
+    line: two), the period is the trace's mean over those, and the steady times keep the
+    read times' mean. A steep ramp dated by the reader is bent by that jitter; dated
+    steadily it is straight again."""
+    if t.size < 3:
+        return t
+    dt = np.diff(t)
+    med = float(np.median(dt))
+    if med <= 0:
+        med = float(np.mean(dt))
+        if med <= 0:
+            return t
+    near = dt[dt < 2 * med]
+    guess = float(np.mean(near)) if near.size else med
+    if guess <= 0:
+        return t
+    steps = np.maximum(1.0, np.round(dt / guess))
+    k = np.concatenate([[0.0], np.cumsum(steps)])
+    period = float(t[-1] - t[0]) / float(k[-1])
+    if period <= 0:
+        return t
+    steady: Array = k * period
+    return steady + float(np.mean(t - steady))
 
 
 def fit(trace: list[tuple[float, float]], before: float, after: float, unit: float,
@@ -150,7 +179,7 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
     s = settings or RampSettings()
     if len(trace) < 8 or unit <= 0:
         return None
-    t = np.array([p[0] for p in trace], dtype=np.float64)
+    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
     y = np.array([p[1] for p in trace], dtype=np.float64) - before
     total = after - before
     period = float(np.median(np.diff(t)))
@@ -185,6 +214,7 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
     single = _refine(pairs[int(np.argmin(one(pairs)))], lo, hi, period / s.grid,
                      period / s.fine, one)
     rss1 = float(one(single[None, :])[0])
+    slope = abs(total) / max(float(single[1] - single[0]), period / s.fine)
     if cancel:
         splits = [] if count else [(unit + total / 2, total / 2 - unit),
                                    (total / 2 - unit, unit + total / 2)]
@@ -198,7 +228,7 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
     if turned and turn < s.excursion * sigma:
         return None  # within the noise
     if rss1 < bent(s, turned) * n * sigma ** 2 or not splits:
-        return Fit(rss1, rss1, n, sigma, None)  # one straight ramp, within the noise
+        return Fit(rss1, rss1, n, sigma, None, slope)  # one straight ramp, within the noise
     # two ramps: the first starts the move or the second ends it (or both), about half a
     # period before the first sample that moved and after the last; a coarse grid places
     # the other two ends, then the best of each shape is refined
@@ -223,8 +253,8 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
                 best = (rss2, Ramp(grams[0], float(ends[0]), float(ends[1])),
                         Ramp(grams[1], float(ends[2]), float(ends[3])))
     if best is None:
-        return Fit(rss1, rss1, n, sigma, None)
-    return Fit(rss1, best[0], n, sigma, (best[1], best[2]))
+        return Fit(rss1, rss1, n, sigma, None, slope)
+    return Fit(rss1, best[0], n, sigma, (best[1], best[2]), slope)
 
 
 def bent(s: RampSettings, turned: bool) -> float:
