@@ -282,3 +282,17 @@ def test_the_fast_weight_sample_is_the_dataclass() -> None:
         pass
     else:
         raise AssertionError("a WeightSample must stay frozen")
+
+
+def test_two_hands_changes_are_dated_when_their_weight_stopped_not_when_they_left() -> None:
+    # a pick of 2 in lane 1 whose hand lingers in the shelf long after, and a pick of 1 in
+    # lane 9 that ends later but whose hand leaves first: dated at the clears they came out
+    # in the wrong order, and a scorer (or a journey) matching by time swapped their
+    # quantities (normal-day seed 2, tuning, had two such picks ending 0.28 s apart)
+    hands = [(10.0, 12.4, -200.0, 1), (11.0, 13.0, -100.0, 9)]
+    breaks = [(9.9, 14.6, 1), (10.9, 13.2, 9)]
+    emitted = _run(hands, beams=True, breaks=breaks)
+    picks = sorted((e.at, e.data["quantity"]) for e in emitted if e.type == PICKED)
+    assert [q for _, q in picks] == [2, 1]
+    for (at, _), end in zip(picks, (12.4, 13.0), strict=True):
+        assert abs(at - end) < 0.3

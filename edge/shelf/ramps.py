@@ -348,3 +348,38 @@ def cancel_by_hands(trace: list[tuple[float, float]], before: float, after: floa
     out = [(0, Ramp(c1 * unit, float(e1[i, 0]), float(e1[i, 1]))),
            (1, Ramp(-c1 * unit, float(e2[j, 0]), float(e2[j, 1])))]
     return sorted(out, key=lambda h: h[1].end)
+
+
+def ends_by_hands(trace: list[tuple[float, float]], before: float, grams: tuple[float, float],
+                  hands: list[tuple[float, float]], settings: RampSettings | None = None
+                  ) -> tuple[Ramp, Ramp] | None:
+    """When each of two hands' changes (`grams`, already counted from the beam split)
+    moved: each a ramp with free ends inside its own beam break, the pair that explains
+    the samples best. A hand's break lasts from its reach in to its leaving, and the weight
+    settles at some moment inside it: a change is better dated by its ramp's end than by
+    its hand's leaving (two hands' picks ending close together are otherwise told apart by
+    their clears, which may come in the other order). None when there are not two hands
+    or the samples are too few."""
+    s = settings or RampSettings()
+    if len(hands) != 2 or len(trace) < 8:
+        return None
+    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
+    y = np.array([p[1] for p in trace], dtype=np.float64) - before
+    period = float(np.median(np.diff(t)))
+    if period <= 0:
+        return None
+    lo, hi = float(t[0]), float(t[-1])
+    cands = []
+    for a, b in hands:
+        a, b = max(a, lo), min(b, hi)
+        if b - a < period:
+            return None
+        cands.append(_hand_ramps(t, a, b, period, s.hand_points))
+    (e1, r1), (e2, r2) = cands
+    g1, g2 = grams
+    rss = (-2 * g1 * (r1 @ y)[:, None] - 2 * g2 * (r2 @ y)[None, :]
+           + g1 * g1 * np.einsum("ij,ij->i", r1, r1)[:, None]
+           + g2 * g2 * np.einsum("ij,ij->i", r2, r2)[None, :] + 2 * g1 * g2 * (r1 @ r2.T))
+    i, j = divmod(int(np.argmin(rss)), rss.shape[1])
+    return (Ramp(g1, float(e1[i, 0]), float(e1[i, 1])),
+            Ramp(g2, float(e2[j, 0]), float(e2[j, 1])))
