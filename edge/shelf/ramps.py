@@ -139,28 +139,29 @@ def _turn(y: Array, total: float) -> float:
 
 def retime(t: Array) -> Array:
     """The samples' times on the controller's clock: it weighs at a steady rate, but a
-    sample's time is when the reader read it, which jitters (a reader's tick, a busy
-    machine: several samples read at once). Each gap is a whole number of periods (a lost
-    line: two), the period is the trace's mean over those, and the steady times keep the
+    sample's time is when the reader read it, which jitters and lags (a reader's tick; a
+    busy machine reads several samples at once, with one time). Each sample is put on the
+    nearest whole period from the first, no later than one period before the next (a
+    sample is read after it was written, so of two read at once the first is the late
+    one); the period is the trace's span over those steps, and the steady times keep the
     read times' mean. A steep ramp dated by the reader is bent by that jitter; dated
     steadily it is straight again."""
-    if t.size < 3:
+    n = t.size
+    if n < 3:
         return t
-    dt = np.diff(t)
-    med = float(np.median(dt))
-    if med <= 0:
-        med = float(np.mean(dt))
-        if med <= 0:
+    span = float(t[-1] - t[0])
+    if span <= 0:
+        return t
+    period = span / (n - 1)
+    k = np.empty(n)
+    for _ in range(2):
+        k = np.round((t - t[0]) / period)
+        for i in range(n - 2, -1, -1):
+            k[i] = min(k[i], k[i + 1] - 1)
+        steps = float(k[-1] - k[0])
+        if steps <= 0:
             return t
-    near = dt[dt < 2 * med]
-    guess = float(np.mean(near)) if near.size else med
-    if guess <= 0:
-        return t
-    steps = np.maximum(1.0, np.round(dt / guess))
-    k = np.concatenate([[0.0], np.cumsum(steps)])
-    period = float(t[-1] - t[0]) / float(k[-1])
-    if period <= 0:
-        return t
+        period = span / steps
     steady: Array = k * period
     return steady + float(np.mean(t - steady))
 
