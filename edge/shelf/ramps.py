@@ -140,30 +140,34 @@ def _turn(y: Array, total: float) -> float:
 def retime(t: Array) -> Array:
     """The samples' times on the controller's clock: it weighs at a steady rate, but a
     sample's time is when the reader read it, which jitters and lags (a reader's tick; a
-    busy machine reads several samples at once, with one time). Each sample is put on the
-    nearest whole period from the first, no later than one period before the next (a
-    sample is read after it was written, so of two read at once the first is the late
-    one); the period is the trace's span over those steps, and the steady times keep the
-    read times' mean. A steep ramp dated by the reader is bent by that jitter; dated
-    steadily it is straight again."""
+    busy machine reads several samples at once, with one time). The period is the median
+    pace over four samples (a lump or a lost line moves few of those); each sample goes on
+    the nearest whole period, no later than one period before the next (a sample is read
+    after it was written, so of two read at once the first is the late one); the steady
+    times are then the least-squares line through those steps. A steep ramp dated by the
+    reader is bent by that jitter; dated steadily it is straight again."""
     n = t.size
-    if n < 3:
+    if n < 3 or float(t[-1] - t[0]) <= 0:
         return t
-    span = float(t[-1] - t[0])
-    if span <= 0:
-        return t
-    period = span / (n - 1)
-    k = np.empty(n)
+    m = min(4, n - 1)
+    period = float(np.median((t[m:] - t[:-m]) / m))
+    if period <= 0:
+        period = float(t[-1] - t[0]) / (n - 1)
+    start = float(t[0])
     for _ in range(2):
-        k = np.round((t - t[0]) / period)
+        k = np.round((t - start) / period)
         for i in range(n - 2, -1, -1):
             k[i] = min(k[i], k[i + 1] - 1)
-        steps = float(k[-1] - k[0])
-        if steps <= 0:
+        km, tm = float(np.mean(k)), float(np.mean(t))
+        var = float(np.sum((k - km) ** 2))
+        if var <= 0:
             return t
-        period = span / steps
-    steady: Array = k * period
-    return steady + float(np.mean(t - steady))
+        period = float(np.sum((k - km) * (t - tm))) / var
+        if period <= 0:
+            return t
+        start = tm - period * km
+    steady: Array = start + k * period
+    return steady
 
 
 def fit(trace: list[tuple[float, float]], before: float, after: float, unit: float,
