@@ -140,33 +140,33 @@ def _turn(y: Array, total: float) -> float:
 def retime(t: Array) -> Array:
     """The samples' times on the controller's clock: it weighs at a steady rate, but a
     sample's time is when the reader read it, which jitters and lags (a reader's tick; a
-    busy machine reads several samples at once, with one time). The period is the median
-    pace over four samples (a lump or a lost line moves few of those); each sample goes on
-    the nearest whole period, no later than one period before the next (a sample is read
-    after it was written, so of two read at once the first is the late one); the steady
-    times are then the least-squares line through those steps. A steep ramp dated by the
-    reader is bent by that jitter; dated steadily it is straight again."""
+    busy machine stalls, then reads several samples at once with one time). Each sample is
+    one period after the one before, unless a line was lost (line noise): the samples
+    from there on stay behind the steady pace by a whole period, for good, where a stall
+    only delays a few. The period is the median pace over a few samples (a lump or a lost
+    line moves few of those), then the least-squares line through the steps. A steep ramp
+    dated by the reader is bent by that jitter; dated steadily it is straight again."""
     n = t.size
     if n < 3 or float(t[-1] - t[0]) <= 0:
         return t
-    m = min(4, n - 1)
+    m = max(1, min(8, n // 3))
     period = float(np.median((t[m:] - t[:-m]) / m))
     if period <= 0:
         period = float(t[-1] - t[0]) / (n - 1)
-    start = float(t[0])
+    i = np.arange(n, dtype=np.float64)
+    k = i
     for _ in range(2):
-        k = np.round((t - start) / period)
-        for i in range(n - 2, -1, -1):
-            k[i] = min(k[i], k[i + 1] - 1)
+        behind = (t - t[0]) / period - i  # periods behind the steady pace
+        # behind for good: the least of what follows (a stall's delay does not last)
+        lasting = np.minimum.accumulate(behind[::-1])[::-1]
+        k = i + np.floor(lasting - lasting[0] + 0.25)  # a lost line: most of a period
         km, tm = float(np.mean(k)), float(np.mean(t))
         var = float(np.sum((k - km) ** 2))
-        if var <= 0:
+        slope = float(np.sum((k - km) * (t - tm))) / var if var > 0 else 0.0
+        if slope <= 0:
             return t
-        period = float(np.sum((k - km) * (t - tm))) / var
-        if period <= 0:
-            return t
-        start = tm - period * km
-    steady: Array = start + k * period
+        period = slope
+    steady: Array = tm + (k - km) * period
     return steady
 
 
