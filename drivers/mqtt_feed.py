@@ -33,7 +33,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from drivers.base import SensorLost, in_thread
 from drivers.mqtt_ble import FeedContext, Skipped, SkipReason, parse, subscriptions
-from drivers.paho_asyncio import LoopDriver
+from drivers.paho_asyncio import BufferedClient, LoopDriver
 from drivers.readings import BleAdvert
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,8 @@ class MqttBleFeed:
     # ------------------------------------------------------------------ paho side
     def _new_client(self) -> mqtt.Client:
         s = self.settings
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id,
-                             protocol=mqtt.MQTTv5, reconnect_on_failure=False)
+        client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=s.client_id,
+                                protocol=mqtt.MQTTv5, reconnect_on_failure=False)
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
         client.on_connect = self._on_connect

@@ -41,7 +41,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from drivers.paho_asyncio import LoopDriver
+from drivers.paho_asyncio import BufferedClient, LoopDriver
 from edge.backoff import Backoff as Backoff  # re-exported for the sync component
 from edge.config import Broker
 from edge.ratelimit import LogEvery
@@ -361,7 +361,7 @@ class Link:
     def _new_client(self, generation: int) -> mqtt.Client:
         b = self.broker
         v5 = b.protocol == "5"
-        client = mqtt.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
