@@ -118,3 +118,53 @@ def test_a_knock_during_a_return_is_no_pick() -> None:
     # the turn must hold for two samples: a hand moves an item over several, a knock lasts
     # one (a one-sample turn split this into a pick of one and a return of two)
     assert split(KNOCK, 1148.4, 1197.7, 48.5, mixed=True) is None
+
+
+def read_by_ticks(samples: list[tuple[float, float]], tick: float = 0.1
+                  ) -> list[tuple[float, float]]:
+    """The samples dated as a reader with a `tick` dates them: at the end of the tick in
+    which the controller wrote them (the full path's reader, `--reader-tick 0.1`)."""
+    return [((int(t / tick) + 1) * tick, g) for t, g in samples]
+
+
+@pytest.mark.parametrize(("unit", "first", "second"), [
+    # rush-hour seed 9 (tuning), a 112 g item: two shoppers through one lane, overlapping
+    (112.0, (6.0, 7.95), (7.12, 9.56)),
+    # rush-hour seed 3, 108 g: one right after the other, no pause
+    (108.0, (6.0, 8.25), (8.25, 9.07)),
+])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_two_light_picks_read_by_ticks_are_two_changes(
+        unit: float, first: tuple[float, float], second: tuple[float, float], seed: int
+) -> None:
+    # their bend is tens of noise variances a sample, under the reader's timing bend of a
+    # heavy ramp (hundreds), which the old threshold (300) was set for: one pick of 2.
+    # The episode's samples, as the detector hands them over: from the window before the
+    # trigger to the first stable window after the move
+    samples = [p for p in read_by_ticks(trace((*first, -unit), (*second, -unit), seed=seed))
+               if 4.4 < p[0] < second[1] + 1.6]
+    ramps = split(samples, 5000.0, 5000.0 - 2 * unit, unit)
+    assert ramps is not None
+    assert [round(r.grams / unit) for r in ramps] == [-1, -1]
+    for r, w in zip(ramps, sorted((first[1], second[1])), strict=True):
+        assert abs(r.end - w) < 0.3
+
+
+@pytest.mark.parametrize("seconds", [1.3, 1.8, 2.5])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_one_heavy_hand_read_by_ticks_stays_one_change(seconds: float, seed: int) -> None:
+    # a 538 g item, two at once: the reader's tick moves each steep sample by up to
+    # 0.1 s times ~800 g/s, hundreds of noise variances; on the controller's steady
+    # clock the ramp is straight again
+    unit = 538.0
+    samples = read_by_ticks(trace((6.07, 6.07 + seconds, -2 * unit), seed=seed))
+    assert split(samples, 5000.0, 5000.0 - 2 * unit, unit) is None
+
+
+def test_one_hand_read_in_a_burst_stays_one_change() -> None:
+    # a busy reader: four samples read at once, one time for all of them, and a lost line
+    unit = 538.0
+    samples = trace((6.07, 7.9, -2 * unit), seed=4)
+    burst = [(7.0 if 6.3 < t < 7.1 else t, g) for t, g in samples]
+    del burst[40]
+    assert split(burst, 5000.0, 5000.0 - 2 * unit, unit) is None

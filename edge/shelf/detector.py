@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
 
-from edge.shelf.ramps import RampSettings, cancel_by_hands
+from edge.shelf.ramps import RampSettings, cancel_by_hands, ends_by_hands
 from edge.shelf.ramps import split as split_ramps
 
 
@@ -397,6 +397,13 @@ class PlateDetector:
             counts[i] += step
         self.idle_hands = [h for c, h in zip(counts, hands, strict=True) if not c]
         spare = (total - n_total) * self.unit / max(1, sum(1 for c in counts if c))
+        ends = {h: min(b, t_end) for h in hands for _, b in [h]}  # dated when it left
+        if k == 2 and all(counts):  # or, better, when its ramp ended
+            fitted = ends_by_hands(trace, self.before,
+                                   (counts[0] * self.unit + spare, counts[1] * self.unit + spare),
+                                   hands, self.s.ramps)
+            for h, r in zip(hands, fitted or (), strict=False):
+                ends[h] = min(max(r.end, self.t_start, h[0]), ends[h])
         out: list[Change] = []
         done = self.before  # the level once every hand that left before this one moved
         for c, (a, b) in sorted(zip(counts, hands, strict=True), key=lambda x: x[1][1]):
@@ -405,7 +412,7 @@ class PlateDetector:
             if alone and not c:  # a pick and a return at once by this hand: not idle
                 self.idle_hands.remove((a, b))
             if alone or c:
-                out += alone or [Change(grams, max(self.t_start, a), min(b, t_end), level)]
+                out += alone or [Change(grams, max(self.t_start, a), ends[(a, b)], level)]
             done += sum(ch.grams for ch in alone) if alone else grams
         return sorted(out, key=lambda ch: ch.t)
 

@@ -29,7 +29,7 @@ class RampSettings:
     noise_floor_g: float = 1.0  # the load cell's noise (sigma) is at least this
     # one ramp leaves at least this many noise variances a sample (not 12: the times of a
     # real reader's samples jitter, which bends a straight ramp a little)
-    bent: float = 300.0
+    bent: float = 10.0
     better: float = 0.15  # and two ramps leave at most this share of one ramp's residual
     # a pick and a return at once (or a pick of n + 1 and a return of 1): the weight moved
     # against the net change by at least this share of a unit (less: a leaning hand)
@@ -121,6 +121,7 @@ class Fit:
     samples: int
     sigma: float
     ramps: tuple[Ramp, Ramp] | None
+    slope: float = 0.0  # the one ramp's grams a second
 
 
 def _turn(y: Array, total: float) -> float:
@@ -134,6 +135,39 @@ def _turn(y: Array, total: float) -> float:
     if total < 0:
         return float(np.max(np.minimum(y[:-1], y[1:]) - np.minimum.accumulate(y)[:-1]))
     return float(np.max(np.maximum.accumulate(y)[:-1] - np.maximum(y[:-1], y[1:])))
+
+
+def retime(t: Array) -> Array:
+    """The samples' times on the controller's clock: it weighs at a steady rate, but a
+    sample's time is when the reader read it, which jitters and lags (a reader's tick; a
+    busy machine stalls, then reads several samples at once with one time). Each sample is
+    one period after the one before, unless a line was lost (line noise): the samples
+    from there on stay behind the steady pace by a whole period, for good, where a stall
+    only delays a few. The period is the median pace over a few samples (a lump or a lost
+    line moves few of those), then the least-squares line through the steps. A steep ramp
+    dated by the reader is bent by that jitter; dated steadily it is straight again."""
+    n = t.size
+    if n < 3 or float(t[-1] - t[0]) <= 0:
+        return t
+    m = max(1, min(8, n // 3))
+    period = float(np.median((t[m:] - t[:-m]) / m))
+    if period <= 0:
+        period = float(t[-1] - t[0]) / (n - 1)
+    i = np.arange(n, dtype=np.float64)
+    k = i
+    for _ in range(2):
+        behind = (t - t[0]) / period - i  # periods behind the steady pace
+        # behind for good: the least of what follows (a stall's delay does not last)
+        lasting = np.minimum.accumulate(behind[::-1])[::-1]
+        k = i + np.floor(lasting - lasting[0] + 0.25)  # a lost line: most of a period
+        km, tm = float(np.mean(k)), float(np.mean(t))
+        var = float(np.sum((k - km) ** 2))
+        slope = float(np.sum((k - km) * (t - tm))) / var if var > 0 else 0.0
+        if slope <= 0:
+            return t
+        period = slope
+    steady: Array = tm + (k - km) * period
+    return steady
 
 
 def fit(trace: list[tuple[float, float]], before: float, after: float, unit: float,
@@ -150,7 +184,7 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
     s = settings or RampSettings()
     if len(trace) < 8 or unit <= 0:
         return None
-    t = np.array([p[0] for p in trace], dtype=np.float64)
+    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
     y = np.array([p[1] for p in trace], dtype=np.float64) - before
     total = after - before
     period = float(np.median(np.diff(t)))
@@ -185,6 +219,7 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
     single = _refine(pairs[int(np.argmin(one(pairs)))], lo, hi, period / s.grid,
                      period / s.fine, one)
     rss1 = float(one(single[None, :])[0])
+    slope = abs(total) / max(float(single[1] - single[0]), period / s.fine)
     if cancel:
         splits = [] if count else [(unit + total / 2, total / 2 - unit),
                                    (total / 2 - unit, unit + total / 2)]
@@ -198,7 +233,7 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
     if turned and turn < s.excursion * sigma:
         return None  # within the noise
     if rss1 < bent(s, turned) * n * sigma ** 2 or not splits:
-        return Fit(rss1, rss1, n, sigma, None)  # one straight ramp, within the noise
+        return Fit(rss1, rss1, n, sigma, None, slope)  # one straight ramp, within the noise
     # two ramps: the first starts the move or the second ends it (or both), about half a
     # period before the first sample that moved and after the last; a coarse grid places
     # the other two ends, then the best of each shape is refined
@@ -223,8 +258,8 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
                 best = (rss2, Ramp(grams[0], float(ends[0]), float(ends[1])),
                         Ramp(grams[1], float(ends[2]), float(ends[3])))
     if best is None:
-        return Fit(rss1, rss1, n, sigma, None)
-    return Fit(rss1, best[0], n, sigma, (best[1], best[2]))
+        return Fit(rss1, rss1, n, sigma, None, slope)
+    return Fit(rss1, best[0], n, sigma, (best[1], best[2]), slope)
 
 
 def bent(s: RampSettings, turned: bool) -> float:
@@ -318,3 +353,38 @@ def cancel_by_hands(trace: list[tuple[float, float]], before: float, after: floa
     out = [(0, Ramp(c1 * unit, float(e1[i, 0]), float(e1[i, 1]))),
            (1, Ramp(-c1 * unit, float(e2[j, 0]), float(e2[j, 1])))]
     return sorted(out, key=lambda h: h[1].end)
+
+
+def ends_by_hands(trace: list[tuple[float, float]], before: float, grams: tuple[float, float],
+                  hands: list[tuple[float, float]], settings: RampSettings | None = None
+                  ) -> tuple[Ramp, Ramp] | None:
+    """When each of two hands' changes (`grams`, already counted from the beam split)
+    moved: each a ramp with free ends inside its own beam break, the pair that explains
+    the samples best. A hand's break lasts from its reach in to its leaving, and the weight
+    settles at some moment inside it: a change is better dated by its ramp's end than by
+    its hand's leaving (two hands' picks ending close together are otherwise told apart by
+    their clears, which may come in the other order). None when there are not two hands
+    or the samples are too few."""
+    s = settings or RampSettings()
+    if len(hands) != 2 or len(trace) < 8:
+        return None
+    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
+    y = np.array([p[1] for p in trace], dtype=np.float64) - before
+    period = float(np.median(np.diff(t)))
+    if period <= 0:
+        return None
+    lo, hi = float(t[0]), float(t[-1])
+    cands = []
+    for a, b in hands:
+        a, b = max(a, lo), min(b, hi)
+        if b - a < period:
+            return None
+        cands.append(_hand_ramps(t, a, b, period, s.hand_points))
+    (e1, r1), (e2, r2) = cands
+    g1, g2 = grams
+    rss = (-2 * g1 * (r1 @ y)[:, None] - 2 * g2 * (r2 @ y)[None, :]
+           + g1 * g1 * np.einsum("ij,ij->i", r1, r1)[:, None]
+           + g2 * g2 * np.einsum("ij,ij->i", r2, r2)[None, :] + 2 * g1 * g2 * (r1 @ r2.T))
+    i, j = divmod(int(np.argmin(rss)), rss.shape[1])
+    return (Ramp(g1, float(e1[i, 0]), float(e1[i, 1])),
+            Ramp(g2, float(e2[j, 0]), float(e2[j, 1])))
