@@ -35,6 +35,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge.processing.processor import Output
 from edge.vision.detection import Box, Detection
 from edge.vision.pipeline import PERSON_LEFT, VisionProcessor, _Camera
@@ -68,8 +70,9 @@ class Recording(VisionProcessor):
         super().__init__(*args, **kwargs)
         self.log: dict[tuple[str, int], TrackLog] = {}
 
-    def _observe(self, cam: _Camera, faces: list[Detection], t: float, out: Output) -> None:
-        super()._observe(cam, faces, t, out)
+    def _observe(self, cam: _Camera, faces: list[Detection], t: float, out: Output,
+                 image: np.ndarray | None = None) -> None:
+        super()._observe(cam, faces, t, out, image)
         c = cam.spec.camera
         for tr in cam.tracker.tracks.values():
             if tr.last_t == t and tr.detection is not None:
