@@ -287,6 +287,20 @@ def split(trace: list[tuple[float, float]], before: float, after: float, unit: f
     return sorted(f.ramps, key=lambda r: r.end)
 
 
+def _hands_ramps(t: Array, hands: list[tuple[float, float]], period: float, points: int
+                 ) -> list[tuple[Array, Array]] | None:
+    """`_hand_ramps` of each hand, its break clipped to the samples; None when a clipped
+    break is shorter than a sample period."""
+    lo, hi = float(t[0]), float(t[-1])
+    out = []
+    for a, b in hands:
+        a, b = max(a, lo), min(b, hi)
+        if b - a < period:
+            return None
+        out.append(_hand_ramps(t, a, b, period, points))
+    return out
+
+
 def _hand_ramps(t: Array, a: float, b: float, period: float, points: int
                 ) -> tuple[Array, Array]:
     """Candidate ramps of one hand (rows: unit ramps over the samples `t`) with both ends
@@ -322,13 +336,9 @@ def cancel_by_hands(trace: list[tuple[float, float]], before: float, after: floa
     sigma = max(s.noise_floor_g, float(np.std(y[-5:])))  # the settled samples' noise
     if float(np.max(np.abs(y - total * (t >= t[-1])))) < s.excursion * sigma:
         return None  # nothing moved beyond the noise
-    lo, hi = float(t[0]), float(t[-1])
-    cands = []
-    for a, b in hands:
-        a, b = max(a, lo), min(b, hi)
-        if b - a < period:
-            return None
-        cands.append(_hand_ramps(t, a, b, period, s.hand_points))
+    cands = _hands_ramps(t, hands, period, s.hand_points)
+    if cands is None:
+        return None
     (e1, r1), (e2, r2) = cands
     # one ramp of the net change over either hand's break: what a leaning hand would leave
     plain = min(float(np.min(np.einsum("ij,ij->i", d, d)))
@@ -373,13 +383,9 @@ def ends_by_hands(trace: list[tuple[float, float]], before: float, grams: tuple[
     period = float(np.median(np.diff(t)))
     if period <= 0:
         return None
-    lo, hi = float(t[0]), float(t[-1])
-    cands = []
-    for a, b in hands:
-        a, b = max(a, lo), min(b, hi)
-        if b - a < period:
-            return None
-        cands.append(_hand_ramps(t, a, b, period, s.hand_points))
+    cands = _hands_ramps(t, hands, period, s.hand_points)
+    if cands is None:
+        return None
     (e1, r1), (e2, r2) = cands
     g1, g2 = grams
     rss = (-2 * g1 * (r1 @ y)[:, None] - 2 * g2 * (r2 @ y)[None, :]
