@@ -32,8 +32,9 @@ class BufferedClient(mqtt.Client):
     exception for every PUBACK of four bytes. This client serves those reads from one
     ``recv(READ_CHUNK)`` instead; paho's packet parsing is unchanged.
 
-    It overrides paho's ``_sock_recv`` (present, with this contract, from paho-mqtt 1.6
-    to 2.2; `tests/test_paho_asyncio.py` checks that paho still reads through it). Bytes
+    It overrides paho's private ``_sock_recv`` (read against paho-mqtt 2.2, whose packet
+    reader calls it for every read; `tests/test_paho_asyncio.py` fails if a later paho
+    stops reading through it). Bytes
     the buffer holds do not make the socket readable again, so whoever drives
     `loop_read` must call it again while `buffered()` is true (`LoopDriver` does)."""
 
