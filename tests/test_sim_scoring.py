@@ -242,6 +242,25 @@ def test_audience_window_errors() -> None:
     assert frag["details"]["passes"] == {"cam-1": 2}
 
 
+def test_a_glimpse_is_no_opportunity_to_see() -> None:
+    """A pass whose face showed for under MIN_FACE_S in all is not counted (the old
+    definition, every glimpse counted, stays in the details); a long enough pass counts in
+    every window its face was in, however briefly there."""
+    tr = truth(
+        {"type": "camera.pass", "camera": "cam-1", "person": "v1", "staff": False, "t": 0.0,
+         "t_end": 40.0, "faces": [[10.0, 30.2]]},  # 0.2 s in the second window
+        {"type": "camera.pass", "camera": "cam-1", "person": "v2", "staff": False, "t": 0.0,
+         "t_end": 10.0, "faces": [[5.0, 5.3]]},  # a 0.3 s glimpse
+        {"type": "camera.pass", "camera": "cam-1", "person": "v3", "staff": False, "t": 0.0,
+         "t_end": 10.0, "faces": [[2.0, 2.3], [6.0, 6.3]]})  # 0.6 s over two glimpses
+    events = [ev("omo.vision.audience.window", 30, camera="cam-1", window_s=30, passing=2),
+              ev("omo.vision.audience.window", 60, camera="cam-1", window_s=30, passing=1)]
+    m = score(tr, events)["opportunities_to_see_error"]
+    assert m["details"]["truth_total"] == 3  # v1 and v3, then v1
+    assert m["value"] == 0.0
+    assert m["details"]["any_glimpse"] == {"value": 0.25, "truth_total": 4}
+
+
 def test_journey_picked_precision() -> None:
     tr = truth({"type": "visit.ended", "visitor": "v1", "t": 100.0, "duration_s": 80.0,
                 "opted_in": True, "zones": [], "picked": ["A", "B"]},

@@ -30,6 +30,11 @@ def _face_spans(p: dict[str, Any]) -> list[tuple[float, float]]:
     return [(float(a), float(b)) for a, b in spans]
 
 
+def _face_s(p: dict[str, Any]) -> float:
+    """Seconds the pass showed its face, over all its spans."""
+    return sum(b - a for a, b in _face_spans(p))
+
+
 def _windows(truth: Truth, events: list[EventView]) -> list[tuple[EventView, dict[str, float]]]:
     """Each audience window event with the truth for the same camera and window
     (the event's time is the end of its window)."""
@@ -41,23 +46,25 @@ def _windows(truth: Truth, events: list[EventView]) -> list[tuple[EventView, dic
         t1 = e.t
         t0 = t1 - float(e.data.get("window_s", 0.0))
         screen = truth.cameras.get(str(cam))
-        seen = {p["person"] for p in truth.of("camera.pass")
-                if p["camera"] == cam
-                and any(_overlap(a, b, t0, t1) > 0 for a, b in _face_spans(p))}
+        glimpsed = [p for p in truth.of("camera.pass") if p["camera"] == cam
+                    and any(_overlap(a, b, t0, t1) > 0 for a, b in _face_spans(p))]
+        seen = {p["person"] for p in glimpsed if _face_s(p) >= MIN_FACE_S}
         looks = [lk for lk in truth.of("look")
                  if lk["target_kind"] == "screen" and lk["target"] == screen
                  and _overlap(lk["t"], lk["t_end"], t0, t1) > 0]
         out.append((e, {"passing": float(len(seen)),
+                        "passing_any_glimpse": float(len({p["person"] for p in glimpsed})),
                         "watchers": float(len({lk["visitor"] for lk in looks})),
                         "attention_s": sum(_overlap(lk["t"], lk["t_end"], t0, t1)
                                            for lk in looks)}))
     return out
 
 
-def _error(truth: Truth, events: list[EventView], key: str) -> dict[str, Any]:
+def _error(truth: Truth, events: list[EventView], key: str,
+           truth_key: str | None = None) -> dict[str, Any]:
     pairs = _windows(truth, events)
     found = [float(e.data.get(key, 0.0)) for e, _ in pairs]
-    true = [t[key] for _, t in pairs]
+    true = [t[truth_key or key] for _, t in pairs]
     mae = sum(abs(f - t) for f, t in zip(found, true, strict=True)) / len(pairs) if pairs \
         else None
     return {"value": ratio(abs(sum(found) - sum(true)), sum(true)), "unit": "relative error",
@@ -75,9 +82,18 @@ HOW = ("for each audience window event (camera, window ending at the event's tim
 @scorer("opportunities_to_see_error", part="vision", better="lower", needs=NEEDS,
         how=HOW.format(what="people (shoppers and staff) in the field of view whose face was "
                             "turned to the camera (within 50 degrees) and not hidden behind "
-                            "nearer people at some moment of the window"))
+                            "nearer people at some moment of the window, in a pass that "
+                            f"showed the camera a face for at least {MIN_FACE_S} s in total "
+                            "(a glimpse shorter than that is no opportunity to see the "
+                            "screen; the same passes the fragmentation scorer asks for)")
+        + "; details.any_glimpse gives the same with every glimpse counted, the definition "
+          "before 2026-12")
 def opportunities_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
-    return _error(truth, events, "passing")
+    out = _error(truth, events, "passing")
+    old = _error(truth, events, "passing", "passing_any_glimpse")
+    out["details"]["any_glimpse"] = {"value": old["value"],
+                                     "truth_total": old["details"]["truth_total"]}
+    return out
 
 
 @scorer("watchers_error", part="vision", better="lower", needs=NEEDS,
@@ -102,7 +118,7 @@ def fragmentation(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     found = {c: sum(1 for e in events if e.type == LEFT and e.data.get("camera") == c)
              for c in cams}
     true = {c: sum(1 for p in truth.of("camera.pass") if p["camera"] == c
-                   and sum(b - a for a, b in _face_spans(p)) >= MIN_FACE_S) for c in cams}
+                   and _face_s(p) >= MIN_FACE_S) for c in cams}
     total_t = sum(true.values())
     signed = None if not total_t else round(sum(found.values()) / total_t - 1.0, 4)
     return {"value": None if signed is None else abs(signed), "unit": "|tracks per pass - 1|",
