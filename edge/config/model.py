@@ -517,7 +517,7 @@ class Vision:
         "it are skipped (0: no budget)", 0.8, range=(0.0, 1.0), unit="a share of a core")
     track_timeout_s: float = key(
         "a track unseen this long has left (covers a detector's misses and short occlusions)",
-        3.0, range=(0.1, 60), unit="seconds")
+        5.0, range=(0.1, 60), unit="seconds")
     track_min_iou: float = key(
         "a detection overlapping a track's box by at least this (intersection over union) "
         "may continue it", 0.1, range=(0.01, 1.0), unit="a share")
