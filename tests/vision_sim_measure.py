@@ -158,12 +158,25 @@ def rescore(where: Path, args: argparse.Namespace) -> None:
     _summary(rows)
 
 
+def _old_ots(row: dict[str, Any]) -> float | None:
+    """The opportunities-to-see error under the definition before 2026-12 (every glimpse
+    of a face counted), from the scorer's details."""
+    d = row["details"].get("opportunities_to_see_error")
+    old = d.get("any_glimpse") if isinstance(d, dict) else None
+    v = old.get("value") if isinstance(old, dict) else None
+    return float(v) if isinstance(v, (int, float)) else None
+
+
 def _summary(rows: list[dict[str, Any]]) -> None:
     for m in METRICS:
         vals = [float(v) for r in rows if isinstance(v := r[m], (int, float))]
         if vals:
             print(f"{m}: mean {statistics.mean(vals):.3f} worst {max(vals):.3f} "
                   f"over {len(vals)} seeds")
+    old = [v for r in rows if (v := _old_ots(r)) is not None]
+    if old:
+        print(f"opportunities_to_see_error, every glimpse counted (before 2026-12): mean "
+              f"{statistics.mean(old):.3f} worst {max(old):.3f} over {len(old)} seeds")
 
 
 if __name__ == "__main__":

@@ -234,6 +234,11 @@ def main() -> None:
                 m: f"{d.get('events_total')} / {d.get('truth_total')}"
                 for m in METRICS[:3] if isinstance(d := row["details"][m], dict)},
                 flush=True)
+            ots = row["details"].get("opportunities_to_see_error")
+            if isinstance(ots, dict) and isinstance(old := ots.get("any_glimpse"), dict):
+                print("   opportunities to see, every glimpse counted (before 2026-12):",
+                      f"{old.get('value')} ({ots.get('events_total')} / "
+                      f"{old.get('truth_total')})", flush=True)
     for combo, combo_rows in zip(combos, rows, strict=True):
         if combo:
             print("==", combo)
