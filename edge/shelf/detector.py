@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
 
-from edge.shelf.ramps import RampSettings, cancel_by_hands, ends_by_hands, mixed_by_hands
+from edge.shelf.ramps import (
+    Ramp,
+    RampSettings,
+    cancel_by_hands,
+    ends_by_hands,
+    mixed_by_hands,
+)
 from edge.shelf.ramps import split as split_ramps
 
 
@@ -319,13 +325,7 @@ class PlateDetector:
         if any(c.grams > 0 for c in split) and any(c.grams < 0 for c in split):
             return None  # a pick and a return already
         pair = mixed_by_hands(trace, self.before, level, self.unit, hands, self.s.ramps)
-        if pair is None:
-            return None
-        out = []
-        for _, r in pair:
-            t = next((tp for tp, _ in trace if tp >= r.end), t_end)
-            out.append(Change(r.grams, max(self.t_start, r.start), min(t, t_end), level))
-        return out
+        return None if pair is None else self._pair_changes(pair, trace, level, t_end)
 
     def _cancel(self, hands: list[tuple[float, float]], trace: list[tuple[float, float]],
                 level: float, t_end: float, before: float | None = None
@@ -334,8 +334,12 @@ class PlateDetector:
         each a unit's ramp inside its own hand's beam break (`edge.shelf.ramps`)?"""
         pair = cancel_by_hands(trace, self.before if before is None else before, level,
                                self.unit, hands, self.s.ramps)
-        if pair is None:
-            return None
+        return None if pair is None else self._pair_changes(pair, trace, level, t_end)
+
+    def _pair_changes(self, pair: list[tuple[int, Ramp]],
+                      trace: list[tuple[float, float]], level: float, t_end: float
+                      ) -> list[Change]:
+        """Each hand's fitted ramp as a change, dated at the first sample after its end."""
         out = []
         for _, r in pair:
             t = next((tp for tp, _ in trace if tp >= r.end), t_end)
