@@ -7,6 +7,7 @@ import random
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -226,6 +227,28 @@ def test_a_cancelling_pick_and_return_in_one_lane_before_another_hand() -> None:
     breaks = [(2.0, 3.0, 2), (9.8, 12.5, 1), (13.4, 15.6, 6)]
     assert _items(_run(hands, beams=True, breaks=breaks)) == [
         (PICKED, 2), (RETURNED, 1), (PICKED, 1), (RETURNED, 1)]
+
+
+@pytest.mark.parametrize("unit", [100.0, 400.0])
+def test_a_pick_and_a_return_at_once_in_two_lanes_that_leave_a_net_change(unit: float
+                                                                          ) -> None:
+    # an earlier pick of two; then two shoppers reach in through two lanes at nearly the
+    # same moment (their breaks differ by 0.05 s): one puts one back quickly, the other
+    # takes two slowly. The beam split (each hand a ramp over its whole break) cannot tell
+    # the hands apart and gave the net pick of one; each hand's ramp with free ends inside
+    # its break, whole units either way, finds the return and the pick of two
+    hands = [(2.0, 3.0, -2 * unit, 2), (10.0, 10.6, unit, 1), (10.4, 11.8, -2 * unit, 4)]
+    breaks = [(2.0, 3.0, 2), (9.9, 11.9, 1), (9.95, 11.95, 4)]
+    assert _items(_run(hands, beams=True, breaks=breaks, unit=unit)) == [
+        (PICKED, 2), (RETURNED, 1), (PICKED, 2)]
+    # the other way round: a quick pick of one and a slow return of two
+    hands = [(2.0, 3.0, -2 * unit, 2), (10.0, 10.6, -unit, 1), (10.4, 11.8, 2 * unit, 4)]
+    assert _items(_run(hands, beams=True, breaks=breaks, unit=unit)) == [
+        (PICKED, 2), (PICKED, 1), (RETURNED, 2)]
+    # two picks at once through the two lanes stay two picks (no turn, nothing mixed)
+    hands = [(2.0, 3.0, -2 * unit, 2), (10.0, 11.0, -unit, 1), (10.4, 11.8, -unit, 4)]
+    assert sorted(_items(_run(hands, beams=True, breaks=breaks, unit=unit))) == [
+        (PICKED, 1), (PICKED, 1), (PICKED, 2)]
 
 
 def test_the_plate_is_weighed_once_the_hand_has_left() -> None:

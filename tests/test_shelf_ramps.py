@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from edge.shelf.ramps import cancel_by_hands, split
+from edge.shelf.ramps import cancel_by_hands, mixed_by_hands, split
 from tests.test_shelf import of, ramp, run, spec
 
 UNIT = 521.0
@@ -81,6 +81,25 @@ def test_a_return_and_a_pick_at_once_in_two_lanes_are_told_apart_by_their_breaks
 
 def test_two_hands_in_that_move_nothing_are_no_pick_and_no_return() -> None:
     assert cancel_by_hands(trace(), 5000.0, 5000.0, UNIT, [(6.2, 8.1), (5.8, 7.8)]) is None
+
+
+def test_a_return_and_a_pick_of_two_in_two_lanes_are_told_apart_by_their_breaks() -> None:
+    # a quick return from 6.0 to 6.6 s (lane broken 5.9-7.9) and a slow pick of two from
+    # 6.4 to 7.8 s (lane broken 5.95-7.95): the weight rises, then falls two units; the
+    # net is one pick
+    samples = trace((6.0, 6.6, UNIT), (6.4, 7.8, -2 * UNIT))
+    hands = [(5.95, 7.95), (5.9, 7.9)]
+    pair = mixed_by_hands(samples, 5000.0, 5000.0 - UNIT, UNIT, hands)
+    assert pair is not None
+    (first, ret), (second, pick) = pair
+    assert {first, second} == {0, 1}  # (the breaks are too alike to say whose is whose)
+    assert round(ret.grams / UNIT) == 1 and round(pick.grams / UNIT) == -2
+    assert abs(ret.end - 6.6) < 0.3 and abs(pick.end - 7.8) < 0.3
+    # two picks of one at once (no turn), or one hand's pick of one: nothing mixed
+    assert mixed_by_hands(trace((6.0, 7.0, -UNIT), (6.4, 7.8, -UNIT)), 5000.0,
+                          5000.0 - 2 * UNIT, UNIT, hands) is None
+    assert mixed_by_hands(trace((6.0, 7.5, -UNIT)), 5000.0, 5000.0 - UNIT, UNIT,
+                          hands) is None
 
 
 def test_a_pick_of_two_and_a_return_at_once_are_told_apart_by_the_turn() -> None:

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
 
-from edge.shelf.ramps import RampSettings, cancel_by_hands, ends_by_hands
+from edge.shelf.ramps import (
+    Ramp,
+    RampSettings,
+    cancel_by_hands,
+    ends_by_hands,
+    mixed_by_hands,
+)
 from edge.shelf.ramps import split as split_ramps
 
 
@@ -262,6 +268,9 @@ class PlateDetector:
                 split = self._by_hand(hands, trace, level, t_end)
                 if split is not None:
                     self.plateaus = []
+                    mixed = self._mixed(hands, split, trace, level, t_end)
+                    if mixed is not None:
+                        return mixed
                     if split and len(self.idle_hands) == 2:
                         split = sorted(split + (self._cancel_after(split, trace, level, t_end)
                                                 or []), key=lambda c: c.t)
@@ -301,6 +310,23 @@ class PlateDetector:
             return None
         return self._cancel(self.idle_hands, sub, level, t_end, sum(pre) / len(pre))
 
+    def _mixed(self, hands: list[tuple[float, float]], split: list[Change],
+               trace: list[tuple[float, float]], level: float, t_end: float
+               ) -> list[Change] | None:
+        """Two hands in the shelf at once, in two lanes, that the beam split gave changes
+        the same way (or one of them nothing): a pick and a return at once that leave a
+        net change, each a ramp of whole units inside its own hand's beam break
+        (`edge.shelf.ramps.mixed_by_hands`)?"""
+        if len(hands) != 2 or not split:
+            return None
+        (a1, b1), (a2, b2) = hands
+        if not (a1 < b2 and a2 < b1):
+            return None  # one after the other: the beam split weighed each on its own
+        if any(c.grams > 0 for c in split) and any(c.grams < 0 for c in split):
+            return None  # a pick and a return already
+        pair = mixed_by_hands(trace, self.before, level, self.unit, hands, self.s.ramps)
+        return None if pair is None else self._pair_changes(pair, trace, level, t_end)
+
     def _cancel(self, hands: list[tuple[float, float]], trace: list[tuple[float, float]],
                 level: float, t_end: float, before: float | None = None
                 ) -> list[Change] | None:
@@ -308,8 +334,12 @@ class PlateDetector:
         each a unit's ramp inside its own hand's beam break (`edge.shelf.ramps`)?"""
         pair = cancel_by_hands(trace, self.before if before is None else before, level,
                                self.unit, hands, self.s.ramps)
-        if pair is None:
-            return None
+        return None if pair is None else self._pair_changes(pair, trace, level, t_end)
+
+    def _pair_changes(self, pair: list[tuple[int, Ramp]],
+                      trace: list[tuple[float, float]], level: float, t_end: float
+                      ) -> list[Change]:
+        """Each hand's fitted ramp as a change, dated at the first sample after its end."""
         out = []
         for _, r in pair:
             t = next((tp for tp, _ in trace if tp >= r.end), t_end)

@@ -314,6 +314,17 @@ def _hand_ramps(t: Array, a: float, b: float, period: float, points: int
     return ends, _ramps(t, ends[:, 0], ends[:, 1])
 
 
+def _best_pair(y: Array, r1: Array, r2: Array, g1: float, g2: float
+               ) -> tuple[float, int, int]:
+    """The residual of the best pair of ramps (rows of `r1` carrying `g1` grams, of `r2`
+    carrying `g2`) for the samples `y`, and the rows: (rss, i, j)."""
+    rss = (float(y @ y) - 2 * g1 * (r1 @ y)[:, None] - 2 * g2 * (r2 @ y)[None, :]
+           + g1 * g1 * np.einsum("ij,ij->i", r1, r1)[:, None]
+           + g2 * g2 * np.einsum("ij,ij->i", r2, r2)[None, :] + 2 * g1 * g2 * (r1 @ r2.T))
+    i, j = divmod(int(np.argmin(rss)), rss.shape[1])
+    return float(rss[i, j]), i, j
+
+
 def cancel_by_hands(trace: list[tuple[float, float]], before: float, after: float,
                     unit: float, hands: list[tuple[float, float]],
                     settings: RampSettings | None = None) -> list[tuple[int, Ramp]] | None:
@@ -343,18 +354,11 @@ def cancel_by_hands(trace: list[tuple[float, float]], before: float, after: floa
     # one ramp of the net change over either hand's break: what a leaning hand would leave
     plain = min(float(np.min(np.einsum("ij,ij->i", d, d)))
                 for d in (y[None, :] - total * r1, y[None, :] - total * r2))
-    yy = float(y @ y)
-    y1, y2 = r1 @ y, r2 @ y
-    n1, n2 = np.einsum("ij,ij->i", r1, r1), np.einsum("ij,ij->i", r2, r2)
-    cross = r1 @ r2.T
     best: tuple[float, int, int, int] | None = None
     for c1 in (1, -1):  # hand 1's units (hand 2 moves the other way)
-        g1, g2 = c1 * unit, -c1 * unit
-        rss = (yy - 2 * g1 * y1[:, None] - 2 * g2 * y2[None, :] + g1 * g1 * n1[:, None]
-               + g2 * g2 * n2[None, :] + 2 * g1 * g2 * cross)
-        i, j = divmod(int(np.argmin(rss)), rss.shape[1])
-        if best is None or rss[i, j] < best[0]:
-            best = (float(rss[i, j]), c1, i, j)
+        rss, i, j = _best_pair(y, r1, r2, c1 * unit, -c1 * unit)
+        if best is None or rss < best[0]:
+            best = (rss, c1, i, j)
     assert best is not None
     rss2, c1, i, j = best
     n = len(trace)
@@ -394,3 +398,52 @@ def ends_by_hands(trace: list[tuple[float, float]], before: float, grams: tuple[
     i, j = divmod(int(np.argmin(rss)), rss.shape[1])
     return (Ramp(g1, float(e1[i, 0]), float(e1[i, 1])),
             Ramp(g2, float(e2[j, 0]), float(e2[j, 1])))
+
+
+def mixed_by_hands(trace: list[tuple[float, float]], before: float, after: float,
+                   unit: float, hands: list[tuple[float, float]],
+                   settings: RampSettings | None = None) -> list[tuple[int, Ramp]] | None:
+    """A pick and a return at once by two hands in two beam lanes that leave a net change
+    (a pick of 2 and a return of 1, a return of 2 and a pick of 1, ...): each hand's
+    change is a ramp of whole units with free ends inside its own beam break, one hand
+    moving a single unit against the net change. Taken, as (hand index, ramp) in the order
+    the ramps ended, when the weight turned against the net change (by `turn` of a unit
+    and `excursion` noise sigmas, held two samples), the best split with both hands moving
+    the same way (or one not at all) leaves more than `bent_cancel` noise variances a
+    sample, and the best opposite pair at most `better` of that. None otherwise, or when
+    there are not exactly two hands or no net change."""
+    s = settings or RampSettings()
+    if len(hands) != 2 or len(trace) < 8 or unit <= 0:
+        return None
+    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
+    y = np.array([p[1] for p in trace], dtype=np.float64) - before
+    total = after - before
+    net = round(total / unit)
+    period = float(np.median(np.diff(t)))
+    if period <= 0 or not net or abs(net) + 1 > s.most:
+        return None
+    sigma = max(s.noise_floor_g, float(np.std(y[-5:])))  # the settled samples' noise
+    if _turn(y, total) < max(s.turn * unit, s.excursion * sigma):
+        return None  # the weight never went against the net change: nothing to split
+    cands = _hands_ramps(t, hands, period, s.hand_points)
+    if cands is None:
+        return None
+    (e1, r1), (e2, r2) = cands
+    spare = total - net * unit
+    sign = 1 if net > 0 else -1
+    same = [(c, net - c) for c in range(0, net + sign, sign)]  # both the net's way
+    against = [(-sign, net + sign), (net + sign, -sign)]  # one unit the other way
+    plain = min(_best_pair(y, r1, r2, c1 * unit + spare / 2, c2 * unit + spare / 2)[0]
+                for c1, c2 in same)
+    best: tuple[float, int, int, int, int] | None = None
+    for c1, c2 in against:
+        rss, i, j = _best_pair(y, r1, r2, c1 * unit + spare / 2, c2 * unit + spare / 2)
+        if best is None or rss < best[0]:
+            best = (rss, c1, c2, i, j)
+    assert best is not None
+    rss2, c1, c2, i, j = best
+    if plain < s.bent_cancel * len(trace) * sigma ** 2 or rss2 > s.better * plain:
+        return None
+    out = [(0, Ramp(c1 * unit + spare / 2, float(e1[i, 0]), float(e1[i, 1]))),
+           (1, Ramp(c2 * unit + spare / 2, float(e2[j, 0]), float(e2[j, 1])))]
+    return sorted(out, key=lambda h: h[1].end)
