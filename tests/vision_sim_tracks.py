@@ -191,33 +191,56 @@ def _into(procs: list[Recording]) -> Callable[..., VisionProcessor]:
     return make
 
 
-def main() -> None:
+@dataclass
+class SeedReplay:
+    """One seed's cached detections replayed through a recording processor."""
+
+    world: Any
+    proc: Recording
+    events: list[dict[str, Any]]
+    settings: Any
+    cameras: set[str]
+
+
+def replay_args(default_cache: str) -> argparse.Namespace:
+    """The command line the per-person tools share."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True, help="what vision_sim_measure --keep wrote")
     ap.add_argument("--seeds", default="1")
     ap.add_argument("--duration", type=float, default=300.0)
     ap.add_argument("--scenario", default="normal-day")
     ap.add_argument("--fps", type=float, default=10.0)
-    ap.add_argument("--cache", default="cv2-yunet-z2-0.42-0.7",
+    ap.add_argument("--cache", default=default_cache,
                     help="the detection cache's tag (detections-<camera>-<tag>.pkl)")
     ap.add_argument("--vision", action="append", default=[], metavar="KEY=VALUE")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def replay_seed(args: argparse.Namespace, seed: int) -> SeedReplay:
+    """Rebuild the world `tests.vision_sim_measure` rendered for `seed` and replay its
+    cached detections with the `--vision` keys."""
     vision = {k: _value(v) for k, v in (a.split("=", 1) for a in args.vision)}
+    where = Path(args.dir) / f"seed-{seed}"
+    sc = scenarios()[args.scenario]  # as tests.vision_sim_measure rendered it
+    sc = replace(sc, params=apply(sc.params, {
+        "camera.fps": args.fps, "camera.width": 640, "camera.height": 480}))
+    world = build_world(sc, seed, args.duration)
+    caches = {c.id: where / f"detections-{c.id}-{args.cache}.pkl"
+              for c in world.layout.cameras}
+    dets = {c: pickle.loads(f.read_bytes()) for c, f in caches.items() if f.exists()}
+    s = settings(world, where, vision)
+    procs: list[Recording] = []
+    (events,) = replay(world, where, dets, [s], args.fps, make=_into(procs))
+    return SeedReplay(world, procs[0], events, s, set(dets))
+
+
+def main() -> None:
+    args = replay_args("cv2-yunet-z2-0.42-0.7")
     total: Counter[str] = Counter()
     for seed in (int(x) for x in args.seeds.split(",")):
-        where = Path(args.dir) / f"seed-{seed}"
-        sc = scenarios()[args.scenario]  # as tests.vision_sim_measure rendered it
-        sc = replace(sc, params=apply(sc.params, {
-            "camera.fps": args.fps, "camera.width": 640, "camera.height": 480}))
-        world = build_world(sc, seed, args.duration)
-        caches = {c.id: where / f"detections-{c.id}-{args.cache}.pkl"
-                  for c in world.layout.cameras}
-        dets = {c: pickle.loads(f.read_bytes()) for c, f in caches.items() if f.exists()}
-        s = settings(world, where, vision)
-        procs: list[Recording] = []
-        (events,) = replay(world, where, dets, [s], args.fps, make=_into(procs))
+        r = replay_seed(args, seed)
         print(f"== seed {seed}")
-        n = diagnose(world, procs[0], events, s.min_hits, args.fps, set(dets))
+        n = diagnose(r.world, r.proc, r.events, r.settings.min_hits, args.fps, r.cameras)
         print(f"== seed {seed}", n)
         total.update(n)
     print("== all", dict(total))

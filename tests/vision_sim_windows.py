@@ -33,23 +33,15 @@ scorer's now), and against a stricter one for comparison (`truth_strict`: at lea
 
 from __future__ import annotations
 
-import argparse
-import pickle
 from collections import Counter, defaultdict
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from edge.events import parse_time
 from edge.vision.pipeline import AUDIENCE_WINDOW
 from sim.camera import CameraRenderer
-from sim.overrides import apply
 from sim.scoring import Truth
 from sim.scoring.vision import MIN_FACE_S, _face_spans, _overlap
-from sim.world import build_world, scenarios
-from tests.vision_sim_measure import _value
-from tests.vision_sim_replay import replay, settings
-from tests.vision_sim_tracks import Recording, _into, heads, owner_of
+from tests.vision_sim_tracks import Recording, heads, owner_of, replay_args, replay_seed
 
 
 def windows(world: Any, proc: Recording, events: list[dict[str, Any]],
@@ -116,30 +108,11 @@ def windows(world: Any, proc: Recording, events: list[dict[str, Any]],
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dir", required=True, help="what vision_sim_measure --keep wrote")
-    ap.add_argument("--seeds", default="1")
-    ap.add_argument("--duration", type=float, default=300.0)
-    ap.add_argument("--scenario", default="normal-day")
-    ap.add_argument("--fps", type=float, default=10.0)
-    ap.add_argument("--cache", default="cv2-yunet-z2-0.42-0.7-t0.3",
-                    help="the detection cache's tag (detections-<camera>-<tag>.pkl)")
-    ap.add_argument("--vision", action="append", default=[], metavar="KEY=VALUE")
-    args = ap.parse_args()
-    vision = {k: _value(v) for k, v in (a.split("=", 1) for a in args.vision)}
+    args = replay_args("cv2-yunet-z2-0.42-0.7-t0.3")
     total: Counter[str] = Counter()
     for seed in (int(x) for x in args.seeds.split(",")):
-        where = Path(args.dir) / f"seed-{seed}"
-        sc = scenarios()[args.scenario]
-        sc = replace(sc, params=apply(sc.params, {
-            "camera.fps": args.fps, "camera.width": 640, "camera.height": 480}))
-        world = build_world(sc, seed, args.duration)
-        dets = {c.id: pickle.loads(f.read_bytes()) for c in world.layout.cameras
-                if (f := where / f"detections-{c.id}-{args.cache}.pkl").exists()}
-        s = settings(world, where, vision)
-        procs: list[Recording] = []
-        (events,) = replay(world, where, dets, [s], args.fps, make=_into(procs))
-        n = windows(world, procs[0], events, args.fps)
+        r = replay_seed(args, seed)
+        n = windows(r.world, r.proc, r.events, args.fps)
         print(f"== seed {seed}", dict(sorted(n.items())), flush=True)
         total.update(n)
     print("== all", dict(sorted(total.items())))
