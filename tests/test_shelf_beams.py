@@ -351,3 +351,20 @@ def test_a_hand_resting_on_the_items_is_no_pick_and_no_return(
     assert _items(_run(hands, beams=True, breaks=[lane_break])) == []
     if short:  # without beams, a hand held still past the settle window is weighed
         assert _items(_run(hands, beams=False)) == []
+
+
+@pytest.mark.parametrize(("touch", "depth"), [
+    ((10.3, 10.6, 11.0, 11.3), 60.0),  # presses 0.6 of a unit while the other hand picks
+    ((9.9, 10.2, 11.2, 11.6), -65.0),  # lifts one partly, round the other's whole pick
+])
+def test_a_hand_resting_on_the_items_beside_another_hands_pick_is_no_return(
+        touch: tuple[float, float, float, float], depth: float) -> None:
+    # one hand takes an item through lane 1 while another rests on the items in lane 3:
+    # the beam split fits the touch about one unit (a return) and gives the picker two;
+    # a touch and the net change explain the samples far better
+    a1, b1, a2, b2 = touch
+    hands = [(10.0, 11.5, -100.0, 1), (a1, b1, depth, 3), (a2, b2, -depth, 3)]
+    breaks = [(9.9, 11.6, 1), (a1 - 0.1, b2 + 0.1, 3)]
+    assert _items(_run(hands, beams=True, breaks=breaks)) == [(PICKED, 1)]
+    # (a real pick and return beside each other stay both: the tests above, with a net
+    # change and without)

@@ -26,6 +26,7 @@ from edge.shelf.ramps import (
     cancel_by_hands,
     ends_by_hands,
     mixed_by_hands,
+    touch_by_hands,
 )
 from edge.shelf.ramps import split as split_ramps
 
@@ -101,6 +102,7 @@ class PlateDetector:
         self.still_since: float | None = None  # when the weight settled this episode
         self.quick = False  # learning after a gap: a brief plateau is enough
         self.idle_hands: list[tuple[float, float]] = []  # hands `_by_hand` gave nothing
+        self.touched = False  # `_by_hand` took one of two hands for a hand resting on items
 
     def stable_level(self, n: int | None = None) -> float | None:
         """The mean of the newest `n` samples (the window) if there are that many and they
@@ -275,7 +277,9 @@ class PlateDetector:
                 split = self._by_hand(hands, trace, level, t_end)
                 if split is not None:
                     self.plateaus = []
-                    mixed = self._mixed(hands, split, trace, level, t_end)
+                    # a touch beside the other hand's change: no pick and return to seek
+                    mixed = None if self.touched \
+                        else self._mixed(hands, split, trace, level, t_end)
                     if mixed is not None:
                         return mixed
                     if split and len(self.idle_hands) == 2:
@@ -332,7 +336,13 @@ class PlateDetector:
         if any(c.grams > 0 for c in split) and any(c.grams < 0 for c in split):
             return None  # a pick and a return already
         pair = mixed_by_hands(trace, self.before, level, self.unit, hands, self.s.ramps)
-        return None if pair is None else self._pair_changes(pair, trace, level, t_end)
+        if pair is None:
+            return None
+        grams = dict((i, r.grams) for i, r in pair)
+        if touch_by_hands(trace, self.before, (grams[0], grams[1]), hands, self.unit,
+                          self.s.ramps) is not None:
+            return None  # a hand resting on the items beside the other hand's change
+        return self._pair_changes(pair, trace, level, t_end)
 
     def _cancel(self, hands: list[tuple[float, float]], trace: list[tuple[float, float]],
                 level: float, t_end: float, before: float | None = None
@@ -432,6 +442,18 @@ class PlateDetector:
             step = 1 if sum(counts) < n_total else -1
             i = max(range(k), key=lambda j: step * (units[j] - counts[j]))
             counts[i] += step
+        self.touched = False
+        if k == 2 and n_total and counts[0] * counts[1] < 0:
+            # a pick and a return, or a hand resting on the items while the other moved
+            # the net change (the beam split fits a touch of 0.6 of a unit as one)?
+            half = (total - n_total) * self.unit / 2
+            toucher = touch_by_hands(trace, self.before,
+                                     (counts[0] * self.unit + half,
+                                      counts[1] * self.unit + half),
+                                     hands, self.unit, self.s.ramps)
+            if toucher is not None:
+                counts[toucher], counts[1 - toucher] = 0, n_total
+                self.touched = True
         self.idle_hands = [h for c, h in zip(counts, hands, strict=True) if not c]
         spare = (total - n_total) * self.unit / max(1, sum(1 for c in counts if c))
         ends = {h: min(b, t_end) for h in hands for _, b in [h]}  # dated when it left

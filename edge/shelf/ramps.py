@@ -53,6 +53,10 @@ class RampSettings:
     # a unit)
     fit_within: float = 3.0
     hand_points: int = 32  # candidate ends per hand's break
+    # a hand resting on the items in one lane while another hand moves in another
+    # (`touch_by_hands`): it moves the weight by at most this share of a unit and back
+    touch_max: float = 0.75
+    touch_points: int = 12  # candidate ends per touching hand's break
 
 
 @dataclass(frozen=True)
@@ -460,3 +464,67 @@ def mixed_by_hands(trace: list[tuple[float, float]], before: float, after: float
     out = [(0, Ramp(c1 * unit + spare / 2, float(e1[i, 0]), float(e1[i, 1]))),
            (1, Ramp(c2 * unit + spare / 2, float(e2[j, 0]), float(e2[j, 1])))]
     return sorted(out, key=lambda h: h[1].end)
+
+
+def _touches(t: Array, a: float, b: float, period: float, points: int) -> Array:
+    """Candidate touches of one hand (rows: shapes over the samples `t`, one unit deep): a
+    hand resting on the items inside its beam break [a, b] moves the weight away and
+    back, a unit ramp in minus a later unit ramp out, all four ends inside the break on a
+    grid of about half a sample period (at most `points` of them)."""
+    ends, ramps = _hand_ramps(t, a, b, period, points)
+    i, j = np.nonzero(ends[:, 1][:, None] <= ends[:, 0][None, :])  # in ends, then out
+    out: Array = ramps[i] - ramps[j]
+    return out
+
+
+def touch_by_hands(trace: list[tuple[float, float]], before: float,
+                   counted: tuple[float, float], hands: list[tuple[float, float]],
+                   unit: float, settings: RampSettings | None = None) -> int | None:
+    """Two hands in two lanes whose beam split gave them whole counts the opposite way
+    (`counted` grams, a pick and a return): or one of them a hand resting on the items
+    (pressing, lifting one partly) while the other moved the episode's whole net change?
+    A touch moves the weight by a fraction of a unit (at most `touch_max` of one) and
+    back, inside its own hand's break; the other hand's change is a ramp inside its
+    break. Returns the index of the touching hand when a touch and the net change explain
+    the samples far better than the counted pair (the best of each: at most `better` of
+    the pair's residual; a real pair the touch fits nearly as well stays a pair), else
+    None."""
+    s = settings or RampSettings()
+    if len(hands) != 2 or len(trace) < 8 or unit <= 0:
+        return None
+    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
+    y = np.array([p[1] for p in trace], dtype=np.float64) - before
+    period = float(np.median(np.diff(t)))
+    if period <= 0:
+        return None
+    cands = _hands_ramps(t, hands, period, s.hand_points)
+    if cands is None:
+        return None
+    (_, r1), (_, r2) = cands
+    pair = _best_pair(y, r1, r2, counted[0], counted[1])[0]
+    net = counted[0] + counted[1]
+    best: tuple[float, int] | None = None
+    for toucher, other in ((0, r2), (1, r1)):
+        if (counted[toucher] > 0) == (net > 0) or abs(abs(counted[toucher]) - unit) > unit / 2:
+            continue  # a touch is the hand given one unit against the net change
+        a, b = hands[toucher]
+        a, b = max(a, float(t[0])), min(b, float(t[-1]))
+        shapes = _touches(t, a, b, period, s.touch_points)
+        if not shapes.size:
+            continue
+        rest = y[None, :] - net * other  # rows: the other hand's ramps
+        ss = np.einsum("ij,ij->i", shapes, shapes)
+        ok = ss > 1e-9
+        shapes, ss = shapes[ok], ss[ok]
+        if not ss.size:
+            continue
+        dot = shapes @ rest.T  # (touches, other ramps)
+        depth = np.clip(dot / ss[:, None], -s.touch_max * unit, s.touch_max * unit)
+        rss = (np.einsum("ij,ij->i", rest, rest)[None, :] - 2 * depth * dot
+               + depth * depth * ss[:, None])
+        r = float(np.min(rss))
+        if best is None or r < best[0]:
+            best = (r, toucher)
+    if best is None or best[0] > s.better * pair:
+        return None
+    return best[1]
