@@ -567,6 +567,13 @@ class Vision:
         unit="pixels (the box's larger side)")
     attention_refine_zoom: float = key("how many times the second look enlarges the crop",
                                        4.0, range=(1.0, 8.0), unit="times")
+    confirm_score: float = key(
+        "a detection scoring from this up to min_score gets a second look: the detector "
+        "again on its own crop enlarged confirm_zoom times, kept if that look scores "
+        "min_score or more (at most 4 a frame; 0: off)", 0.0, range=(0.0, 1.0),
+        unit="a score")
+    confirm_zoom: float = key("how many times the confirming look enlarges the crop", 3.0,
+                              range=(1.0, 8.0), unit="times")
     debug_dir: str | None = key(
         "write every 10th analysed frame here, every face blurred; ignored unless "
         "privacy.store_frames = true; unset: frames are never written", None,

@@ -9,7 +9,8 @@ processor's own thread, so inference never blocks the event loop):
    detections are reused, so tracks and attention go on;
 3. the detector (loaded once, by name, on this thread: `edge.vision.detectors`), run again
    on an enlarged band of the frame where far people's small faces are
-   (`edge.vision.zoom`), and on each small face's own enlarged crop for finer landmarks
+   (`edge.vision.zoom`), on the enlarged crop of each face it is unsure of, to confirm it
+   (`edge.vision.confirm`), and on each small face's own enlarged crop for finer landmarks
    (`edge.vision.refine`);
 4. tracking (`edge.vision.tracking`) and attention with hysteresis per track
    (`edge.vision.attention`);
@@ -36,6 +37,7 @@ from edge.vision.appearance import describe
 from edge.vision.attention import Gaze, GazeParams, width_ratio, yaw_ratio
 from edge.vision.audience import Audience, Slice
 from edge.vision.budget import ComputeBudget
+from edge.vision.confirm import ConfirmingDetector, ConfirmParams
 from edge.vision.detection import Box, Detection, DetectionKind, Detector, ModelInfo
 from edge.vision.detectors import DetectorSpec, DetectorUnavailable, load
 from edge.vision.motion import MotionGate
@@ -78,6 +80,7 @@ class VisionSettings:
     track: TrackParams = field(default_factory=TrackParams)
     zoom: ZoomParams = field(default_factory=ZoomParams)  # small far faces (edge.vision.zoom)
     refine: RefineParams = field(default_factory=RefineParams)  # their landmarks (.refine)
+    confirm: ConfirmParams = field(default_factory=ConfirmParams)  # unsure faces (.confirm)
 
 
 @dataclass
@@ -181,6 +184,9 @@ class VisionProcessor(BaseProcessor):
                 loaded = self.loader(self.detector_spec)
                 det: Detector = ZoomedDetector(loaded, self.settings.zoom) \
                     if self.settings.zoom.enabled else loaded
+                if self.settings.confirm.enabled(self.settings.min_score):
+                    det = ConfirmingDetector(det, loaded, self.settings.confirm,
+                                             self.settings.min_score)
                 if self.settings.refine.enabled:
                     det = RefiningDetector(det, loaded, self.settings.refine)
                 self.detector = det
