@@ -42,7 +42,7 @@ def test_an_unsure_small_face_is_confirmed_by_a_second_look(yunet: CvYuNet) -> N
     img = _frame(22)
     [plain] = yunet.detect(img)
     assert 0.4 <= plain.score < 0.6  # a real 22 px face: the first look is unsure
-    det = ConfirmingDetector(yunet, yunet, ConfirmParams(low=0.4, zoom=3.0), min_score=0.6)
+    det = ConfirmingDetector(yunet, yunet, ConfirmParams(low=0.4, face_px=66.0), min_score=0.6)
     [got] = det.detect(img)
     assert det.looks == 1 and det.confirmed == 1
     assert got.score >= 0.6 and got.box == plain.box and got.landmarks == plain.landmarks
@@ -132,9 +132,9 @@ source = "0"
 zone = "promo"
 [vision]
 confirm_score = 0.45
-confirm_zoom = 4
+confirm_face_px = 120
 """))
     [p] = [x for x in build_processors(config) if x.name == "vision"]
     assert isinstance(p, VisionProcessor)
-    assert p.settings.confirm == ConfirmParams(low=0.45, zoom=4.0)
+    assert p.settings.confirm == ConfirmParams(low=0.45, face_px=120.0)
     assert p.settings.confirm.enabled(p.settings.min_score)

@@ -100,12 +100,13 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
         window_s=v.window_s, k=v.min_people, min_hits=v.min_track_frames,
         min_score=v.min_score, motion_threshold=v.motion_threshold, max_cpu_share=0,
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
-                        v.attention_min_face_px, v.attention_min_width),
+                        v.attention_min_face_px, v.attention_min_width,
+                        min_score=v.attention_min_score),
         track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
                           v.track_jump_per_s, v.track_velocity,
                           appearance=v.track_appearance),
         zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom),
-        confirm=ConfirmParams(v.confirm_score, v.confirm_zoom))
+        confirm=ConfirmParams(v.confirm_score, v.confirm_face_px))
 
 
 def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],

@@ -37,13 +37,14 @@ def build(config: Config) -> list[Processor]:
         min_score=v.min_score, motion_threshold=v.motion_threshold,
         max_cpu_share=v.max_cpu_share,
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
-                       v.attention_min_face_px, v.attention_min_width),
+                       v.attention_min_face_px, v.attention_min_width,
+                       min_score=v.attention_min_score),
         track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
                           v.track_jump_per_s, v.track_velocity,
                           appearance=v.track_appearance),
         zoom=ZoomParams(v.zoom, (v.zoom_band_top, v.zoom_band_bottom)),
         refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom),
-        confirm=ConfirmParams(v.confirm_score, v.confirm_zoom))
+        confirm=ConfirmParams(v.confirm_score, v.confirm_face_px))
     debug = DebugFrames(Path(v.debug_dir)) if v.debug_dir and config.privacy.store_frames \
         else None
     return [VisionProcessor(
