@@ -34,7 +34,6 @@ from drivers.readings import Frame
 from edge.events import format_time
 from edge.processing.processor import Output
 from edge.vision.attention import GazeParams
-from edge.vision.confirm import ConfirmParams
 from edge.vision.detection import Detection, DetectionKind, Detector, ModelInfo
 from edge.vision.detectors import DetectorSpec
 from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
@@ -105,8 +104,7 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
         track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
                           v.track_jump_per_s, v.track_velocity,
                           appearance=v.track_appearance),
-        zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom),
-        confirm=ConfirmParams(v.confirm_score, v.confirm_face_px))
+        zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
 
 
 def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
@@ -122,8 +120,7 @@ def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
         cached.dets = dets
     procs = [make(cams, DetectorSpec("cached"), s, loader=lambda _spec: cached)
              for s in settings_]
-    gated = any(s.motion_threshold > 0 or s.refine.enabled
-                or s.confirm.enabled(s.min_score) for s in settings_)
+    gated = any(s.motion_threshold > 0 or s.refine.enabled for s in settings_)
     caps = {c.camera: cv2.VideoCapture(str(where / "video" / f"{c.camera}.avi")) for c in cams}
     blank = np.zeros((8, 8, 3), np.uint8)
     events: list[list[dict[str, Any]]] = [[] for _ in procs]

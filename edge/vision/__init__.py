@@ -23,7 +23,6 @@ def build(config: Config) -> list[Processor]:
 
     from edge.vision.attention import GazeParams
     from edge.vision.blur import DebugFrames
-    from edge.vision.confirm import ConfirmParams
     from edge.vision.detectors import DetectorSpec
     from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
     from edge.vision.refine import RefineParams
@@ -43,8 +42,7 @@ def build(config: Config) -> list[Processor]:
                           v.track_jump_per_s, v.track_velocity,
                           appearance=v.track_appearance),
         zoom=ZoomParams(v.zoom, (v.zoom_band_top, v.zoom_band_bottom)),
-        refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom),
-        confirm=ConfirmParams(v.confirm_score, v.confirm_face_px))
+        refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
     debug = DebugFrames(Path(v.debug_dir)) if v.debug_dir and config.privacy.store_frames \
         else None
     return [VisionProcessor(

@@ -76,14 +76,12 @@ class Box:
 @dataclass(frozen=True)
 class Detection:
     """One face or person in a frame: its box, the model's score (0-1) and, for faces from a
-    model that gives them, the five landmarks. `confirmed`: the first look scored it under
-    the pipeline's `min_score` and a second look raised it (`edge.vision.confirm`)."""
+    model that gives them, the five landmarks."""
 
     kind: DetectionKind
     box: Box
     score: float
     landmarks: Landmarks | None = None
-    confirmed: bool = False  # scored under min_score, kept on a second look (edge.vision.confirm)
 
 
 @dataclass(frozen=True)

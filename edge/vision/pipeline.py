@@ -9,8 +9,7 @@ processor's own thread, so inference never blocks the event loop):
    detections are reused, so tracks and attention go on;
 3. the detector (loaded once, by name, on this thread: `edge.vision.detectors`), run again
    on an enlarged band of the frame where far people's small faces are
-   (`edge.vision.zoom`), on the enlarged crop of each face it is unsure of, to confirm it
-   (`edge.vision.confirm`), and on each small face's own enlarged crop for finer landmarks
+   (`edge.vision.zoom`), and on each small face's own enlarged crop for finer landmarks
    (`edge.vision.refine`);
 4. tracking (`edge.vision.tracking`) and attention with hysteresis per track
    (`edge.vision.attention`);
@@ -37,7 +36,6 @@ from edge.vision.appearance import describe
 from edge.vision.attention import Gaze, GazeParams, width_ratio, yaw_ratio
 from edge.vision.audience import Audience, Slice
 from edge.vision.budget import ComputeBudget
-from edge.vision.confirm import ConfirmingDetector, ConfirmParams
 from edge.vision.detection import Box, Detection, DetectionKind, Detector, ModelInfo
 from edge.vision.detectors import DetectorSpec, DetectorUnavailable, load
 from edge.vision.motion import MotionGate
@@ -80,7 +78,6 @@ class VisionSettings:
     track: TrackParams = field(default_factory=TrackParams)
     zoom: ZoomParams = field(default_factory=ZoomParams)  # small far faces (edge.vision.zoom)
     refine: RefineParams = field(default_factory=RefineParams)  # their landmarks (.refine)
-    confirm: ConfirmParams = field(default_factory=ConfirmParams)  # unsure faces (.confirm)
 
 
 @dataclass
@@ -184,9 +181,6 @@ class VisionProcessor(BaseProcessor):
                 loaded = self.loader(self.detector_spec)
                 det: Detector = ZoomedDetector(loaded, self.settings.zoom) \
                     if self.settings.zoom.enabled else loaded
-                if self.settings.confirm.enabled(self.settings.min_score):
-                    det = ConfirmingDetector(det, loaded, self.settings.confirm,
-                                             self.settings.min_score)
                 if self.settings.refine.enabled:
                     det = RefiningDetector(det, loaded, self.settings.refine)
                 self.detector = det
@@ -227,7 +221,7 @@ class VisionProcessor(BaseProcessor):
             det = tr.detection
             lm = det.landmarks if det is not None else None
             gp = self.settings.gaze
-            known = det is None or (not det.confirmed and det.score >= gp.min_score
+            known = det is None or (det.score >= gp.min_score
                                     and max(det.box.width, det.box.height) >= gp.min_face_px)
             att = gaze.update(yaw_ratio(lm) if lm is not None else None, t, known=known,
                               width=width_ratio(lm) if lm is not None else None)
