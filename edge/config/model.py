@@ -563,7 +563,7 @@ class Vision:
     attention_min_score: float = key(
         "a face the detector scores lower has an unknown yaw: it neither starts nor ends a "
         "look (faces turned away score lower: real frontal faces of 24-28 px score 0.7 or "
-        "more 95-97% of the time; 0: no such test)", 0.7, range=(0.0, 1.0), unit="a score")
+        "more 95-97% of the time; 0: no such test)", 0.0, range=(0.0, 1.0), unit="a score")
     attention_refine_px: float = key(
         "a smaller face gets a second look for its landmarks: the detector again on the "
         "face's own crop enlarged attention_refine_zoom times (one small inference per such "
