@@ -135,6 +135,10 @@ class ShelfGenerator:
             self.changes.setdefault((c.shelf, c.plate), []).append((c.t, c.t_end, c.grams))
         for shelf_id, plate, t, grams, length in world.bumps:
             self.bumps.setdefault((shelf_id, plate), []).append((t, t + length, grams))
+        self.touches: dict[tuple[str, int], list[tuple[float, float, float, float]]] = {}
+        for tc in world.touches:
+            self.touches.setdefault((tc.shelf, tc.plate), []).append(
+                (tc.t, tc.t_end, tc.grams, tc.rise_s))
         for shelf in world.layout.shelves:
             for pl in shelf.plates:
                 self.plates.append(_Plate(shelf, pl.number, pl.tare_grams
@@ -154,8 +158,9 @@ class ShelfGenerator:
         """Every beam edge of the run in time order: (t, shelf, plate, lane, broken). A hand
         putting on or taking off (a pick, a return, a restock) breaks one of the plate's
         lanes, chosen at random, from a moment before the weight starts moving until a
-        moment after it stops; a lane is broken while any hand is in it. Bumps (a knock
-        from outside) break no beam."""
+        moment after it stops; a lane is broken while any hand is in it. So does a hand
+        that touches an item without taking it. Bumps (a knock from outside) break no
+        beam."""
         pitch = self.p.beam_pitch_m
         if pitch <= 0:
             return []
@@ -166,6 +171,12 @@ class ShelfGenerator:
             lane = rng.randint(1, lanes[c.shelf])
             spans.setdefault((c.shelf, c.plate, lane), []).append(
                 (c.t - rng.uniform(0.05, 0.3), c.t_end + rng.uniform(0.05, 0.3)))
+        # touches from their own rng: the picks' lanes are the same with or without them
+        touch_rng = random.Random(f"omo-sim:{world.seed}:{world.scenario.name}:touch-beams")
+        for tc in world.touches:
+            lane = touch_rng.randint(1, lanes[tc.shelf])
+            spans.setdefault((tc.shelf, tc.plate, lane), []).append(
+                (tc.t - touch_rng.uniform(0.05, 0.3), tc.t_end + touch_rng.uniform(0.05, 0.3)))
         shelves = {s.id: s for s in world.layout.shelves}
         edges: list[tuple[float, ShelfDef, int, int, bool]] = []
         for (shelf_id, plate, lane), items in spans.items():
@@ -182,7 +193,8 @@ class ShelfGenerator:
         return edges
 
     def load(self, shelf: str, plate: int, t: float) -> float:
-        """The plate's true load at t (tare + stock, picks and returns as ramps, bumps)."""
+        """The plate's true load at t (tare + stock, picks and returns as ramps, bumps,
+        touches)."""
         g = 0.0
         for ts, te, grams in self.changes.get((shelf, plate), ()):
             if t >= te:
@@ -192,6 +204,9 @@ class ShelfGenerator:
         for ts, te, grams in self.bumps.get((shelf, plate), ()):
             if ts < t < te:
                 g += grams * (1 - abs(2 * (t - ts) / (te - ts) - 1))
+        for ts, te, grams, rise in self.touches.get((shelf, plate), ()):
+            if ts < t < te:  # up over `rise`, held, down over `rise`
+                g += grams * min(1.0, (t - ts) / rise, (te - t) / rise)
         return g
 
     def step(self, t0: float, t1: float) -> dict[str, bytes]:

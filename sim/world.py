@@ -296,6 +296,16 @@ class ShelfParams:
     bumps_per_hour: float = param(8.0, (0.0, 3600.0),
                                   "per shelf: knocks that are not picks, per hour")
     garbled: float = param(0.002, (0.0, 1.0), "share of lines with line noise")
+    touch_prob: float = param(0.15, (0.0, 1.0),
+                              "share of shoppers' shelf stops in which a hand touches an item "
+                              "without taking it: presses on it or lifts it partly, for a "
+                              "moment, through a beam lane (a touch, not a pick)")
+    touch_units: tuple[float, float] = param((0.05, 0.7), (0.0, 10.0),
+                                             "how far a touch moves the load (range), in "
+                                             "units of the plate's product", ordered=True)
+    touch_hold_s: tuple[float, float] = param((0.5, 3.0), (0.0, 60.0),
+                                              "how long a touch holds (range), s",
+                                              ordered=True)
     beam_pitch_m: float = param(0.25, (0.0, 10.0),
                                 "IR beams across each plate's front, one every this many "
                                 "metres (at most 9 a plate); a hand breaks one of them "
@@ -533,6 +543,20 @@ class WeightChange:
     grams: float  # signed change of the plate's load
 
 
+@dataclass(frozen=True)
+class Touch:
+    """A hand that touches an item without taking it (presses on it, or lifts it partly):
+    the load moves by `grams` (signed) over `rise_s`, holds until `t_end - rise_s`, and
+    comes back by `t_end`; the hand is in the shelf, breaking a beam lane, meanwhile."""
+
+    shelf: str
+    plate: int
+    t: float
+    t_end: float
+    grams: float
+    rise_s: float
+
+
 @dataclass
 class World:
     scenario: Scenario
@@ -544,6 +568,7 @@ class World:
     weight_changes: list[WeightChange]
     bumps: list[tuple[str, int, float, float, float]]  # shelf, plate, t, grams, length_s
     start_epoch: float = 1_767_258_000.0  # 2026-01-01T09:00:00Z
+    touches: list[Touch] = field(default_factory=list)  # hands that took nothing
 
     @property
     def params(self) -> Params:
@@ -852,12 +877,15 @@ def build_world(scenario: Scenario, seed: int, duration: float,
             planner.events.append({"type": "bump", "shelf": shelf.id, "plate": plate.id,
                                    "t": _r(t), "grams": _r(grams)})
 
+    touches = _touches(layout, p.shelf, planner.events, duration,
+                       random.Random(f"omo-sim:{seed}:{scenario.name}:touches"))
     planner.events.extend(w for w in wishes if w["t"] <= duration)
     truth = _derive_truth(layout, agents, planner.events, scenario, duration)
     truth.extend(_opportunities(layout, wishes, truth))
     truth.sort(key=_truth_order)
     world = World(scenario, seed, duration, layout, agents, [], sorted(
-        planner.changes, key=lambda c: (c.shelf, c.plate, c.t)), sorted(bumps))
+        planner.changes, key=lambda c: (c.shelf, c.plate, c.t)), sorted(bumps),
+        touches=touches)
     if start_epoch is not None:
         world.start_epoch = start_epoch
         for rec in truth:  # the pushed expiry times are dated from the run's own start
@@ -927,6 +955,47 @@ def _address(rng: random.Random) -> str:
     b = [rng.randrange(256) for _ in range(6)]
     b[0] |= 0xC0  # a random static address
     return ":".join(f"{x:02X}" for x in b)
+
+
+def _touches(layout: Layout, p: ShelfParams, events: list[dict[str, Any]], duration: float,
+             rng: random.Random) -> list[Touch]:
+    """Hands that touch an item without taking it, at `p.touch_prob` of the shoppers' shelf
+    stops: on a plate the shopper looked at, during the stop, pressing on the items (the
+    load goes up) or lifting one partly (down) by `p.touch_units` of a unit, held for
+    `p.touch_hold_s`, never while the same shopper's own pick or return on that plate moves
+    (one hand does one thing at a time); other shoppers' changes may overlap. Each is added
+    to `events` as a `touch` record (a non-event: a pick or return reported for it is
+    false). Drawn from their own rng, after everything else, so the rest of the world is
+    the same with or without them."""
+    out: list[Touch] = []
+    if p.touch_prob <= 0:
+        return out
+    plates = {pl.sku: (sh, pl) for sh in layout.shelves for pl in sh.plates}
+    looks = [e for e in events if e["type"] == "look" and e["target_kind"] == "shelf"]
+    for look in looks:
+        if rng.random() >= p.touch_prob:
+            continue
+        shelf, plate = plates[rng.choice(look["skus"])]
+        hold = rng.uniform(*p.touch_hold_s)
+        rise = rng.uniform(0.2, 0.6)
+        length = hold + 2 * rise
+        t0, t1 = float(look["t"]) + 0.5, float(look["t_end"]) - 0.5 - length
+        if t1 <= t0:
+            continue
+        t = rng.uniform(t0, t1)
+        units = rng.uniform(*p.touch_units)
+        grams = rng.choice((-1.0, 1.0)) * units * plate.unit_grams
+        own = [e for e in events if e.get("visitor") == look["visitor"]
+               and e["type"] in ("pick", "return") and e["shelf"] == shelf.id
+               and e["plate"] == plate.id]
+        if t + length > duration or any(
+                float(e["t"]) - 0.5 < t + length and t < float(e["t_end"]) + 0.5 for e in own):
+            continue
+        out.append(Touch(shelf.id, plate.number, t, t + length, grams, rise))
+        events.append({"type": "touch", "visitor": look["visitor"], "shelf": shelf.id,
+                       "plate": plate.id, "sku": plate.sku, "t": _r(t), "t_end": _r(t + length),
+                       "grams": _r(grams)})
+    return sorted(out, key=lambda c: (c.shelf, c.plate, c.t))
 
 
 def _derive_truth(layout: Layout, agents: list[Agent], events: list[dict[str, Any]],

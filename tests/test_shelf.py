@@ -338,6 +338,7 @@ def test_stock_level_and_false_from_bumps_restocks_scorers() -> None:
         {"type": "pick", **base, "quantity": 1, "t": 9.0, "t_end": 10.0, "stock": 17},
         {"type": "restock", **base, "quantity": 7, "t": 50.0, "t_end": 55.0, "stock": 24},
         {"type": "bump", **base, "t": 80.0, "grams": 100.0},
+        {"type": "touch", **base, "t": 88.0, "t_end": 90.5, "grams": -40.0},
         {"type": "pick", **base, "quantity": 1, "t": 99.0, "t_end": 100.0, "stock": 23}])
 
     def changed(t: float, count: int) -> EventView:
@@ -351,6 +352,10 @@ def test_stock_level_and_false_from_bumps_restocks_scorers() -> None:
               for t in (10.2, 80.5, 100.3)]
     out = false_from_bumps_restocks(truth, picked)
     assert out["value"] == 1 and out["details"]["from_bump"] == 1
+    # a hand that touched an item and took nothing: a pick reported for it is false too
+    returned = [EventView("omo.shelf.item.returned", 90.9, {**base, "quantity": 1})]
+    out = false_from_bumps_restocks(truth, picked + returned)
+    assert out["value"] == 2 and out["details"]["from_touch"] == 1
 
 
 def test_a_gap_in_the_stream_is_a_correction_not_a_pick() -> None:

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from edge.shelf.ramps import cancel_by_hands, mixed_by_hands, split
+from edge.shelf.ramps import RampSettings, cancel_by_hands, mixed_by_hands, split
 from tests.test_shelf import of, ramp, run, spec
 
 UNIT = 521.0
@@ -114,14 +114,30 @@ def test_a_pick_of_two_and_a_return_at_once_are_told_apart_by_the_turn() -> None
     assert split(trace((6.0, 7.5, -UNIT)), 5000.0, 5000.0 - UNIT, UNIT, mixed=True) is None
 
 
-def test_a_small_cancelling_excursion_in_one_lane_is_a_pick_and_a_return() -> None:
-    # a slow pick and a quick return overlapping: the weight moves less than half a unit
-    # away and comes back
-    samples = trace((6.0, 8.25, -UNIT), (6.3, 7.15, UNIT))
-    assert max(abs(g - 5000.0) for _, g in samples) < 0.5 * UNIT
+def test_a_cancelling_excursion_in_one_lane_is_a_pick_and_a_return_only_when_deep() -> None:
+    # a pick and a return one after the other, overlapping a little: the weight goes most
+    # of a unit away and comes back
+    samples = trace((6.0, 7.25, -UNIT), (7.2, 8.2, UNIT))
     ramps = split(samples, 5000.0, 5000.0, UNIT, cancel=True)
     assert ramps is not None
-    assert [round(r.grams / UNIT) for r in ramps] == [1, -1]
+    assert [round(r.grams / UNIT) for r in ramps] == [-1, 1]
+    # a slow pick and a quick return overlapping: the weight moves less than half a unit
+    # away and comes back, as a hand resting on the items does (far more often): no split
+    samples = trace((6.0, 8.25, -UNIT), (6.3, 7.15, UNIT))
+    assert max(abs(g - 5000.0) for _, g in samples) < 0.5 * UNIT
+    assert split(samples, 5000.0, 5000.0, UNIT, cancel=True) is None
+    assert split(samples, 5000.0, 5000.0, UNIT, RampSettings(turn_one_lane=0.25),
+                 cancel=True) is not None
+
+
+def test_a_hand_resting_on_the_items_is_no_pair_of_unit_ramps() -> None:
+    # pressing on the items by 0.8 of a unit for 1.5 s, one lane: deep enough to try two
+    # hands, but the weight holds flat at a fraction of a unit, which two unit ramps
+    # cannot do (unless their slopes match exactly): one hand resting
+    samples = trace((6.0, 6.3, 0.8 * UNIT), (7.8, 8.1, -0.8 * UNIT))
+    assert split(samples, 5000.0, 5000.0, UNIT, cancel=True) is None
+    assert split(samples, 5000.0, 5000.0, UNIT, RampSettings(fit_within=1e9),
+                 cancel=True) is not None
 
 
 # normal-day seed 10 (tuning), shelf-2 plate 2, 1117.5-1122 s, dated as the full path's

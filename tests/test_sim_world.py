@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
+from sim.overrides import apply
+from sim.shelf import ShelfGenerator
 from sim.world import build_world, scenarios
 
 
@@ -76,3 +79,32 @@ def test_outages_are_in_the_truth() -> None:
              or "online" in r["type"]]
     assert ("shelf.offline", "shelf-2", 350.0) in kinds and ("camera.online", "cam-1", 650.0) \
         in kinds
+
+
+def test_touches_move_the_load_a_fraction_of_a_unit_and_change_nothing_else() -> None:
+    # a hand presses on the items or lifts one partly, in a shopper's stop at the shelf,
+    # and takes nothing: the load moves and comes back; the truth records it as a touch
+    # (a non-event), and the rest of the world is the same without touches
+    world = build_world(scenarios()["normal-day"], 3, 900.0)
+    touches = [r for r in world.truth if r["type"] == "touch"]
+    assert len(touches) == len(world.touches) >= 5
+    units = {(s.id, p.number): p.unit_grams for s in world.layout.shelves for p in s.plates}
+    looks = [r for r in world.truth if r["type"] == "look" and r["target_kind"] == "shelf"]
+    gen = ShelfGenerator(world)
+    for tc, rec in zip(world.touches, sorted(touches, key=lambda r: (r["shelf"], r["plate"],
+                                                                     r["t"])), strict=True):
+        assert 0.05 <= abs(tc.grams) / units[(tc.shelf, tc.plate)] <= 0.7
+        assert 0.5 <= tc.t_end - tc.t - 2 * tc.rise_s <= 3.0
+        assert rec["shelf"] == tc.shelf and rec["t"] == round(tc.t, 3)
+        assert any(r["visitor"] == rec["visitor"] and r["t"] <= tc.t and tc.t_end <= r["t_end"]
+                   for r in looks)
+        middle = (tc.t + tc.t_end) / 2
+        others = gen.load(tc.shelf, tc.plate, middle) - tc.grams
+        gen.touches[(tc.shelf, tc.plate)].remove((tc.t, tc.t_end, tc.grams, tc.rise_s))
+        assert gen.load(tc.shelf, tc.plate, middle) == pytest.approx(others)
+    plain = build_world(replace(scenarios()["normal-day"], params=apply(
+        scenarios()["normal-day"].params, {"shelf.touch_prob": 0.0})), 3, 900.0)
+    assert not plain.touches
+    assert plain.weight_changes == world.weight_changes and plain.bumps == world.bumps
+    assert [r for r in plain.truth if r["type"] != "run"] == [
+        r for r in world.truth if r["type"] not in ("run", "touch")]

@@ -40,6 +40,10 @@ class DetectorSettings:
     trigger_g: float = 6.0  # a sample this far from the baseline starts an episode
     short: int = 3  # samples of a brief plateau inside an episode (0.75 s at 4 Hz)
     whole: float = 0.15  # a step within this many units of a whole count is a whole step
+    # a brief plateau this many units or more off a whole count from the episode's start
+    # is a hand resting on the items (pressing, lifting one partly), not a level between
+    # two changes: the plate holds whole items whenever no hand is on them
+    plateau_off: float = 0.25
     hand_max_s: float = 20.0  # a beam broken longer than this is not a hand (blocked, dirty)
     hand_margin_s: float = 0.5  # a hand this close before an episode's start belongs to it
     hand_still_s: float = 6.0  # settled this long with a lane still broken: its clear was lost
@@ -207,7 +211,10 @@ class PlateDetector:
             brief = self.stable_level(self.s.short)
             if brief is not None:
                 last = self.plateaus[-1][0] if self.plateaus else self.before
-                if abs(brief - last) >= self.min_change_g:
+                units = abs(brief - self.before) / self.unit
+                if abs(units - round(units)) >= self.s.plateau_off:
+                    pass  # a hand resting on the items: no level of its own
+                elif abs(brief - last) >= self.min_change_g:
                     self.plateaus.append((brief, self.window[-self.s.short][0]))
                 elif self.plateaus:
                     self.plateaus[-1] = (brief, self.plateaus[-1][1])

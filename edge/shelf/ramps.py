@@ -34,6 +34,10 @@ class RampSettings:
     # a pick and a return at once (or a pick of n + 1 and a return of 1): the weight moved
     # against the net change by at least this share of a unit (less: a leaning hand)
     turn: float = 0.25
+    # for no net change inside one hand's beam break (or on a plate without beams): the
+    # other explanation, far more common, is one hand resting on the items, pressing or
+    # lifting one partly; only an excursion of most of a unit is taken for two hands
+    turn_one_lane: float = 0.75
     most: int = 4  # two hands move at most this many units together (more: staff)
     grid: int = 2  # coarse search points per sample period
     fine: int = 64  # refinement down to this fraction of a sample period
@@ -43,6 +47,11 @@ class RampSettings:
     # least this many noise variances a sample
     excursion: float = 8.0
     bent_cancel: float = 10.0
+    # and a pick and a return at once inside one hand's break must explain the episode's
+    # samples to within this many noise variances a sample (a hand resting on the items,
+    # pressing or lifting one partly, is no pair of unit ramps: it holds at a fraction of
+    # a unit)
+    fit_within: float = 3.0
     hand_points: int = 32  # candidate ends per hand's break
 
 
@@ -197,7 +206,8 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
         if mixed and not count:
             return None
         turn = _turn(y, 0.0 if cancel else total)
-        if turn < max(s.turn * unit, s.excursion * margin / 3):
+        least = s.turn_one_lane if cancel else s.turn
+        if turn < max(least * unit, s.excursion * margin / 3):
             return None  # short of a quarter unit: a leaning hand, or the noise
         moving = np.nonzero((np.abs(y) > margin) & (np.abs(y - total) > margin))[0]
     else:
@@ -284,6 +294,8 @@ def split(trace: list[tuple[float, float]], before: float, after: float, unit: f
             or f.one < bent(s, cancel or mixed) * f.samples * f.sigma ** 2 \
             or not f.two <= s.better * f.one:
         return None
+    if (cancel or mixed) and f.two > s.fit_within * len(trace) * f.sigma ** 2:
+        return None  # not two hands' ramps: a hand resting on the items
     return sorted(f.ramps, key=lambda r: r.end)
 
 
@@ -442,7 +454,8 @@ def mixed_by_hands(trace: list[tuple[float, float]], before: float, after: float
             best = (rss, c1, c2, i, j)
     assert best is not None
     rss2, c1, c2, i, j = best
-    if plain < s.bent_cancel * len(trace) * sigma ** 2 or rss2 > s.better * plain:
+    n = len(trace)
+    if plain < s.bent_cancel * n * sigma ** 2 or rss2 > s.better * plain:
         return None
     out = [(0, Ramp(c1 * unit + spare / 2, float(e1[i, 0]), float(e1[i, 1]))),
            (1, Ramp(c2 * unit + spare / 2, float(e2[j, 0]), float(e2[j, 1])))]

@@ -80,13 +80,13 @@ def stock_level_error(truth: Truth, events: list[EventView]) -> dict[str, Any]:
 
 @scorer("false_from_bumps_restocks", part="shelf", better="lower",
         needs=("omo.shelf.item.picked", "omo.shelf.item.returned"),
-        how=f"picks and returns reported within {TOLERANCE_S:g} s of a bump (its time) or a "
-            "restock (the end of its weight change) on the same shelf and plate, matched "
-            "one-to-one; a count (0 is right)")
+        how=f"picks and returns reported within {TOLERANCE_S:g} s of a bump (its time), a "
+            "restock or a touch (a hand that took nothing: the end of its weight change) on "
+            "the same shelf and plate, matched one-to-one; a count (0 is right)")
 def false_from_bumps_restocks(truth: Truth, events: list[EventView]) -> dict[str, Any]:
     found = [e for e in events if e.type in KINDS.values()]
     decoys = [(float(r["t"]), r) for r in truth.of("bump")] + [
-        (float(r["t_end"]), r) for r in truth.of("restock")]
+        (float(r["t_end"]), r) for kind in ("restock", "touch") for r in truth.of(kind)]
     pairs = match_by_time(decoys, [(e.t, e) for e in found], TOLERANCE_S,
                           lambda r, e: r["shelf"] == e.data.get("shelf")
                           and r["plate"] == e.data.get("plate"))
@@ -96,9 +96,10 @@ def false_from_bumps_restocks(truth: Truth, events: list[EventView]) -> dict[str
                                          lambda r, e: r["shelf"] == e.data.get("shelf")
                                          and r["plate"] == e.data.get("plate"))}
     bad = [(i, j) for i, j in pairs if j not in taken]
-    by_kind = {"bump": 0, "restock": 0}
+    by_kind = {"bump": 0, "restock": 0, "touch": 0}
     for i, _ in bad:
         by_kind[decoys[i][1]["type"]] += 1
     return {"value": len(bad), "unit": "events",
             "details": {"bumps": len(truth.of("bump")), "restocks": len(truth.of("restock")),
+                        "touches": len(truth.of("touch")),
                         **{f"from_{k}": v for k, v in by_kind.items()}}}
