@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 
@@ -17,9 +16,8 @@ from edge.vision.attention import GazeParams, width_ratio, yaw_ratio
 from edge.vision.detection import BgrImage, Detection, ModelInfo
 from edge.vision.detectors import DetectorSpec
 from edge.vision.pipeline import PERSON_LEFT, CameraSpec, VisionProcessor, VisionSettings
-from edge.vision.zoom import ZoomedDetector, ZoomParams
-from sim.faces import face_photos, turn
-from tests.vision_pipe_fixtures import CvYuNet, scene, yunet_path
+from edge.vision.zoom import ZoomParams
+from tests.vision_pipe_fixtures import CvYuNet, photo_faces, scene, yunet_path
 
 T0 = 1_000_000.0
 
@@ -70,14 +68,8 @@ def test_a_face_scored_under_attention_min_score_starts_no_look() -> None:
 def _look_scores(yaw: float, size: int) -> list[float]:
     """The scores of the real faces (every 5th LFW photo) whose landmarks pass the look test
     (|yaw ratio| < 0.2, width ratio >= 0.85), `size` px in a small frame enlarged twice."""
-    det = ZoomedDetector(CvYuNet(yunet_path(), 0.3), ZoomParams(2.0, (0.0, 1.0)))
     out = []
-    for face in face_photos()[::5]:
-        src = turn(face, yaw, (30, 30, 35)) if yaw else face
-        img = np.full((160, 160, 3), 150, np.uint8)
-        img[30:30 + size, 30:30 + size] = cv2.resize(src, (size, size),
-                                                     interpolation=cv2.INTER_AREA)
-        found = [d for d in det.detect(img) if d.landmarks is not None]
+    for found in photo_faces(yaw, size, at=30, threshold=0.3):
         if not found:
             continue
         d = max(found, key=lambda d: d.score)
