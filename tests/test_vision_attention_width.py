@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import pytest
 
 from edge.vision.attention import Gaze, GazeParams, width_ratio, yaw_ratio
 from edge.vision.detection import Landmarks, Point
-from edge.vision.zoom import ZoomedDetector, ZoomParams
-from sim.faces import face_photos, turn
-from tests.vision_pipe_fixtures import CvYuNet, yunet_path
+from tests.vision_pipe_fixtures import photo_faces
 
 
 def _lm(squeeze: float) -> Landmarks:
@@ -56,14 +53,9 @@ def test_a_foreshortened_face_neither_starts_nor_keeps_a_look() -> None:
 
 def _widths(yaw: float, size: int) -> list[float]:
     # a small frame, enlarged twice whole, as the pipeline's band enlarges far faces
-    det = ZoomedDetector(CvYuNet(yunet_path()), ZoomParams(2.0, (0.0, 1.0)))
     out = []
-    for face in face_photos()[::5]:
-        src = turn(face, yaw, (30, 30, 35)) if yaw else face
-        img = np.full((160, 160, 3), 150, np.uint8)
-        img[50:50 + size, 50:50 + size] = cv2.resize(src, (size, size),
-                                                         interpolation=cv2.INTER_AREA)
-        found = [d for d in det.detect(img) if d.landmarks is not None and d.score >= 0.6]
+    for found in photo_faces(yaw, size, at=50):
+        found = [d for d in found if d.score >= 0.6]
         if found and found[0].landmarks is not None:
             w = width_ratio(found[0].landmarks)
             if w is not None:

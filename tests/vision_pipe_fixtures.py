@@ -21,6 +21,8 @@ from edge.vision.detection import (
     ModelInfo,
     Point,
 )
+from edge.vision.zoom import ZoomedDetector, ZoomParams
+from sim.faces import face_photos, turn
 
 YUNET = Path(__file__).resolve().parents[1].parent / "shared" / "models" / \
     "face_detection_yunet_2023mar.onnx"
@@ -86,3 +88,19 @@ def scene(size: tuple[int, int] = (640, 480), faces: tuple[tuple[int, int, int],
         if x1 > x and y1 > y:
             img[y:y1, x:x1] = patch[:y1 - y, :x1 - x]
     return img
+
+
+def photo_faces(yaw: float, size: int, at: int, threshold: float = 0.6) -> list[list[Detection]]:
+    """Every 5th of scikit-image's real LFW photos, turned `yaw` degrees by the simulator's
+    head model, pasted `size` px wide at (`at`, `at`) into a 160 x 160 grey frame and found by
+    YuNet (`threshold`) enlarged twice, as the pipeline's band enlarges far faces: per photo,
+    the detections that carry landmarks (a photo not found gives an empty list)."""
+    det = ZoomedDetector(CvYuNet(yunet_path(), threshold), ZoomParams(2.0, (0.0, 1.0)))
+    out = []
+    for face in face_photos()[::5]:
+        src = turn(face, yaw, (30, 30, 35)) if yaw else face
+        img = np.full((160, 160, 3), 150, np.uint8)
+        img[at:at + size, at:at + size] = cv2.resize(src, (size, size),
+                                                     interpolation=cv2.INTER_AREA)
+        out.append([d for d in det.detect(img) if d.landmarks is not None])
+    return out

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from edge.processing.processor import Output
-from edge.vision.detection import Box, Detection
+from edge.vision.detection import Box, Detection, DetectionKind, ModelInfo
 from edge.vision.pipeline import PERSON_LEFT, VisionProcessor, _Camera
 from sim.camera import CameraRenderer
 from sim.overrides import apply
@@ -46,7 +46,7 @@ from sim.scoring import Truth
 from sim.scoring.vision import MIN_FACE_S, _face_spans
 from sim.world import CAMERA_HEIGHT_M, HEAD_HEIGHT_M, HEAD_M, build_world, scenarios
 from tests.vision_sim_measure import _value
-from tests.vision_sim_replay import replay, settings
+from tests.vision_sim_replay import Cached, replay, settings
 
 
 @dataclass
@@ -230,7 +230,19 @@ def replay_seed(args: argparse.Namespace, seed: int) -> SeedReplay:
     dets = {c: pickle.loads(f.read_bytes()) for c, f in caches.items() if f.exists()}
     s = settings(world, where, vision)
     procs: list[Recording] = []
-    (events,) = replay(world, where, dets, [s], args.fps, make=_into(procs))
+    # second looks (edge.vision.refine, .confirm) on the decoded frames' crops: the real
+    # detector at the cache's own threshold, answers memoised as tests.vision_sim_replay does
+    crops = where / "crops-cv2-yunet.pkl"
+    cached = Cached(dets, ModelInfo("cached", "0", DetectionKind.FACE),
+                    memo=pickle.loads(crops.read_bytes()) if crops.exists() else None)
+    threshold = float(args.cache.rsplit("-t", 1)[1]) if "-t" in args.cache else 0.6
+
+    def crop_detector() -> Any:
+        from tests.vision_pipe_fixtures import CvYuNet, yunet_path
+        return CvYuNet(yunet_path(), threshold)
+
+    cached.crops_factory = crop_detector  # type: ignore[method-assign]
+    (events,) = replay(world, where, dets, [s], args.fps, make=_into(procs), cached=cached)
     return SeedReplay(world, procs[0], events, s, set(dets))
 
 

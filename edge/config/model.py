@@ -560,6 +560,10 @@ class Vision:
         "turned away whatever its yaw ratio (a turned head's width foreshortens: about 1 "
         "frontal, 0.6-0.75 at 40 degrees; 0: no such test)", 0.85, range=(0.0, 2.0),
         unit="a width ratio")
+    attention_min_score: float = key(
+        "a face the detector scores lower has an unknown yaw: it neither starts nor ends a "
+        "look (faces turned away score lower: real frontal faces of 24-28 px score 0.7 or "
+        "more 95-97% of the time; 0: no such test)", 0.0, range=(0.0, 1.0), unit="a score")
     attention_refine_px: float = key(
         "a smaller face gets a second look for its landmarks: the detector again on the "
         "face's own crop enlarged attention_refine_zoom times (one small inference per such "

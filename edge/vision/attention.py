@@ -59,6 +59,7 @@ class GazeParams:
     min_s: float = 0.2
     min_face_px: float = 20.0  # smaller faces: yaw unknown
     min_width: float = 0.85  # a narrower face (width_ratio) is turned away; 0: no such test
+    min_score: float = 0.0  # a face the detector scores lower: yaw unknown (0: no such test)
 
 
 @dataclass

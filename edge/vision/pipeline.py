@@ -220,8 +220,9 @@ class VisionProcessor(BaseProcessor):
             tr.extra["t"] = t
             det = tr.detection
             lm = det.landmarks if det is not None else None
-            known = det is None or max(det.box.width, det.box.height) \
-                >= self.settings.gaze.min_face_px
+            gp = self.settings.gaze
+            known = det is None or (det.score >= gp.min_score
+                                    and max(det.box.width, det.box.height) >= gp.min_face_px)
             att = gaze.update(yaw_ratio(lm) if lm is not None else None, t, known=known,
                               width=width_ratio(lm) if lm is not None else None)
             pending = tr.extra.setdefault("pending", [])
