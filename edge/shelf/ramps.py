@@ -317,6 +317,21 @@ def _hands_ramps(t: Array, hands: list[tuple[float, float]], period: float, poin
     return out
 
 
+def _two_hands(trace: list[tuple[float, float]], before: float,
+               hands: list[tuple[float, float]], points: int
+               ) -> tuple[Array, Array, float, list[tuple[Array, Array]]] | None:
+    """An episode's samples ready for fitting two hands' ramps: the retimed times, the
+    weights less `before`, the sample period and each hand's `_hand_ramps`; None when the
+    period is not positive or a hand's break is shorter than it."""
+    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
+    y = np.array([p[1] for p in trace], dtype=np.float64) - before
+    period = float(np.median(np.diff(t)))
+    if period <= 0:
+        return None
+    cands = _hands_ramps(t, hands, period, points)
+    return None if cands is None else (t, y, period, cands)
+
+
 def _hand_ramps(t: Array, a: float, b: float, period: float, points: int
                 ) -> tuple[Array, Array]:
     """Candidate ramps of one hand (rows: unit ramps over the samples `t`) with both ends
@@ -398,20 +413,12 @@ def ends_by_hands(trace: list[tuple[float, float]], before: float, grams: tuple[
     s = settings or RampSettings()
     if len(hands) != 2 or len(trace) < 8:
         return None
-    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
-    y = np.array([p[1] for p in trace], dtype=np.float64) - before
-    period = float(np.median(np.diff(t)))
-    if period <= 0:
+    fitted = _two_hands(trace, before, hands, s.hand_points)
+    if fitted is None:
         return None
-    cands = _hands_ramps(t, hands, period, s.hand_points)
-    if cands is None:
-        return None
-    (e1, r1), (e2, r2) = cands
+    _, y, _, ((e1, r1), (e2, r2)) = fitted
     g1, g2 = grams
-    rss = (-2 * g1 * (r1 @ y)[:, None] - 2 * g2 * (r2 @ y)[None, :]
-           + g1 * g1 * np.einsum("ij,ij->i", r1, r1)[:, None]
-           + g2 * g2 * np.einsum("ij,ij->i", r2, r2)[None, :] + 2 * g1 * g2 * (r1 @ r2.T))
-    i, j = divmod(int(np.argmin(rss)), rss.shape[1])
+    _, i, j = _best_pair(y, r1, r2, g1, g2)
     return (Ramp(g1, float(e1[i, 0]), float(e1[i, 1])),
             Ramp(g2, float(e2[j, 0]), float(e2[j, 1])))
 
@@ -492,15 +499,10 @@ def touch_by_hands(trace: list[tuple[float, float]], before: float,
     s = settings or RampSettings()
     if len(hands) != 2 or len(trace) < 8 or unit <= 0:
         return None
-    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
-    y = np.array([p[1] for p in trace], dtype=np.float64) - before
-    period = float(np.median(np.diff(t)))
-    if period <= 0:
+    fitted = _two_hands(trace, before, hands, s.hand_points)
+    if fitted is None:
         return None
-    cands = _hands_ramps(t, hands, period, s.hand_points)
-    if cands is None:
-        return None
-    (_, r1), (_, r2) = cands
+    t, y, period, ((_, r1), (_, r2)) = fitted
     pair = _best_pair(y, r1, r2, counted[0], counted[1])[0]
     net = counted[0] + counted[1]
     best: tuple[float, int] | None = None
