@@ -368,3 +368,21 @@ def test_a_hand_resting_on_the_items_beside_another_hands_pick_is_no_return(
     assert _items(_run(hands, beams=True, breaks=breaks)) == [(PICKED, 1)]
     # (a real pick and return beside each other stay both: the tests above, with a net
     # change and without)
+
+
+@pytest.mark.parametrize(("hands", "breaks"), [
+    # presses half a unit before the other hand's pick and lets go after it (the touch
+    # ends last: before, a pick of 2)
+    ([(10.2, 10.5, 50.0, 3), (10.6, 11.7, -100.0, 1), (12.7, 13.1, -50.0, 3)],
+     [(9.6, 12.0, 1), (9.7, 13.3, 3)]),
+    # lifts one partly (0.65 of a unit) before the other hand reaches in, and puts it
+    # down as the other's pick ends (before, a return)
+    ([(9.2, 9.5, -65.0, 3), (10.6, 12.0, -100.0, 1), (11.7, 12.0, 65.0, 3)],
+     [(9.0, 12.1, 3), (10.3, 12.4, 1)]),
+])
+def test_a_touch_given_the_others_pick_by_the_beam_split_is_no_return(
+        hands: list[tuple[float, float, float, int]],
+        breaks: list[tuple[float, float, int]]) -> None:
+    # the touch fit tries either hand as the one resting on the items (normal-day seeds
+    # 22 and 55): before, only the hand counted one unit against the net change
+    assert _items(_run(hands, beams=True, breaks=breaks)) == [(PICKED, 1)]

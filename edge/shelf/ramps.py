@@ -57,6 +57,10 @@ class RampSettings:
     # (`touch_by_hands`): it moves the weight by at most this share of a unit and back
     touch_max: float = 0.75
     touch_points: int = 12  # candidate ends per touching hand's break
+    # the beam split gives a touching hand at most this many units, either way: one
+    # against the net change, or the net change and one more (the other hand then the
+    # unit against it), or two against it
+    touch_counted: float = 2.5
 
 
 @dataclass(frozen=True)
@@ -492,7 +496,10 @@ def touch_by_hands(trace: list[tuple[float, float]], before: float,
     (pressing, lifting one partly) while the other moved the episode's whole net change?
     A touch moves the weight by a fraction of a unit (at most `touch_max` of one) and
     back, inside its own hand's break; the other hand's change is a ramp inside its
-    break. Returns the index of the touching hand when a touch and the net change explain
+    break. Either hand may be the touch (one the split gave at most `touch_counted`
+    units): the split gives a touch one unit against the net change, or, when the
+    touch's break ends last or starts first, the net change and one more (the picker
+    then the unit against it). Returns the index of the touching hand when a touch and the net change explain
     the samples far better than the counted pair (the best of each: at most `better` of
     the pair's residual; a real pair the touch fits nearly as well stays a pair), else
     None."""
@@ -507,8 +514,8 @@ def touch_by_hands(trace: list[tuple[float, float]], before: float,
     net = counted[0] + counted[1]
     best: tuple[float, int] | None = None
     for toucher, other in ((0, r2), (1, r1)):
-        if (counted[toucher] > 0) == (net > 0) or abs(abs(counted[toucher]) - unit) > unit / 2:
-            continue  # a touch is the hand given one unit against the net change
+        if abs(counted[toucher]) > s.touch_counted * unit:
+            continue  # a hand given three units or more moved items
         a, b = hands[toucher]
         a, b = max(a, float(t[0])), min(b, float(t[-1]))
         shapes = _touches(t, a, b, period, s.touch_points)
