@@ -123,6 +123,31 @@ def test_a_walker_lost_for_a_moment_keeps_its_track_when_looked_for_further_on()
     assert len(_lost_walker(TrackParams(jump_per_s=1.0))) == 1
 
 
+def _neighbour_steps_in(params: TrackParams) -> tuple[int, int]:
+    """A face standing still (2 px of jitter) for a second; then, in the next frame, it is
+    hidden and a neighbour's face shows 0.9 box sizes beside it. (the standing id, the id
+    the neighbour's face gets)"""
+    tr = Tracker(params)
+    for k in range(10):
+        (t,), _ = tr.update([_det(100 + 2 * (k % 2))], 0.1 * k)
+    (n,), _ = tr.update([_det(136)], 1.0)
+    return t.id, n.id
+
+
+def test_a_standing_track_does_not_jump_to_a_neighbour_with_standing_jump() -> None:
+    mine, theirs = _neighbour_steps_in(TrackParams())
+    assert mine == theirs  # by default the neighbour takes the hidden person's track
+    mine, theirs = _neighbour_steps_in(TrackParams(standing_jump=0.4))
+    assert mine != theirs
+    # a walker (2 box sizes a second, 0.2 a frame) is not standing: the gate leaves it be
+    ids = set()
+    tr = Tracker(TrackParams(standing_jump=0.1))
+    for k in range(10):
+        seen, _ = tr.update([_det(10 + 8 * k)], 0.1 * k)
+        ids |= {t.id for t in seen}
+    assert len(ids) == 1
+
+
 def test_the_predicted_box_never_outruns_max_speed() -> None:
     tr = Tracker(TrackParams(velocity=True, max_speed=1.0))
     tr.update([_det(10)], 0.0)

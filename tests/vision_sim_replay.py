@@ -103,7 +103,8 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
                         min_score=v.attention_min_score),
         track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
                           v.track_jump_per_s, v.track_velocity,
-                          appearance=v.track_appearance),
+                          appearance=v.track_appearance,
+                          standing_jump=v.track_standing_jump),
         zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
 
 

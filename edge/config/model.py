@@ -534,6 +534,11 @@ class Vision:
         "a track unseen for a moment is continued only by a face whose clothes' colours "
         "(a histogram below the face, never stored) are at most this far from its own "
         "(Bhattacharyya distance; 0: not used)", 0.6, range=(0.0, 1.0), unit="a distance")
+    track_standing_jump: float = key(
+        "a standing person's track (slower than half a box size a second) followed frame to "
+        "frame is continued only by a face at most this far from it (a neighbour stepping "
+        "next to a person hidden for a frame; 0: off)", 0.0, range=(0.0, 10.0),
+        unit="box sizes")
     zoom: float = key(
         "small far faces: detect again on a band of the frame enlarged this many times (the "
         "model's cost grows by zoom^2 x the band's share of the frame; 1: off)", 2.0,

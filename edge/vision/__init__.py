@@ -40,7 +40,8 @@ def build(config: Config) -> list[Processor]:
                        min_score=v.attention_min_score),
         track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
                           v.track_jump_per_s, v.track_velocity,
-                          appearance=v.track_appearance),
+                          appearance=v.track_appearance,
+                          standing_jump=v.track_standing_jump),
         zoom=ZoomParams(v.zoom, (v.zoom_band_top, v.zoom_band_bottom)),
         refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
     debug = DebugFrames(Path(v.debug_dir)) if v.debug_dir and config.privacy.store_frames \

@@ -20,6 +20,13 @@ gap, not followed frame to frame) is continued only by a detection whose clothes
 alike (`edge.vision.appearance`: the colour histogram below the face within `appearance`
 Bhattacharyya distance of the track's running one): in a queue the next shopper stepping
 into the spot of the one who just left starts a track of their own.
+
+With `standing_jump` on, a standing track (its centre's smoothed speed under
+`standing_speed` box sizes a second) followed frame to frame is continued only by a face at
+most `standing_jump` box sizes from it: when a standing person's face is hidden for a frame
+(someone walking in front), a neighbour's face beside it otherwise takes the track (the
+clothes cue is no help there: it is checked only after a gap, and neighbours often look
+alike to it). The velocity is measured whatever `velocity` says; only the prediction uses it.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ class TrackParams:
     appearance: float = 0.6  # max clothes-colour distance to re-find a track (0: not used)
     appearance_after_s: float = 0.3  # ... once unseen this long (followed: not checked)
     appearance_weight: float = 0.2  # weight of the newest histogram in the track's
+    standing_jump: float = 0.0  # a standing track followed frame to frame moves at most this
+    standing_speed: float = 0.5  # box sizes a second: a track slower than this is standing
 
     @property
     def uses_appearance(self) -> bool:
@@ -83,7 +92,7 @@ class Track:
     def moved(self, box: Box, t: float, p: TrackParams) -> None:
         """Matched to `box` at `t`: update the velocity, the box and the times."""
         dt = t - self.last_t
-        if p.velocity and dt > 0:
+        if dt > 0:
             a = p.smoothing if self.hits > 1 else 1.0
             vx = (box.x1 + box.x2 - self.box.x1 - self.box.x2) / 2 / dt
             vy = (box.y1 + box.y2 - self.box.y1 - self.box.y2) / 2 / dt
@@ -93,10 +102,12 @@ class Track:
 
 
 def _costs(tracks: list[Box], dets: list[Box], p: TrackParams,
-           unseen: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
+           unseen: npt.NDArray[np.float64] | None = None,
+           standing: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.float64]:
     """`_cost` for every (track, detection) pair at once (one numpy pass, no per-pair Python
     calls): a tracks x detections matrix. `unseen`: seconds since each track was last
-    matched (the jump allowed grows by `jump_per_s` a second)."""
+    matched (the jump allowed grows by `jump_per_s` a second); `standing`: the tracks held
+    to `standing_jump`."""
     a = np.array([(b.x1, b.y1, b.x2, b.y2) for b in tracks], dtype=np.float64)
     b = np.array([(d.x1, d.y1, d.x2, d.y2) for d in dets], dtype=np.float64)
     aw, ah = np.maximum(0.0, a[:, 2] - a[:, 0]), np.maximum(0.0, a[:, 3] - a[:, 1])
@@ -111,7 +122,10 @@ def _costs(tracks: list[Box], dets: list[Box], p: TrackParams,
                     (a[:, None, 1] + a[:, None, 3] - b[None, :, 1] - b[None, :, 3]) / 2) / size
     jump = p.max_jump if unseen is None else (p.max_jump + p.jump_per_s * unseen)[:, None]
     far = np.where(dist <= jump, 1.0 + dist, INFEASIBLE)
-    return np.where(iou >= p.min_iou, 1.0 - iou, far)
+    cost = np.where(iou >= p.min_iou, 1.0 - iou, far)
+    if standing is not None and p.standing_jump > 0:
+        cost[standing[:, None] & (dist > p.standing_jump)] = INFEASIBLE
+    return cost
 
 
 def _cost(track: Box, det: Box, p: TrackParams) -> float:
@@ -161,8 +175,14 @@ class Tracker:
             tr.detection = None
         if live and detections:
             unseen = np.array([max(0.0, t - tr.last_t) for tr in live])
+            # standing tracks followed frame to frame (standing_jump; velocity in px/s)
+            standing = np.array([
+                tr.hits >= 3 and t - tr.last_t <= p.appearance_after_s
+                and math.hypot(tr.vx, tr.vy) < p.standing_speed * max(tr.box.width,
+                                                                      tr.box.height, 1.0)
+                for tr in live])
             cost = _costs([tr.predicted(t, p) for tr in live], [d.box for d in detections], p,
-                          unseen)
+                          unseen, standing)
             if looks is not None:
                 _unlike(cost, live, looks, unseen > p.appearance_after_s, p.appearance)
             rows, cols = linear_sum_assignment(cost)
