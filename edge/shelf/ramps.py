@@ -500,9 +500,9 @@ def touch_by_hands(trace: list[tuple[float, float]], before: float,
     units): the split gives a touch one unit against the net change, or, when the
     touch's break ends last or starts first, the net change and one more (the picker
     then the unit against it). Returns the index of the touching hand when a touch and
-    the net change explain the samples far better than the counted pair (the best of each: at most `better` of
-    the pair's residual; a real pair the touch fits nearly as well stays a pair), else
-    None."""
+    the net change explain the samples far better than the counted pair (the best of
+    each: at most `better` of the pair's residual; a real pair the touch fits nearly as
+    well stays a pair), else None."""
     s = settings or RampSettings()
     if len(hands) != 2 or len(trace) < 8 or unit <= 0:
         return None
