@@ -26,7 +26,7 @@ With `standing_jump` on, a standing track (its centre's smoothed speed under
 most `standing_jump` box sizes from it: when a standing person's face is hidden for a frame
 (someone walking in front), a neighbour's face beside it otherwise takes the track (the
 clothes cue is no help there: it is checked only after a gap, and neighbours often look
-alike to it). The velocity is measured whatever `velocity` says; only the prediction uses it.
+alike to it). The velocity is measured when either needs it; only `velocity` predicts with it.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class Track:
     def moved(self, box: Box, t: float, p: TrackParams) -> None:
         """Matched to `box` at `t`: update the velocity, the box and the times."""
         dt = t - self.last_t
-        if dt > 0:
+        if (p.velocity or p.standing_jump > 0) and dt > 0:
             a = p.smoothing if self.hits > 1 else 1.0
             vx = (box.x1 + box.x2 - self.box.x1 - self.box.x2) / 2 / dt
             vy = (box.y1 + box.y2 - self.box.y1 - self.box.y2) / 2 / dt
@@ -123,7 +123,7 @@ def _costs(tracks: list[Box], dets: list[Box], p: TrackParams,
     jump = p.max_jump if unseen is None else (p.max_jump + p.jump_per_s * unseen)[:, None]
     far = np.where(dist <= jump, 1.0 + dist, INFEASIBLE)
     cost = np.where(iou >= p.min_iou, 1.0 - iou, far)
-    if standing is not None and p.standing_jump > 0:
+    if standing is not None:
         cost[standing[:, None] & (dist > p.standing_jump)] = INFEASIBLE
     return cost
 
@@ -180,7 +180,7 @@ class Tracker:
                 tr.hits >= 3 and t - tr.last_t <= p.appearance_after_s
                 and math.hypot(tr.vx, tr.vy) < p.standing_speed * max(tr.box.width,
                                                                       tr.box.height, 1.0)
-                for tr in live])
+                for tr in live]) if p.standing_jump > 0 else None
             cost = _costs([tr.predicted(t, p) for tr in live], [d.box for d in detections], p,
                           unseen, standing)
             if looks is not None:
