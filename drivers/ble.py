@@ -356,6 +356,12 @@ class BleScanner:
         with contextlib.suppress(Exception):
             await self.stop()
 
+    @property
+    def taken(self) -> int:
+        """The good adverts queued for `read()` so far (those the full queue dropped are not
+        counted): what a source reading this scanner has handed on once it has caught up."""
+        return self.adverts - self.overflow
+
     def counters(self) -> dict[str, int]:
         counters = {"bad_adverts": self.bad, **{k: v for k, v in self.counts.items() if v}}
         if self.overflow:

@@ -18,6 +18,7 @@ from edge.processing.bus import ReadingBus
 if TYPE_CHECKING:
     from bleak.backends.scanner import BaseBleakScanner
 
+    from drivers.ble import BleScanner
     from drivers.camera import CaptureSource, FrameGate
     from drivers.readings import Reading
     from edge.backoff import Backoff
@@ -40,6 +41,9 @@ class SimHooks:
 
     ble_backend: BleBackendFactory | None = None
     """bleak backend for a BLE receiver, instead of the platform's (BlueZ)."""
+    ble_scanner_made: Callable[[str, BleScanner], None] | None = None
+    """Called with (receiver id, scanner) when a BLE source makes its scanner, so the
+    simulator can wait until the source has handed on every advert the scanner took."""
     capture_opened: Callable[[str, CaptureSource], None] | None = None
     """Called with (camera id, capture) when a camera source opens its capture, so the
     simulator can wait for the reader to catch up with its clock."""

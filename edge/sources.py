@@ -189,11 +189,14 @@ def ble_source(receiver: BleReceiver, services: Services) -> SensorSource[BleAdv
     def make(ctx: ComponentContext) -> Driver[BleAdvert]:
         factory = services.hooks.ble_backend
         backend, kwargs = (None, {}) if factory is None else factory(receiver)
-        return BleScanner(receiver.id, now=ctx.clock.now, adapter=receiver.adapter,
-                          backend=backend, backend_kwargs=kwargs,
-                          address_key=services.address_key,
-                          scanning=ScanMode(receiver.scanning),
-                          stale_s=services.config.ble.stale_s)
+        scanner = BleScanner(receiver.id, now=ctx.clock.now, adapter=receiver.adapter,
+                             backend=backend, backend_kwargs=kwargs,
+                             address_key=services.address_key,
+                             scanning=ScanMode(receiver.scanning),
+                             stale_s=services.config.ble.stale_s)
+        if services.hooks.ble_scanner_made is not None:
+            services.hooks.ble_scanner_made(receiver.id, scanner)
+        return scanner
 
     return SensorSource(SensorKind.BLE, receiver.id, make)
 

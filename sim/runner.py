@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.app_beacon import AppKeyRing
+from drivers.ble import BleScanner
 from drivers.camera import CaptureSource
 from drivers.readings import RECORDABLE
 from edge import __version__
@@ -180,11 +181,26 @@ class Simulation:
         self._interest_i = 0
         self.interests_sent: dict[str, int] = {}  # outcome -> lists the cloud pushed
         self.captures: dict[str, CaptureSource] = {}
+        self.scanners: dict[str, tuple[BleScanner, int]] = {}  # receiver -> scanner, base
+        self.daemon: Daemon | None = None
         # with the vision processor on, every frame is analysed before the clock moves on
         self.lockstep = FrameLockstep() if self.opts.vision else None
         self.screens: SimScreens | None = None
         self.unacked_plays = 0  # proof of play the daemon had not acknowledged at the end
         self.screen_counters: dict[str, dict[str, int]] = {}
+
+    def _ble_scanner_made(self, receiver: str, scanner: BleScanner) -> None:
+        """SimHooks.ble_scanner_made: keep the scanner to wait for its source in `_drain`,
+        counting what the source hands on from here."""
+        handed = 0 if self.daemon is None else self._handed(self.daemon, f"ble:{receiver}")
+        self.scanners[receiver] = (scanner, handed)
+
+    def _ble_behind(self, daemon: Daemon) -> bool:
+        """Some BLE source has not yet handed on every advert its scanner took. The adverts of
+        a tick reach the scanners at once, but each source reads its own on its own task; one
+        that lags would let the presence tracker tick before adverts stamped earlier."""
+        return any(self._handed(daemon, f"ble:{rx}") - base < scanner.taken
+                   for rx, (scanner, base) in self.scanners.items())
 
     def _capture_opened(self, camera: str, capture: CaptureSource) -> None:
         """SimHooks.capture_opened: keep the capture to wait for it in `_drain`."""
@@ -293,11 +309,13 @@ class Simulation:
         config = sim_config(w, self.out, broker_port, broker_host, vision=self.opts.vision)
         clock = ManualClock(w.start_epoch)
         lockstep = self.lockstep
-        hooks = SimHooks(ble_backend=self.hub.factory, capture_opened=self._capture_opened,
+        hooks = SimHooks(ble_backend=self.hub.factory, ble_scanner_made=self._ble_scanner_made,
+                         capture_opened=self._capture_opened,
                          frame_gate=lockstep,
                          reading_handled=lockstep.handled if lockstep is not None else None)
         daemon = Daemon(config, clock=clock, hooks=hooks, processors=opts.processors,
                         command_handlers=dict(opts.command_handlers), status_every_s=1.0)
+        self.daemon = daemon
         stop = asyncio.Event()
         abort = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -454,6 +472,8 @@ class Simulation:
             for cam_id, capture in self.captures.items():
                 if sensors.online(f"camera:{cam_id}") and not capture.caught_up(now):
                     ok = False
+            if self._ble_behind(daemon):
+                ok = False
             if ok:
                 return
             if time.monotonic() > deadline:
@@ -466,11 +486,14 @@ class Simulation:
             await asyncio.sleep(0.0005)
 
     @staticmethod
-    def _handed_over(daemon: Daemon, shelf_id: str) -> int:
+    def _handed(daemon: Daemon, source: str) -> int:
+        """The readings a source (`kind:sensor`) has handed to the daemon so far."""
+        state = daemon.supervisor.states.get(source)
+        return 0 if state is None else state.readings.get(source, 0)
+
+    def _handed_over(self, daemon: Daemon, shelf_id: str) -> int:
         """The readings the shelf's reader has stamped and handed to the daemon so far."""
-        name = f"shelf:{shelf_id}"
-        state = daemon.supervisor.states.get(name)
-        return 0 if state is None else state.readings.get(name, 0)
+        return self._handed(daemon, f"shelf:{shelf_id}")
 
     def _rebase(self, daemon: Daemon, shelf_id: str, port: PtyPort) -> None:
         """Count the shelf's reader as caught up with its port as of now."""
