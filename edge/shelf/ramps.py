@@ -596,8 +596,7 @@ def touch_among_hands(trace: list[tuple[float, float]], before: float, after: fl
         if not ss.size:
             continue
         others = np.delete(basis, i, axis=0)
-        grams = np.linalg.lstsq(others.T, y, rcond=None)[0]
-        touch = np.zeros_like(y)
+        grams = np.asarray(np.linalg.lstsq(others.T, y, rcond=None)[0], dtype=np.float64)
         for _ in range(2):  # the others' counts, then the touch on what they leave
             new = _whole_counts(grams, unit, n_total)
             moved = int(np.count_nonzero(new))
@@ -608,7 +607,8 @@ def touch_among_hands(trace: list[tuple[float, float]], before: float, after: fl
             rss = float(rest @ rest) - 2 * depth * dot + depth * depth * ss
             j = int(np.argmin(rss))
             touch = depth[j] * shapes[j]
-            grams = np.linalg.lstsq(others.T, y - touch, rcond=None)[0]
+            grams = np.asarray(np.linalg.lstsq(others.T, y - touch, rcond=None)[0],
+                               dtype=np.float64)
         r = float(rss[j])
         if best is None or r < best[0]:
             full = [int(v) for v in np.insert(new, i, 0.0)]
