@@ -42,7 +42,9 @@ class RampSettings:
     # down to this share, a pick and a return at once in one lane all the same when no
     # touch explains the samples to within `fit_within` noise variances a sample (in,
     # held, out: a hand at rest holds; two hands' overlapping ramps bend where one ends)
+    # and the two unit ramps leave at most `shaped_better` of the best touch's residual
     turn_shaped: float = 0.25
+    shaped_better: float = 0.25
     most: int = 4  # two hands move at most this many units together (more: staff)
     grid: int = 2  # coarse search points per sample period
     fine: int = 64  # refinement down to this fraction of a sample period
@@ -282,10 +284,17 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
             if best is None or rss2 < best[0]:
                 best = (rss2, Ramp(grams[0], float(ends[0]), float(ends[1])),
                         Ramp(grams[1], float(ends[2]), float(ends[3])))
-    if best is None or (shaped and _touch_rss(t, y, lo, hi, period, s.touch_max * unit, s)
-                        <= s.fit_within * y.size * sigma ** 2):
+    if best is None or (shaped and not _no_touch(best[0], _touch_rss(
+            t, y, lo, hi, period, s.touch_max * unit, s), y.size * sigma ** 2, s)):
         return Fit(rss1, rss1, n, sigma, None, slope)
     return Fit(rss1, best[0], n, sigma, (best[1], best[2]), slope)
+
+
+def _no_touch(two: float, touch: float, noise: float, s: RampSettings) -> bool:
+    """Two unit ramps leaving `two`, the best touch `touch` (grams squared): no touch
+    explains the samples (it leaves more than `fit_within` times the `noise`) and the two
+    ramps do far better (at most `shaped_better` of the touch's residual)."""
+    return touch > s.fit_within * noise and two <= s.shaped_better * touch
 
 
 class _TouchCost:
