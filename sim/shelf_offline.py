@@ -175,7 +175,8 @@ def detector_settings(items: list[str]) -> DetectorSettings | None:
     if not items:
         return None
     base = DetectorSettings()
-    known = {f.name: type(getattr(base, f.name)) for f in fields(base)}
+    known = {f.name: type(getattr(base, f.name)) for f in fields(base) if f.name != "ramps"}
+    known |= {f"ramps.{f.name}": type(getattr(base.ramps, f.name)) for f in fields(base.ramps)}
     values: dict[str, Any] = {}
     for item in items:
         key, eq, text = item.partition("=")
@@ -185,7 +186,9 @@ def detector_settings(items: list[str]) -> DetectorSettings | None:
             values[key] = known[key](text)
         except ValueError:
             raise ValueError(f"{item!r}: not a {known[key].__name__}") from None
-    return replace(base, **values)
+    ramps = {k.removeprefix("ramps."): values.pop(k) for k in list(values)
+             if k.startswith("ramps.")}
+    return replace(base, ramps=replace(base.ramps, **ramps), **values)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     metavar="KEY=VALUE", help="a world parameter, as `omo-edge sim --set`")
     ap.add_argument("--detector", action="append", default=[], metavar="KEY=VALUE",
-                    help="a detector setting (edge.shelf.detector.DetectorSettings)")
+                    help="a detector setting (edge.shelf.detector.DetectorSettings; "
+                    "ramps.KEY: edge.shelf.ramps.RampSettings)")
     ap.add_argument("--json", action="store_true", help="one JSON line per run, then summary")
     ap.add_argument("--reader-tick", type=float, default=0.0, metavar="S",
                     help="date each line at the end of its S-second tick, as the full path's "

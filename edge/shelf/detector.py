@@ -26,6 +26,7 @@ from edge.shelf.ramps import (
     cancel_by_hands,
     ends_by_hands,
     mixed_by_hands,
+    touch_among_hands,
     touch_by_hands,
 )
 from edge.shelf.ramps import split as split_ramps
@@ -453,6 +454,13 @@ class PlateDetector:
                                      hands, self.unit, self.s.ramps)
             if toucher is not None:
                 counts[toucher], counts[1 - toucher] = 0, n_total
+                self.touched = True
+        if k >= 3 and max(counts) > 0 > min(counts):
+            # three hands or more, a pick and a return: or a hand resting on the items?
+            among = touch_among_hands(trace, self.before, level, self.unit, hands, counts,
+                                      self.s.ramps)
+            if among is not None:
+                counts = among[1]
                 self.touched = True
         self.idle_hands = [h for c, h in zip(counts, hands, strict=True) if not c]
         spare = (total - n_total) * self.unit / max(1, sum(1 for c in counts if c))

@@ -537,3 +537,82 @@ def touch_by_hands(trace: list[tuple[float, float]], before: float,
     if best is None or best[0] > s.better * pair:
         return None
     return best[1]
+
+
+def _break_ramps(t: Array, hands: list[tuple[float, float]]) -> Array:
+    """Each hand's change as a unit ramp over its whole beam break (rows: hands)."""
+    return _ramps(t, np.array([a for a, _ in hands]), np.array([b for _, b in hands]))
+
+
+def _whole_counts(fit: Array, unit: float, n_total: int) -> Array:
+    """The whole counts nearest the fitted grams that add up to `n_total` (the count
+    furthest from its fit nudged first, as the beam split does)."""
+    units = fit / unit
+    counts = np.round(units)
+    while int(counts.sum()) != n_total:
+        step = 1 if counts.sum() < n_total else -1
+        i = int(np.argmax(step * (units - counts)))
+        counts[i] += step
+    return counts
+
+
+def touch_among_hands(trace: list[tuple[float, float]], before: float, after: float,
+                      unit: float, hands: list[tuple[float, float]], counts: list[int],
+                      settings: RampSettings | None = None) -> tuple[int, list[int]] | None:
+    """Three hands or more in one episode whose beam split gave them counts both ways (a
+    pick and a return): or one of them a hand resting on the items (pressing, lifting one
+    partly) while the others moved the whole change? As `touch_by_hands` for two, with
+    each other hand's change a ramp over its whole break: the toucher (given at most
+    `touch_counted` units) moves the weight away by at most `touch_max` of a unit and
+    back inside its break, the others' counts are refitted without it. Returns the
+    touching hand's index and the new counts when that explains the samples far better
+    than the counted split (at most `better` of its residual), else None."""
+    s = settings or RampSettings()
+    k = len(hands)
+    if k < 3 or len(trace) < 8 or unit <= 0:
+        return None
+    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
+    y = np.array([p[1] for p in trace], dtype=np.float64) - before
+    period = float(np.median(np.diff(t)))
+    if period <= 0:
+        return None
+    basis = _break_ramps(t, hands)  # (hands, samples)
+    total = after - before
+    n_total = round(total / unit)
+    c = np.array(counts, dtype=np.float64)
+    spare = (total - n_total * unit) / max(1, int(np.count_nonzero(c)))
+    counted = y - (c * unit + np.where(c != 0, spare, 0.0)) @ basis
+    rss_counted = float(counted @ counted)
+    best: tuple[float, int, list[int]] | None = None
+    for i in range(k):
+        if not counts[i] or abs(counts[i]) > s.touch_counted:
+            continue
+        a, b = max(hands[i][0], float(t[0])), min(hands[i][1], float(t[-1]))
+        if b - a < period:
+            continue
+        shapes = _touches(t, a, b, period, s.touch_points)
+        ss = np.einsum("ij,ij->i", shapes, shapes) if shapes.size else np.zeros(0)
+        shapes, ss = shapes[ss > 1e-9], ss[ss > 1e-9]
+        if not ss.size:
+            continue
+        others = np.delete(basis, i, axis=0)
+        grams = np.asarray(np.linalg.lstsq(others.T, y, rcond=None)[0], dtype=np.float64)
+        for _ in range(2):  # the others' counts, then the touch on what they leave
+            new = _whole_counts(grams, unit, n_total)
+            moved = int(np.count_nonzero(new))
+            rest = y - (new * unit + np.where(new != 0, (total - n_total * unit)
+                                               / max(1, moved), 0.0)) @ others
+            dot = shapes @ rest
+            depth = np.clip(dot / ss, -s.touch_max * unit, s.touch_max * unit)
+            rss = float(rest @ rest) - 2 * depth * dot + depth * depth * ss
+            j = int(np.argmin(rss))
+            touch = depth[j] * shapes[j]
+            grams = np.asarray(np.linalg.lstsq(others.T, y - touch, rcond=None)[0],
+                               dtype=np.float64)
+        r = float(rss[j])
+        if best is None or r < best[0]:
+            full = [int(v) for v in np.insert(new, i, 0.0)]
+            best = (r, i, full)
+    if best is None or best[0] > s.better * rss_counted:
+        return None
+    return best[1], best[2]
