@@ -101,6 +101,34 @@ def test_followed_frame_to_frame_the_look_is_not_checked() -> None:
     assert set(_track_ids(TrackParams(appearance=0.5), steps)) == {1}
 
 
+def _lost_walker(bgr_after: tuple[int, int, int]) -> list[int]:
+    """A walker in red going right 0.5 box sizes a frame, missed for a frame (0.2 s unseen,
+    under `appearance_after_s`), then a face 1.3 box sizes on in `bgr_after` clothes: beyond
+    `max_jump` 1, within it plus `jump_per_s` 2 x 0.2 s. The ids of the track holding each
+    detection."""
+    tr = Tracker(TrackParams(appearance=0.5, jump_per_s=2.0))
+    ids: list[int] = []
+    for k in range(12):
+        if k == 6:
+            tr.update([], 0.1 * k)
+            continue
+        x = 100 + 20 * k if k < 6 else 200 + 52 + 20 * (k - 7)
+        box = Box(x, 100, x + 40, 140)
+        look = describe(_frame((box, RED if k < 6 else bgr_after)), box)
+        seen, _ = tr.update([_det(box)], 0.1 * k, [look])
+        ids.append(seen[0].id)
+    return ids
+
+
+def test_a_jump_grown_by_the_time_unseen_needs_the_clothes_to_agree() -> None:
+    """`jump_per_s` lets a walker lost for a frame or two keep its track further on; a face
+    there in other clothes (a neighbour) is not them, however short the gap (the clothes
+    are otherwise checked only after `appearance_after_s`)."""
+    assert set(_lost_walker(RED)) == {1}
+    ids = _lost_walker(BLUE)
+    assert ids[:6] == [1] * 6 and set(ids[6:]) == {2}
+
+
 def test_appearances_must_match_the_detections() -> None:
     with pytest.raises(ValueError, match="one appearance per detection"):
         Tracker(TrackParams(appearance=0.5)).update([_det(FACE)], 0.0, [])

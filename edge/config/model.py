@@ -526,7 +526,9 @@ class Vision:
         1.0, range=(0.0, 10.0), unit="box sizes")
     track_jump_per_s: float = key(
         "... plus this many box sizes per second the track has been unseen (a walker the "
-        "detector lost for a moment is further on)", 0.0, range=(0.0, 20.0),
+        "detector lost for a moment is further on; with track_appearance on, a jump only "
+        "this allows needs the clothes to look alike, however short the gap)", 0.0,
+        range=(0.0, 20.0),
         unit="box sizes a second")
     track_velocity: bool = key(
         "look for an unseen track where its smoothed velocity takes it", False)

@@ -13,7 +13,9 @@ velocity (`velocity` on: the centre's speed, smoothed over its matches, at most
 `max_speed` box sizes a second) for the time it has been unseen, and the distance it may
 have jumped grows by `jump_per_s` box sizes a second unseen (a walker the detector loses
 for half a second is further on than one frame's jump, and without this came back as a
-new track: one person counted twice).
+new track: one person counted twice). With `appearance` on, a pair only that growth makes
+feasible (further than `max_jump`) needs the clothes cue's agreement even after a gap too
+short for the usual check: a neighbour's face there is not the walker.
 
 With `appearance` on, a track unseen for more than `appearance_after_s` (re-found after a
 gap, not followed frame to frame) is continued only by a detection whose clothes look
@@ -151,6 +153,21 @@ def _unlike(cost: npt.NDArray[np.float64], live: list[Track], looks: list[Histog
                 cost[r, c] = INFEASIBLE
 
 
+def _unlike_grown(cost: npt.NDArray[np.float64], live: list[Track],
+                  looks: list[Histogram | None], detections: list[Detection],
+                  p: TrackParams) -> None:
+    """Make infeasible, in place, the pairs only `jump_per_s` made feasible (further than
+    `max_jump` box sizes) whose appearances (both known) are further apart than
+    `appearance`: a longer jump needs the clothes cue's agreement, however short the gap
+    (a walker lost for a frame or two is further on; a neighbour's face there is not them)."""
+    base = _costs([tr.box for tr in live], [d.box for d in detections], p)
+    grown = np.argwhere((base >= INFEASIBLE) & (cost < INFEASIBLE))
+    for r, c in grown.tolist():
+        mine, look = live[r].look, looks[c]
+        if mine is not None and look is not None and distance(mine, look) > p.appearance:
+            cost[r, c] = INFEASIBLE
+
+
 class Tracker:
     def __init__(self, params: TrackParams | None = None) -> None:
         self.params = params or TrackParams()
@@ -185,6 +202,8 @@ class Tracker:
                           unseen, standing)
             if looks is not None:
                 _unlike(cost, live, looks, unseen > p.appearance_after_s, p.appearance)
+                if p.jump_per_s > 0:
+                    _unlike_grown(cost, live, looks, detections, p)
             rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
                 if cost[r, c] >= INFEASIBLE:
