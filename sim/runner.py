@@ -642,7 +642,8 @@ class Simulation:
         finally:
             el.close()
         truth = Truth(self.world.truth)
-        metrics = score(truth, events)
+        metrics = score(truth, events, switched_off={} if self.opts.vision else {
+            "vision": "run with --vision to analyse the simulated cameras"})
         by_type: dict[str, int] = {}
         for e in events:
             by_type[e["type"]] = by_type.get(e["type"], 0) + 1

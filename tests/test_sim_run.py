@@ -49,6 +49,9 @@ def test_streams_reach_the_daemon_through_the_drivers(tmp_path: Path) -> None:
     for name, m in res.report["metrics"].items():
         assert m["scored"] == bool(logged & set(m["needs"])), name
         assert ("value" in m) if m["scored"] else m["reason"]
+    # the cameras are not analysed without --vision: the report says how to turn them on
+    vision = res.report["metrics"]["opportunities_to_see_error"]
+    assert not vision["scored"] and "run with --vision" in vision["reason"]
     snap = res.snapshots[-1]
     assert snap.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     status = read_status(tmp_path / "state")

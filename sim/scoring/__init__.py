@@ -11,7 +11,7 @@ correlation, "lower" for errors); every number in a metric's value shares that d
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -98,8 +98,11 @@ def load_parts() -> Registry:
     return REGISTRY
 
 
-def score(truth: Truth, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every registered metric: scored (value, details, how) or not scored (reason)."""
+def score(truth: Truth, events: list[dict[str, Any]], *,
+          switched_off: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every registered metric: scored (value, details, how) or not scored (reason).
+    `switched_off` maps a part the run did not turn on to how to turn it on; its metrics
+    without events say so instead of calling the part unbuilt."""
     registry = load_parts()
     views = event_views(events, truth.start_epoch)
     present = {v.type for v in views}
@@ -108,9 +111,11 @@ def score(truth: Truth, events: list[dict[str, Any]]) -> dict[str, Any]:
         s = registry.scorers[name]
         base = {"part": s.part, "needs": list(s.needs), "how": s.how, "better": s.better}
         if not present.intersection(s.needs):
+            off = (switched_off or {}).get(s.part)
+            why = (f"the {s.part} part was off in this run ({off})" if off else
+                   f"the {s.part} part is not built or not producing yet")
             out[name] = {**base, "scored": False, "reason": (
-                f"no {' or '.join(s.needs)} events in the log: the {s.part} part is not "
-                "built or not producing yet")}
+                f"no {' or '.join(s.needs)} events in the log: {why}")}
             continue
         out[name] = {**base, "scored": True, **s.fn(truth, views)}
     return out
