@@ -114,7 +114,7 @@ def test_a_pick_of_two_and_a_return_at_once_are_told_apart_by_the_turn() -> None
     assert split(trace((6.0, 7.5, -UNIT)), 5000.0, 5000.0 - UNIT, UNIT, mixed=True) is None
 
 
-def test_a_cancelling_excursion_in_one_lane_is_a_pick_and_a_return_only_when_deep() -> None:
+def test_a_cancelling_excursion_in_one_lane_is_a_pick_and_a_return_when_deep_or_no_touch() -> None:
     # a pick and a return one after the other, overlapping a little: the weight goes most
     # of a unit away and comes back
     samples = trace((6.0, 7.25, -UNIT), (7.2, 8.2, UNIT))
@@ -122,12 +122,18 @@ def test_a_cancelling_excursion_in_one_lane_is_a_pick_and_a_return_only_when_dee
     assert ramps is not None
     assert [round(r.grams / UNIT) for r in ramps] == [-1, 1]
     # a slow pick and a quick return overlapping: the weight moves less than half a unit
-    # away and comes back, as a hand resting on the items does (far more often): no split
+    # away and comes back, as a hand resting on the items does (far more often); but it
+    # dips first and bends where the return ends, which no touch (in, held, out) does
     samples = trace((6.0, 8.25, -UNIT), (6.3, 7.15, UNIT))
     assert max(abs(g - 5000.0) for _, g in samples) < 0.5 * UNIT
+    ramps = split(samples, 5000.0, 5000.0, UNIT, cancel=True)
+    assert ramps is not None
+    assert [round(r.grams / UNIT) for r in ramps] == [1, -1]
+    assert split(samples, 5000.0, 5000.0, UNIT, RampSettings(turn_shaped=0.75),
+                 cancel=True) is None
+    # a touch as deep (0.45 of a unit, in, held 1 s, out): no split
+    samples = trace((6.0, 6.4, 0.45 * UNIT), (7.4, 7.8, -0.45 * UNIT))
     assert split(samples, 5000.0, 5000.0, UNIT, cancel=True) is None
-    assert split(samples, 5000.0, 5000.0, UNIT, RampSettings(turn_one_lane=0.25),
-                 cancel=True) is not None
 
 
 def test_a_hand_resting_on_the_items_is_no_pair_of_unit_ramps() -> None:

@@ -14,6 +14,7 @@ a few milliseconds; the per-sample path never does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,12 @@ class RampSettings:
     # other explanation, far more common, is one hand resting on the items, pressing or
     # lifting one partly; only an excursion of most of a unit is taken for two hands
     turn_one_lane: float = 0.75
+    # down to this share, a pick and a return at once in one lane all the same when no
+    # touch explains the samples to within `fit_within` noise variances a sample (in,
+    # held, out: a hand at rest holds; two hands' overlapping ramps bend where one ends)
+    # and the two unit ramps leave at most `shaped_better` of the best touch's residual
+    turn_shaped: float = 0.25
+    shaped_better: float = 0.25
     most: int = 4  # two hands move at most this many units together (more: staff)
     grid: int = 2  # coarse search points per sample period
     fine: int = 64  # refinement down to this fraction of a sample period
@@ -93,8 +100,8 @@ def _one(t: Array, y: Array, total: float, p: Array) -> Array:
     return out
 
 
-def _refine(best: Array, lo: float, hi: float, step: float, last: float, cost: _Cost
-            ) -> Array:
+def _refine(best: Array, lo: float, hi: float, step: float, last: float,
+            cost: Callable[[Array], Array]) -> Array:
     """A pattern search from `best`: every move of the ends by -step, 0 or +step at once
     (diagonals too: a steep ramp's ends must move together), kept in order and inside
     [lo, hi]; the step halves when no move helps, down to `last`."""
@@ -210,12 +217,14 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
     margin = 3 * s.noise_floor_g
     count = round(total / unit)
     turned = cancel or mixed
+    shaped = False  # `turn_shaped`: no touch may explain the samples
     if turned:
         if mixed and not count:
             return None
         turn = _turn(y, 0.0 if cancel else total)
         least = s.turn_one_lane if cancel else s.turn
-        if turn < max(least * unit, s.excursion * margin / 3):
+        shaped = cancel and min(s.turn_shaped, least) * unit <= turn < least * unit
+        if turn < max(least * unit, s.excursion * margin / 3) and not shaped:
             return None  # short of a quarter unit: a leaning hand, or the noise
         moving = np.nonzero((np.abs(y) > margin) & (np.abs(y - total) > margin))[0]
     else:
@@ -275,9 +284,49 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
             if best is None or rss2 < best[0]:
                 best = (rss2, Ramp(grams[0], float(ends[0]), float(ends[1])),
                         Ramp(grams[1], float(ends[2]), float(ends[3])))
-    if best is None:
+    if best is None or (shaped and not _no_touch(best[0], _touch_rss(
+            t, y, lo, hi, period, s.touch_max * unit, s), y.size * sigma ** 2, s)):
         return Fit(rss1, rss1, n, sigma, None, slope)
     return Fit(rss1, best[0], n, sigma, (best[1], best[2]), slope)
+
+
+def _no_touch(two: float, touch: float, noise: float, s: RampSettings) -> bool:
+    """Two unit ramps leaving `two`, the best touch `touch` (grams squared): no touch
+    explains the samples (it leaves more than `fit_within` times the `noise`) and the two
+    ramps do far better (at most `shaped_better` of the touch's residual)."""
+    return touch > s.fit_within * noise and two <= s.shaped_better * touch
+
+
+class _TouchCost:
+    """The residuals of candidate touches (rows: in a, in b, out c, out d; `b <= c`), each
+    at its best depth, at most `deepest` grams either way."""
+
+    def __init__(self, t: Array, y: Array, deepest: float) -> None:
+        self.t, self.y, self.deepest = t, y, deepest
+
+    def __call__(self, p: Array) -> Array:
+        shapes = _ramps(self.t, p[:, 0], p[:, 1]) - _ramps(self.t, p[:, 2], p[:, 3])
+        ss = np.maximum(np.einsum("ij,ij->i", shapes, shapes), 1e-9)
+        dot = shapes @ self.y
+        depth = np.clip(dot / ss, -self.deepest, self.deepest)
+        out: Array = float(self.y @ self.y) - 2 * depth * dot + depth * depth * ss
+        return np.where(p[:, 1] <= p[:, 2], out, np.inf)
+
+
+def _touch_rss(t: Array, y: Array, lo: float, hi: float, period: float, deepest: float,
+               s: RampSettings) -> float:
+    """The residual of the best touch of the samples `y` inside [lo, hi]: the weight
+    moved away by at most `deepest` grams, held, and back (a hand resting on the items),
+    on a coarse grid of `touch_points` ends, then refined."""
+    ends, _ = _hand_ramps(t, lo, hi, period, s.touch_points)
+    i, j = np.nonzero(ends[:, 1][:, None] <= ends[:, 0][None, :])  # in ends, then out
+    if not i.size:
+        return float(y @ y)
+    cand = np.column_stack([ends[i], ends[j]])
+    cost = _TouchCost(t, y, deepest)
+    best = _refine(cand[int(np.argmin(cost(cand)))], lo, hi, period / s.grid,
+                   period / s.fine, cost)
+    return float(cost(best[None, :])[0])
 
 
 def bent(s: RampSettings, turned: bool) -> float:
