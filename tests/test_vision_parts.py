@@ -148,6 +148,27 @@ def test_a_standing_track_does_not_jump_to_a_neighbour_with_standing_jump() -> N
     assert len(ids) == 1
 
 
+def _weak(x: float, y: float = 50, s: float = 40) -> Detection:
+    return Detection(DetectionKind.FACE, Box(x, y, x + s, y + s), 0.4)
+
+
+def test_a_weak_face_continues_a_track_but_never_starts_one_or_counts_a_hit() -> None:
+    tr = Tracker()
+    (t,), _ = tr.update([_det(100)], 0.0)
+    for k in range(1, 4):  # the head turns: the detector scores it low for three frames
+        seen, _ = tr.update([], 0.1 * k, weak=[_weak(100 + 4 * k)])
+        assert [s.id for s in seen] == [t.id] and t.last_t == 0.1 * k
+    assert t.hits == 1  # weak matches keep the track alive, never make it a person
+    seen, _ = tr.update([_det(116)], 0.4)
+    assert [s.id for s in seen] == [t.id] and t.hits == 2
+    # alone, a weak face starts nothing; one beside a track (no overlap) does not take it
+    seen, _ = tr.update([], 0.5, weak=[_weak(400), _weak(160)])
+    assert seen == [] and list(tr.tracks) == [t.id] and t.last_t == 0.4
+    # a strong face takes its track first; the weak one left over is dropped
+    seen, _ = tr.update([_det(118)], 0.6, weak=[_weak(117)])
+    assert [s.id for s in seen] == [t.id] and len(tr.tracks) == 1
+
+
 def test_the_predicted_box_never_outruns_max_speed() -> None:
     tr = Tracker(TrackParams(velocity=True, max_speed=1.0))
     tr.update([_det(10)], 0.0)

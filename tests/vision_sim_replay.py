@@ -97,14 +97,16 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
                             **vision)
     return VisionSettings(
         window_s=v.window_s, k=v.min_people, min_hits=v.min_track_frames,
-        min_score=v.min_score, motion_threshold=v.motion_threshold, max_cpu_share=0,
+        min_score=v.min_score, keep_score=v.track_keep_score,
+        motion_threshold=v.motion_threshold, max_cpu_share=0,
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
                         v.attention_min_face_px, v.attention_min_width,
                         min_score=v.attention_min_score),
         track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
                           v.track_jump_per_s, v.track_velocity,
                           appearance=v.track_appearance,
-                          standing_jump=v.track_standing_jump),
+                          standing_jump=v.track_standing_jump,
+                          weak_min_iou=v.track_keep_iou),
         zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
 
 

@@ -518,6 +518,15 @@ class Vision:
     track_timeout_s: float = key(
         "a track unseen this long has left (covers a detector's misses and short occlusions)",
         5.0, range=(0.1, 60), unit="seconds")
+    track_keep_score: float = key(
+        "a face scored below min_score but at least this may continue a track, never start "
+        "one (two-stage matching, as ByteTrack: a face turned away or small scores lower "
+        "for a few frames); its yaw is unknown (it neither starts nor ends a look; 0: off)",
+        0.0, range=(0.0, 1.0), unit="a score")
+    track_keep_iou: float = key(
+        "... and only a track whose box it overlaps by at least this (intersection over "
+        "union; no jump without overlap: a standing neighbour's turned face is not the "
+        "track's person)", 0.3, range=(0.01, 1.0), unit="a share")
     track_min_iou: float = key(
         "a detection overlapping a track's box by at least this (intersection over union) "
         "may continue it", 0.1, range=(0.01, 1.0), unit="a share")

@@ -33,7 +33,8 @@ def build(config: Config) -> list[Processor]:
     settings = VisionSettings(
         window_s=v.window_s, k=v.min_people, item_window_s=v.item_window_s,
         min_hits=v.min_track_frames,
-        min_score=v.min_score, motion_threshold=v.motion_threshold,
+        min_score=v.min_score, keep_score=v.track_keep_score,
+        motion_threshold=v.motion_threshold,
         max_cpu_share=v.max_cpu_share,
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
                        v.attention_min_face_px, v.attention_min_width,
@@ -41,7 +42,8 @@ def build(config: Config) -> list[Processor]:
         track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
                           v.track_jump_per_s, v.track_velocity,
                           appearance=v.track_appearance,
-                          standing_jump=v.track_standing_jump),
+                          standing_jump=v.track_standing_jump,
+                          weak_min_iou=v.track_keep_iou),
         zoom=ZoomParams(v.zoom, (v.zoom_band_top, v.zoom_band_bottom)),
         refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
     debug = DebugFrames(Path(v.debug_dir)) if v.debug_dir and config.privacy.store_frames \

@@ -32,7 +32,7 @@ import numpy as np
 from drivers.readings import Frame, Reading
 from edge.events import Event, parse_time
 from edge.processing.processor import BaseProcessor, Output, Subscriptions
-from edge.vision.appearance import describe
+from edge.vision.appearance import Histogram, describe
 from edge.vision.attention import Gaze, GazeParams, width_ratio, yaw_ratio
 from edge.vision.audience import Audience, Slice
 from edge.vision.budget import ComputeBudget
@@ -71,6 +71,7 @@ class VisionSettings:
     item_window_s: float = 900.0
     min_hits: int = 3
     min_score: float = 0.6
+    keep_score: float = 0.0  # a face scored below min_score but this may only continue a track
     motion_threshold: float = 8.0
     motion_max_skip_s: float = 2.0
     max_cpu_share: float = 0.8
@@ -201,13 +202,24 @@ class VisionProcessor(BaseProcessor):
         self.budget.spent(t, cost)
         self.counts["analysed"] += 1
         return [d for d in found if d.kind is DetectionKind.FACE
-                and d.score >= self.settings.min_score]
+                and d.score >= self._lowest_score()]
+
+    def _lowest_score(self) -> float:
+        """The lowest score a face is kept at: `keep_score` when on (0: off), else
+        `min_score`."""
+        s = self.settings
+        return min(s.min_score, s.keep_score) if s.keep_score > 0 else s.min_score
 
     def _observe(self, cam: _Camera, faces: list[Detection], t: float, out: Output,
                  image: np.ndarray | None = None) -> None:
-        looks = [describe(image, d.box) for d in faces] \
-            if image is not None and self.settings.track.uses_appearance else None
-        seen, ended = cam.tracker.update(faces, t, looks)
+        strong = [d for d in faces if d.score >= self.settings.min_score]
+        weak = [d for d in faces if d.score < self.settings.min_score]
+        looks: list[Histogram | None] | None = None
+        weak_looks: list[Histogram | None] | None = None
+        if image is not None and self.settings.track.uses_appearance:
+            looks = [describe(image, d.box) for d in strong]
+            weak_looks = [describe(image, d.box) for d in weak] if weak else None
+        seen, ended = cam.tracker.update(strong, t, looks, weak, weak_looks)
         for tr in ended:
             self._left(cam, tr, out)
         for tr in seen:
@@ -221,7 +233,7 @@ class VisionProcessor(BaseProcessor):
             det = tr.detection
             lm = det.landmarks if det is not None else None
             gp = self.settings.gaze
-            known = det is None or (det.score >= gp.min_score
+            known = det is None or (det.score >= max(gp.min_score, self.settings.min_score)
                                     and max(det.box.width, det.box.height) >= gp.min_face_px)
             att = gaze.update(yaw_ratio(lm) if lm is not None else None, t, known=known,
                               width=width_ratio(lm) if lm is not None else None)

@@ -29,6 +29,11 @@ most `standing_jump` box sizes from it: when a standing person's face is hidden 
 (someone walking in front), a neighbour's face beside it otherwise takes the track (the
 clothes cue is no help there: it is checked only after a gap, and neighbours often look
 alike to it). The velocity is measured when either needs it; only `velocity` predicts with it.
+
+Weak detections (`update(weak=...)`: scored below the pipeline's `min_score` but at least its
+`keep_score`) are matched second, as ByteTrack does, to the tracks no detection continued,
+and only to one whose box they overlap by `weak_min_iou`: they keep a track alive (a head
+turned away scores lower for a few frames) but never start one and do not count as hits.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class TrackParams:
     appearance_weight: float = 0.2  # weight of the newest histogram in the track's
     standing_jump: float = 0.0  # a standing track followed frame to frame moves at most this
     standing_speed: float = 0.5  # box sizes a second: a track slower than this is standing
+    weak_min_iou: float = 0.3  # a weak detection continues only a track it overlaps this much
 
     @property
     def uses_appearance(self) -> bool:
@@ -91,8 +97,9 @@ class Track:
         return Box(b.x1 + self.vx * k, b.y1 + self.vy * k, b.x2 + self.vx * k,
                    b.y2 + self.vy * k)
 
-    def moved(self, box: Box, t: float, p: TrackParams) -> None:
-        """Matched to `box` at `t`: update the velocity, the box and the times."""
+    def moved(self, box: Box, t: float, p: TrackParams, hit: bool = True) -> None:
+        """Matched to `box` at `t`: update the velocity, the box and the times; `hit`: the
+        match counts towards `hits` (a weak detection's does not)."""
         dt = t - self.last_t
         if (p.velocity or p.standing_jump > 0) and dt > 0:
             a = p.smoothing if self.hits > 1 else 1.0
@@ -100,7 +107,7 @@ class Track:
             vy = (box.y1 + box.y2 - self.box.y1 - self.box.y2) / 2 / dt
             self.vx, self.vy = a * vx + (1 - a) * self.vx, a * vy + (1 - a) * self.vy
         self.box, self.last_t = box, t
-        self.hits += 1
+        self.hits += hit
 
 
 def _costs(tracks: list[Box], dets: list[Box], p: TrackParams,
@@ -176,45 +183,30 @@ class Tracker:
 
     def update(self, detections: list[Detection], t: float,
                looks: list[Histogram | None] | None = None,
+               weak: list[Detection] | None = None,
+               weak_looks: list[Histogram | None] | None = None,
                ) -> tuple[list[Track], list[Track]]:
         """Match `detections` seen at `t`; returns (tracks seen now, tracks that ended).
         `looks`: each detection's appearance (`edge.vision.appearance.describe`), used when
-        the params' `appearance` is on."""
+        the params' `appearance` is on. `weak`: detections scored too low to start a track,
+        matched second, to the tracks no detection continued (they may only continue one;
+        an unmatched one is dropped); `weak_looks`: their appearances."""
         p = self.params
         if looks is not None and len(looks) != len(detections):
             raise ValueError("one appearance per detection")
+        weak = weak or []
+        if weak_looks is not None and len(weak_looks) != len(weak):
+            raise ValueError("one appearance per weak detection")
         if not p.uses_appearance:
-            looks = None
+            looks = weak_looks = None
         live = list(self.tracks.values())
-        matched: list[Track] = []
-        used: set[int] = set()
         for tr in live:
             tr.detection = None
-        if live and detections:
-            unseen = np.array([max(0.0, t - tr.last_t) for tr in live])
-            # standing tracks followed frame to frame (standing_jump; velocity in px/s)
-            standing = np.array([
-                tr.hits >= 3 and t - tr.last_t <= p.appearance_after_s
-                and math.hypot(tr.vx, tr.vy) < p.standing_speed * max(tr.box.width,
-                                                                      tr.box.height, 1.0)
-                for tr in live]) if p.standing_jump > 0 else None
-            cost = _costs([tr.predicted(t, p) for tr in live], [d.box for d in detections], p,
-                          unseen, standing)
-            if looks is not None:
-                _unlike(cost, live, looks, unseen > p.appearance_after_s, p.appearance)
-                if p.jump_per_s > 0:
-                    _unlike_grown(cost, live, looks, detections, p)
-            rows, cols = linear_sum_assignment(cost)
-            for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-                if cost[r, c] >= INFEASIBLE:
-                    continue
-                tr, d = live[r], detections[c]
-                tr.moved(d.box, t, p)
-                tr.detection = d
-                if looks is not None:
-                    tr.look = blend(tr.look, looks[c], p.appearance_weight)
-                matched.append(tr)
-                used.add(c)
+        matched, used = self._match(live, detections, looks, t)
+        if weak:
+            rest = [tr for tr in live if tr.detection is None]
+            matched += self._match(rest, weak, weak_looks, t, hit=False,
+                                   min_iou=p.weak_min_iou)[0]
         for i, d in enumerate(detections):
             if i not in used:
                 tr = Track(self._next_id, d.box, t, t, detection=d,
@@ -223,6 +215,46 @@ class Tracker:
                 self.tracks[tr.id] = tr
                 matched.append(tr)
         return matched, self.expire(t)
+
+    def _match(self, live: list[Track], detections: list[Detection],
+               looks: list[Histogram | None] | None, t: float, hit: bool = True,
+               min_iou: float = 0.0) -> tuple[list[Track], set[int]]:
+        """Continue `live` tracks with `detections` by the optimal assignment; returns the
+        tracks continued and the indices of the detections used; `hit`: the matches count
+        towards the tracks' `hits`; `min_iou`: a pair overlapping less is not matched (no
+        jump without overlap)."""
+        p = self.params
+        matched: list[Track] = []
+        used: set[int] = set()
+        if not live or not detections:
+            return matched, used
+        unseen = np.array([max(0.0, t - tr.last_t) for tr in live])
+        # standing tracks followed frame to frame (standing_jump; velocity in px/s)
+        standing = np.array([
+            tr.hits >= 3 and t - tr.last_t <= p.appearance_after_s
+            and math.hypot(tr.vx, tr.vy) < p.standing_speed * max(tr.box.width,
+                                                                  tr.box.height, 1.0)
+            for tr in live]) if p.standing_jump > 0 else None
+        cost = _costs([tr.predicted(t, p) for tr in live], [d.box for d in detections], p,
+                      unseen, standing)
+        if min_iou > 0:
+            cost[cost > 1.0 - min_iou] = INFEASIBLE
+        if looks is not None:
+            _unlike(cost, live, looks, unseen > p.appearance_after_s, p.appearance)
+            if p.jump_per_s > 0:
+                _unlike_grown(cost, live, looks, detections, p)
+        rows, cols = linear_sum_assignment(cost)
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+            if cost[r, c] >= INFEASIBLE:
+                continue
+            tr, d = live[r], detections[c]
+            tr.moved(d.box, t, p, hit)
+            tr.detection = d
+            if looks is not None:
+                tr.look = blend(tr.look, looks[c], p.appearance_weight)
+            matched.append(tr)
+            used.add(c)
+        return matched, used
 
     def expire(self, t: float) -> list[Track]:
         """End the tracks unseen for longer than the timeout at `t`."""
