@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 from collections.abc import Mapping
@@ -83,16 +82,20 @@ def run(scenario: str, seed: int, duration: float,
     away: dict[str, list[tuple[float, float]]] = {}
     for target, off, on in world.outages("shelf"):
         away.setdefault(target, []).append((off, on))
-    t, next_tick = 0.0, TICK_S
+    t, next_tick, k = 0.0, TICK_S, 0
     while t < duration:
-        t1 = min(t + STEP_S, duration)
+        # with a reader's tick, the world is stepped tick by tick as `omo-edge sim` steps
+        # it (`k * tick` to `(k + 1) * tick`): the generator draws its noise plate by plate
+        # within a step, so only the same steps give the same samples as the full path
+        k += 1
+        t1 = min(k * reader_tick if reader_tick > 0 else t + STEP_S, duration)
         for shelf_id, lines in gen.timed_lines(t, t1).items():
             reader = readers[shelf_id]
             for when, line in lines:
                 if any(off <= when < on + reconnect_s for off, on in away.get(shelf_id, ())):
                     continue
                 if reader_tick > 0:
-                    when = (math.floor(when / reader_tick) + 1) * reader_tick
+                    when = t1  # read at the end of the tick it was written in
                 reader.now = lambda when=when: epoch + when  # type: ignore[misc]
                 for part in reader.lines.feed(line):
                     reading = reader.handle(part)
@@ -183,7 +186,12 @@ def detector_settings(items: list[str]) -> DetectorSettings | None:
         if not eq or key not in known:
             raise ValueError(f"{item!r}: expected KEY=VALUE with KEY one of {sorted(known)}")
         try:
-            values[key] = known[key](text)
+            if known[key] is bool:
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                values[key] = text.lower() in ("true", "1")
+            else:
+                values[key] = known[key](text)
         except ValueError:
             raise ValueError(f"{item!r}: not a {known[key].__name__}") from None
     ramps = {k.removeprefix("ramps."): values.pop(k) for k in list(values)
