@@ -28,6 +28,7 @@ from edge.shelf.ramps import (
     mixed_by_hands,
     touch_among_hands,
     touch_by_hands,
+    touch_by_hands_fine,
 )
 from edge.shelf.ramps import split as split_ramps
 
@@ -54,6 +55,9 @@ class DetectorSettings:
     pause_flat_g: float = 8.0  # two samples this close inside a ramp: a pause
     pause_jump_g: float = 40.0  # between moves this large (over two samples) the same way
     pause_ratio: float = 0.4  # or flat within this share of the slower move's step
+    # two hands the beam split gave changes the same way: try one of them as a hand resting
+    # on the items too (`edge.shelf.ramps.touch_by_hands`), not only a pick and a return
+    touch_same_way: bool = True
     ramps: RampSettings = field(default_factory=RampSettings)  # two hands by the shape
 
 
@@ -340,10 +344,19 @@ class PlateDetector:
         if pair is None:
             return None
         grams = dict((i, r.grams) for i, r in pair)
-        if touch_by_hands(trace, self.before, (grams[0], grams[1]), hands, self.unit,
-                          self.s.ramps) is not None:
+        if self._toucher(trace, (grams[0], grams[1]), hands) is not None:
             return None  # a hand resting on the items beside the other hand's change
         return self._pair_changes(pair, trace, level, t_end)
+
+    def _toucher(self, trace: list[tuple[float, float]], counted: tuple[float, float],
+                 hands: list[tuple[float, float]]) -> int | None:
+        """Which of two hands given `counted` grams rests on the items instead
+        (`edge.shelf.ramps.touch_by_hands`, then refined off its grids: `touch_fine`)."""
+        toucher = touch_by_hands(trace, self.before, counted, hands, self.unit, self.s.ramps)
+        if toucher is None and self.s.ramps.touch_fine:
+            toucher = touch_by_hands_fine(trace, self.before, counted, hands, self.unit,
+                                          self.s.ramps)
+        return toucher
 
     def _cancel(self, hands: list[tuple[float, float]], trace: list[tuple[float, float]],
                 level: float, t_end: float, before: float | None = None
@@ -444,14 +457,15 @@ class PlateDetector:
             i = max(range(k), key=lambda j: step * (units[j] - counts[j]))
             counts[i] += step
         self.touched = False
-        if k == 2 and n_total and counts[0] * counts[1] < 0:
+        if k == 2 and n_total and counts[0] * counts[1] != 0 and (
+                counts[0] * counts[1] < 0 or self.s.touch_same_way):
             # a pick and a return, or a hand resting on the items while the other moved
-            # the net change (the beam split fits a touch of 0.6 of a unit as one)?
+            # the net change (the beam split fits a touch of 0.6 of a unit as one)? Two
+            # changes the same way, too: a hand lifting an item partly during the other's
+            # pick (pressing during a return) weighs like part of that pick
             half = (total - n_total) * self.unit / 2
-            toucher = touch_by_hands(trace, self.before,
-                                     (counts[0] * self.unit + half,
-                                      counts[1] * self.unit + half),
-                                     hands, self.unit, self.s.ramps)
+            toucher = self._toucher(trace, (counts[0] * self.unit + half,
+                                            counts[1] * self.unit + half), hands)
             if toucher is not None:
                 counts[toucher], counts[1 - toucher] = 0, n_total
                 self.touched = True

@@ -68,6 +68,13 @@ class RampSettings:
     # against the net change, or the net change and one more (the other hand then the
     # unit against it), or two against it
     touch_counted: float = 2.5
+    # the best touch is also sought from the pair's own shape (its starts as the touch's
+    # way in, its ends as the way out): two unit ramps of the same pace overlapping are a
+    # touch's trapezoid exactly, which a coarse grid of touches can miss
+    touch_seeded: bool = True
+    # two hands' touch and pair (`touch_by_hands`) each refined off its grid, too
+    # (`touch_by_hands_fine`)
+    touch_fine: bool = True
 
 
 @dataclass(frozen=True)
@@ -284,8 +291,8 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
             if best is None or rss2 < best[0]:
                 best = (rss2, Ramp(grams[0], float(ends[0]), float(ends[1])),
                         Ramp(grams[1], float(ends[2]), float(ends[3])))
-    if best is None or (shaped and not _no_touch(best[0], _touch_rss(
-            t, y, lo, hi, period, s.touch_max * unit, s), y.size * sigma ** 2, s)):
+    if best is None or (shaped and not _no_touch(best[0], _touch_rss_near(
+            t, y, lo, hi, period, s.touch_max * unit, s, best[1:]), y.size * sigma ** 2, s)):
         return Fit(rss1, rss1, n, sigma, None, slope)
     return Fit(rss1, best[0], n, sigma, (best[1], best[2]), slope)
 
@@ -327,6 +334,26 @@ def _touch_rss(t: Array, y: Array, lo: float, hi: float, period: float, deepest:
     best = _refine(cand[int(np.argmin(cost(cand)))], lo, hi, period / s.grid,
                    period / s.fine, cost)
     return float(cost(best[None, :])[0])
+
+
+def _touch_rss_near(t: Array, y: Array, lo: float, hi: float, period: float,
+                    deepest: float, s: RampSettings, pair: tuple[Ramp, Ramp]) -> float:
+    """`_touch_rss`, and (`touch_seeded`) the best touch refined from the shape of the
+    `pair` of opposite ramps: in from the earlier start to the later, out from the earlier
+    end to the later. Two unit ramps of one pace that overlap make a touch's trapezoid
+    (in, held a fraction of a unit away, out), so a touch fits the samples at least as
+    well as such a pair; the grid alone can settle in a worse corner."""
+    rss = _touch_rss(t, y, lo, hi, period, deepest, s)
+    if not s.touch_seeded:
+        return rss
+    a, b = sorted(r.start for r in pair)
+    c, d = sorted(r.end for r in pair)
+    if b > c:  # the ramps do not overlap: no hold, in and out meet between them
+        b = c = (b + c) / 2
+    seed = np.clip(np.array([a, b, c, d], dtype=np.float64), lo, hi)
+    cost = _TouchCost(t, y, deepest)
+    best = _refine(seed, lo, hi, period / s.grid, period / s.fine, cost)
+    return min(rss, float(cost(best[None, :])[0]))
 
 
 def bent(s: RampSettings, turned: bool) -> float:
@@ -581,6 +608,86 @@ def touch_by_hands(trace: list[tuple[float, float]], before: float,
         rss = (np.einsum("ij,ij->i", rest, rest)[None, :] - 2 * depth * dot
                + depth * depth * ss[:, None])
         r = float(np.min(rss))
+        if best is None or r < best[0]:
+            best = (r, toucher)
+    if best is None or best[0] > s.better * pair:
+        return None
+    return best[1]
+
+
+def _inside(p: Array, bounds: Array, cost: Array) -> Array:
+    """`cost`, or infinity for the rows of `p` with an end outside its `bounds` (rows:
+    each parameter's lowest and highest value)."""
+    ok = np.all((p >= bounds[:, 0] - 1e-9) & (p <= bounds[:, 1] + 1e-9), axis=1)
+    out: Array = np.where(ok, cost, np.inf)
+    return out
+
+
+def touch_by_hands_fine(trace: list[tuple[float, float]], before: float,
+                        counted: tuple[float, float], hands: list[tuple[float, float]],
+                        unit: float, settings: RampSettings | None = None) -> int | None:
+    """`touch_by_hands` with both explanations refined off their grids: the counted pair
+    (each hand's ramp, ends inside its own break) and each touch beside the other hand's
+    ramp of the whole net change (the touch's four ends and the ramp's two at once), each
+    from its grid's best by the pattern search `split` uses. A touch rises and falls in
+    0.2-0.6 s, about two samples: the touch grid (`touch_points` ends over a break of a
+    few seconds) is coarser than that, so a touch the grid misses by a fraction of a
+    sample leaves tens of noise variances, and the counted pair looked better. Returns the
+    touching hand's index when the best touch leaves at most `better` of the pair's
+    residual, else None."""
+    s = settings or RampSettings()
+    if len(hands) != 2 or len(trace) < 8 or unit <= 0:
+        return None
+    fitted = _two_hands(trace, before, hands, s.hand_points)
+    if fitted is None:
+        return None
+    t, y, period, ((e1, r1), (e2, r2)) = fitted
+    lo, hi = float(t[0]), float(t[-1])
+    brk = [(max(a, lo), min(b, hi)) for a, b in hands]
+    g1, g2 = counted
+    _, i, j = _best_pair(y, r1, r2, g1, g2)
+    bounds = np.array([brk[0], brk[0], brk[1], brk[1]])
+
+    def pair_cost(p: Array) -> Array:
+        return _inside(p, bounds, _two(t, y, g1, g2, p))
+
+    seed = np.array([e1[i, 0], e1[i, 1], e2[j, 0], e2[j, 1]])
+    ends = _refine(seed, lo, hi, period / s.grid, period / s.fine, pair_cost)
+    pair = float(pair_cost(ends[None, :])[0])
+    net = g1 + g2
+    deepest = s.touch_max * unit
+    best: tuple[float, int] | None = None
+    for toucher, (eo, ro) in ((0, (e2, r2)), (1, (e1, r1))):
+        if abs(counted[toucher]) > s.touch_counted * unit:
+            continue  # a hand given three units or more moved items
+        a, b = brk[toucher]
+        ins, _ = _hand_ramps(t, a, b, period, s.touch_points)
+        k, m = np.nonzero(ins[:, 1][:, None] <= ins[:, 0][None, :])  # in ends, then out
+        if not k.size:
+            continue
+        quads = np.column_stack([ins[k], ins[m]])
+        shapes = _ramps(t, quads[:, 0], quads[:, 1]) - _ramps(t, quads[:, 2], quads[:, 3])
+        ss = np.maximum(np.einsum("ij,ij->i", shapes, shapes), 1e-9)
+        rest = y[None, :] - net * ro  # rows: the other hand's ramps
+        dot = shapes @ rest.T
+        depth = np.clip(dot / ss[:, None], -deepest, deepest)
+        rss = (np.einsum("ij,ij->i", rest, rest)[None, :] - 2 * depth * dot
+               + depth * depth * ss[:, None])
+        q, o = divmod(int(np.argmin(rss)), rss.shape[1])
+        box = np.array([brk[toucher]] * 4 + [brk[1 - toucher]] * 2)
+
+        def touch_cost(p: Array, box: Array = box) -> Array:
+            shape = _ramps(t, p[:, 0], p[:, 1]) - _ramps(t, p[:, 2], p[:, 3])
+            left = y[None, :] - net * _ramps(t, p[:, 4], p[:, 5])
+            sq = np.maximum(np.einsum("ij,ij->i", shape, shape), 1e-9)
+            dt = np.einsum("ij,ij->i", shape, left)
+            dp = np.clip(dt / sq, -deepest, deepest)
+            out = np.einsum("ij,ij->i", left, left) - 2 * dp * dt + dp * dp * sq
+            return _inside(p, box, np.where(p[:, 1] <= p[:, 2], out, np.inf))
+
+        seed = np.concatenate([quads[q], eo[o]])
+        got = _refine(seed, lo, hi, period / s.grid, period / s.fine, touch_cost)
+        r = float(touch_cost(got[None, :])[0])
         if best is None or r < best[0]:
             best = (r, toucher)
     if best is None or best[0] > s.better * pair:
