@@ -351,9 +351,14 @@ class PlateDetector:
     def _toucher(self, trace: list[tuple[float, float]], counted: tuple[float, float],
                  hands: list[tuple[float, float]]) -> int | None:
         """Which of two hands given `counted` grams rests on the items instead
-        (`edge.shelf.ramps.touch_by_hands`, then refined off its grids: `touch_fine`)."""
-        toucher = touch_by_hands(trace, self.before, counted, hands, self.unit, self.s.ramps)
-        if toucher is None and self.s.ramps.touch_fine:
+        (`edge.shelf.ramps.touch_by_hands`, then refined off its grids: `touch_fine`).
+        Counts the same way are weighed refined only: on the grids a steep pair of ramps
+        is misplaced by a fraction of a sample, which a touch beside one ramp of the
+        whole change absorbs (two picks at once taken for a pick of 2)."""
+        same_way = counted[0] * counted[1] > 0
+        toucher = None if same_way else touch_by_hands(trace, self.before, counted, hands,
+                                                       self.unit, self.s.ramps)
+        if toucher is None and (self.s.ramps.touch_fine or same_way):
             toucher = touch_by_hands_fine(trace, self.before, counted, hands, self.unit,
                                           self.s.ramps)
         return toucher
