@@ -14,6 +14,7 @@ a few milliseconds; the per-sample path never does.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -645,16 +646,25 @@ def touch_by_hands_fine(trace: list[tuple[float, float]], before: float,
     lo, hi = float(t[0]), float(t[-1])
     brk = [(max(a, lo), min(b, hi)) for a, b in hands]
     g1, g2 = counted
-    _, i, j = _best_pair(y, r1, r2, g1, g2)
-    bounds = np.array([brk[0], brk[0], brk[1], brk[1]])
-
-    def pair_cost(p: Array) -> Array:
-        return _inside(p, bounds, _two(t, y, g1, g2, p))
-
-    seed = np.array([e1[i, 0], e1[i, 1], e2[j, 0], e2[j, 1]])
-    ends = _refine(seed, lo, hi, period / s.grid, period / s.fine, pair_cost)
-    pair = float(pair_cost(ends[None, :])[0])
     net = g1 + g2
+    splits = [(g1, g2)]
+    if g1 * g2 > 0:  # the same way: two changes at their best split of the whole count
+        n = round(net / unit)  # (the beam split may have given the larger to either)
+        half = (net - n * unit) / 2
+        step = 1 if n > 0 else -1
+        splits += [(k * unit + half, (n - k) * unit + half) for k in range(step, n, step)
+                   if (k * unit + half, (n - k) * unit + half) != (g1, g2)]
+    bounds = np.array([brk[0], brk[0], brk[1], brk[1]])
+    pair = math.inf
+    for h1, h2 in splits:
+        _, i, j = _best_pair(y, r1, r2, h1, h2)
+
+        def pair_cost(p: Array, h1: float = h1, h2: float = h2) -> Array:
+            return _inside(p, bounds, _two(t, y, h1, h2, p))
+
+        seed = np.array([e1[i, 0], e1[i, 1], e2[j, 0], e2[j, 1]])
+        ends = _refine(seed, lo, hi, period / s.grid, period / s.fine, pair_cost)
+        pair = min(pair, float(pair_cost(ends[None, :])[0]))
     deepest = s.touch_max * unit
     best: tuple[float, int] | None = None
     for toucher, (eo, ro) in ((0, (e2, r2)), (1, (e1, r1))):
