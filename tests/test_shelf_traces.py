@@ -6,6 +6,7 @@ as the truth, with its quantity, dated within a second of the end of its weight 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import pytest
 
 from drivers.readings import BeamEdge, Reading, WeightSample
 from edge.processing.processor import Output
-from edge.shelf.processor import PlateSpec, ShelfProcessor
+from edge.shelf.detector import DetectorSettings
+from edge.shelf.processor import PlateSpec, ShelfProcessor, ShelfSettings
 
 TRACES: dict[str, dict[str, Any]] = json.loads(
     (Path(__file__).parent / "data" / "shelf_traces.json").read_text())
@@ -21,8 +23,14 @@ KINDS = {"omo.shelf.item.picked": "pick", "omo.shelf.item.returned": "return"}
 
 
 def replay(trace: dict[str, Any]) -> list[tuple[str, int, float]]:
-    """The trace through a fresh processor: (kind, quantity, time) of each pick and return."""
-    proc = ShelfProcessor([PlateSpec("s", "p", 1, "sku", trace["unit_grams"], 30, 3, stock=20)])
+    """The trace through a fresh processor: (kind, quantity, time) of each pick and return.
+    A trace's `ramps` (optional) switches on `RampSettings` fields that are off by default
+    (a case such a switch fixes)."""
+    base = DetectorSettings()
+    settings = ShelfSettings(detector=replace(base, ramps=replace(base.ramps, **trace["ramps"]))) \
+        if "ramps" in trace else None
+    proc = ShelfProcessor([PlateSpec("s", "p", 1, "sku", trace["unit_grams"], 30, 3, stock=20)],
+                          settings)
     readings: list[Reading] = [WeightSample("s", "C1", 1, g, k, t)
                                for k, (t, g) in enumerate(trace["samples"])]
     readings += [BeamEdge("s", "C1", 1, lane, broken, 0, t) for t, lane, broken in trace["beams"]]

@@ -73,9 +73,10 @@ class RampSettings:
     # way in, its ends as the way out): two unit ramps of the same pace overlapping are a
     # touch's trapezoid exactly, which a coarse grid of touches can miss
     touch_seeded: bool = True
-    # two hands' touch and pair (`touch_by_hands`) each refined off its grid, too
-    # (`touch_by_hands_fine`)
-    touch_fine: bool = True
+    # two hands counted a pick and a return: their touch and pair (`touch_by_hands`) each
+    # refined off its grid, too (`touch_by_hands_fine`; counts the same way always are).
+    # Off: on fresh seeds it fixed a false return and cost a pick (docs/shelf.md, shelf11)
+    touch_fine: bool = False
 
 
 @dataclass(frozen=True)
