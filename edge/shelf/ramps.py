@@ -558,7 +558,8 @@ def touch_by_hands(trace: list[tuple[float, float]], before: float,
     then the unit against it). Returns the index of the touching hand when a touch and
     the net change explain the samples far better than the counted pair (the best of
     each: at most `better` of the pair's residual; a real pair the touch fits nearly as
-    well stays a pair), else None."""
+    well stays a pair), else None. The touches are fitted on a coarse grid of ends; when
+    that best touch is not enough, it is refined and taken if it holds (`_held_touch`)."""
     s = settings or RampSettings()
     if len(hands) != 2 or len(trace) < 8 or unit <= 0:
         return None
