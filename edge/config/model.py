@@ -527,6 +527,20 @@ class Vision:
         "... and only a track whose box it overlaps by at least this (intersection over "
         "union; no jump without overlap: a standing neighbour's turned face is not the "
         "track's person)", 0.3, range=(0.01, 1.0), unit="a share")
+    track_birth_score: float = key(
+        "weak births: a face scored below min_score but at least this may start a track once "
+        "it has stayed at one place for track_birth_frames frames, away from every live "
+        "track, and track_birth_confirms second looks in a row at its crop enlarged (face "
+        "about track_birth_face_px) reach min_score; its yaw is unknown (0: off)", 0.0,
+        range=(0.0, 1.0), unit="a score")
+    track_birth_frames: int = key("... frames the weak face must persist first", 20,
+                                  range=(1, 1000), unit="frames")
+    track_birth_face_px: float = key("... the size the second look enlarges the face to",
+                                     160.0, range=(40.0, 400.0), unit="pixels")
+    track_birth_confirms: int = key("... second looks in a row that must reach min_score",
+                                    2, range=(1, 20), unit="looks")
+    track_birth_looks: int = key("... second looks a camera frame at most (the cost's bound)",
+                                 2, range=(1, 16), unit="looks")
     track_min_iou: float = key(
         "a detection overlapping a track's box by at least this (intersection over union) "
         "may continue it", 0.1, range=(0.01, 1.0), unit="a share")
