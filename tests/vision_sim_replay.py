@@ -111,7 +111,10 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
         zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom),
         birth=BirthParams(v.track_birth_score, v.track_birth_frames,
                           face_px=v.track_birth_face_px, max_looks=v.track_birth_looks,
-                          confirms=v.track_birth_confirms))
+                          confirms=v.track_birth_confirms, adopt=v.track_birth_adopt,
+                          gap_s=v.track_birth_gap_s,
+                          confirm_window=v.track_birth_confirm_window,
+                          min_crop=v.track_birth_min_crop))
 
 
 def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],

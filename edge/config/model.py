@@ -539,6 +539,19 @@ class Vision:
                                      160.0, range=(40.0, 400.0), unit="pixels")
     track_birth_confirms: int = key("... second looks in a row that must reach min_score",
                                     2, range=(1, 20), unit="looks")
+    track_birth_gap_s: float = key("... a weak face unseen longer starts over", 1.0,
+                                   range=(0.1, 10.0), unit="seconds")
+    track_birth_adopt: bool = key(
+        "... a weak face where a live track went unseen (overlapping its last box) may, "
+        "confirmed so, continue that track instead (a shopper turned away for longer than "
+        "track_timeout_s is one person, not two)", False)
+    track_birth_confirm_window: int = key(
+        "... among the candidate's last this many second looks (0: in a row)", 0,
+        range=(0, 100), unit="looks")
+    track_birth_min_crop: float = key(
+        "... the second look's crop is at least this many pixels square (a tiny weak box is "
+        "often part of a face the second look finds whole)", 48.0, range=(8.0, 400.0),
+        unit="pixels")
     track_birth_looks: int = key("... second looks a camera frame at most (the cost's bound)",
                                  2, range=(1, 16), unit="looks")
     track_min_iou: float = key(

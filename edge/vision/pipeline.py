@@ -36,12 +36,12 @@ from edge.processing.processor import BaseProcessor, Output, Subscriptions
 from edge.vision.appearance import Histogram, describe
 from edge.vision.attention import Gaze, GazeParams, width_ratio, yaw_ratio
 from edge.vision.audience import Audience, Slice
-from edge.vision.birth import BirthParams, Births
+from edge.vision.birth import BirthParams, Births, second_look
 from edge.vision.budget import ComputeBudget
 from edge.vision.detection import Box, Detection, DetectionKind, Detector, ModelInfo
 from edge.vision.detectors import DetectorSpec, DetectorUnavailable, load
 from edge.vision.motion import MotionGate
-from edge.vision.refine import RefineParams, RefiningDetector, look_again
+from edge.vision.refine import RefineParams, RefiningDetector
 from edge.vision.tracking import Track, Tracker, TrackParams
 from edge.vision.zoom import ZoomedDetector, ZoomParams
 
@@ -269,17 +269,26 @@ class VisionProcessor(BaseProcessor):
         """Second looks at the candidates due one (`edge.vision.birth`); the tracks the
         confirmed ones start."""
         s = self.settings
-        due = cam.births.update(weak, [tr.box for tr in cam.tracker.tracks.values()], t)
+        live = cam.tracker.tracks
+        due = cam.births.update(weak, [tr.box for tr in live.values() if tr.last_t == t], t,
+                                {i: tr.box for i, tr in live.items() if tr.last_t != t})
         born: list[Track] = []
         for c in due:
             if self._crops is None:
                 break
             start = self.cost_clock()
-            again = look_again(self._crops, image, c.detection, s.birth.zoom(c.box))
+            score = second_look(self._crops, image, c.box, s.birth)
             self.budget.spent(t, self.cost_clock() - start)
             self.counts["birth_looks"] += 1
-            if not cam.births.looked(c, again.score if again is not None else 0.0,
-                                     s.min_score):
+            if not cam.births.looked(c, score, s.min_score):
+                continue
+            old = live.get(c.adopt) if c.adopt is not None else None
+            if old is not None:  # the track at its place goes on, weak faces continue it
+                self.counts["weak_adoptions"] += 1
+                old.born_weak = True
+                old.moved(c.detection.box, t, s.track, hit=False)
+                old.detection = c.detection
+                born.append(old)
                 continue
             self.counts["weak_births"] += 1
             look = describe(image, c.box) if s.track.uses_appearance else None
