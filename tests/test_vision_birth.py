@@ -19,7 +19,7 @@ from edge.vision.detection import Box, Detection, DetectionKind
 from edge.vision.detectors import DetectorSpec
 from edge.vision.pipeline import PERSON_LEFT, CameraSpec, VisionProcessor, VisionSettings
 from edge.vision.refine import look_again
-from edge.vision.tracking import Tracker
+from edge.vision.tracking import Tracker, TrackParams
 from edge.vision.zoom import ZoomedDetector, ZoomParams
 from sim.faces import face_photos, turn
 from tests.vision_pipe_fixtures import CvYuNet, yunet_path
@@ -144,3 +144,30 @@ def test_weak_faces_continue_only_weakly_born_tracks_when_asked() -> None:
     seen, _ = tr.update([], 0.1, weak=[_d(101), _d(301)], weak_only_born=True)
     assert [t.id for t in seen] == [born.id] and tr.weak_used == {0}
     assert born.hits == 8 and strong.last_t == 0.0  # no hit; the strong track not continued
+
+
+def test_with_adopt_a_weak_face_where_a_track_went_unseen_is_a_candidate_to_continue_it() -> None:
+    track = Box(100, 50, 130, 80)
+    off = Births(BirthParams(score=0.3, frames=2))
+    assert all(off.update([_d(101)], [], 0.1 * k, {7: track}) == [] for k in range(4))
+    assert off.candidates == []  # off: near a live track, no candidate
+    on = Births(BirthParams(score=0.3, frames=2, adopt=True))
+    on.update([_d(101)], [], 0.0, {7: track})
+    (c,) = on.update([_d(101)], [], 0.1, {7: track})
+    assert c.adopt == 7
+    # half beside the unseen track (IoU 0.09): neither its continuation nor a new person
+    side = Births(BirthParams(score=0.3, frames=2, adopt=True))
+    assert all(side.update([_d(125)], [], 0.1 * k, {7: track}) == [] for k in range(4))
+    assert side.candidates == []
+    # a track followed now blocks it, adopt or not
+    assert on.update([_d(101)], [track], 0.2, {}) == [] and on.candidates == []
+
+
+def test_a_weakly_born_track_may_have_a_longer_timeout() -> None:
+    tr = Tracker(TrackParams(timeout_s=5.0, born_timeout_s=15.0))
+    plain = tr.update([Detection(DetectionKind.FACE, Box(300, 50, 330, 80), 0.9)], 0.0)[0][0]
+    born = tr.birth(_d(100), 0.0, 0.0, hits=8)
+    _, ended = tr.update([], 6.0)
+    assert ended == [plain] and born.id in tr.tracks
+    _, ended = tr.update([], 15.5)
+    assert ended == [born]

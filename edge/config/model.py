@@ -552,6 +552,10 @@ class Vision:
         "... the second look's crop is at least this many pixels square (a tiny weak box is "
         "often part of a face the second look finds whole)", 48.0, range=(8.0, 400.0),
         unit="pixels")
+    track_birth_timeout_s: float = key(
+        "... a weakly-born track unseen this long has left (a weak face flickers under the "
+        "detector's threshold while the motion gate samples a still scene every few seconds; "
+        "0: track_timeout_s)", 0.0, range=(0.0, 120.0), unit="seconds")
     track_birth_looks: int = key("... second looks a camera frame at most (the cost's bound)",
                                  2, range=(1, 16), unit="looks")
     track_min_iou: float = key(

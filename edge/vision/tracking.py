@@ -68,6 +68,7 @@ class TrackParams:
     standing_jump: float = 0.0  # a standing track followed frame to frame moves at most this
     standing_speed: float = 0.5  # box sizes a second: a track slower than this is standing
     weak_min_iou: float = 0.3  # a weak detection continues only a track it overlaps this much
+    born_timeout_s: float = 0.0  # a weakly-born track's timeout (0: timeout_s)
 
     @property
     def uses_appearance(self) -> bool:
@@ -277,7 +278,9 @@ class Tracker:
 
     def expire(self, t: float) -> list[Track]:
         """End the tracks unseen for longer than the timeout at `t`."""
-        ended = [tr for tr in self.tracks.values() if t - tr.last_t > self.params.timeout_s]
+        p = self.params
+        ended = [tr for tr in self.tracks.values() if t - tr.last_t > (
+            p.born_timeout_s if tr.born_weak and p.born_timeout_s > 0 else p.timeout_s)]
         for tr in ended:
             del self.tracks[tr.id]
         return ended
