@@ -171,3 +171,17 @@ def test_a_weakly_born_track_may_have_a_longer_timeout() -> None:
     assert ended == [plain] and born.id in tr.tracks
     _, ended = tr.update([], 15.5)
     assert ended == [born]
+
+
+def test_with_drift_a_walking_weak_face_starts_over_and_never_becomes_due() -> None:
+    # 30 px faces 9 px (0.3 box sizes) on a frame: overlapping enough to go on as one
+    # candidate, further than a box size from the start after 4 frames
+    walk = Births(BirthParams(score=0.3, frames=5, drift=1.0))
+    assert all(walk.update([_d(100 + 9 * k)], [], 0.1 * k) == [] for k in range(12))
+    assert walk.candidates[0].frames < 5
+    free = Births(BirthParams(score=0.3, frames=5))  # no limit: it is due at the 5th frame
+    assert [len(free.update([_d(100 + 9 * k)], [], 0.1 * k)) for k in range(6)] == \
+        [0, 0, 0, 0, 1, 1]
+    stand = Births(BirthParams(score=0.3, frames=5, drift=1.0))  # swaying: due
+    assert [len(stand.update([_d(100 + 3 * (k % 2))], [], 0.1 * k)) for k in range(6)] == \
+        [0, 0, 0, 0, 1, 1]

@@ -115,7 +115,7 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
                           confirms=v.track_birth_confirms, adopt=v.track_birth_adopt,
                           gap_s=v.track_birth_gap_s,
                           confirm_window=v.track_birth_confirm_window,
-                          min_crop=v.track_birth_min_crop))
+                          min_crop=v.track_birth_min_crop, drift=v.track_birth_drift))
 
 
 def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],

@@ -541,6 +541,10 @@ class Vision:
                                     2, range=(1, 20), unit="looks")
     track_birth_gap_s: float = key("... a weak face unseen longer starts over", 1.0,
                                    range=(0.1, 10.0), unit="seconds")
+    track_birth_drift: float = key(
+        "... a weak face that moved further than this from where its candidate began starts "
+        "over there (a walker soon has a strong track of its own; 0: no limit)", 0.0,
+        range=(0.0, 20.0), unit="box sizes")
     track_birth_adopt: bool = key(
         "... a weak face where a live track went unseen (overlapping its last box) may, "
         "confirmed so, continue that track instead (a shopper turned away for longer than "

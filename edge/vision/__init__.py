@@ -53,7 +53,7 @@ def build(config: Config) -> list[Processor]:
                           confirms=v.track_birth_confirms, adopt=v.track_birth_adopt,
                           gap_s=v.track_birth_gap_s,
                           confirm_window=v.track_birth_confirm_window,
-                          min_crop=v.track_birth_min_crop))
+                          min_crop=v.track_birth_min_crop, drift=v.track_birth_drift))
     debug = DebugFrames(Path(v.debug_dir)) if v.debug_dir and config.privacy.store_frames \
         else None
     return [VisionProcessor(

@@ -55,6 +55,9 @@ class BirthParams:
     confirm_window: int = 0  # ... among its last this many looks (0: in a row)
     clear: float = 1.0  # box sizes: a weak face this near a live track is no candidate
     gap_s: float = 1.0  # a candidate unseen longer is dropped
+    drift: float = 0.0  # box sizes: a candidate whose centre left its first place by more
+    # starts over there (a walker gets a strong track soon; a weak one before it splits it;
+    # 0: no limit)
     adopt: bool = False  # a candidate where an unseen live track is continues that track
 
     @property
@@ -78,6 +81,7 @@ class Candidate:
     frames: int = 1
     looks: int = 0
     results: list[bool] = field(default_factory=list)  # its last looks: min_score reached
+    origin: Box | None = None  # where it began (`drift`)
     adopt: int | None = None  # the unseen live track at its place (`adopt` on)
 
 
@@ -161,10 +165,15 @@ class Births:
             c, d = live[i], free[j]
             c.box, c.last_t, c.detection = d.box, t, d
             c.frames += 1
+            o = c.origin or c.box
+            if p.drift > 0 and math.hypot((o.x1 + o.x2 - d.box.x1 - d.box.x2) / 2,
+                                          (o.y1 + o.y2 - d.box.y1 - d.box.y2) / 2) > \
+                    p.drift * max(o.width, o.height, d.box.width, d.box.height, 1.0):
+                c.origin, c.first_t, c.frames, c.results = d.box, t, 1, []
         for j, d in enumerate(free):
             if j not in taken_d:
                 where = place(d.box)
-                live.append(Candidate(d.box, t, t, d,
+                live.append(Candidate(d.box, t, t, d, origin=d.box,
                                       adopt=where if isinstance(where, int) else None))
         self.candidates = live
         due = [c for c in live if c.last_t == t and c.frames >= p.frames]

@@ -291,8 +291,8 @@ class VisionProcessor(BaseProcessor):
                 born.append(old)
                 continue
             self.counts["weak_births"] += 1
-            look = describe(image, c.box) if s.track.uses_appearance else None
-            tr = cam.tracker.birth(c.detection, t, c.first_t, s.min_hits, look)
+            # its clothes unknown (no appearance check) until a strong face continues it
+            tr = cam.tracker.birth(c.detection, t, c.first_t, s.min_hits)
             # it was there since its candidate began (within the grace, so no window that
             # was already reported gets it): its first slice is back-dated there
             since = max(c.first_t, t - s.grace_s / 2)

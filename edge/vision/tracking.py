@@ -270,7 +270,9 @@ class Tracker:
             tr, d = live[r], detections[c]
             tr.moved(d.box, t, p, hit)
             tr.detection = d
-            if looks is not None:
+            if looks is not None and (hit or not tr.born_weak):
+                # a weakly-born track's clothes are learnt from strong faces only (a weak box
+                # is often a part of the face: what is below it is the face, not clothes)
                 tr.look = blend(tr.look, looks[c], p.appearance_weight)
             matched.append(tr)
             used.add(c)
