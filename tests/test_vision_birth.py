@@ -90,7 +90,7 @@ def weak_face() -> np.ndarray:
 
 def test_a_weak_persistent_face_starts_a_track_once_a_second_look_confirms_it(
         weak_face: np.ndarray) -> None:
-    on = BirthParams(score=0.3, frames=10, confirms=2)
+    on = BirthParams(score=0.3, frames=10, confirms=2, confirm_window=0)
     left, p = _run(weak_face, 40, on)
     assert p.counts["weak_births"] == 1 and len(left) == 1
     assert left[0]["looked"] is False and left[0]["attention_s"] == 0  # its yaw is unknown
@@ -110,7 +110,7 @@ def _d(x: float, score: float = 0.4, s: float = 30) -> Detection:
 
 
 def test_a_candidate_needs_to_stay_in_place_away_from_tracks_and_confirms_in_a_row() -> None:
-    b = Births(BirthParams(score=0.3, frames=3, confirms=2, clear=1.0))
+    b = Births(BirthParams(score=0.3, frames=3, confirms=2, confirm_window=0, clear=1.0))
     assert b.update([_d(100)], [], 0.0) == [] and b.update([_d(101)], [], 0.1) == []
     due = b.update([_d(102)], [], 0.2)
     assert len(due) == 1 and due[0].frames == 3 and due[0].first_t == 0.0
@@ -148,7 +148,7 @@ def test_weak_faces_continue_only_weakly_born_tracks_when_asked() -> None:
 
 def test_with_adopt_a_weak_face_where_a_track_went_unseen_is_a_candidate_to_continue_it() -> None:
     track = Box(100, 50, 130, 80)
-    off = Births(BirthParams(score=0.3, frames=2))
+    off = Births(BirthParams(score=0.3, frames=2, adopt=False))
     assert all(off.update([_d(101)], [], 0.1 * k, {7: track}) == [] for k in range(4))
     assert off.candidates == []  # off: near a live track, no candidate
     on = Births(BirthParams(score=0.3, frames=2, adopt=True))
@@ -179,7 +179,7 @@ def test_with_drift_a_walking_weak_face_starts_over_and_never_becomes_due() -> N
     walk = Births(BirthParams(score=0.3, frames=5, drift=1.0))
     assert all(walk.update([_d(100 + 9 * k)], [], 0.1 * k) == [] for k in range(12))
     assert walk.candidates[0].frames < 5
-    free = Births(BirthParams(score=0.3, frames=5))  # no limit: it is due at the 5th frame
+    free = Births(BirthParams(score=0.3, frames=5, drift=0))  # no limit: it is due at the 5th frame
     assert [len(free.update([_d(100 + 9 * k)], [], 0.1 * k)) for k in range(6)] == \
         [0, 0, 0, 0, 1, 1]
     stand = Births(BirthParams(score=0.3, frames=5, drift=1.0))  # swaying: due

@@ -533,7 +533,7 @@ class Vision:
         "track, and track_birth_confirms second looks in a row at its crop enlarged (face "
         "about track_birth_face_px) reach min_score; its yaw is unknown (0: off)", 0.0,
         range=(0.0, 1.0), unit="a score")
-    track_birth_frames: int = key("... frames the weak face must persist first", 20,
+    track_birth_frames: int = key("... frames the weak face must persist first", 10,
                                   range=(1, 1000), unit="frames")
     track_birth_face_px: float = key("... the size the second look enlarges the face to",
                                      160.0, range=(40.0, 400.0), unit="pixels")
@@ -543,14 +543,14 @@ class Vision:
                                    range=(0.1, 10.0), unit="seconds")
     track_birth_drift: float = key(
         "... a weak face that moved further than this from where its candidate began starts "
-        "over there (a walker soon has a strong track of its own; 0: no limit)", 0.0,
+        "over there (a walker soon has a strong track of its own; 0: no limit)", 1.0,
         range=(0.0, 20.0), unit="box sizes")
     track_birth_adopt: bool = key(
         "... a weak face where a live track went unseen (overlapping its last box) may, "
         "confirmed so, continue that track instead (a shopper turned away for longer than "
-        "track_timeout_s is one person, not two)", False)
+        "track_timeout_s is one person, not two)", True)
     track_birth_confirm_window: int = key(
-        "... among the candidate's last this many second looks (0: in a row)", 0,
+        "... among the candidate's last this many second looks (0: in a row)", 4,
         range=(0, 100), unit="looks")
     track_birth_min_crop: float = key(
         "... the second look's crop is at least this many pixels square (a tiny weak box is "

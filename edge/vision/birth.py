@@ -43,7 +43,7 @@ from edge.vision.zoom import unzoomed
 @dataclass(frozen=True)
 class BirthParams:
     score: float = 0.0  # a weak face scored at least this may become a candidate (0: off)
-    frames: int = 20  # frames a candidate persists before its second looks
+    frames: int = 10  # frames a candidate persists before its second looks
     min_iou: float = 0.3  # frame-to-frame overlap that continues a candidate
     face_px: float = 160.0  # the second look enlarges the crop so the face is this big
     max_zoom: float = 8.0  # ... but never more than this
@@ -52,13 +52,13 @@ class BirthParams:
     # is often part of a face: the second look finds the whole face around it)
     max_looks: int = 2  # second looks a camera frame at most
     confirms: int = 2  # second looks at min_score that start the track ...
-    confirm_window: int = 0  # ... among its last this many looks (0: in a row)
+    confirm_window: int = 4  # ... among its last this many looks (0: in a row)
     clear: float = 1.0  # box sizes: a weak face this near a live track is no candidate
     gap_s: float = 1.0  # a candidate unseen longer is dropped
-    drift: float = 0.0  # box sizes: a candidate whose centre left its first place by more
+    drift: float = 1.0  # box sizes: a candidate whose centre left its first place by more
     # starts over there (a walker gets a strong track soon; a weak one before it splits it;
     # 0: no limit)
-    adopt: bool = False  # a candidate where an unseen live track is continues that track
+    adopt: bool = True  # a candidate where an unseen live track is continues that track
 
     @property
     def enabled(self) -> bool:
