@@ -4,11 +4,20 @@ one straight ramp."""
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from edge.shelf.ramps import RampSettings, cancel_by_hands, mixed_by_hands, split
+from edge.shelf.ramps import (
+    RampSettings,
+    cancel_by_hands,
+    mixed_by_hands,
+    split,
+    touch_by_hands,
+)
 from tests.test_shelf import of, ramp, run, spec
 
 UNIT = 521.0
@@ -209,3 +218,39 @@ def test_one_hand_read_in_a_burst_stays_one_change() -> None:
     burst = [(7.0 if 6.3 < t < 7.1 else t, g) for t, g in samples]
     del burst[40]
     assert split(burst, 5000.0, 5000.0 - 2 * unit, unit) is None
+
+
+# real episodes (offline harness, `--reader-tick 0.1`) where the beam split gave two hands a
+# pick and a return: the samples, the two hands' breaks, the counted grams, and which hand
+# was a touch (null: none, the pair stands)
+FITS: dict[str, dict[str, Any]] = json.loads(
+    (Path(__file__).parent / "data" / "shelf_touch_fits.json").read_text())
+
+
+def touch_of(name: str, settings: RampSettings | None = None) -> int | None:
+    f = FITS[name]
+    return touch_by_hands([(t, g) for t, g in f["samples"]], f["before"],
+                          (f["counted"][0], f["counted"][1]),
+                          [(a, b) for a, b in f["hands"]], f["unit_grams"], settings)
+
+
+@pytest.mark.parametrize("name", sorted(FITS))
+def test_a_touch_beside_a_pick_is_one_that_holds(name: str) -> None:
+    """A hand resting on the items holds its fraction of a unit: refined, such a touch
+    beside the other hand's pick explains the samples to within the noise. A return and a
+    pick that overlap with nearly equal slopes fit a touch within the noise too, but as a
+    peak (in and straight out), not a hold: they stay a pair."""
+    assert touch_of(name) == FITS[name]["toucher"], FITS[name]["why"]
+
+
+def test_a_held_touch_the_coarse_grid_misses_needs_the_refined_fit() -> None:
+    # the coarse grid alone leaves the touch at 0.18 of the pair's residual (> `better`)
+    assert touch_of("touch_held_beside_a_pick", RampSettings(touch_held=0.0)) is None
+    assert touch_of("touch_held_beside_a_pick") == 0
+
+
+def test_a_return_and_picks_that_fit_a_touch_only_as_a_peak_stay_a_pair() -> None:
+    # the three shoppers' return and picks stay a pair only because the touch must hold
+    name = "return_and_picks_by_three_shoppers_in_two_lanes"
+    assert touch_of(name, RampSettings(touch_held=0.5)) == 0
+    assert touch_of(name) is None

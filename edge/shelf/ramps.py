@@ -68,6 +68,13 @@ class RampSettings:
     # against the net change, or the net change and one more (the other hand then the
     # unit against it), or two against it
     touch_counted: float = 2.5
+    # a touch the coarse grid of `touch_by_hands` fits only roughly: its ends and the other
+    # hand's ramp refined, it is taken all the same when it explains the samples to within
+    # `fit_within` noise variances a sample, leaves at most `better` of the refined pair's
+    # residual, and holds still for at least this many sample periods (a resting hand
+    # holds a fraction of a unit steady; the best touch through a real pick and return is
+    # a peak, in and straight out again); 0: off
+    touch_held: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -551,41 +558,102 @@ def touch_by_hands(trace: list[tuple[float, float]], before: float,
     then the unit against it). Returns the index of the touching hand when a touch and
     the net change explain the samples far better than the counted pair (the best of
     each: at most `better` of the pair's residual; a real pair the touch fits nearly as
-    well stays a pair), else None."""
+    well stays a pair), else None. The touches are fitted on a coarse grid of ends; when
+    that best touch is not enough, it is refined and taken if it holds (`_held_touch`)."""
     s = settings or RampSettings()
     if len(hands) != 2 or len(trace) < 8 or unit <= 0:
         return None
     fitted = _two_hands(trace, before, hands, s.hand_points)
     if fitted is None:
         return None
-    t, y, period, ((_, r1), (_, r2)) = fitted
-    pair = _best_pair(y, r1, r2, counted[0], counted[1])[0]
+    t, y, period, ((e1, r1), (e2, r2)) = fitted
+    pair, pi, pj = _best_pair(y, r1, r2, counted[0], counted[1])
     net = counted[0] + counted[1]
-    best: tuple[float, int] | None = None
-    for toucher, other in ((0, r2), (1, r1)):
+    best: tuple[float, int, Array] | None = None  # rss, toucher, start of the refined fit
+    for toucher, (eo, other) in ((0, (e2, r2)), (1, (e1, r1))):
         if abs(counted[toucher]) > s.touch_counted * unit:
             continue  # a hand given three units or more moved items
         a, b = hands[toucher]
         a, b = max(a, float(t[0])), min(b, float(t[-1]))
-        shapes = _touches(t, a, b, period, s.touch_points)
+        ends, shapes = _touch_ends(t, a, b, period, s.touch_points)
         if not shapes.size:
             continue
         rest = y[None, :] - net * other  # rows: the other hand's ramps
         ss = np.einsum("ij,ij->i", shapes, shapes)
         ok = ss > 1e-9
-        shapes, ss = shapes[ok], ss[ok]
+        shapes, ss, ends = shapes[ok], ss[ok], ends[ok]
         if not ss.size:
             continue
         dot = shapes @ rest.T  # (touches, other ramps)
         depth = np.clip(dot / ss[:, None], -s.touch_max * unit, s.touch_max * unit)
         rss = (np.einsum("ij,ij->i", rest, rest)[None, :] - 2 * depth * dot
                + depth * depth * ss[:, None])
-        r = float(np.min(rss))
+        ti, oj = divmod(int(np.argmin(rss)), rss.shape[1])
+        r = float(rss[ti, oj])
         if best is None or r < best[0]:
-            best = (r, toucher)
-    if best is None or best[0] > s.better * pair:
+            best = (r, toucher, np.concatenate([ends[ti], eo[oj]]))
+    if best is None:
         return None
-    return best[1]
+    if best[0] <= s.better * pair:
+        return best[1]
+    if s.touch_held <= 0:
+        return None
+    start = np.concatenate([e1[pi], e2[pj]])
+    return best[1] if _held_touch(t, y, period, hands, counted, unit, best[1], best[2],
+                                  start, s) else None
+
+
+def _touch_ends(t: Array, a: float, b: float, period: float, points: int
+                ) -> tuple[Array, Array]:
+    """`_touches` with their ends (rows: in from, in to, out from, out to)."""
+    ends, ramps = _hand_ramps(t, a, b, period, points)
+    i, j = np.nonzero(ends[:, 1][:, None] <= ends[:, 0][None, :])  # in ends, then out
+    out: Array = ramps[i] - ramps[j]
+    return np.column_stack([ends[i], ends[j]]), out
+
+
+def _held_touch(t: Array, y: Array, period: float, hands: list[tuple[float, float]],
+                counted: tuple[float, float], unit: float, toucher: int, touch: Array,
+                pair: Array, s: RampSettings) -> bool:
+    """A touch by hand `toucher` beside the other hand's net change, and the counted pair,
+    each refined from the coarse grid's best (`touch`: the touch's four ends and the other
+    ramp's two; `pair`: the pair's four ends), every end inside its own hand's break. A
+    touch when it explains the samples to within `fit_within` noise variances a sample,
+    leaves at most `better` of the pair's residual, and holds still (between its ramp in
+    and its ramp out) for at least `touch_held` sample periods: a hand resting on the
+    items holds its fraction of a unit; the best touch through a real pick and return
+    (two ramps the other way) is a peak, not a hold."""
+    lo, hi = float(t[0]), float(t[-1])
+    (a1, b1), (a2, b2) = [(max(a, lo), min(b, hi)) for a, b in hands]
+    g1, g2 = counted
+    sigma = max(s.noise_floor_g, float(np.std(y[-5:])))  # the settled samples' noise
+
+    def pair_cost(p: Array) -> Array:
+        out = _two(t, y, g1, g2, p)
+        inside = (p[:, 0] >= a1) & (p[:, 1] <= b1) & (p[:, 2] >= a2) & (p[:, 3] <= b2)
+        return np.where(inside, out, np.inf)
+
+    (ta, tb), (oa, ob) = ((a1, b1), (a2, b2)) if toucher == 0 else ((a2, b2), (a1, b1))
+    deepest, net = s.touch_max * unit, g1 + g2
+
+    def touch_cost(p: Array) -> Array:
+        shapes = _ramps(t, p[:, 0], p[:, 1]) - _ramps(t, p[:, 2], p[:, 3])
+        rest = y[None, :] - net * _ramps(t, p[:, 4], p[:, 5])
+        ss = np.maximum(np.einsum("ij,ij->i", shapes, shapes), 1e-9)
+        dot = np.einsum("ij,ij->i", shapes, rest)
+        depth = np.clip(dot / ss, -deepest, deepest)
+        out = np.einsum("ij,ij->i", rest, rest) - 2 * depth * dot + depth * depth * ss
+        inside = ((p[:, 0] >= ta) & (p[:, 3] <= tb) & (p[:, 1] <= p[:, 2])
+                  & (p[:, 4] >= oa) & (p[:, 5] <= ob))
+        return np.where(inside, out, np.inf)
+
+    step, last = period / s.grid, period / s.fine
+    best = _refine(touch, lo, hi, step, last, touch_cost)
+    rss = float(touch_cost(best[None, :])[0])
+    if rss > s.fit_within * y.size * sigma ** 2 or best[2] - best[1] < s.touch_held * period:
+        return False
+    counted_rss = float(pair_cost(_refine(pair, lo, hi, step, last, pair_cost)[None, :])[0])
+    return rss <= s.better * counted_rss
 
 
 def _break_ramps(t: Array, hands: list[tuple[float, float]]) -> Array:
