@@ -34,6 +34,7 @@ from drivers.readings import Frame
 from edge.events import format_time
 from edge.processing.processor import Output
 from edge.vision.attention import GazeParams
+from edge.vision.birth import BirthParams
 from edge.vision.detection import Detection, DetectionKind, Detector, ModelInfo
 from edge.vision.detectors import DetectorSpec
 from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
@@ -106,8 +107,15 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
                           v.track_jump_per_s, v.track_velocity,
                           appearance=v.track_appearance,
                           standing_jump=v.track_standing_jump,
-                          weak_min_iou=v.track_keep_iou),
-        zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
+                          weak_min_iou=v.track_keep_iou,
+                          born_timeout_s=v.track_birth_timeout_s),
+        zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom),
+        birth=BirthParams(v.track_birth_score, v.track_birth_frames,
+                          face_px=v.track_birth_face_px, max_looks=v.track_birth_looks,
+                          confirms=v.track_birth_confirms, adopt=v.track_birth_adopt,
+                          gap_s=v.track_birth_gap_s,
+                          confirm_window=v.track_birth_confirm_window,
+                          min_crop=v.track_birth_min_crop, drift=v.track_birth_drift))
 
 
 def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],

@@ -527,6 +527,41 @@ class Vision:
         "... and only a track whose box it overlaps by at least this (intersection over "
         "union; no jump without overlap: a standing neighbour's turned face is not the "
         "track's person)", 0.3, range=(0.01, 1.0), unit="a share")
+    track_birth_score: float = key(
+        "weak births: a face scored below min_score but at least this may start a track once "
+        "it has stayed at one place for track_birth_frames frames, away from every live "
+        "track, and track_birth_confirms second looks in a row at its crop enlarged (face "
+        "about track_birth_face_px) reach min_score; its yaw is unknown (0: off)", 0.0,
+        range=(0.0, 1.0), unit="a score")
+    track_birth_frames: int = key("... frames the weak face must persist first", 10,
+                                  range=(1, 1000), unit="frames")
+    track_birth_face_px: float = key("... the size the second look enlarges the face to",
+                                     160.0, range=(40.0, 400.0), unit="pixels")
+    track_birth_confirms: int = key("... second looks in a row that must reach min_score",
+                                    2, range=(1, 20), unit="looks")
+    track_birth_gap_s: float = key("... a weak face unseen longer starts over", 1.0,
+                                   range=(0.1, 10.0), unit="seconds")
+    track_birth_drift: float = key(
+        "... a weak face that moved further than this from where its candidate began starts "
+        "over there (a walker soon has a strong track of its own; 0: no limit)", 1.0,
+        range=(0.0, 20.0), unit="box sizes")
+    track_birth_adopt: bool = key(
+        "... a weak face where a live track went unseen (overlapping its last box) may, "
+        "confirmed so, continue that track instead (a shopper turned away for longer than "
+        "track_timeout_s is one person, not two)", True)
+    track_birth_confirm_window: int = key(
+        "... among the candidate's last this many second looks (0: in a row)", 4,
+        range=(0, 100), unit="looks")
+    track_birth_min_crop: float = key(
+        "... the second look's crop is at least this many pixels square (a tiny weak box is "
+        "often part of a face the second look finds whole)", 48.0, range=(8.0, 400.0),
+        unit="pixels")
+    track_birth_timeout_s: float = key(
+        "... a weakly-born track unseen this long has left (a weak face flickers under the "
+        "detector's threshold while the motion gate samples a still scene every few seconds; "
+        "0: track_timeout_s)", 0.0, range=(0.0, 120.0), unit="seconds")
+    track_birth_looks: int = key("... second looks a camera frame at most (the cost's bound)",
+                                 2, range=(1, 16), unit="looks")
     track_min_iou: float = key(
         "a detection overlapping a track's box by at least this (intersection over union) "
         "may continue it", 0.1, range=(0.01, 1.0), unit="a share")

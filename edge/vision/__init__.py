@@ -22,6 +22,7 @@ def build(config: Config) -> list[Processor]:
     from pathlib import Path
 
     from edge.vision.attention import GazeParams
+    from edge.vision.birth import BirthParams
     from edge.vision.blur import DebugFrames
     from edge.vision.detectors import DetectorSpec
     from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
@@ -43,9 +44,16 @@ def build(config: Config) -> list[Processor]:
                           v.track_jump_per_s, v.track_velocity,
                           appearance=v.track_appearance,
                           standing_jump=v.track_standing_jump,
-                          weak_min_iou=v.track_keep_iou),
+                          weak_min_iou=v.track_keep_iou,
+                          born_timeout_s=v.track_birth_timeout_s),
         zoom=ZoomParams(v.zoom, (v.zoom_band_top, v.zoom_band_bottom)),
-        refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom))
+        refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom),
+        birth=BirthParams(v.track_birth_score, v.track_birth_frames,
+                          face_px=v.track_birth_face_px, max_looks=v.track_birth_looks,
+                          confirms=v.track_birth_confirms, adopt=v.track_birth_adopt,
+                          gap_s=v.track_birth_gap_s,
+                          confirm_window=v.track_birth_confirm_window,
+                          min_crop=v.track_birth_min_crop, drift=v.track_birth_drift))
     debug = DebugFrames(Path(v.debug_dir)) if v.debug_dir and config.privacy.store_frames \
         else None
     return [VisionProcessor(

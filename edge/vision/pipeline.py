@@ -11,7 +11,8 @@ processor's own thread, so inference never blocks the event loop):
    on an enlarged band of the frame where far people's small faces are
    (`edge.vision.zoom`), and on each small face's own enlarged crop for finer landmarks
    (`edge.vision.refine`);
-4. tracking (`edge.vision.tracking`) and attention with hysteresis per track
+4. tracking (`edge.vision.tracking`; a persistent weak face a second look confirms may
+   start a track: `edge.vision.birth`) and attention with hysteresis per track
    (`edge.vision.attention`);
 5. audience windows per camera and content item, k-anonymous (`edge.vision.audience`).
 
@@ -35,6 +36,7 @@ from edge.processing.processor import BaseProcessor, Output, Subscriptions
 from edge.vision.appearance import Histogram, describe
 from edge.vision.attention import Gaze, GazeParams, width_ratio, yaw_ratio
 from edge.vision.audience import Audience, Slice
+from edge.vision.birth import BirthParams, Births, second_look
 from edge.vision.budget import ComputeBudget
 from edge.vision.detection import Box, Detection, DetectionKind, Detector, ModelInfo
 from edge.vision.detectors import DetectorSpec, DetectorUnavailable, load
@@ -79,6 +81,7 @@ class VisionSettings:
     track: TrackParams = field(default_factory=TrackParams)
     zoom: ZoomParams = field(default_factory=ZoomParams)  # small far faces (edge.vision.zoom)
     refine: RefineParams = field(default_factory=RefineParams)  # their landmarks (.refine)
+    birth: BirthParams = field(default_factory=BirthParams)  # weak births (edge.vision.birth)
 
 
 @dataclass
@@ -87,6 +90,7 @@ class _Camera:
     tracker: Tracker
     gate: MotionGate
     audience: Audience
+    births: Births
     last_t: float | None = None
     last_faces: list[Detection] = field(default_factory=list)
 
@@ -113,8 +117,9 @@ class VisionProcessor(BaseProcessor):
         self.cams = {c.camera: _Camera(
             c, Tracker(s.track), MotionGate(s.motion_threshold, s.motion_max_skip_s),
             Audience(c.camera, c.screen, window_s=s.window_s, k=s.k, grace_s=s.grace_s,
-                     item_window_s=s.item_window_s))
+                     item_window_s=s.item_window_s), Births(s.birth))
             for c in cameras}
+        self._crops: Detector | None = None  # the raw model, for the weak births' looks
 
     # -- inputs --------------------------------------------------------------------------
 
@@ -180,6 +185,7 @@ class VisionProcessor(BaseProcessor):
                 return None
             try:
                 loaded = self.loader(self.detector_spec)
+                self._crops = loaded
                 det: Detector = ZoomedDetector(loaded, self.settings.zoom) \
                     if self.settings.zoom.enabled else loaded
                 if self.settings.refine.enabled:
@@ -205,23 +211,36 @@ class VisionProcessor(BaseProcessor):
                 and d.score >= self._lowest_score()]
 
     def _lowest_score(self) -> float:
-        """The lowest score a face is kept at: `keep_score` when on (0: off), else
-        `min_score`."""
+        """The lowest score a face is kept at: `keep_score` or the weak births' score when
+        on (0: off), else `min_score`."""
         s = self.settings
-        return min(s.min_score, s.keep_score) if s.keep_score > 0 else s.min_score
+        low = [x for x in (s.keep_score, s.birth.score if s.birth.enabled else 0.0) if x > 0]
+        return min([s.min_score, *low])
 
     def _observe(self, cam: _Camera, faces: list[Detection], t: float, out: Output,
                  image: np.ndarray | None = None) -> None:
-        strong = [d for d in faces if d.score >= self.settings.min_score]
-        weak = [d for d in faces if d.score < self.settings.min_score]
+        s = self.settings
+        strong = [d for d in faces if d.score >= s.min_score]
+        below = [d for d in faces if d.score < s.min_score]
+        # weak faces continue any track (keep_score on) or only weakly-born ones
+        only_born = s.keep_score <= 0
+        floor = s.keep_score if not only_born else s.birth.score if s.birth.enabled else 1.0
+        weak = [d for d in below if d.score >= floor]
         looks: list[Histogram | None] | None = None
         weak_looks: list[Histogram | None] | None = None
-        if image is not None and self.settings.track.uses_appearance:
+        if image is not None and s.track.uses_appearance:
             looks = [describe(image, d.box) for d in strong]
             weak_looks = [describe(image, d.box) for d in weak] if weak else None
-        seen, ended = cam.tracker.update(strong, t, looks, weak, weak_looks)
+        seen, ended = cam.tracker.update(strong, t, looks, weak, weak_looks,
+                                         weak_only_born=only_born)
         for tr in ended:
             self._left(cam, tr, out)
+        if s.birth.enabled and image is not None:
+            used = cam.tracker.weak_used
+            left = [d for i, d in enumerate(weak) if i not in used]
+            if not only_born:  # faces under keep_score were not in `weak`
+                left += [d for d in below if d.score < floor]
+            seen += self._births(cam, left, t, image)
         for tr in seen:
             gaze = tr.extra.get("gaze")
             if not isinstance(gaze, Gaze):
@@ -244,6 +263,43 @@ class VisionProcessor(BaseProcessor):
                 for s in pending:
                     cam.audience.add(s)
                 pending.clear()
+
+    def _births(self, cam: _Camera, weak: list[Detection], t: float,
+                image: np.ndarray) -> list[Track]:
+        """Second looks at the candidates due one (`edge.vision.birth`); the tracks the
+        confirmed ones start."""
+        s = self.settings
+        live = cam.tracker.tracks
+        due = cam.births.update(weak, [tr.box for tr in live.values() if tr.last_t == t], t,
+                                {i: tr.box for i, tr in live.items() if tr.last_t != t})
+        born: list[Track] = []
+        for c in due:
+            if self._crops is None:
+                break
+            start = self.cost_clock()
+            score = second_look(self._crops, image, c.box, s.birth)
+            self.budget.spent(t, self.cost_clock() - start)
+            self.counts["birth_looks"] += 1
+            if not cam.births.looked(c, score, s.min_score):
+                continue
+            old = live.get(c.adopt) if c.adopt is not None else None
+            if old is not None:  # the track at its place goes on, weak faces continue it
+                self.counts["weak_adoptions"] += 1
+                old.born_weak = True
+                old.moved(c.detection.box, t, s.track, hit=False)
+                old.detection = c.detection
+                born.append(old)
+                continue
+            self.counts["weak_births"] += 1
+            # its clothes unknown (no appearance check) until a strong face continues it
+            tr = cam.tracker.birth(c.detection, t, c.first_t, s.min_hits)
+            # it was there since its candidate began (within the grace, so no window that
+            # was already reported gets it): its first slice is back-dated there
+            since = max(c.first_t, t - s.grace_s / 2)
+            cam.audience.add(Slice(tr.id, since, 0.0, 0.0))
+            tr.extra["t"] = since
+            born.append(tr)
+        return born
 
     def _left(self, cam: _Camera, tr: Track, out: Output) -> None:
         gaze = tr.extra.get("gaze")

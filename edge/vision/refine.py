@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from edge.vision.detection import BgrImage, Detection, Detector, Landmarks, ModelInfo
+from edge.vision.detection import BgrImage, Detection, Detector, ModelInfo
 from edge.vision.zoom import unzoomed
 
 MATCH_IOU = 0.3  # a crop detection overlapping the face's box less is another face
@@ -43,27 +43,38 @@ def _size(d: Detection) -> float:
     return max(d.box.width, d.box.height)
 
 
-def refine_face(crop_detector: Detector, frame: BgrImage, face: Detection,
-                params: RefineParams) -> Detection | None:
-    """The face with its landmarks from the second look, or None when the second look does
-    not find it."""
+def look_again(crop_detector: Detector, frame: BgrImage, face: Detection, zoom: float,
+               margin: float = 0.5) -> Detection | None:
+    """The detector's answer for `face` on a second look: its neighbourhood (the box grown
+    by `margin` box sizes a side) enlarged `zoom` times; the crop's detection that overlaps
+    the face's box most (at least MATCH_IOU, with landmarks), in the frame's pixels with
+    the second look's own score; None when the second look does not find it."""
     h, w = frame.shape[:2]
     b = face.box
-    m = params.margin * _size(face)
+    m = margin * _size(face)
     x0, y0 = max(0, int(b.x1 - m)), max(0, int(b.y1 - m))
     x1, y1 = min(w, int(np.ceil(b.x2 + m))), min(h, int(np.ceil(b.y2 + m)))
     if x1 - x0 < 4 or y1 - y0 < 4:
         return None
-    s = params.zoom
-    crop = cv2.resize(frame[y0:y1, x0:x1], None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR)
-
-    best: tuple[float, Landmarks] | None = None
+    crop = cv2.resize(frame[y0:y1, x0:x1], None, fx=zoom, fy=zoom,
+                      interpolation=cv2.INTER_LINEAR)
+    best: tuple[float, Detection] | None = None
     for found in crop_detector.detect(np.ascontiguousarray(crop)):
-        d = unzoomed(found, s, float(x0), float(y0))
+        d = unzoomed(found, zoom, float(x0), float(y0))
         iou = d.box.iou(b)
         if d.landmarks is not None and iou >= MATCH_IOU and (best is None or iou > best[0]):
-            best = (iou, d.landmarks)
-    return None if best is None else replace(face, landmarks=best[1])
+            best = (iou, d)
+    return None if best is None else best[1]
+
+
+def refine_face(crop_detector: Detector, frame: BgrImage, face: Detection,
+                params: RefineParams) -> Detection | None:
+    """The face with its landmarks from the second look, or None when the second look does
+    not find it."""
+    again = look_again(crop_detector, frame, face, params.zoom, params.margin)
+    if again is None or again.landmarks is None:
+        return None
+    return replace(face, landmarks=again.landmarks)
 
 
 class RefiningDetector:

@@ -34,6 +34,8 @@ Weak detections (`update(weak=...)`: scored below the pipeline's `min_score` but
 `keep_score`) are matched second, as ByteTrack does, to the tracks no detection continued,
 and only to one whose box they overlap by `weak_min_iou`: they keep a track alive (a head
 turned away scores lower for a few frames) but never start one and do not count as hits.
+With `weak_only_born`, they are matched only to weakly-born tracks (`birth`: a track a
+persistent weak face started once a second look confirmed it, `edge.vision.birth`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class TrackParams:
     standing_jump: float = 0.0  # a standing track followed frame to frame moves at most this
     standing_speed: float = 0.5  # box sizes a second: a track slower than this is standing
     weak_min_iou: float = 0.3  # a weak detection continues only a track it overlaps this much
+    born_timeout_s: float = 0.0  # a weakly-born track's timeout (0: timeout_s)
 
     @property
     def uses_appearance(self) -> bool:
@@ -84,6 +87,7 @@ class Track:
     vx: float = 0.0  # the centre's smoothed velocity, pixels a second
     vy: float = 0.0
     look: Histogram | None = None  # running clothes-colour histogram (appearance on)
+    born_weak: bool = False  # started by a confirmed weak face (edge.vision.birth)
 
     def predicted(self, t: float, p: TrackParams) -> Box:
         """Where the box is expected at `t`: moved on by the velocity for the time unseen."""
@@ -180,17 +184,20 @@ class Tracker:
         self.params = params or TrackParams()
         self.tracks: dict[int, Track] = {}
         self._next_id = 1
+        self.weak_used: set[int] = set()  # the weak detections the last update used
 
     def update(self, detections: list[Detection], t: float,
                looks: list[Histogram | None] | None = None,
                weak: list[Detection] | None = None,
                weak_looks: list[Histogram | None] | None = None,
+               weak_only_born: bool = False,
                ) -> tuple[list[Track], list[Track]]:
         """Match `detections` seen at `t`; returns (tracks seen now, tracks that ended).
         `looks`: each detection's appearance (`edge.vision.appearance.describe`), used when
         the params' `appearance` is on. `weak`: detections scored too low to start a track,
         matched second, to the tracks no detection continued (they may only continue one;
-        an unmatched one is dropped); `weak_looks`: their appearances."""
+        an unmatched one is dropped); `weak_looks`: their appearances; `weak_only_born`: they
+        may continue only weakly-born tracks. `weak_used` holds the weak ones used."""
         p = self.params
         if looks is not None and len(looks) != len(detections):
             raise ValueError("one appearance per detection")
@@ -203,10 +210,13 @@ class Tracker:
         for tr in live:
             tr.detection = None
         matched, used = self._match(live, detections, looks, t)
+        self.weak_used = set()
         if weak:
-            rest = [tr for tr in live if tr.detection is None]
-            matched += self._match(rest, weak, weak_looks, t, hit=False,
-                                   min_iou=p.weak_min_iou)[0]
+            rest = [tr for tr in live if tr.detection is None
+                    and (tr.born_weak or not weak_only_born)]
+            more, self.weak_used = self._match(rest, weak, weak_looks, t, hit=False,
+                                               min_iou=p.weak_min_iou)
+            matched += more
         for i, d in enumerate(detections):
             if i not in used:
                 tr = Track(self._next_id, d.box, t, t, detection=d,
@@ -215,6 +225,16 @@ class Tracker:
                 self.tracks[tr.id] = tr
                 matched.append(tr)
         return matched, self.expire(t)
+
+    def birth(self, d: Detection, t: float, first_t: float, hits: int,
+              look: Histogram | None = None) -> Track:
+        """Start a track from a confirmed weak face `d` seen at `t` (its candidate since
+        `first_t`), with `hits` already (it counts as a person at once)."""
+        tr = Track(self._next_id, d.box, first_t, t, hits=hits, detection=d, look=look,
+                   born_weak=True)
+        self._next_id += 1
+        self.tracks[tr.id] = tr
+        return tr
 
     def _match(self, live: list[Track], detections: list[Detection],
                looks: list[Histogram | None] | None, t: float, hit: bool = True,
@@ -250,7 +270,9 @@ class Tracker:
             tr, d = live[r], detections[c]
             tr.moved(d.box, t, p, hit)
             tr.detection = d
-            if looks is not None:
+            if looks is not None and (hit or not tr.born_weak):
+                # a weakly-born track's clothes are learnt from strong faces only (a weak box
+                # is often a part of the face: what is below it is the face, not clothes)
                 tr.look = blend(tr.look, looks[c], p.appearance_weight)
             matched.append(tr)
             used.add(c)
@@ -258,7 +280,9 @@ class Tracker:
 
     def expire(self, t: float) -> list[Track]:
         """End the tracks unseen for longer than the timeout at `t`."""
-        ended = [tr for tr in self.tracks.values() if t - tr.last_t > self.params.timeout_s]
+        p = self.params
+        ended = [tr for tr in self.tracks.values() if t - tr.last_t > (
+            p.born_timeout_s if tr.born_weak and p.born_timeout_s > 0 else p.timeout_s)]
         for tr in ended:
             del self.tracks[tr.id]
         return ended
