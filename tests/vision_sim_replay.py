@@ -33,13 +33,10 @@ import numpy as np
 from drivers.readings import Frame
 from edge.events import format_time
 from edge.processing.processor import Output
-from edge.vision.attention import GazeParams
-from edge.vision.birth import BirthParams
 from edge.vision.detection import Detection, DetectionKind, Detector, ModelInfo
 from edge.vision.detectors import DetectorSpec
 from edge.vision.pipeline import CameraSpec, VisionProcessor, VisionSettings
-from edge.vision.refine import RefineParams
-from edge.vision.tracking import TrackParams
+from edge.vision.settings import vision_settings
 from edge.vision.zoom import ZoomedDetector, ZoomParams
 from sim.scoring import Truth, score
 from sim.world import build_world, scenarios
@@ -96,26 +93,10 @@ def settings(world: Any, where: Path, vision: dict[str, Any]) -> VisionSettings:
 
     v = dataclasses.replace(sim_config(world, where, None, "127.0.0.1", vision=True).vision,
                             **vision)
-    return VisionSettings(
-        window_s=v.window_s, k=v.min_people, min_hits=v.min_track_frames,
-        min_score=v.min_score, keep_score=v.track_keep_score,
-        motion_threshold=v.motion_threshold, max_cpu_share=0,
-        gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,
-                        v.attention_min_face_px, v.attention_min_width,
-                        min_score=v.attention_min_score),
-        track=TrackParams(v.track_min_iou, v.track_max_jump, v.track_timeout_s,
-                          v.track_jump_per_s, v.track_velocity,
-                          appearance=v.track_appearance,
-                          standing_jump=v.track_standing_jump,
-                          weak_min_iou=v.track_keep_iou,
-                          born_timeout_s=v.track_birth_timeout_s),
-        zoom=ZoomParams(1.0), refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom),
-        birth=BirthParams(v.track_birth_score, v.track_birth_frames,
-                          face_px=v.track_birth_face_px, max_looks=v.track_birth_looks,
-                          confirms=v.track_birth_confirms, adopt=v.track_birth_adopt,
-                          gap_s=v.track_birth_gap_s,
-                          confirm_window=v.track_birth_confirm_window,
-                          min_crop=v.track_birth_min_crop, drift=v.track_birth_drift))
+    # as the daemon builds them, but unbudgeted, unzoomed (the cache holds the zoomed
+    # detector's output) and with the content-item window at its built-in length
+    return dataclasses.replace(vision_settings(v), max_cpu_share=0, zoom=ZoomParams(1.0),
+                               item_window_s=VisionSettings.item_window_s)
 
 
 def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],

@@ -421,6 +421,16 @@ def _two_hands(trace: list[tuple[float, float]], before: float,
     return None if cands is None else (t, y, period, cands)
 
 
+def _two_hands_of_units(trace: list[tuple[float, float]], before: float,
+                        hands: list[tuple[float, float]], unit: float, s: RampSettings
+                        ) -> tuple[Array, Array, float, list[tuple[Array, Array]]] | None:
+    """`_two_hands` for a touch test: None unless there are exactly two hands, enough
+    samples to fit them and a positive unit weight."""
+    if len(hands) != 2 or len(trace) < 8 or unit <= 0:
+        return None
+    return _two_hands(trace, before, hands, s.hand_points)
+
+
 def _hand_ramps(t: Array, a: float, b: float, period: float, points: int
                 ) -> tuple[Array, Array]:
     """Candidate ramps of one hand (rows: unit ramps over the samples `t`) with both ends
@@ -590,9 +600,7 @@ def touch_by_hands(trace: list[tuple[float, float]], before: float,
     well stays a pair), else None. The touches are fitted on a coarse grid of ends; when
     that best touch is not enough, it is refined and taken if it holds (`_held_touch`)."""
     s = settings or RampSettings()
-    if len(hands) != 2 or len(trace) < 8 or unit <= 0:
-        return None
-    fitted = _two_hands(trace, before, hands, s.hand_points)
+    fitted = _two_hands_of_units(trace, before, hands, unit, s)
     if fitted is None:
         return None
     t, y, period, ((e1, r1), (e2, r2)) = fitted
@@ -666,12 +674,7 @@ def _held_touch(t: Array, y: Array, period: float, hands: list[tuple[float, floa
     deepest, net = s.touch_max * unit, g1 + g2
 
     def touch_cost(p: Array) -> Array:
-        shapes = _ramps(t, p[:, 0], p[:, 1]) - _ramps(t, p[:, 2], p[:, 3])
-        rest = y[None, :] - net * _ramps(t, p[:, 4], p[:, 5])
-        ss = np.maximum(np.einsum("ij,ij->i", shapes, shapes), 1e-9)
-        dot = np.einsum("ij,ij->i", shapes, rest)
-        depth = np.clip(dot / ss, -deepest, deepest)
-        out = np.einsum("ij,ij->i", rest, rest) - 2 * depth * dot + depth * depth * ss
+        out = _touch_beside_rss(t, y, net, deepest, p)
         inside = ((p[:, 0] >= ta) & (p[:, 3] <= tb) & (p[:, 1] <= p[:, 2])
                   & (p[:, 4] >= oa) & (p[:, 5] <= ob))
         return np.where(inside, out, np.inf)
@@ -683,6 +686,19 @@ def _held_touch(t: Array, y: Array, period: float, hands: list[tuple[float, floa
         return False
     counted_rss = float(pair_cost(_refine(pair, lo, hi, step, last, pair_cost)[None, :])[0])
     return rss <= s.better * counted_rss
+
+
+def _touch_beside_rss(t: Array, y: Array, net: float, deepest: float, p: Array) -> Array:
+    """Each row of `p`'s residual sum of squares for a touch (a rise over `p[:, 0:2]`, a
+    fall over `p[:, 2:4]`, its depth fitted, at most `deepest`) beside another hand's ramp
+    of the whole `net` change over `p[:, 4:6]`."""
+    shape = _ramps(t, p[:, 0], p[:, 1]) - _ramps(t, p[:, 2], p[:, 3])
+    left = y[None, :] - net * _ramps(t, p[:, 4], p[:, 5])
+    sq = np.maximum(np.einsum("ij,ij->i", shape, shape), 1e-9)
+    dot = np.einsum("ij,ij->i", shape, left)
+    depth = np.clip(dot / sq, -deepest, deepest)
+    out: Array = np.einsum("ij,ij->i", left, left) - 2 * depth * dot + depth * depth * sq
+    return out
 
 
 def _inside(p: Array, bounds: Array, cost: Array) -> Array:
@@ -706,9 +722,7 @@ def touch_by_hands_fine(trace: list[tuple[float, float]], before: float,
     touching hand's index when the best touch leaves at most `better` of the pair's
     residual, else None."""
     s = settings or RampSettings()
-    if len(hands) != 2 or len(trace) < 8 or unit <= 0:
-        return None
-    fitted = _two_hands(trace, before, hands, s.hand_points)
+    fitted = _two_hands_of_units(trace, before, hands, unit, s)
     if fitted is None:
         return None
     t, y, period, ((e1, r1), (e2, r2)) = fitted
@@ -756,12 +770,7 @@ def touch_by_hands_fine(trace: list[tuple[float, float]], before: float,
         box = np.array([brk[toucher]] * 4 + [brk[1 - toucher]] * 2)
 
         def touch_cost(p: Array, box: Array = box) -> Array:
-            shape = _ramps(t, p[:, 0], p[:, 1]) - _ramps(t, p[:, 2], p[:, 3])
-            left = y[None, :] - net * _ramps(t, p[:, 4], p[:, 5])
-            sq = np.maximum(np.einsum("ij,ij->i", shape, shape), 1e-9)
-            dt = np.einsum("ij,ij->i", shape, left)
-            dp = np.clip(dt / sq, -deepest, deepest)
-            out = np.einsum("ij,ij->i", left, left) - 2 * dp * dt + dp * dp * sq
+            out = _touch_beside_rss(t, y, net, deepest, p)
             return _inside(p, box, np.where(p[:, 1] <= p[:, 2], out, np.inf))
 
         seed = np.concatenate([quads[q], eo[o]])
