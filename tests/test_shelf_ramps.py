@@ -17,6 +17,7 @@ from edge.shelf.ramps import (
     mixed_by_hands,
     split,
     touch_by_hands,
+    touches_by_hands,
 )
 from tests.test_shelf import of, ramp, run, spec
 
@@ -254,3 +255,41 @@ def test_a_return_and_picks_that_fit_a_touch_only_as_a_peak_stay_a_pair() -> Non
     name = "return_and_picks_by_three_shoppers_in_two_lanes"
     assert touch_of(name, RampSettings(touch_held=0.5)) == 0
     assert touch_of(name) is None
+
+
+def test_two_touches_overlapping_in_two_lanes_are_no_pick_and_return() -> None:
+    # lane A presses 0.5 of a unit for 2.4 s, lane B 0.3 for 1.8 s, pressing while A still
+    # holds: the weight dips, steps, and comes back, which the beam split counts as a pick
+    # and a return; each touch holds, so it is two touches
+    samples = trace((6.0, 6.4, -0.5 * UNIT), (8.8, 9.2, 0.5 * UNIT),
+                    (8.2, 8.6, -0.3 * UNIT), (10.4, 10.8, 0.3 * UNIT))
+    hands = [(5.8, 9.4), (8.0, 11.2)]
+    assert touches_by_hands(samples, 5000.0, (-UNIT, UNIT), hands, UNIT)
+    assert not touches_by_hands(samples, 5000.0, (-UNIT, UNIT), hands, UNIT,
+                                RampSettings(touch_cancel=False))
+    assert cancel_by_hands(samples, 5000.0, 5000.0, UNIT, hands) is None
+
+
+def test_a_return_and_a_pick_at_once_are_no_two_touches() -> None:
+    # the weight moves up a unit and straight back: no touch holds (a peak), a pair stays
+    samples = trace((6.0, 7.6, UNIT), (6.4, 7.9, -UNIT))
+    hands = [(6.2, 8.1), (5.8, 7.8)]
+    assert not touches_by_hands(samples, 5000.0, (-UNIT, UNIT), hands, UNIT)
+    # held, as real touches are, but a whole unit each way and for a unit each: a pair
+    samples = trace((6.0, 6.6, UNIT), (8.0, 8.6, -UNIT))
+    hands = [(5.8, 7.0), (7.8, 8.9)]
+    assert not touches_by_hands(samples, 5000.0, (UNIT, -UNIT), hands, UNIT)
+
+
+def test_two_real_touches_in_two_lanes_are_two_touches() -> None:
+    # normal-day seed 50, shelf-2 plate 1 (tests/data/shelf_traces.json): lane 2 presses
+    # 0.53 of a 66 g unit for 3 s, lane 5 0.33 for 1.5 s, their breaks overlapping
+    f = json.loads((Path(__file__).parent / "data" / "shelf_traces.json").read_text())[
+        "two_touches_overlapping_in_two_lanes"]
+    samples = [(t, g) for t, g in f["samples"] if 7.0 <= t <= 15.5]
+    before = sum(g for t, g in f["samples"] if t < 7.9) / sum(
+        1 for t, _ in f["samples"] if t < 7.9)
+    hands = [(7.9, 12.0), (11.4, 14.2)]
+    assert touches_by_hands(samples, before, (-66.0, 66.0), hands, 66.0)
+    assert not touches_by_hands(samples, before, (-66.0, 66.0), hands, 66.0,
+                                RampSettings(touch_cancel=False))

@@ -52,3 +52,9 @@ def test_a_real_trace_gives_its_true_picks_and_returns(name: str) -> None:
         trace["why"]
     for (_, _, t), r in zip(found, truth, strict=True):
         assert abs(t - r["t_end"]) < 1.0, (trace["why"], t, r)
+
+
+def test_two_touches_in_two_lanes_are_no_pick_and_return_only_with_touch_cancel() -> None:
+    trace = TRACES["two_touches_overlapping_in_two_lanes"]
+    assert replay(trace) == []
+    assert replay({**trace, "ramps": {"touch_cancel": False}}) != []

@@ -29,6 +29,7 @@ from edge.shelf.ramps import (
     touch_among_hands,
     touch_by_hands,
     touch_by_hands_fine,
+    touches_by_hands,
 )
 from edge.shelf.ramps import split as split_ramps
 
@@ -474,6 +475,14 @@ class PlateDetector:
             if toucher is not None:
                 counts[toucher], counts[1 - toucher] = 0, n_total
                 self.touched = True
+        if k == 2 and not n_total and counts[0] * counts[1] < 0 and touches_by_hands(
+                trace, self.before, (counts[0] * self.unit + (total - n_total) * self.unit / 2,
+                                     counts[1] * self.unit + (total - n_total) * self.unit / 2),
+                hands, self.unit, self.s.ramps):
+            # the weight came back: a pick and a return, or a hand resting on the items in
+            # each lane (two touches overlapping look like an excursion up and back)?
+            counts = [0, 0]
+            self.touched = True
         if k >= 3 and max(counts) > 0 > min(counts):
             # three hands or more, a pick and a return: or a hand resting on the items?
             among = touch_among_hands(trace, self.before, level, self.unit, hands, counts,

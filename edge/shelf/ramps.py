@@ -14,6 +14,7 @@ a few milliseconds; the per-sample path never does.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,12 @@ class RampSettings:
     # holds a fraction of a unit steady; the best touch through a real pick and return is
     # a peak, in and straight out again); 0: off
     touch_held: float = 3.0
+    # two hands in two lanes and the weight came back (`cancel_by_hands`): before a pick
+    # and a return at once is taken, a touch in each hand's break is refined and taken
+    # instead when the two explain the samples to within `fit_within` noise variances a
+    # sample, leave at most `better` of the refined pair's residual and each hold for
+    # `touch_held` sample periods (`_two_touches_held`; docs/shelf.md, shelf13)
+    touch_cancel: bool = True
 
 
 @dataclass(frozen=True)
@@ -494,6 +501,10 @@ def cancel_by_hands(trace: list[tuple[float, float]], before: float, after: floa
     n = len(trace)
     if plain < s.bent_cancel * n * sigma ** 2 or rss2 > s.better * plain:
         return None
+    if s.touch_cancel and s.touch_held > 0 and _two_touches_held(
+            t, y, period, hands, (c1 * unit, -c1 * unit),
+            np.concatenate([e1[i], e2[j]]), unit, s):
+        return None  # two hands resting on the items, one in each lane
     out = [(0, Ramp(c1 * unit, float(e1[i, 0]), float(e1[i, 1]))),
            (1, Ramp(-c1 * unit, float(e2[j, 0]), float(e2[j, 1])))]
     return sorted(out, key=lambda h: h[1].end)
@@ -684,6 +695,105 @@ def _held_touch(t: Array, y: Array, period: float, hands: list[tuple[float, floa
     rss = float(touch_cost(best[None, :])[0])
     if rss > s.fit_within * y.size * sigma ** 2 or best[2] - best[1] < s.touch_held * period:
         return False
+    counted_rss = float(pair_cost(_refine(pair, lo, hi, step, last, pair_cost)[None, :])[0])
+    return rss <= s.better * counted_rss
+
+
+def touches_by_hands(trace: list[tuple[float, float]], before: float,
+                     counted: tuple[float, float], hands: list[tuple[float, float]],
+                     unit: float, settings: RampSettings | None = None) -> bool:
+    """Two hands in two lanes whose beam split gave them a unit each way (`counted` grams)
+    while the weight came back: or two hands resting on the items, a touch in each lane
+    (`_two_touches_held`, with the counted pair's best ramps off the grid)? False unless
+    `touch_cancel` and `touch_held` are on."""
+    s = settings or RampSettings()
+    if not s.touch_cancel or s.touch_held <= 0:
+        return False
+    fitted = _two_hands_of_units(trace, before, hands, unit, s)
+    if fitted is None:
+        return False
+    t, y, period, ((e1, r1), (e2, r2)) = fitted
+    _, i, j = _best_pair(y, r1, r2, counted[0], counted[1])
+    return _two_touches_held(t, y, period, hands, counted, np.concatenate([e1[i], e2[j]]),
+                             unit, s)
+
+
+def _two_depths_rss(yy: float, uy: Array, vy: Array, uu: Array, vv: Array, uv: Array,
+                    deepest: float) -> Array:
+    """The residual of samples (`yy` their sum of squares) less two shapes `u` and `v` at
+    their depths fitted together (least squares, then each clipped to at most `deepest`
+    grams either way), from the dot products (arrays that broadcast together)."""
+    det = np.maximum(uu * vv - uv * uv, 1e-9)
+    du = np.clip((vv * uy - uv * vy) / det, -deepest, deepest)
+    dv = np.clip((uu * vy - uv * uy) / det, -deepest, deepest)
+    out: Array = (yy - 2 * du * uy - 2 * dv * vy + du * du * uu + dv * dv * vv
+                  + 2 * du * dv * uv)
+    return out
+
+
+def _two_touches_rss(t: Array, y: Array, deepest: float, p: Array) -> Array:
+    """Each row of `p`'s residual for two touches (ends `p[:, 0:4]` and `p[:, 4:8]`),
+    their depths fitted together (`_two_depths_rss`)."""
+    u = _ramps(t, p[:, 0], p[:, 1]) - _ramps(t, p[:, 2], p[:, 3])
+    v = _ramps(t, p[:, 4], p[:, 5]) - _ramps(t, p[:, 6], p[:, 7])
+    return _two_depths_rss(float(y @ y), u @ y, v @ y, np.einsum("ij,ij->i", u, u),
+                           np.einsum("ij,ij->i", v, v), np.einsum("ij,ij->i", u, v), deepest)
+
+
+def _two_touches_held(t: Array, y: Array, period: float, hands: list[tuple[float, float]],
+                      counted: tuple[float, float], pair: Array, unit: float,
+                      s: RampSettings) -> bool:
+    """Two hands counted a pick and a return at once (`counted` grams, the pair's ends
+    `pair` off the grid): or a touch in each hand's break (overlapping touches in two lanes
+    look like an excursion and back)? Each touch is sought on the coarse grid of
+    `_touch_ends` (every pair of the two grids' touches), then all eight ends are refined
+    together (`_refine` over each two of the four ramps in turn, twice round: one touch's
+    way out and the other's way in may overlap). Two touches when they explain the samples
+    to within `fit_within` noise variances a sample, each holds for at least `touch_held`
+    sample periods and together they leave at most `better` of the refined pair's residual
+    (as `_held_touch` for one touch)."""
+    lo, hi = float(t[0]), float(t[-1])
+    brk = [(max(a, lo), min(b, hi)) for a, b in hands]
+    if any(b - a < period for a, b in brk):
+        return False
+    deepest, step, last = s.touch_max * unit, period / s.grid, period / s.fine
+    sigma = max(s.noise_floor_g, float(np.std(y[-5:])))  # the settled samples' noise
+    (q1, u), (q2, v) = [_touch_ends(t, a, b, period, s.touch_points) for a, b in brk]
+    if not (q1.size and q2.size):
+        return False
+    # every touch of one hand's grid with every touch of the other's, depths fitted together
+    grid = _two_depths_rss(float(y @ y), (u @ y)[:, None], (v @ y)[None, :],
+                           np.einsum("ij,ij->i", u, u)[:, None],
+                           np.einsum("ij,ij->i", v, v)[None, :], u @ v.T, deepest)
+    i, j = divmod(int(np.argmin(grid)), grid.shape[1])
+    ends = np.concatenate([q1[i], q2[j]])
+    box = np.array([brk[0]] * 4 + [brk[1]] * 4)
+
+    def cost8(p: Array) -> Array:
+        ok = (p[:, 1] <= p[:, 2]) & (p[:, 5] <= p[:, 6])
+        return _inside(p, box, np.where(ok, _two_touches_rss(t, y, deepest, p), np.inf))
+
+    for _ in range(2):
+        for r1, r2 in itertools.combinations(range(4), 2):  # each two ramps' ends at once
+            cols = np.array([2 * r1, 2 * r1 + 1, 2 * r2, 2 * r2 + 1])
+
+            def cost4(q: Array, cols: Array = cols, base: Array = ends) -> Array:
+                p = np.repeat(base[None, :], q.shape[0], axis=0)
+                p[:, cols] = q
+                return cost8(p)
+
+            ends = ends.copy()
+            ends[cols] = _refine(ends[cols], lo, hi, step, last, cost4)
+    rss = float(cost8(ends[None, :])[0])
+    if rss > s.fit_within * y.size * sigma ** 2:
+        return False
+    if ends[2] - ends[1] < s.touch_held * period or ends[6] - ends[5] < s.touch_held * period:
+        return False
+    bounds = np.array([brk[0], brk[0], brk[1], brk[1]])
+
+    def pair_cost(p: Array) -> Array:
+        return _inside(p, bounds, _two(t, y, counted[0], counted[1], p))
+
     counted_rss = float(pair_cost(_refine(pair, lo, hi, step, last, pair_cost)[None, :])[0])
     return rss <= s.better * counted_rss
 
