@@ -463,21 +463,20 @@ class PlateDetector:
             i = max(range(k), key=lambda j: step * (units[j] - counts[j]))
             counts[i] += step
         self.touched = False
+        half = (total - n_total) * self.unit / 2  # the grams the counts leave, a hand each
         if k == 2 and n_total and counts[0] * counts[1] != 0 and (
                 counts[0] * counts[1] < 0 or self.s.touch_same_way):
             # a pick and a return, or a hand resting on the items while the other moved
             # the net change (the beam split fits a touch of 0.6 of a unit as one)? Two
             # changes the same way, too: a hand lifting an item partly during the other's
             # pick (pressing during a return) weighs like part of that pick
-            half = (total - n_total) * self.unit / 2
             toucher = self._toucher(trace, (counts[0] * self.unit + half,
                                             counts[1] * self.unit + half), hands)
             if toucher is not None:
                 counts[toucher], counts[1 - toucher] = 0, n_total
                 self.touched = True
         if k == 2 and not n_total and counts[0] * counts[1] < 0 and touches_by_hands(
-                trace, self.before, (counts[0] * self.unit + (total - n_total) * self.unit / 2,
-                                     counts[1] * self.unit + (total - n_total) * self.unit / 2),
+                trace, self.before, (counts[0] * self.unit + half, counts[1] * self.unit + half),
                 hands, self.unit, self.s.ramps):
             # the weight came back: a pick and a return, or a hand resting on the items in
             # each lane (two touches overlapping look like an excursion up and back)?
