@@ -351,12 +351,14 @@ class Simulation:
                 await self._apply_outages(daemon, t0, t1)
                 for rx, address, adv in self.ble.step(t0, t1):
                     self.hub.deliver(rx, address, adv)
-                for shelf_id, data in self.shelf.step(t0, t1).items():
-                    self.ports[shelf_id].write(data, self.shelf.clean[shelf_id])
                 if self.door_port is not None:
                     self.door_port.write(self.door.step(t0, t1), self.door.clean)
                 self._advance_stock(t1)
                 clock.set(w.start_epoch + t1)
+                # the controllers' lines of [t0, t1) once the clock is at t1: a line is
+                # never read before it was written (their clocks date them, from arrival)
+                for shelf_id, data in self.shelf.step(t0, t1).items():
+                    self.ports[shelf_id].write(data, self.shelf.clean[shelf_id])
                 t_sim = t1
                 await self._push_interests(daemon, t1)
                 await self._sell(daemon, t1)
