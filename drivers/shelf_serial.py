@@ -405,9 +405,9 @@ MAX_CLOCKS = 256  # controllers' clocks a reader keeps; then forgotten all at on
 
 class ShelfReader:
     """Reads shelf reports from one omo controller: lines in, WeightSamples out, bad lines
-    counted per reason. A line with the controller's clock is dated on it (one
-    `DeviceClock` per controller id, shared by its weights and beam edges); a line without
-    it, when it was read."""
+    counted per reason. With `clock` settings, a line with the controller's clock is dated
+    on it (one `DeviceClock` per controller id, shared by its weights and beam edges);
+    without them, and a line without the clock, when it was read."""
 
     def __init__(self, shelf: str, port: str, baudrate: int, *,
                  now: Callable[[], float], timeout_s: float = 0.2,
@@ -420,7 +420,7 @@ class ShelfReader:
         self.good = 0
         self.beams = 0
         self.skipped: Counter[Skip] = Counter()
-        self.clock_settings = clock or ClockSettings()
+        self.clock_settings = clock
         self.clocks: dict[str, DeviceClock] = {}
         self.forgotten = ClockCounters()  # the counts of clocks forgotten (MAX_CLOCKS)
 
@@ -438,7 +438,8 @@ class ShelfReader:
 
     def handle_lines(self, lines: list[bytes], t: float) -> list[WeightSample | BeamEdge]:
         """The samples and beam edges of `lines`, all read at `t` (one read from the port),
-        dated on their controllers' clocks when they carry it, else `t`; bad lines counted
+        dated on their controllers' clocks when they carry it (and the reader dates on it),
+        else `t`; bad lines counted
         per Skip reason. Each line takes the fast path (`fast_samples`) and, if that is not
         sure, the careful one (`_careful`): the same result either way."""
         samples, stamps, misses = fast_samples(lines, self.shelf, t)
@@ -446,7 +447,7 @@ class ShelfReader:
         out: list[WeightSample | BeamEdge] = list(samples)
         if misses:
             out, stamps = self._with_careful(lines, out, stamps, misses, t)
-        if stamps and max(stamps) != NO_STAMP:
+        if self.clock_settings is not None and stamps and max(stamps) != NO_STAMP:
             self._date(out, stamps, t)
         return out
 
@@ -498,11 +499,11 @@ class ShelfReader:
 
     def handle(self, line: bytes, t: float | None = None) -> WeightSample | BeamEdge | None:
         """One line (read at `t`, by default now): its sample or beam edge (dated on its
-        controller's clock when it carries it), or None (counted per Skip reason). The
-        careful path: wherever a frame starts on the line."""
+        controller's clock when it carries it and the reader dates on it), or None
+        (counted per Skip reason). The careful path: wherever a frame starts on the line."""
         arrival = self.now() if t is None else t
         reading, ms = self._careful(line, arrival)
-        if reading is not None and ms != NO_STAMP:
+        if reading is not None and ms != NO_STAMP and self.clock_settings is not None:
             self._date([reading], [ms], arrival)
         return reading
 

@@ -7,7 +7,8 @@ checksum, no conversion, no sample built).
 The stream is synthetic and seeded: 8 plates reporting a noisy load around a stock level,
 0.2 % of the lines damaged (a flipped byte, noise in front, a line cut short), as in a store.
 The omo lines carry the controller's millisecond clock (`OMO_LINE_MS` apart, wrapping at
-2^32 within the stream), so the reader dates each sample on it (`drivers/device_clock.py`).
+2^32 within the stream), and the reader dates each sample on it (`drivers/device_clock.py`,
+`shelves[].date_on_clock`).
 
 Stages are named in `STAGES` (name -> function of the lines giving samples/s); the headline
 figure is the last stage's omo rate, so a later stage (parse + detect) is added by appending
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from drivers.device_clock import WRAP_MS
+from drivers.device_clock import WRAP_MS, ClockSettings
 from drivers.scales import ScaleReader
 from drivers.shelf_serial import ShelfReader, encode_line
 from drivers.weighing import Protocol
@@ -111,7 +112,8 @@ def _reader(protocol: Protocol, data: bytes) -> ShelfReader | ScaleReader:
     for i in range(0, len(data), CHUNK):
         lines += data.count(b"\n", i, i + CHUNK)
         arrivals.append((OMO_BOOT_MS + lines * OMO_LINE_MS) / 1000 + 0.005)
-    return ShelfReader("bench", "loop://", 115200, now=iter(arrivals).__next__)
+    return ShelfReader("bench", "loop://", 115200, now=iter(arrivals).__next__,
+                       clock=ClockSettings())
 
 
 def parse_rate(protocol: Protocol, data: bytes) -> tuple[float, int]:

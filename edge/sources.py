@@ -241,7 +241,8 @@ def shelf_source(shelf: Shelf) -> SensorSource[WeightSample | BeamEdge]:
         if protocol is Protocol.OMO:
             reader = ShelfReader(shelf.id, shelf.port, shelf.baudrate, now=ctx.clock.now,
                                  bytesize=shelf.bytesize, parity=shelf.parity,
-                                 clock=ClockSettings(drift_ppm=shelf.clock_drift_ppm))
+                                 clock=ClockSettings(drift_ppm=shelf.clock_drift_ppm)
+                                 if shelf.date_on_clock else None)
         else:
             reader = ScaleReader(shelf.id, shelf.port, shelf.baudrate, protocol,
                                  now=ctx.clock.now, unit=Unit(shelf.unit),

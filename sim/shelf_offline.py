@@ -5,11 +5,12 @@ detection can be tuned quickly; the full path (ptys, readers, event log) is `omo
     .venv/bin/python -m sim.shelf_offline --seeds 11-15 --duration 1800
 
 The line noise, drift, bumps and picks are the simulator's own (`sim.shelf.ShelfGenerator`);
-a sample's time is the time the controller wrote it (no reader latency): what the full path
-gives too, since the reader dates each line on the controller's own clock
-(`drivers/device_clock.py`). `--reader-tick 0.1` has the reader read each tick's lines at
-its end, as `omo-edge sim` does, and date them on that clock; add `--no-clock` (old
-firmware: lines dated when read) for the full path before the clock.
+a sample's time is the time the controller wrote it (no reader latency), which is what
+dating each line on its controller's own clock gives (`drivers/device_clock.py`).
+`--reader-tick 0.1` has the reader read each tick's lines at its end, as `omo-edge sim`
+does, and date them then, as the full path does by default; with `--date-on-clock` it dates
+them on the controllers' clocks (the simulated controllers send it), as `omo-edge sim
+--shelf-clock` (`shelves[].date_on_clock`) does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from drivers.device_clock import ClockSettings
 from drivers.readings import BeamEdge, Reading, WeightSample
 from drivers.shelf_serial import ShelfReader
 from edge.processing.processor import Output
@@ -53,16 +55,15 @@ def run(scenario: str, seed: int, duration: float,
         overrides: Mapping[str, Value] | None = None,
         detector: DetectorSettings | None = None, misses: bool = False,
         reader_tick: float = 0.0, reconnect_s: float = 1.0,
-        clock: bool = True) -> dict[str, Any]:
+        date_on_clock: bool = False, clock: bool = True) -> dict[str, Any]:
     """One run's shelf metrics (and the processor's counters); `detector` replaces the
     default detector settings (to try a tuning). `misses`: also "misses", each true pick or
     return not matched, each event matching none, and each wrong quantity, with its plate's
     samples and beam edges around it (`trace`, as in tests/data/shelf_traces.json).
     `reader_tick` > 0: each tick's lines are read at its end, as the full path's reader
     reads them (`omo-edge sim` writes a tick's lines at once), instead of each when the
-    controller wrote it; either way a line is dated on its controller's clock, or, with
-    `clock` False (old firmware: no clock on the lines), when it was read. A scenario's
-    shelf outage
+    controller wrote it, and dated then, or with `date_on_clock` on its controller's clock
+    (`clock` False: old firmware, the lines carry none). A scenario's shelf outage
     (an unplugged controller) loses that shelf's lines from the unplug until `reconnect_s`
     after the replug (the reader's back-off)."""
     chosen = scenarios()[scenario]
@@ -74,7 +75,8 @@ def run(scenario: str, seed: int, duration: float,
     proc = ShelfProcessor(plate_specs(config), settings)
     gen = ShelfGenerator(world, clock=clock)
     epoch = world.start_epoch
-    readers = {s.id: ShelfReader(s.id, "loop://", 115200, now=lambda: 0.0)
+    readers = {s.id: ShelfReader(s.id, "loop://", 115200, now=lambda: 0.0,
+                                 clock=ClockSettings() if date_on_clock else None)
                for s in world.layout.shelves}
     events: list[EventView] = []
     kept: dict[tuple[str, int], list[WeightSample | BeamEdge]] = {}
@@ -216,13 +218,14 @@ def main(argv: list[str] | None = None) -> int:
                     "ramps.KEY: edge.shelf.ramps.RampSettings)")
     ap.add_argument("--json", action="store_true", help="one JSON line per run, then summary")
     ap.add_argument("--reader-tick", type=float, default=0.0, metavar="S",
-                    help="read each S-second tick's lines at its end, as the full path's "
-                         "reader does (omo-edge sim: 0.1), and date them on the "
-                         "controller's clock; 0 (the default): each line when it was "
-                         "written, which is what that clock gives")
-    ap.add_argument("--no-clock", dest="clock", action="store_false",
-                    help="old firmware: lines without the controller's clock, dated when "
-                         "read (with --reader-tick 0.1: the full path before the clock)")
+                    help="read each S-second tick's lines at its end and date them then, as "
+                         "the full path's reader does (omo-edge sim: 0.1); 0 (the default): "
+                         "each line when it was written, which is what dating it on its "
+                         "controller's clock gives")
+    ap.add_argument("--date-on-clock", action="store_true",
+                    help="date each line on its controller's clock (the simulated "
+                         "controllers send it), as omo-edge sim --shelf-clock "
+                         "(shelves[].date_on_clock) does")
     ap.add_argument("--reconnect-s", type=float, default=1.0, metavar="S",
                     help="an unplugged controller's lines are lost until S seconds after "
                          "it is plugged back in (the reader's back-off)")
@@ -245,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     dumped: dict[str, Any] = {}
     for seed in seeds(args.seeds):
         r = run(args.scenario, seed, args.duration, overrides, detector, args.misses,
-                args.reader_tick, args.reconnect_s, args.clock)
+                args.reader_tick, args.reconnect_s, args.date_on_clock)
         runs.append(r)
         for m in r.pop("misses", []):
             print(f"  seed {seed} {m['what']} {m['kind']} {m['shelf']}/{m['plate']} "

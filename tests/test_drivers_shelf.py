@@ -11,6 +11,7 @@ import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drivers.device_clock import ClockSettings
 from drivers.readings import WeightSample
 from drivers.shelf_serial import (
     ProtocolError,
@@ -92,12 +93,13 @@ def test_the_reader_dates_lines_on_the_controllers_clock_over_a_real_pty(
     """A controller writes 2 s of lines (weights and a beam edge, 50 ms apart on its clock)
     that the reader reads in one go at t = 102: each is dated on the controller's clock,
     the freshest at its arrival; the old firmware's lines on the same port are dated when
-    read. Then the controller restarts its clock: counted, re-anchored."""
+    read. Then the controller restarts its clock: counted, re-anchored. (A reader that
+    does not date on the clock, the default, dates them all at 102.)"""
     port = PtyPort(tmp_path / "shelf-1")
     port.plug()
     now = [102.0]
     reader = ShelfReader("shelf-1", str(tmp_path / "shelf-1"), 115200, now=lambda: now[0],
-                         timeout_s=0.05)
+                         timeout_s=0.05, clock=ClockSettings())
     try:
         reader.open()
         stream = b"".join(encode_line("C1", 1 + i % 3, 100.0 + i, i, 7_000_000 + 50 * i)
@@ -117,6 +119,16 @@ def test_the_reader_dates_lines_on_the_controllers_clock_over_a_real_pty(
     finally:
         reader.close()
         port.unplug()
+
+
+def test_by_default_the_reader_dates_lines_with_the_clock_when_it_read_them() -> None:
+    reader = ShelfReader("s", "loop://", 115200, now=lambda: 7.0)
+    lines = [encode_line("C1", 1, 1.0, i, 1000 + 100 * i)[:-2] for i in range(5)] + [
+        encode_beam("C1", 1, 2, True, 5, 1500)[:-2]]
+    assert [r.t for r in reader.handle_lines(lines, 7.0)] == [7.0] * 6
+    one = reader.handle(lines[0])
+    assert one is not None and one.t == 7.0
+    assert not any(k.startswith("clock_") for k in reader.counters())
 
 
 def test_unplugged_controller_raises_and_cannot_reopen(tmp_path: Path) -> None:
@@ -462,8 +474,8 @@ def test_the_readers_batches_give_what_line_by_line_careful_parsing_gives(
     may differ, never after the read)."""
     from dataclasses import replace
     data = b"".join(pieces) + b"\r\n"
-    batch = ShelfReader("s", "loop://", 115200, now=lambda: 0.0)
-    careful = ShelfReader("s", "loop://", 115200, now=lambda: 0.0)
+    batch = ShelfReader("s", "loop://", 115200, now=lambda: 0.0, clock=ClockSettings())
+    careful = ShelfReader("s", "loop://", 115200, now=lambda: 0.0, clock=ClockSettings())
     lines = batch.lines.feed(data)
     assert careful.lines.feed(data) == lines
     got = batch.handle_lines(lines, 2.0)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from drivers.device_clock import ClockSettings
 from drivers.readings import Reading, WeightSample
 from drivers.shelf_serial import ShelfReader
 from sim.world import TICK_S, World, build_world, scenarios
@@ -18,8 +19,8 @@ def test_with_a_reader_tick_the_harness_weighs_the_samples_the_full_path_does(
     * tick)`) and the generator draws its noise plate by plate within a step: the harness
     must step the same way, or every sample's noise differs from the full path's and a
     miss seen there cannot be traced offline (it stepped by 0.5 s before). Each tick's
-    lines are read at its end and dated as the full path's reader dates them: on the
-    controllers' clocks, or (old firmware, `clock=False`) at the tick's end."""
+    lines are read at its end and dated as the full path's reader dates them: at the
+    tick's end, or on the controllers' clocks (`date_on_clock`, `clock=True` here)."""
     import sim.shelf_offline as offline
     from sim.shelf import ShelfGenerator
 
@@ -33,11 +34,12 @@ def test_with_a_reader_tick_the_harness_weighs_the_samples_the_full_path_does(
         on_reading(self, reading, out)
 
     monkeypatch.setattr(offline.ShelfProcessor, "on_reading", keep)
-    offline.run("normal-day", 3, duration, reader_tick=TICK_S, clock=clock)
+    offline.run("normal-day", 3, duration, reader_tick=TICK_S, date_on_clock=clock)
 
     world = build_world(scenarios()["normal-day"], 3, duration)
-    gen = ShelfGenerator(world, clock=clock)
-    readers = {s.id: ShelfReader(s.id, "loop://", 115200, now=lambda: 0.0)
+    gen = ShelfGenerator(world)
+    readers = {s.id: ShelfReader(s.id, "loop://", 115200, now=lambda: 0.0,
+                                 clock=ClockSettings() if clock else None)
                for s in world.layout.shelves}
     full: list[tuple[str, int, float, float]] = []
     for k in range(round(duration / TICK_S)):
@@ -64,8 +66,8 @@ def _read_ticks(world: World, gen: Any, duration: float
     scenario's controller is unplugged, nor in the second after its replug: the reader's
     back-off): (shelf, true time, dating error) of each line of a tick with none garbled,
     after the first second, and the readers."""
-    readers = {s.id: ShelfReader(s.id, "loop://", 115200, now=lambda: 0.0)
-               for s in world.layout.shelves}
+    readers = {s.id: ShelfReader(s.id, "loop://", 115200, now=lambda: 0.0,
+                                 clock=ClockSettings()) for s in world.layout.shelves}
     away = {target: (off, on + 1.0) for target, off, on in world.outages("shelf")}
     errors: list[tuple[str, float, float]] = []
     for k in range(round(duration / TICK_S)):
