@@ -58,3 +58,10 @@ def test_two_touches_in_two_lanes_are_no_pick_and_return_only_with_touch_cancel(
     trace = TRACES["two_touches_overlapping_in_two_lanes"]
     assert replay(trace) == []
     assert replay({**trace, "ramps": {"touch_cancel": False}}) != []
+
+
+@pytest.mark.parametrize("name", ["touch_held_among_five_hands", "lift_held_among_three_hands"])
+def test_touches_among_three_hands_or_more_need_touch_among_held(name: str) -> None:
+    trace = TRACES[name]
+    off = replay({**trace, "ramps": {"touch_among_held": False}})
+    assert [(k, q) for k, q, _ in off] != [(r["type"], r["quantity"]) for r in trace["truth"]]
