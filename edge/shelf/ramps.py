@@ -590,17 +590,6 @@ def mixed_by_hands(trace: list[tuple[float, float]], before: float, after: float
     return sorted(out, key=lambda h: h[1].end)
 
 
-def _touches(t: Array, a: float, b: float, period: float, points: int) -> Array:
-    """Candidate touches of one hand (rows: shapes over the samples `t`, one unit deep): a
-    hand resting on the items inside its beam break [a, b] moves the weight away and
-    back, a unit ramp in minus a later unit ramp out, all four ends inside the break on a
-    grid of about half a sample period (at most `points` of them)."""
-    ends, ramps = _hand_ramps(t, a, b, period, points)
-    i, j = np.nonzero(ends[:, 1][:, None] <= ends[:, 0][None, :])  # in ends, then out
-    out: Array = ramps[i] - ramps[j]
-    return out
-
-
 def touch_by_hands(trace: list[tuple[float, float]], before: float,
                    counted: tuple[float, float], hands: list[tuple[float, float]],
                    unit: float, settings: RampSettings | None = None) -> int | None:
@@ -660,7 +649,11 @@ def touch_by_hands(trace: list[tuple[float, float]], before: float,
 
 def _touch_ends(t: Array, a: float, b: float, period: float, points: int
                 ) -> tuple[Array, Array]:
-    """`_touches` with their ends (rows: in from, in to, out from, out to)."""
+    """Candidate touches of one hand (rows: shapes over the samples `t`, one unit deep): a
+    hand resting on the items inside its beam break [a, b] moves the weight away and
+    back, a unit ramp in minus a later unit ramp out, all four ends inside the break on a
+    grid of about half a sample period (at most `points` of them). Returns (ends, shapes),
+    the ends' rows: in from, in to, out from, out to."""
     ends, ramps = _hand_ramps(t, a, b, period, points)
     i, j = np.nonzero(ends[:, 1][:, None] <= ends[:, 0][None, :])  # in ends, then out
     out: Array = ramps[i] - ramps[j]
