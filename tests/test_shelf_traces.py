@@ -24,11 +24,12 @@ KINDS = {"omo.shelf.item.picked": "pick", "omo.shelf.item.returned": "return"}
 
 def replay(trace: dict[str, Any]) -> list[tuple[str, int, float]]:
     """The trace through a fresh processor: (kind, quantity, time) of each pick and return.
-    A trace's `ramps` (optional) switches on `RampSettings` fields that are off by default
-    (a case such a switch fixes)."""
+    A trace's `ramps` and `detector` (optional) set `RampSettings` and `DetectorSettings`
+    fields (a switch off by default that fixes the case, or a switch turned off)."""
     base = DetectorSettings()
-    settings = ShelfSettings(detector=replace(base, ramps=replace(base.ramps, **trace["ramps"]))) \
-        if "ramps" in trace else None
+    base = replace(base, ramps=replace(base.ramps, **trace.get("ramps", {})),
+                   **trace.get("detector", {}))
+    settings = ShelfSettings(detector=base)
     proc = ShelfProcessor([PlateSpec("s", "p", 1, "sku", trace["unit_grams"], 30, 3, stock=20)],
                           settings)
     readings: list[Reading] = [WeightSample("s", "C1", 1, g, k, t)
@@ -65,3 +66,8 @@ def test_touches_among_three_hands_or_more_need_touch_among_held(name: str) -> N
     trace = TRACES[name]
     off = replay({**trace, "ramps": {"touch_among_held": False}})
     assert [(k, q) for k, q, _ in off] != [(r["type"], r["quantity"]) for r in trace["truth"]]
+
+
+def test_a_pause_between_two_hands_splits_them_only_with_split_at_gap() -> None:
+    trace = TRACES["touch_then_pick_then_return_after_a_pause"]
+    assert replay({**trace, "detector": {"split_at_gap": False}}) == []

@@ -59,6 +59,11 @@ class DetectorSettings:
     # two hands the beam split gave changes the same way: try one of them as a hand resting
     # on the items too (`edge.shelf.ramps.touch_by_hands`), not only a pick and a return
     touch_same_way: bool = True
+    # two hands one after the other (no hand in the shelf between their breaks) and a
+    # brief plateau between them a whole count of units from the levels before and after:
+    # each hand's change is its step to or from that plateau (`Detector._by_gap`), not the
+    # beam split's ramps over whole breaks (a hand pressing before its own pick bends them)
+    split_at_gap: bool = True
     ramps: RampSettings = field(default_factory=RampSettings)  # two hands by the shape
 
 
@@ -279,6 +284,10 @@ class PlateDetector:
                            if h[1] >= self.t_start - self.s.hand_margin_s and h[0] <= t_end)
             self.hands = [h for h in self.hands if h[1] > t_end]
             hands = self._split_hands(hands, level)
+            gap = self._by_gap(hands, level, t_end) if len(hands) == 2 else None
+            if gap is not None:
+                self.plateaus = []
+                return gap
             if len(hands) >= 2:
                 split = self._by_hand(hands, trace, level, t_end)
                 if split is not None:
@@ -311,6 +320,25 @@ class PlateDetector:
             return self._by_shape(trace, level, t_end, cancel=True) \
                 or self._cancel(hands, trace, level, t_end)
         return out or None
+
+    def _by_gap(self, hands: list[tuple[float, float]], level: float, t_end: float
+                ) -> list[Change] | None:
+        """Two hands one after the other (the first's break ends before the second's
+        starts) and a brief plateau after the first reached in and before the second did, a
+        whole count of units from the episode's start and from its end: the plate holds
+        whole items whenever no hand is on them, so the first hand's change is the step to
+        the plateau and the second's the step from it (`split_at_gap`). None otherwise."""
+        (a1, b1), (a2, _) = hands
+        if not self.s.split_at_gap or b1 > a2:
+            return None
+        between = [(g, tp) for g, tp in self.plateaus if a1 < tp < a2]
+        if not between:
+            return None
+        g, tp = between[-1]
+        if not (self._whole(g - self.before) and self._whole(level - g)):
+            return None
+        return [Change(g - self.before, self.t_start, tp, g),
+                Change(level - g, max(a2, tp), t_end, level)]
 
     def _cancel_after(self, split: list[Change], trace: list[tuple[float, float]],
                       level: float, t_end: float) -> list[Change] | None:
