@@ -284,7 +284,7 @@ class PlateDetector:
                            if h[1] >= self.t_start - self.s.hand_margin_s and h[0] <= t_end)
             self.hands = [h for h in self.hands if h[1] > t_end]
             hands = self._split_hands(hands, level)
-            gap = self._by_gap(hands, level, t_end) if len(hands) == 2 else None
+            gap = self._by_gap(hands, trace, level, t_end) if len(hands) == 2 else None
             if gap is not None:
                 self.plateaus = []
                 return gap
@@ -321,13 +321,14 @@ class PlateDetector:
                 or self._cancel(hands, trace, level, t_end)
         return out or None
 
-    def _by_gap(self, hands: list[tuple[float, float]], level: float, t_end: float
-                ) -> list[Change] | None:
+    def _by_gap(self, hands: list[tuple[float, float]], trace: list[tuple[float, float]],
+                level: float, t_end: float) -> list[Change] | None:
         """Two hands one after the other (the first's break ends before the second's
         starts) and a brief plateau after the first reached in and before the second did, a
-        whole count of units from the episode's start and from its end: the plate holds
-        whole items whenever no hand is on them, so the first hand's change is the step to
-        the plateau and the second's the step from it (`split_at_gap`). None otherwise."""
+        whole count of units from the episode's start and from its end, that the samples
+        between the breaks hold (within `band_g`): the plate holds whole items whenever no
+        hand is on them, so the first hand's change is the step to the plateau and the
+        second's the step from it (`split_at_gap`). None otherwise."""
         (a1, b1), (a2, _) = hands
         if not self.s.split_at_gap or b1 > a2:
             return None
@@ -336,6 +337,9 @@ class PlateDetector:
             return None
         g, tp = between[-1]
         if not (self._whole(g - self.before) and self._whole(level - g)):
+            return None
+        gap = [w for t, w in trace if b1 <= t <= a2]
+        if not gap or max(abs(w - g) for w in gap) > self.s.band_g:
             return None
         return [Change(g - self.before, self.t_start, tp, g),
                 Change(level - g, max(a2, tp), t_end, level)]
