@@ -60,7 +60,7 @@ class DetectorSettings:
     # on the items too (`edge.shelf.ramps.touch_by_hands`), not only a pick and a return
     touch_same_way: bool = True
     # two hands one after the other (no hand in the shelf between their breaks) and a
-    # brief plateau between them a whole count of units from the levels before and after:
+    # brief plateau between them a unit from the levels before and after:
     # each hand's change is its step to or from that plateau (`Detector._by_gap`), not the
     # beam split's ramps over whole breaks (a hand pressing before its own pick bends them)
     split_at_gap: bool = True
@@ -269,6 +269,10 @@ class PlateDetector:
         if self._whole(level - last):
             self.plateaus.append((level, self.window[-4][0]))
 
+    def _one(self, grams: float) -> bool:
+        """A step of one unit, within `whole` of a unit."""
+        return abs(abs(grams) / self.unit - 1) <= self.s.whole
+
     def _whole(self, grams: float) -> bool:
         units = abs(grams) / self.unit
         return round(units) >= 1 and abs(units - round(units)) <= self.s.whole
@@ -325,10 +329,11 @@ class PlateDetector:
                 level: float, t_end: float) -> list[Change] | None:
         """Two hands one after the other (the first's break ends before the second's
         starts) and a brief plateau after the first reached in and before the second did, a
-        whole count of units from the episode's start and from its end, that the samples
-        between the breaks hold (within `band_g`): the plate holds whole items whenever no
-        hand is on them, so the first hand's change is the step to the plateau and the
-        second's the step from it (`split_at_gap`). None otherwise."""
+        single unit from the episode's start and from its end, that the samples between the
+        breaks hold (within `band_g`): the plate holds whole items whenever no hand is on
+        them, so the first hand's change is the step to the plateau and the second's the
+        step from it (`split_at_gap`). None otherwise, and for a step of more units: it may
+        be two hands in one lane, which the split by hand and shape tells apart."""
         (a1, b1), (a2, _) = hands
         if not self.s.split_at_gap or b1 > a2:
             return None
@@ -336,7 +341,7 @@ class PlateDetector:
         if not between:
             return None
         g, tp = between[-1]
-        if not (self._whole(g - self.before) and self._whole(level - g)):
+        if not (self._one(g - self.before) and self._one(level - g)):
             return None
         gap = [w for t, w in trace if b1 <= t <= a2]
         if not gap or max(abs(w - g) for w in gap) > self.s.band_g:
