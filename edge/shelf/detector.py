@@ -269,17 +269,6 @@ class PlateDetector:
         if self._whole(level - last):
             self.plateaus.append((level, self.window[-4][0]))
 
-    def _beyond(self, trace: list[tuple[float, float]], start: float, end: float,
-                after: float | None, before: float | None) -> bool:
-        """Did the samples (after `after`, before `before`) go past the step from `start`
-        to `end` by more than a hand resting on the items moves it (`touch_max` of a
-        unit)? Then the hand moved more than that one step (a pick of 2 and a return of 1
-        in one lane)."""
-        lo, hi = min(start, end), max(start, end)
-        most = self.s.ramps.touch_max * self.unit
-        return any(w < lo - most or w > hi + most for t, w in trace
-                   if (after is None or t >= after) and (before is None or t <= before))
-
     def _one(self, grams: float) -> bool:
         """A step of one unit, within `whole` of a unit."""
         return abs(abs(grams) / self.unit - 1) <= self.s.whole
@@ -343,9 +332,8 @@ class PlateDetector:
         single unit from the episode's start and from its end, that the samples between the
         breaks hold (within `band_g`): the plate holds whole items whenever no hand is on
         them, so the first hand's change is the step to the plateau and the second's the
-        step from it (`split_at_gap`). None otherwise, for a step of more units, or when a
-        hand's samples went past its step by more than a touch (`_beyond`): it may be two
-        hands in one lane, which the split by hand and shape tells apart."""
+        step from it (`split_at_gap`). None otherwise, and for a step of more units: it may
+        be two hands in one lane, which the split by hand and shape tells apart."""
         (a1, b1), (a2, _) = hands
         if not self.s.split_at_gap or b1 > a2:
             return None
@@ -358,8 +346,6 @@ class PlateDetector:
         gap = [w for t, w in trace if b1 <= t <= a2]
         if not gap or max(abs(w - g) for w in gap) > self.s.band_g:
             return None
-        if self._beyond(trace, self.before, g, None, a2) or self._beyond(trace, g, level, b1, None):
-            return None  # a hand's weight went past its step by more than a touch: more moves
         return [Change(g - self.before, self.t_start, tp, g),
                 Change(level - g, max(a2, tp), t_end, level)]
 
