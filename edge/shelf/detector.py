@@ -62,8 +62,10 @@ class DetectorSettings:
     # two hands one after the other (no hand in the shelf between their breaks) and a
     # brief plateau between them a unit from the levels before and after:
     # each hand's change is its step to or from that plateau (`Detector._by_gap`), not the
-    # beam split's ramps over whole breaks (a hand pressing before its own pick bends them)
-    split_at_gap: bool = True
+    # beam split's ramps over whole breaks (a hand pressing before its own pick bends them).
+    # Off: on rush-hour seed 5 it took a pick of 2 and a return in one lane, before the
+    # gap, for a pick of 1 (docs/shelf.md, shelf16)
+    split_at_gap: bool = False
     ramps: RampSettings = field(default_factory=RampSettings)  # two hands by the shape
 
 
