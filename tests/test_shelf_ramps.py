@@ -147,6 +147,28 @@ def test_a_cancelling_excursion_in_one_lane_is_a_pick_and_a_return_when_deep_or_
     assert split(samples, 5000.0, 5000.0, UNIT, cancel=True) is None
 
 
+@pytest.mark.parametrize(("name", "lo", "hi", "unit", "ends"), [
+    # normal-day seed 18: the best touch leaves 3.4 noise variances a sample (no fit)
+    ("return_inside_a_pick_in_one_lane", 11.0, 16.0, 96.0, (14.02, 14.59)),
+    # normal-day seed 42: the best touch fits, but as a peak (held 0.03 of a period)
+    ("return_inside_a_pick_ending_together", 20.0, 24.9, 108.0, (23.84, 23.85)),
+])
+def test_a_return_inside_a_pick_in_one_lane_is_a_pair_when_no_touch_rests(
+        name: str, lo: float, hi: float, unit: float, ends: tuple[float, float]) -> None:
+    # tests/data/shelf_traces.json, the episode's samples: the two unit ramps fit within
+    # the noise, at 0.3-0.6 of the best touch (over `shaped_better`), and no touch rests
+    f = json.loads((Path(__file__).parent / "data" / "shelf_traces.json").read_text())[name]
+    samples = [(t, g) for t, g in f["samples"] if lo <= t <= hi]
+    before = sum(g for _, g in samples[:6]) / 6
+    ramps = split(samples, before, before, unit, cancel=True)
+    assert ramps is not None
+    assert [round(r.grams / unit) for r in ramps] == [-1, 1]
+    for r, end in zip(ramps, ends, strict=True):
+        assert abs(r.end - end) < 0.2
+    assert split(samples, before, before, unit, RampSettings(touch_rests=0.0),
+                 cancel=True) is None
+
+
 def test_a_hand_resting_on_the_items_is_no_pair_of_unit_ramps() -> None:
     # pressing on the items by 0.8 of a unit for 1.5 s, one lane: deep enough to try two
     # hands, but the weight holds flat at a fraction of a unit, which two unit ramps

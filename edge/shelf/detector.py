@@ -66,6 +66,10 @@ class DetectorSettings:
     # Off: on rush-hour seed 5 it took a pick of 2 and a return in one lane, before the
     # gap, for a pick of 1 (docs/shelf.md, shelf16)
     split_at_gap: bool = False
+    # a pick and a return at once whose two ramps end on the same sample are still two
+    # changes (no one hand's ramp, bent by the reader's timing, goes both ways); off: one
+    # change, as for two ramps the same way (docs/shelf.md, shelf15)
+    opposite_same_end: bool = True
     ramps: RampSettings = field(default_factory=RampSettings)  # two hands by the shape
 
 
@@ -440,12 +444,18 @@ class PlateDetector:
             t = next((tp for tp, _ in trace if tp >= r.end), t_end)
             out.append(Change(r.grams, max(self.t_start, r.start), min(t, t_end),
                               after if level is None else level))
-        if len({c.t for c in out}) < len(out):
+        if len({c.t for c in out}) < len(out) and not self._opposite(out):
             # hands that end on the same sample cannot be told apart from one hand whose
             # ramp the reader's sample timing bent (a pick of 2 split in two on the full
             # path): one change
             return None
         return out
+
+    def _opposite(self, changes: list[Change]) -> bool:
+        """Changes both ways (a pick and a return at once), which no one hand's ramp bent
+        by the reader's timing makes, when `opposite_same_end` is on."""
+        return self.s.opposite_same_end and min(c.grams for c in changes) < 0 \
+            < max(c.grams for c in changes)
 
     def _split_hands(self, hands: list[tuple[float, float]], level: float
                      ) -> list[tuple[float, float]]:

@@ -98,6 +98,13 @@ class RampSettings:
     # one: within `fit_within`, held `touch_held` sample periods, at most `better` of the
     # refined counted split's residual (docs/shelf.md, shelf16)
     touch_among_held: bool = True
+    # a pick and a return at once inside one break (`turn_shaped`): a touch rules the pair
+    # out only when it rests, explaining the samples to within `fit_within` noise variances
+    # a sample and holding still for at least this many sample periods. The best touch
+    # through a return inside another shopper's pick is a peak (in and straight out) or
+    # fits no better than the noise allows; then the pair is taken when it leaves less
+    # than that touch (docs/shelf.md, shelf15); 0: off (`shaped_better` alone)
+    touch_rests: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -314,17 +321,32 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
             if best is None or rss2 < best[0]:
                 best = (rss2, Ramp(grams[0], float(ends[0]), float(ends[1])),
                         Ramp(grams[1], float(ends[2]), float(ends[3])))
-    if best is None or (shaped and not _no_touch(best[0], _touch_rss_near(
-            t, y, lo, hi, period, s.touch_max * unit, s, best[1:]), y.size * sigma ** 2, s)):
+    if best is None or (shaped and not _no_touch(best[0], _touch_fit_near(
+            t, y, lo, hi, period, s.touch_max * unit, s, best[1:]), period,
+            y.size * sigma ** 2, s)):
         return Fit(rss1, rss1, n, sigma, None, slope)
     return Fit(rss1, best[0], n, sigma, (best[1], best[2]), slope)
 
 
-def _no_touch(two: float, touch: float, noise: float, s: RampSettings) -> bool:
-    """Two unit ramps leaving `two`, the best touch `touch` (grams squared): no touch
-    explains the samples (it leaves more than `fit_within` times the `noise`) and the two
-    ramps do far better (at most `shaped_better` of the touch's residual)."""
-    return touch > s.fit_within * noise and two <= s.shaped_better * touch
+def _no_touch(two: float, touch: tuple[float, Array], period: float, noise: float,
+              s: RampSettings) -> bool:
+    """Two unit ramps leaving `two`, the best touch `touch` (its residual in grams
+    squared, and its ends): no touch explains the samples (it leaves more than
+    `fit_within` times the `noise`) and the two ramps do far better (at most
+    `shaped_better` of the touch's residual); or (`touch_rests`) the touch does not rest
+    and the two ramps do better."""
+    rss, _ = touch
+    if rss > s.fit_within * noise and two <= s.shaped_better * rss:
+        return True
+    return s.touch_rests > 0 and not _rests(touch, period, noise, s) and two < rss
+
+
+def _rests(touch: tuple[float, Array], period: float, noise: float, s: RampSettings) -> bool:
+    """Whether a touch (its residual and ends) is a hand resting on the items: it explains
+    the samples to within `fit_within` times the `noise` and holds still, between its way
+    in and its way out, for at least `touch_rests` sample periods."""
+    rss, ends = touch
+    return rss <= s.fit_within * noise and float(ends[2] - ends[1]) >= s.touch_rests * period
 
 
 class _TouchCost:
@@ -343,32 +365,35 @@ class _TouchCost:
         return np.where(p[:, 1] <= p[:, 2], out, np.inf)
 
 
-def _touch_rss(t: Array, y: Array, lo: float, hi: float, period: float, deepest: float,
-               s: RampSettings) -> float:
-    """The residual of the best touch of the samples `y` inside [lo, hi]: the weight
-    moved away by at most `deepest` grams, held, and back (a hand resting on the items),
-    on a coarse grid of `touch_points` ends, then refined."""
+def _touch_fit(t: Array, y: Array, lo: float, hi: float, period: float, deepest: float,
+               s: RampSettings) -> tuple[float, Array]:
+    """The best touch of the samples `y` inside [lo, hi] (its residual and its ends: in
+    from, in to, out from, out to): the weight moved away by at most `deepest` grams,
+    held, and back (a hand resting on the items), on a coarse grid of `touch_points` ends,
+    then refined."""
     ends, _ = _hand_ramps(t, lo, hi, period, s.touch_points)
     i, j = np.nonzero(ends[:, 1][:, None] <= ends[:, 0][None, :])  # in ends, then out
     if not i.size:
-        return float(y @ y)
+        return float(y @ y), np.array([lo, lo, hi, hi], dtype=np.float64)
     cand = np.column_stack([ends[i], ends[j]])
     cost = _TouchCost(t, y, deepest)
     best = _refine(cand[int(np.argmin(cost(cand)))], lo, hi, period / s.grid,
                    period / s.fine, cost)
-    return float(cost(best[None, :])[0])
+    return float(cost(best[None, :])[0]), best
 
 
-def _touch_rss_near(t: Array, y: Array, lo: float, hi: float, period: float,
-                    deepest: float, s: RampSettings, pair: tuple[Ramp, Ramp]) -> float:
-    """`_touch_rss`, and (`touch_seeded`) the best touch refined from the shape of the
+def _touch_fit_near(t: Array, y: Array, lo: float, hi: float, period: float,
+                    deepest: float, s: RampSettings, pair: tuple[Ramp, Ramp]
+                    ) -> tuple[float, Array]:
+    """`_touch_fit`, and (`touch_seeded`) the best touch refined from the shape of the
     `pair` of opposite ramps: in from the earlier start to the later, out from the earlier
     end to the later. Two unit ramps of one pace that overlap make a touch's trapezoid
     (in, held a fraction of a unit away, out), so a touch fits the samples at least as
-    well as such a pair; the grid alone can settle in a worse corner."""
-    rss = _touch_rss(t, y, lo, hi, period, deepest, s)
+    well as such a pair; the grid alone can settle in a worse corner. The better of the
+    two (residual, ends)."""
+    found = _touch_fit(t, y, lo, hi, period, deepest, s)
     if not s.touch_seeded:
-        return rss
+        return found
     a, b = sorted(r.start for r in pair)
     c, d = sorted(r.end for r in pair)
     if b > c:  # the ramps do not overlap: no hold, in and out meet between them
@@ -376,7 +401,8 @@ def _touch_rss_near(t: Array, y: Array, lo: float, hi: float, period: float,
     seed = np.clip(np.array([a, b, c, d], dtype=np.float64), lo, hi)
     cost = _TouchCost(t, y, deepest)
     best = _refine(seed, lo, hi, period / s.grid, period / s.fine, cost)
-    return min(rss, float(cost(best[None, :])[0]))
+    rss = float(cost(best[None, :])[0])
+    return (rss, best) if rss < found[0] else found
 
 
 def bent(s: RampSettings, turned: bool) -> float:
