@@ -16,6 +16,7 @@ from edge.shelf.ramps import (
     cancel_by_hands,
     mixed_by_hands,
     split,
+    touch_among_hands,
     touch_by_hands,
     touches_by_hands,
 )
@@ -315,3 +316,48 @@ def test_two_real_touches_in_two_lanes_are_two_touches() -> None:
     assert touches_by_hands(samples, before, (-66.0, 66.0), hands, 66.0)
     assert not touches_by_hands(samples, before, (-66.0, 66.0), hands, 66.0,
                                 RampSettings(touch_cancel=False))
+
+
+def test_a_held_touch_among_three_hands_is_found_with_the_others_counts_weighed_again() -> None:
+    # lane A picks one, lane B lifts 0.6 of a unit meanwhile and holds it 2.6 s, lane C
+    # returns one: counted a pick of 2 (A) and a return each (B, C). Over whole breaks no
+    # touch fits (each hand's ramp is half its break); refined, B's touch holds, and
+    # weighed on the refined ramps A's count is 1
+    samples = trace((6.2, 7.2, -UNIT), (6.6, 7.0, -0.6 * UNIT), (9.6, 10.0, 0.6 * UNIT),
+                    (10.6, 11.2, UNIT))
+    hands = [(5.7, 7.7), (6.3, 10.3), (10.2, 11.7)]
+    assert touch_among_hands(samples, 5000.0, 5000.0, UNIT, hands, [-2, 1, 1]) == (1, [-1, 0, 1])
+    assert touch_among_hands(samples, 5000.0, 5000.0, UNIT, hands, [-2, 1, 1],
+                             RampSettings(touch_among_held=False)) is None
+
+
+def test_a_pick_a_return_and_a_pick_among_three_hands_are_no_touch() -> None:
+    # the return in lane B comes up a whole unit and stays: no touch holds a fraction of a
+    # unit and comes back, the counts stand
+    samples = trace((6.0, 7.4, -UNIT), (6.5, 7.5, UNIT), (10.0, 11.2, -UNIT))
+    hands = [(5.8, 7.6), (6.3, 7.7), (9.8, 11.4)]
+    assert touch_among_hands(samples, 5000.0, 5000.0 - UNIT, UNIT, hands, [-1, 1, -1]) is None
+
+
+@pytest.mark.parametrize(("name", "hands", "counted", "toucher", "counts"), [
+    # normal-day seed 34, shelf-1 plate 2: lane 5 presses 0.69 of a unit among four hands
+    ("touch_held_among_five_hands",
+     [(9.644, 12.444), (11.844, 14.144), (12.044, 16.044), (15.744, 16.844), (17.744, 20.444)],
+     [-1, 1, -2, 1, -1], 2, [-1, -1, 0, 1, -1]),
+    # normal-day seed 56, shelf-2 plate 3: lane 1 lifts 0.65 of a unit beside a pick
+    ("lift_held_among_three_hands", [(11.972, 13.472), (12.072, 15.772), (16.272, 17.672)],
+     [-2, 1, 1], 1, [-1, 0, 1]),
+])
+def test_real_touches_among_three_hands_or_more_hold(
+        name: str, hands: list[tuple[float, float]], counted: list[int], toucher: int,
+        counts: list[int]) -> None:
+    f = json.loads((Path(__file__).parent / "data" / "shelf_traces.json").read_text())[name]
+    a, b = hands[0][0] - 1.0, hands[-1][1] + 1.5
+    samples = [(t, g) for t, g in f["samples"] if a <= t <= b]
+    settled = [g for t, g in f["samples"] if t < hands[0][0]][-8:]
+    before = sum(settled) / len(settled)
+    after = before + sum(counted) * f["unit_grams"]
+    assert touch_among_hands(samples, before, after, f["unit_grams"], hands, counted) == (
+        toucher, counts)
+    assert touch_among_hands(samples, before, after, f["unit_grams"], hands, counted,
+                             RampSettings(touch_among_held=False)) is None

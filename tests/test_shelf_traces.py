@@ -61,6 +61,18 @@ def test_two_touches_in_two_lanes_are_no_pick_and_return_only_with_touch_cancel(
     assert replay({**trace, "ramps": {"touch_cancel": False}}) != []
 
 
+@pytest.mark.parametrize("name", ["touch_held_among_five_hands", "lift_held_among_three_hands"])
+def test_touches_among_three_hands_or_more_need_touch_among_held(name: str) -> None:
+    trace = TRACES[name]
+    off = replay({**trace, "ramps": {"touch_among_held": False}})
+    assert [(k, q) for k, q, _ in off] != [(r["type"], r["quantity"]) for r in trace["truth"]]
+
+
+def test_a_pause_between_two_hands_splits_them_only_with_split_at_gap() -> None:
+    trace = TRACES["touch_then_pick_then_return_after_a_pause"]
+    assert replay({**trace, "detector": {"split_at_gap": False}}) == []
+
+
 @pytest.mark.parametrize(("name", "off"), [
     ("return_inside_a_pick_in_one_lane", {"ramps": {"touch_rests": 0.0}}),
     ("return_inside_a_pick_ending_together", {"ramps": {"touch_rests": 0.0}}),
