@@ -16,6 +16,7 @@ from edge.shelf.ramps import (
     cancel_by_hands,
     mixed_by_hands,
     split,
+    touch_among_hands,
     touch_by_hands,
     touches_by_hands,
 )
@@ -144,6 +145,28 @@ def test_a_cancelling_excursion_in_one_lane_is_a_pick_and_a_return_when_deep_or_
     # a touch as deep (0.45 of a unit, in, held 1 s, out): no split
     samples = trace((6.0, 6.4, 0.45 * UNIT), (7.4, 7.8, -0.45 * UNIT))
     assert split(samples, 5000.0, 5000.0, UNIT, cancel=True) is None
+
+
+@pytest.mark.parametrize(("name", "lo", "hi", "unit", "ends"), [
+    # normal-day seed 18: the best touch leaves 3.4 noise variances a sample (no fit)
+    ("return_inside_a_pick_in_one_lane", 11.0, 16.0, 96.0, (14.02, 14.59)),
+    # normal-day seed 42: the best touch fits, but as a peak (held 0.03 of a period)
+    ("return_inside_a_pick_ending_together", 20.0, 24.9, 108.0, (23.84, 23.85)),
+])
+def test_a_return_inside_a_pick_in_one_lane_is_a_pair_when_no_touch_rests(
+        name: str, lo: float, hi: float, unit: float, ends: tuple[float, float]) -> None:
+    # tests/data/shelf_traces.json, the episode's samples: the two unit ramps fit within
+    # the noise, at 0.3-0.6 of the best touch (over `shaped_better`), and no touch rests
+    f = json.loads((Path(__file__).parent / "data" / "shelf_traces.json").read_text())[name]
+    samples = [(t, g) for t, g in f["samples"] if lo <= t <= hi]
+    before = sum(g for _, g in samples[:6]) / 6
+    ramps = split(samples, before, before, unit, cancel=True)
+    assert ramps is not None
+    assert [round(r.grams / unit) for r in ramps] == [-1, 1]
+    for r, end in zip(ramps, ends, strict=True):
+        assert abs(r.end - end) < 0.2
+    assert split(samples, before, before, unit, RampSettings(touch_rests=0.0),
+                 cancel=True) is None
 
 
 def test_a_hand_resting_on_the_items_is_no_pair_of_unit_ramps() -> None:
@@ -293,3 +316,48 @@ def test_two_real_touches_in_two_lanes_are_two_touches() -> None:
     assert touches_by_hands(samples, before, (-66.0, 66.0), hands, 66.0)
     assert not touches_by_hands(samples, before, (-66.0, 66.0), hands, 66.0,
                                 RampSettings(touch_cancel=False))
+
+
+def test_a_held_touch_among_three_hands_is_found_with_the_others_counts_weighed_again() -> None:
+    # lane A picks one, lane B lifts 0.6 of a unit meanwhile and holds it 2.6 s, lane C
+    # returns one: counted a pick of 2 (A) and a return each (B, C). Over whole breaks no
+    # touch fits (each hand's ramp is half its break); refined, B's touch holds, and
+    # weighed on the refined ramps A's count is 1
+    samples = trace((6.2, 7.2, -UNIT), (6.6, 7.0, -0.6 * UNIT), (9.6, 10.0, 0.6 * UNIT),
+                    (10.6, 11.2, UNIT))
+    hands = [(5.7, 7.7), (6.3, 10.3), (10.2, 11.7)]
+    assert touch_among_hands(samples, 5000.0, 5000.0, UNIT, hands, [-2, 1, 1]) == (1, [-1, 0, 1])
+    assert touch_among_hands(samples, 5000.0, 5000.0, UNIT, hands, [-2, 1, 1],
+                             RampSettings(touch_among_held=False)) is None
+
+
+def test_a_pick_a_return_and_a_pick_among_three_hands_are_no_touch() -> None:
+    # the return in lane B comes up a whole unit and stays: no touch holds a fraction of a
+    # unit and comes back, the counts stand
+    samples = trace((6.0, 7.4, -UNIT), (6.5, 7.5, UNIT), (10.0, 11.2, -UNIT))
+    hands = [(5.8, 7.6), (6.3, 7.7), (9.8, 11.4)]
+    assert touch_among_hands(samples, 5000.0, 5000.0 - UNIT, UNIT, hands, [-1, 1, -1]) is None
+
+
+@pytest.mark.parametrize(("name", "hands", "counted", "toucher", "counts"), [
+    # normal-day seed 34, shelf-1 plate 2: lane 5 presses 0.69 of a unit among four hands
+    ("touch_held_among_five_hands",
+     [(9.644, 12.444), (11.844, 14.144), (12.044, 16.044), (15.744, 16.844), (17.744, 20.444)],
+     [-1, 1, -2, 1, -1], 2, [-1, -1, 0, 1, -1]),
+    # normal-day seed 56, shelf-2 plate 3: lane 1 lifts 0.65 of a unit beside a pick
+    ("lift_held_among_three_hands", [(11.972, 13.472), (12.072, 15.772), (16.272, 17.672)],
+     [-2, 1, 1], 1, [-1, 0, 1]),
+])
+def test_real_touches_among_three_hands_or_more_hold(
+        name: str, hands: list[tuple[float, float]], counted: list[int], toucher: int,
+        counts: list[int]) -> None:
+    f = json.loads((Path(__file__).parent / "data" / "shelf_traces.json").read_text())[name]
+    a, b = hands[0][0] - 1.0, hands[-1][1] + 1.5
+    samples = [(t, g) for t, g in f["samples"] if a <= t <= b]
+    settled = [g for t, g in f["samples"] if t < hands[0][0]][-8:]
+    before = sum(settled) / len(settled)
+    after = before + sum(counted) * f["unit_grams"]
+    assert touch_among_hands(samples, before, after, f["unit_grams"], hands, counted) == (
+        toucher, counts)
+    assert touch_among_hands(samples, before, after, f["unit_grams"], hands, counted,
+                             RampSettings(touch_among_held=False)) is None

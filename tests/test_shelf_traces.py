@@ -25,10 +25,11 @@ KINDS = {"omo.shelf.item.picked": "pick", "omo.shelf.item.returned": "return"}
 def replay(trace: dict[str, Any]) -> list[tuple[str, int, float]]:
     """The trace through a fresh processor: (kind, quantity, time) of each pick and return.
     A trace's `ramps` (optional) switches on `RampSettings` fields that are off by default
-    (a case such a switch fixes)."""
+    (a case such a switch fixes); `detector` (optional) sets `DetectorSettings` fields."""
     base = DetectorSettings()
-    settings = ShelfSettings(detector=replace(base, ramps=replace(base.ramps, **trace["ramps"]))) \
-        if "ramps" in trace else None
+    settings = ShelfSettings(detector=replace(
+        base, **trace.get("detector", {}), ramps=replace(base.ramps, **trace.get("ramps", {})))) \
+        if "ramps" in trace or "detector" in trace else None
     proc = ShelfProcessor([PlateSpec("s", "p", 1, "sku", trace["unit_grams"], 30, 3, stock=20)],
                           settings)
     readings: list[Reading] = [WeightSample("s", "C1", 1, g, k, t)
@@ -58,3 +59,30 @@ def test_two_touches_in_two_lanes_are_no_pick_and_return_only_with_touch_cancel(
     trace = TRACES["two_touches_overlapping_in_two_lanes"]
     assert replay(trace) == []
     assert replay({**trace, "ramps": {"touch_cancel": False}}) != []
+
+
+@pytest.mark.parametrize("name", ["touch_held_among_five_hands", "lift_held_among_three_hands"])
+def test_touches_among_three_hands_or_more_need_touch_among_held(name: str) -> None:
+    trace = TRACES[name]
+    off = replay({**trace, "ramps": {"touch_among_held": False}})
+    assert [(k, q) for k, q, _ in off] != [(r["type"], r["quantity"]) for r in trace["truth"]]
+
+
+def test_a_pause_between_two_hands_splits_them_only_with_split_at_gap() -> None:
+    trace = TRACES["touch_then_pick_then_return_after_a_pause"]
+    assert replay({**trace, "detector": {"split_at_gap": False}}) == []
+
+
+@pytest.mark.parametrize(("name", "off"), [
+    ("return_inside_a_pick_in_one_lane", {"ramps": {"touch_rests": 0.0}}),
+    ("return_inside_a_pick_ending_together", {"ramps": {"touch_rests": 0.0}}),
+    ("return_inside_a_pick_ending_together", {"detector": {"opposite_same_end": False}}),
+])
+def test_a_return_inside_a_pick_in_one_lane_is_found_only_with_its_switches(
+        name: str, off: dict[str, dict[str, Any]]) -> None:
+    trace = TRACES[name]
+    truth = [(r["type"], r["quantity"]) for r in trace["truth"]]
+    assert [(k, q) for k, q, _ in replay(trace)] == truth
+    found = [(k, q) for k, q, _ in replay({**trace, **off})]
+    assert found.count(("return", 1)) == truth.count(("return", 1)) - 1
+    assert found.count(("pick", 1)) == truth.count(("pick", 1)) - 1

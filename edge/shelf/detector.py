@@ -59,6 +59,17 @@ class DetectorSettings:
     # two hands the beam split gave changes the same way: try one of them as a hand resting
     # on the items too (`edge.shelf.ramps.touch_by_hands`), not only a pick and a return
     touch_same_way: bool = True
+    # two hands one after the other (no hand in the shelf between their breaks) and a
+    # brief plateau between them a unit from the levels before and after:
+    # each hand's change is its step to or from that plateau (`Detector._by_gap`), not the
+    # beam split's ramps over whole breaks (a hand pressing before its own pick bends them).
+    # Off: on rush-hour seed 5 it took a pick of 2 and a return in one lane, before the
+    # gap, for a pick of 1 (docs/shelf.md, shelf16)
+    split_at_gap: bool = False
+    # a pick and a return at once whose two ramps end on the same sample are still two
+    # changes (no one hand's ramp, bent by the reader's timing, goes both ways); off: one
+    # change, as for two ramps the same way (docs/shelf.md, shelf15)
+    opposite_same_end: bool = True
     ramps: RampSettings = field(default_factory=RampSettings)  # two hands by the shape
 
 
@@ -264,6 +275,10 @@ class PlateDetector:
         if self._whole(level - last):
             self.plateaus.append((level, self.window[-4][0]))
 
+    def _one(self, grams: float) -> bool:
+        """A step of one unit, within `whole` of a unit."""
+        return abs(abs(grams) / self.unit - 1) <= self.s.whole
+
     def _whole(self, grams: float) -> bool:
         units = abs(grams) / self.unit
         return round(units) >= 1 and abs(units - round(units)) <= self.s.whole
@@ -279,6 +294,10 @@ class PlateDetector:
                            if h[1] >= self.t_start - self.s.hand_margin_s and h[0] <= t_end)
             self.hands = [h for h in self.hands if h[1] > t_end]
             hands = self._split_hands(hands, level)
+            gap = self._by_gap(hands, trace, level, t_end) if len(hands) == 2 else None
+            if gap is not None:
+                self.plateaus = []
+                return gap
             if len(hands) >= 2:
                 split = self._by_hand(hands, trace, level, t_end)
                 if split is not None:
@@ -311,6 +330,30 @@ class PlateDetector:
             return self._by_shape(trace, level, t_end, cancel=True) \
                 or self._cancel(hands, trace, level, t_end)
         return out or None
+
+    def _by_gap(self, hands: list[tuple[float, float]], trace: list[tuple[float, float]],
+                level: float, t_end: float) -> list[Change] | None:
+        """Two hands one after the other (the first's break ends before the second's
+        starts) and a brief plateau after the first reached in and before the second did, a
+        single unit from the episode's start and from its end, that the samples between the
+        breaks hold (within `band_g`): the plate holds whole items whenever no hand is on
+        them, so the first hand's change is the step to the plateau and the second's the
+        step from it (`split_at_gap`). None otherwise, and for a step of more units: it may
+        be two hands in one lane, which the split by hand and shape tells apart."""
+        (a1, b1), (a2, _) = hands
+        if not self.s.split_at_gap or b1 > a2:
+            return None
+        between = [(g, tp) for g, tp in self.plateaus if a1 < tp < a2]
+        if not between:
+            return None
+        g, tp = between[-1]
+        if not (self._one(g - self.before) and self._one(level - g)):
+            return None
+        gap = [w for t, w in trace if b1 <= t <= a2]
+        if not gap or max(abs(w - g) for w in gap) > self.s.band_g:
+            return None
+        return [Change(g - self.before, self.t_start, tp, g),
+                Change(level - g, max(a2, tp), t_end, level)]
 
     def _cancel_after(self, split: list[Change], trace: list[tuple[float, float]],
                       level: float, t_end: float) -> list[Change] | None:
@@ -401,12 +444,18 @@ class PlateDetector:
             t = next((tp for tp, _ in trace if tp >= r.end), t_end)
             out.append(Change(r.grams, max(self.t_start, r.start), min(t, t_end),
                               after if level is None else level))
-        if len({c.t for c in out}) < len(out):
+        if len({c.t for c in out}) < len(out) and not self._opposite(out):
             # hands that end on the same sample cannot be told apart from one hand whose
             # ramp the reader's sample timing bent (a pick of 2 split in two on the full
             # path): one change
             return None
         return out
+
+    def _opposite(self, changes: list[Change]) -> bool:
+        """Changes both ways (a pick and a return at once), which no one hand's ramp bent
+        by the reader's timing makes, when `opposite_same_end` is on."""
+        return self.s.opposite_same_end and min(c.grams for c in changes) < 0 \
+            < max(c.grams for c in changes)
 
     def _split_hands(self, hands: list[tuple[float, float]], level: float
                      ) -> list[tuple[float, float]]:

@@ -91,6 +91,20 @@ class RampSettings:
     # sample, leave at most `better` of the refined pair's residual and each hold for
     # `touch_held` sample periods (`_two_touches_held`; docs/shelf.md, shelf13)
     touch_cancel: bool = True
+    # three hands or more counted a pick and a return (`touch_among_hands`): when the
+    # coarse fit (every other hand's ramp over its whole break) finds no touch, each hand
+    # given at most `touch_counted` units is tried as a touch with its ends and the others'
+    # ramps refined inside their breaks (`_touch_among_held`), taken as `_held_touch` takes
+    # one: within `fit_within`, held `touch_held` sample periods, at most `better` of the
+    # refined counted split's residual (docs/shelf.md, shelf16)
+    touch_among_held: bool = True
+    # a pick and a return at once inside one break (`turn_shaped`): a touch rules the pair
+    # out only when it rests, explaining the samples to within `fit_within` noise variances
+    # a sample and holding still for at least this many sample periods. The best touch
+    # through a return inside another shopper's pick is a peak (in and straight out) or
+    # fits no better than the noise allows; then the pair is taken when it leaves less
+    # than that touch (docs/shelf.md, shelf15); 0: off (`shaped_better` alone)
+    touch_rests: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -307,17 +321,32 @@ def fit(trace: list[tuple[float, float]], before: float, after: float, unit: flo
             if best is None or rss2 < best[0]:
                 best = (rss2, Ramp(grams[0], float(ends[0]), float(ends[1])),
                         Ramp(grams[1], float(ends[2]), float(ends[3])))
-    if best is None or (shaped and not _no_touch(best[0], _touch_rss_near(
-            t, y, lo, hi, period, s.touch_max * unit, s, best[1:]), y.size * sigma ** 2, s)):
+    if best is None or (shaped and not _no_touch(best[0], _touch_fit_near(
+            t, y, lo, hi, period, s.touch_max * unit, s, best[1:]), period,
+            y.size * sigma ** 2, s)):
         return Fit(rss1, rss1, n, sigma, None, slope)
     return Fit(rss1, best[0], n, sigma, (best[1], best[2]), slope)
 
 
-def _no_touch(two: float, touch: float, noise: float, s: RampSettings) -> bool:
-    """Two unit ramps leaving `two`, the best touch `touch` (grams squared): no touch
-    explains the samples (it leaves more than `fit_within` times the `noise`) and the two
-    ramps do far better (at most `shaped_better` of the touch's residual)."""
-    return touch > s.fit_within * noise and two <= s.shaped_better * touch
+def _no_touch(two: float, touch: tuple[float, Array], period: float, noise: float,
+              s: RampSettings) -> bool:
+    """Two unit ramps leaving `two`, the best touch `touch` (its residual in grams
+    squared, and its ends): no touch explains the samples (it leaves more than
+    `fit_within` times the `noise`) and the two ramps do far better (at most
+    `shaped_better` of the touch's residual); or (`touch_rests`) the touch does not rest
+    and the two ramps do better."""
+    rss, _ = touch
+    if rss > s.fit_within * noise and two <= s.shaped_better * rss:
+        return True
+    return s.touch_rests > 0 and not _rests(touch, period, noise, s) and two < rss
+
+
+def _rests(touch: tuple[float, Array], period: float, noise: float, s: RampSettings) -> bool:
+    """Whether a touch (its residual and ends) is a hand resting on the items: it explains
+    the samples to within `fit_within` times the `noise` and holds still, between its way
+    in and its way out, for at least `touch_rests` sample periods."""
+    rss, ends = touch
+    return rss <= s.fit_within * noise and float(ends[2] - ends[1]) >= s.touch_rests * period
 
 
 class _TouchCost:
@@ -336,32 +365,35 @@ class _TouchCost:
         return np.where(p[:, 1] <= p[:, 2], out, np.inf)
 
 
-def _touch_rss(t: Array, y: Array, lo: float, hi: float, period: float, deepest: float,
-               s: RampSettings) -> float:
-    """The residual of the best touch of the samples `y` inside [lo, hi]: the weight
-    moved away by at most `deepest` grams, held, and back (a hand resting on the items),
-    on a coarse grid of `touch_points` ends, then refined."""
+def _touch_fit(t: Array, y: Array, lo: float, hi: float, period: float, deepest: float,
+               s: RampSettings) -> tuple[float, Array]:
+    """The best touch of the samples `y` inside [lo, hi] (its residual and its ends: in
+    from, in to, out from, out to): the weight moved away by at most `deepest` grams,
+    held, and back (a hand resting on the items), on a coarse grid of `touch_points` ends,
+    then refined."""
     ends, _ = _hand_ramps(t, lo, hi, period, s.touch_points)
     i, j = np.nonzero(ends[:, 1][:, None] <= ends[:, 0][None, :])  # in ends, then out
     if not i.size:
-        return float(y @ y)
+        return float(y @ y), np.array([lo, lo, hi, hi], dtype=np.float64)
     cand = np.column_stack([ends[i], ends[j]])
     cost = _TouchCost(t, y, deepest)
     best = _refine(cand[int(np.argmin(cost(cand)))], lo, hi, period / s.grid,
                    period / s.fine, cost)
-    return float(cost(best[None, :])[0])
+    return float(cost(best[None, :])[0]), best
 
 
-def _touch_rss_near(t: Array, y: Array, lo: float, hi: float, period: float,
-                    deepest: float, s: RampSettings, pair: tuple[Ramp, Ramp]) -> float:
-    """`_touch_rss`, and (`touch_seeded`) the best touch refined from the shape of the
+def _touch_fit_near(t: Array, y: Array, lo: float, hi: float, period: float,
+                    deepest: float, s: RampSettings, pair: tuple[Ramp, Ramp]
+                    ) -> tuple[float, Array]:
+    """`_touch_fit`, and (`touch_seeded`) the best touch refined from the shape of the
     `pair` of opposite ramps: in from the earlier start to the later, out from the earlier
     end to the later. Two unit ramps of one pace that overlap make a touch's trapezoid
     (in, held a fraction of a unit away, out), so a touch fits the samples at least as
-    well as such a pair; the grid alone can settle in a worse corner."""
-    rss = _touch_rss(t, y, lo, hi, period, deepest, s)
+    well as such a pair; the grid alone can settle in a worse corner. The better of the
+    two (residual, ends)."""
+    found = _touch_fit(t, y, lo, hi, period, deepest, s)
     if not s.touch_seeded:
-        return rss
+        return found
     a, b = sorted(r.start for r in pair)
     c, d = sorted(r.end for r in pair)
     if b > c:  # the ramps do not overlap: no hold, in and out meet between them
@@ -369,7 +401,8 @@ def _touch_rss_near(t: Array, y: Array, lo: float, hi: float, period: float,
     seed = np.clip(np.array([a, b, c, d], dtype=np.float64), lo, hi)
     cost = _TouchCost(t, y, deepest)
     best = _refine(seed, lo, hi, period / s.grid, period / s.fine, cost)
-    return min(rss, float(cost(best[None, :])[0]))
+    rss = float(cost(best[None, :])[0])
+    return (rss, best) if rss < found[0] else found
 
 
 def bent(s: RampSettings, turned: bool) -> float:
@@ -583,17 +616,6 @@ def mixed_by_hands(trace: list[tuple[float, float]], before: float, after: float
     return sorted(out, key=lambda h: h[1].end)
 
 
-def _touches(t: Array, a: float, b: float, period: float, points: int) -> Array:
-    """Candidate touches of one hand (rows: shapes over the samples `t`, one unit deep): a
-    hand resting on the items inside its beam break [a, b] moves the weight away and
-    back, a unit ramp in minus a later unit ramp out, all four ends inside the break on a
-    grid of about half a sample period (at most `points` of them)."""
-    ends, ramps = _hand_ramps(t, a, b, period, points)
-    i, j = np.nonzero(ends[:, 1][:, None] <= ends[:, 0][None, :])  # in ends, then out
-    out: Array = ramps[i] - ramps[j]
-    return out
-
-
 def touch_by_hands(trace: list[tuple[float, float]], before: float,
                    counted: tuple[float, float], hands: list[tuple[float, float]],
                    unit: float, settings: RampSettings | None = None) -> int | None:
@@ -653,7 +675,11 @@ def touch_by_hands(trace: list[tuple[float, float]], before: float,
 
 def _touch_ends(t: Array, a: float, b: float, period: float, points: int
                 ) -> tuple[Array, Array]:
-    """`_touches` with their ends (rows: in from, in to, out from, out to)."""
+    """Candidate touches of one hand (rows: shapes over the samples `t`, one unit deep): a
+    hand resting on the items inside its beam break [a, b] moves the weight away and
+    back, a unit ramp in minus a later unit ramp out, all four ends inside the break on a
+    grid of about half a sample period (at most `points` of them). Returns (ends, shapes),
+    the ends' rows: in from, in to, out from, out to."""
     ends, ramps = _hand_ramps(t, a, b, period, points)
     i, j = np.nonzero(ends[:, 1][:, None] <= ends[:, 0][None, :])  # in ends, then out
     out: Array = ramps[i] - ramps[j]
@@ -740,6 +766,25 @@ def _two_touches_rss(t: Array, y: Array, deepest: float, p: Array) -> Array:
                            np.einsum("ij,ij->i", v, v), np.einsum("ij,ij->i", u, v), deepest)
 
 
+def _refine_by_twos(ends: Array, lo: float, hi: float, step: float, last: float,
+                    cost: Callable[[Array], Array], rounds: int = 2) -> Array:
+    """`_refine` of many ramps' ends (`ends`: start, end of each ramp in turn), two ramps'
+    ends at a time (every move of all of them at once is too many moves), each two in
+    turn, `rounds` times round (one ramp's best place moves with another's)."""
+    for _ in range(rounds):
+        for r1, r2 in itertools.combinations(range(ends.size // 2), 2):
+            cols = np.array([2 * r1, 2 * r1 + 1, 2 * r2, 2 * r2 + 1])
+
+            def cost4(q: Array, cols: Array = cols, base: Array = ends) -> Array:
+                p = np.repeat(base[None, :], q.shape[0], axis=0)
+                p[:, cols] = q
+                return cost(p)
+
+            ends = ends.copy()
+            ends[cols] = _refine(ends[cols], lo, hi, step, last, cost4)
+    return ends
+
+
 def _two_touches_held(t: Array, y: Array, period: float, hands: list[tuple[float, float]],
                       counted: tuple[float, float], pair: Array, unit: float,
                       s: RampSettings) -> bool:
@@ -773,17 +818,7 @@ def _two_touches_held(t: Array, y: Array, period: float, hands: list[tuple[float
         ok = (p[:, 1] <= p[:, 2]) & (p[:, 5] <= p[:, 6])
         return _inside(p, box, np.where(ok, _two_touches_rss(t, y, deepest, p), np.inf))
 
-    for _ in range(2):
-        for r1, r2 in itertools.combinations(range(4), 2):  # each two ramps' ends at once
-            cols = np.array([2 * r1, 2 * r1 + 1, 2 * r2, 2 * r2 + 1])
-
-            def cost4(q: Array, cols: Array = cols, base: Array = ends) -> Array:
-                p = np.repeat(base[None, :], q.shape[0], axis=0)
-                p[:, cols] = q
-                return cost8(p)
-
-            ends = ends.copy()
-            ends[cols] = _refine(ends[cols], lo, hi, step, last, cost4)
+    ends = _refine_by_twos(ends, lo, hi, step, last, cost8)
     rss = float(cost8(ends[None, :])[0])
     if rss > s.fit_within * y.size * sigma ** 2:
         return False
@@ -802,8 +837,32 @@ def _touch_beside_rss(t: Array, y: Array, net: float, deepest: float, p: Array) 
     """Each row of `p`'s residual sum of squares for a touch (a rise over `p[:, 0:2]`, a
     fall over `p[:, 2:4]`, its depth fitted, at most `deepest`) beside another hand's ramp
     of the whole `net` change over `p[:, 4:6]`."""
+    return _touch_among_rss(t, y, (net,), deepest, p)
+
+
+def _left(t: Array, y: Array, grams: tuple[float, ...], p: Array) -> Array:
+    """The samples less ramps of `grams` (rows: candidates; ramp h from `p[:, 2h]` to
+    `p[:, 2h + 1]`)."""
+    left = np.repeat(y[None, :], p.shape[0], axis=0)
+    for h, g in enumerate(grams):
+        left -= g * _ramps(t, p[:, 2 * h], p[:, 2 * h + 1])
+    return left
+
+
+def _ramps_rss(t: Array, y: Array, grams: tuple[float, ...], p: Array) -> Array:
+    """Each row of `p`'s residual sum of squares for ramps of `grams` (`_left`)."""
+    left = _left(t, y, grams, p)
+    out: Array = np.einsum("ij,ij->i", left, left)
+    return out
+
+
+def _touch_among_rss(t: Array, y: Array, grams: tuple[float, ...], deepest: float,
+                     p: Array) -> Array:
+    """Each row of `p`'s residual sum of squares for a touch (a rise over `p[:, 0:2]`, a
+    fall over `p[:, 2:4]`, its depth fitted, at most `deepest`) beside other hands' ramps
+    of `grams` over `p[:, 4:]` (two ends each)."""
     shape = _ramps(t, p[:, 0], p[:, 1]) - _ramps(t, p[:, 2], p[:, 3])
-    left = y[None, :] - net * _ramps(t, p[:, 4], p[:, 5])
+    left = _left(t, y, grams, p[:, 4:])
     sq = np.maximum(np.einsum("ij,ij->i", shape, shape), 1e-9)
     dot = np.einsum("ij,ij->i", shape, left)
     depth = np.clip(dot / sq, -deepest, deepest)
@@ -910,6 +969,27 @@ def _whole_counts(fit: Array, unit: float, n_total: int) -> Array:
     return counts
 
 
+@dataclass(frozen=True)
+class _AmongTouch:
+    """One hand of several taken for a touch by the coarse fit of `touch_among_hands`:
+    its residual there, the hand, every hand's new count (the toucher's 0) and the
+    touch's four ends on the grid (in from, in to, out from, out to)."""
+
+    rss: float
+    toucher: int
+    counts: list[int]
+    ends: Array
+
+
+def _counts_grams(counts: Array, total: float, unit: float) -> Array:
+    """Each hand's grams for whole `counts` adding up to the episode's `total` grams: the
+    grams the counts leave are shared among the hands that moved items."""
+    moved = max(1, int(np.count_nonzero(counts)))
+    spare = (total - float(np.sum(counts)) * unit) / moved
+    out: Array = counts * unit + np.where(counts != 0, spare, 0.0)
+    return out
+
+
 def touch_among_hands(trace: list[tuple[float, float]], before: float, after: float,
                       unit: float, hands: list[tuple[float, float]], counts: list[int],
                       settings: RampSettings | None = None) -> tuple[int, list[int]] | None:
@@ -920,7 +1000,9 @@ def touch_among_hands(trace: list[tuple[float, float]], before: float, after: fl
     `touch_counted` units) moves the weight away by at most `touch_max` of a unit and
     back inside its break, the others' counts are refitted without it. Returns the
     touching hand's index and the new counts when that explains the samples far better
-    than the counted split (at most `better` of its residual), else None."""
+    than the counted split (at most `better` of its residual); when it does not, each
+    such touch is refined and taken if it holds (`touch_among_held`,
+    `_touch_among_held`); else None."""
     s = settings or RampSettings()
     k = len(hands)
     if k < 3 or len(trace) < 8 or unit <= 0:
@@ -934,28 +1016,26 @@ def touch_among_hands(trace: list[tuple[float, float]], before: float, after: fl
     total = after - before
     n_total = round(total / unit)
     c = np.array(counts, dtype=np.float64)
-    spare = (total - n_total * unit) / max(1, int(np.count_nonzero(c)))
-    counted = y - (c * unit + np.where(c != 0, spare, 0.0)) @ basis
+    counted_grams = _counts_grams(c, total, unit)
+    counted = y - counted_grams @ basis
     rss_counted = float(counted @ counted)
-    best: tuple[float, int, list[int]] | None = None
+    tries: list[_AmongTouch] = []
     for i in range(k):
         if not counts[i] or abs(counts[i]) > s.touch_counted:
             continue
         a, b = max(hands[i][0], float(t[0])), min(hands[i][1], float(t[-1]))
         if b - a < period:
             continue
-        shapes = _touches(t, a, b, period, s.touch_points)
+        ends, shapes = _touch_ends(t, a, b, period, s.touch_points)
         ss = np.einsum("ij,ij->i", shapes, shapes) if shapes.size else np.zeros(0)
-        shapes, ss = shapes[ss > 1e-9], ss[ss > 1e-9]
+        ends, shapes, ss = ends[ss > 1e-9], shapes[ss > 1e-9], ss[ss > 1e-9]
         if not ss.size:
             continue
         others = np.delete(basis, i, axis=0)
         grams = np.asarray(np.linalg.lstsq(others.T, y, rcond=None)[0], dtype=np.float64)
         for _ in range(2):  # the others' counts, then the touch on what they leave
             new = _whole_counts(grams, unit, n_total)
-            moved = int(np.count_nonzero(new))
-            rest = y - (new * unit + np.where(new != 0, (total - n_total * unit)
-                                               / max(1, moved), 0.0)) @ others
+            rest = y - _counts_grams(new, total, unit) @ others
             dot = shapes @ rest
             depth = np.clip(dot / ss, -s.touch_max * unit, s.touch_max * unit)
             rss = float(rest @ rest) - 2 * depth * dot + depth * depth * ss
@@ -963,10 +1043,98 @@ def touch_among_hands(trace: list[tuple[float, float]], before: float, after: fl
             touch = depth[j] * shapes[j]
             grams = np.asarray(np.linalg.lstsq(others.T, y - touch, rcond=None)[0],
                                dtype=np.float64)
-        r = float(rss[j])
-        if best is None or r < best[0]:
-            full = [int(v) for v in np.insert(new, i, 0.0)]
-            best = (r, i, full)
-    if best is None or best[0] > s.better * rss_counted:
+        tries.append(_AmongTouch(float(rss[j]), i, [int(v) for v in np.insert(new, i, 0.0)],
+                                 ends[j]))
+    if not tries:
         return None
-    return best[1], best[2]
+    best = min(tries, key=lambda m: m.rss)
+    if best.rss <= s.better * rss_counted:
+        return best.toucher, best.counts
+    if not s.touch_among_held or s.touch_held <= 0:
+        return None
+    held = _touch_among_held(t, y, period, hands, counted_grams, total, unit, best, s)
+    return None if held is None else (best.toucher, held)
+
+
+def _touch_among_held(t: Array, y: Array, period: float, hands: list[tuple[float, float]],
+                      counted: Array, total: float, unit: float, touch: _AmongTouch,
+                      s: RampSettings) -> list[int] | None:
+    """Several hands, one of which the coarse fit took for a `touch` that explained the
+    samples only roughly: the touch with the other moving hands' ramps, and the counted
+    split (`counted` grams a hand) with every moving hand's ramp, each refined inside the
+    hands' breaks (`_refine_by_twos`). The others' counts are weighed again on the refined
+    ramps (ramps over whole breaks can put a unit in the wrong hand) and, if they change,
+    refined with those. A touch when it explains the samples to within `fit_within` noise
+    variances a sample, holds still for `touch_held` sample periods and leaves at most
+    `better` of the counted split's residual (as `_held_touch` for two): every hand's new
+    count (the toucher's 0), else None."""
+    lo, hi = float(t[0]), float(t[-1])
+    brk = [(max(a, lo), min(b, hi)) for a, b in hands]
+    sigma = max(s.noise_floor_g, float(np.std(y[-5:])))  # the settled samples' noise
+    counts = np.array(touch.counts, dtype=np.float64)
+    rss, ends = _touch_among_refined(t, y, period, brk, counts, total, unit, touch.toucher,
+                                     touch.ends, s)
+    again = _among_counts(t, y, ends, counts, round(total / unit), unit)
+    if not np.array_equal(again, counts):
+        rss2, ends2 = _touch_among_refined(t, y, period, brk, again, total, unit,
+                                           touch.toucher, ends[:4], s)
+        if rss2 < rss:
+            rss, ends, counts = rss2, ends2, again
+    if rss > s.fit_within * y.size * sigma ** 2 or ends[2] - ends[1] < s.touch_held * period:
+        return None
+    if rss > s.better * _counted_refined(t, y, period, brk, counted, s):
+        return None
+    return [int(v) for v in counts]
+
+
+def _touch_among_refined(t: Array, y: Array, period: float, brk: list[tuple[float, float]],
+                         counts: Array, total: float, unit: float, toucher: int,
+                         touch: Array, s: RampSettings) -> tuple[float, Array]:
+    """A touch by hand `toucher` (from the ends `touch`) beside the other hands' ramps of
+    whole `counts` (from their whole breaks `brk`), refined inside the breaks: the
+    residual and the ends (the touch's four, then two for each hand that moved items)."""
+    grams = _counts_grams(counts, total, unit)
+    movers = [h for h in range(len(brk)) if grams[h] != 0]
+    box = np.array([brk[toucher]] * 4 + [brk[h] for h in movers for _ in range(2)])
+    moved = tuple(float(grams[h]) for h in movers)
+
+    def cost(p: Array) -> Array:
+        out = _touch_among_rss(t, y, moved, s.touch_max * unit, p)
+        return _inside(p, box, np.where(p[:, 1] <= p[:, 2], out, np.inf))
+
+    start = np.concatenate([touch, np.array([e for h in movers for e in brk[h]])])
+    ends = _refine_by_twos(start, float(t[0]), float(t[-1]), period / s.grid,
+                           period / s.fine, cost)
+    return float(cost(ends[None, :])[0]), ends
+
+
+def _among_counts(t: Array, y: Array, ends: Array, counts: Array, n_total: int,
+                  unit: float) -> Array:
+    """The moving hands' whole counts (adding up to `n_total`) weighed again by least
+    squares on their refined ramps and the touch's shape (`ends`: as
+    `_touch_among_refined` returns them, for the hands with `counts`)."""
+    movers = np.nonzero(counts)[0]
+    cols = [_ramps(t, ends[0:1], ends[1:2])[0] - _ramps(t, ends[2:3], ends[3:4])[0]]
+    cols += [_ramps(t, ends[4 + 2 * k:5 + 2 * k], ends[5 + 2 * k:6 + 2 * k])[0]
+             for k in range(movers.size)]
+    fitted = np.linalg.lstsq(np.array(cols).T, y, rcond=None)[0][1:]
+    out = np.zeros_like(counts)
+    out[movers] = _whole_counts(np.asarray(fitted, dtype=np.float64), unit, n_total)
+    return out
+
+
+def _counted_refined(t: Array, y: Array, period: float, brk: list[tuple[float, float]],
+                     counted: Array, s: RampSettings) -> float:
+    """The residual of the counted split (`counted` grams a hand), every moving hand's
+    ramp refined inside its break from the whole break."""
+    movers = [h for h in range(len(brk)) if counted[h] != 0]
+    bounds = np.array([brk[h] for h in movers for _ in range(2)])
+    moved = tuple(float(counted[h]) for h in movers)
+
+    def cost(p: Array) -> Array:
+        return _inside(p, bounds, _ramps_rss(t, y, moved, p))
+
+    start = np.array([e for h in movers for e in brk[h]])
+    fitted = _refine_by_twos(start, float(t[0]), float(t[-1]), period / s.grid,
+                             period / s.fine, cost)
+    return float(cost(fitted[None, :])[0])
