@@ -6,6 +6,9 @@ checksum, no conversion, no sample built).
 
 The stream is synthetic and seeded: 8 plates reporting a noisy load around a stock level,
 0.2 % of the lines damaged (a flipped byte, noise in front, a line cut short), as in a store.
+The omo lines carry the controller's millisecond clock (`OMO_LINE_MS` apart, wrapping at
+2^32 within the stream), and the reader dates each sample on it (`drivers/device_clock.py`,
+`shelves[].date_on_clock`).
 
 Stages are named in `STAGES` (name -> function of the lines giving samples/s); the headline
 figure is the last stage's omo rate, so a later stage (parse + detect) is added by appending
@@ -26,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from drivers.device_clock import WRAP_MS, ClockSettings
 from drivers.scales import ScaleReader
 from drivers.shelf_serial import ShelfReader, encode_line
 from drivers.weighing import Protocol
@@ -33,9 +37,11 @@ from drivers.weighing import Protocol
 HELP = "weight samples per second through the shelf parsers, against a plain regex ceiling"
 GOAL_PER_S = 200_000
 CHUNK = 4096  # bytes per read, as a busy serial port hands them over
+OMO_LINE_MS = 31  # 8 plates at 4 Hz: a line every 31 ms
+OMO_BOOT_MS = WRAP_MS - 3_000_000  # the controller's clock wraps 50 minutes in
 
 CEILING_RE: dict[Protocol, re.Pattern[bytes]] = {
-    Protocol.OMO: re.compile(rb"\$W,[^,]+,\d+,-?[\d.]+,\d+\*[0-9A-F]{2}"),
+    Protocol.OMO: re.compile(rb"\$W,[^,]+,\d+,-?[\d.]+,\d+(,\d+)?\*[0-9A-F]{2}"),
     Protocol.AND: re.compile(rb"(ST|US),[+-][\d.]{8} *[a-z]{1,3}"),
     Protocol.CAS: re.compile(rb"(ST|US),(GS|NT),[+-][\d. ]{7}[ a-z]{2}"),
     Protocol.MT_SICS: re.compile(rb"S [SD] +-?[\d.]+ [a-z]{1,3}"),
@@ -50,9 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="runs of each stage, the best kept (default 1)")
 
 
-def _line(protocol: Protocol, plate: int, grams: float, seq: int, stable: bool) -> bytes:
+def _line(protocol: Protocol, plate: int, grams: float, seq: int, stable: bool,
+          ms: int) -> bytes:
     if protocol is Protocol.OMO:
-        return encode_line("C1", plate, grams, seq)
+        return encode_line("C1", plate, grams, seq, ms)
     if protocol is Protocol.AND:
         return f"{'ST' if stable else 'US'},{grams:+09.2f}  g\r\n".encode()
     if protocol is Protocol.CAS:
@@ -72,7 +79,7 @@ def stream(protocol: Protocol, n: int, seed: int) -> bytes:
         if rng.random() < 0.001:
             stock[p] = max(0.0, stock[p] + rng.choice((-1, 1)) * rng.uniform(50, 500))
         line = _line(protocol, p + 1, stock[p] + rng.gauss(0, 1.2), i // plates,
-                     rng.random() < 0.9)
+                     rng.random() < 0.9, OMO_BOOT_MS + i * OMO_LINE_MS)
         if rng.random() < 0.002:
             kind = rng.randrange(3)
             j = rng.randrange(1, len(line) - 3)
@@ -95,13 +102,23 @@ def ceiling_rate(protocol: Protocol, data: bytes) -> tuple[float, int]:
     return len(lines) / (time.perf_counter() - t0), hits
 
 
+def _reader(protocol: Protocol, data: bytes) -> ShelfReader | ScaleReader:
+    """The reader of `protocol`, its clock the wall clock; for omo, the stream's own time:
+    each read of `data` (CHUNK bytes) arrives 5 ms after the controller wrote its last
+    line, so the lines are dated on the controller's clock as in a store."""
+    if protocol is not Protocol.OMO:
+        return ScaleReader("bench", "loop://", 9600, protocol, now=time.time)
+    arrivals, lines = [], 0
+    for i in range(0, len(data), CHUNK):
+        lines += data.count(b"\n", i, i + CHUNK)
+        arrivals.append((OMO_BOOT_MS + lines * OMO_LINE_MS) / 1000 + 0.005)
+    return ShelfReader("bench", "loop://", 115200, now=iter(arrivals).__next__,
+                       clock=ClockSettings())
+
+
 def parse_rate(protocol: Protocol, data: bytes) -> tuple[float, int]:
     """Samples per second (and samples) through the reader's line splitting and parsing."""
-    reader: ShelfReader | ScaleReader
-    if protocol is Protocol.OMO:
-        reader = ShelfReader("bench", "loop://", 115200, now=time.time)
-    else:
-        reader = ScaleReader("bench", "loop://", 9600, protocol, now=time.time)
+    reader = _reader(protocol, data)
     feed = reader.lines.feed
     handle_lines = reader.handle_lines
     now = reader.now
@@ -118,11 +135,7 @@ def detect_rate(protocol: Protocol, data: bytes) -> tuple[float, int]:
     from edge.processing.processor import Output
     from edge.shelf.processor import PlateSpec, ShelfProcessor
 
-    reader: ShelfReader | ScaleReader
-    if protocol is Protocol.OMO:
-        reader = ShelfReader("bench", "loop://", 115200, now=time.time)
-    else:
-        reader = ScaleReader("bench", "loop://", 9600, protocol, now=time.time)
+    reader = _reader(protocol, data)
     proc = ShelfProcessor([PlateSpec("bench", f"p{n}", n, f"sku-{n}", 100.0, 100, 3, stock=50)
                            for n in range(1, 9)])
     feed = reader.lines.feed

@@ -229,6 +229,7 @@ def shelf_source(shelf: Shelf) -> SensorSource[WeightSample | BeamEdge]:
     """The shelf's reader, chosen by its protocol: the omo controller's, or a commercial
     scale's (one plate, number 1)."""
     from drivers.base import BlockingDriver, ThreadedDriver
+    from drivers.device_clock import ClockSettings
     from drivers.scales import ScaleReader
     from drivers.shelf_serial import ShelfReader
     from drivers.weighing import Protocol, Unit
@@ -239,7 +240,9 @@ def shelf_source(shelf: Shelf) -> SensorSource[WeightSample | BeamEdge]:
         reader: BlockingDriver[WeightSample | BeamEdge]
         if protocol is Protocol.OMO:
             reader = ShelfReader(shelf.id, shelf.port, shelf.baudrate, now=ctx.clock.now,
-                                 bytesize=shelf.bytesize, parity=shelf.parity)
+                                 bytesize=shelf.bytesize, parity=shelf.parity,
+                                 clock=ClockSettings(drift_ppm=shelf.clock_drift_ppm)
+                                 if shelf.date_on_clock else None)
         else:
             reader = ScaleReader(shelf.id, shelf.port, shelf.baudrate, protocol,
                                  now=ctx.clock.now, unit=Unit(shelf.unit),

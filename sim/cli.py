@@ -134,6 +134,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="truth, event log, videos and snapshots go here (default "
                              "sim-output)")
     parser.add_argument("--report", type=Path, metavar="F", help="write the report JSON here")
+    parser.add_argument("--shelf-clock", action="store_true",
+                        help="the shelf readers date each line on its controller's clock "
+                             "(shelves[].date_on_clock; the simulated controllers always send "
+                             "it): the full path as `sim.shelf_offline --date-on-clock`")
     parser.add_argument("--record", action="store_true",
                         help="also record the readings the daemon sees to DIR/readings.rec.gz "
                              "(what `omo-edge record` writes; replay with `omo-edge replay`)")
@@ -220,7 +224,8 @@ def main(args: argparse.Namespace) -> int:
                    headless=args.headless, snapshot_every_s=args.snapshot_every,
                    progress=not args.quiet, overrides=overrides, broker=broker,
                    record=args.out / RECORDING if args.record else None,
-                   vision=args.vision, screens=args.screens, start_epoch=args.start)
+                   vision=args.vision, screens=args.screens, start_epoch=args.start,
+                   shelf_clock=args.shelf_clock)
     if seeds is not None:
         return _many(opts, seeds)
     return _one(opts, args.broker)

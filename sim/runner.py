@@ -67,6 +67,7 @@ class Options:
     tick_s: float = TICK_S
     processors: tuple[ProcessorFactory, ...] = ()  # run besides the configured ones
     record: Path | None = None  # write the readings the daemon sees here (omo-edge replay)
+    shelf_clock: bool = False  # the shelf readers date lines on the controllers' clocks
     overrides: Mapping[str, Value] = field(default_factory=dict)  # sim.overrides.parse_sets
     broker: tuple[str, int] | None = None  # an external broker (host, port) to sync to
     vision: bool = False  # run the vision processor on the cameras (`--vision`)
@@ -86,7 +87,10 @@ class Result:
 
 
 def sim_config(world: World, out: Path, broker_port: int | None,
-               broker_host: str = "127.0.0.1", vision: bool = False) -> Config:
+               broker_host: str = "127.0.0.1", vision: bool = False,
+               shelf_clock: bool = False) -> Config:
+    """The daemon's config for `world`; `shelf_clock`: the shelf readers date the lines on
+    the controllers' clocks (`shelves[].date_on_clock`)."""
     lay = world.layout
     raw: dict[str, Any] = {
         "store": {"id": "sim-store", "device": "sim-edge"},
@@ -95,6 +99,7 @@ def sim_config(world: World, out: Path, broker_port: int | None,
         "zones": [{"id": z.id, "name": z.name, "kind": z.kind,
                    "area": [z.rect.x0, z.rect.y0, z.rect.x1, z.rect.y1]} for z in lay.zones],
         "shelves": [{"id": s.id, "port": str(out / "dev" / s.id), "zone": s.zone,
+                     "date_on_clock": shelf_clock,
                      "plates": [{"id": p.id, "sku": p.sku, "unit_grams": p.unit_grams,
                                  "capacity": p.capacity, "low_stock": 3, "name": p.name,
                                  "stock": p.stock} for p in s.plates]}
@@ -306,7 +311,8 @@ class Simulation:
             self.broker = Mosquitto(workdir=self.out / "mosquitto")
             await asyncio.get_running_loop().run_in_executor(None, self.broker.start)
             broker_port = self.broker.port
-        config = sim_config(w, self.out, broker_port, broker_host, vision=self.opts.vision)
+        config = sim_config(w, self.out, broker_port, broker_host, vision=self.opts.vision,
+                            shelf_clock=self.opts.shelf_clock)
         clock = ManualClock(w.start_epoch)
         lockstep = self.lockstep
         hooks = SimHooks(ble_backend=self.hub.factory, ble_scanner_made=self._ble_scanner_made,
@@ -351,12 +357,14 @@ class Simulation:
                 await self._apply_outages(daemon, t0, t1)
                 for rx, address, adv in self.ble.step(t0, t1):
                     self.hub.deliver(rx, address, adv)
-                for shelf_id, data in self.shelf.step(t0, t1).items():
-                    self.ports[shelf_id].write(data, self.shelf.clean[shelf_id])
                 if self.door_port is not None:
                     self.door_port.write(self.door.step(t0, t1), self.door.clean)
                 self._advance_stock(t1)
                 clock.set(w.start_epoch + t1)
+                # the controllers' lines of [t0, t1) once the clock is at t1: a line is
+                # never read before it was written (their clocks date them, from arrival)
+                for shelf_id, data in self.shelf.step(t0, t1).items():
+                    self.ports[shelf_id].write(data, self.shelf.clean[shelf_id])
                 t_sim = t1
                 await self._push_interests(daemon, t1)
                 await self._sell(daemon, t1)

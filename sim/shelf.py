@@ -9,6 +9,11 @@ the symlink; plugging back in creates a new pty behind the same symlink.
 Load cells: each plate reports `rate_hz` times a second: tare + stock, with picks and returns
 as ramps (slow ones over seconds, simultaneous ones on neighbouring plates), a slow drift,
 Gaussian noise, and bumps that move the load for a moment without changing the stock.
+
+Each controller stamps its lines with its millisecond clock (`ControllerClock`): the sim
+time it wrote the line, from a boot offset of its own, running a few ppm fast or slow,
+wrapping at 2^32; a controller unplugged and plugged back in restarts it from 0 (or keeps
+it, `reset_on_replug=False`). `clock=False`: old firmware, lines without the clock.
 """
 
 from __future__ import annotations
@@ -22,13 +27,34 @@ import random
 import sys
 import termios
 import tty
+from dataclasses import dataclass
 from pathlib import Path
 
+from drivers.device_clock import WRAP_MS
 from drivers.shelf_serial import encode_beam, encode_line
 from sim.linenoise import garble
 from sim.world import ShelfDef, World
 
 MAX_PENDING = 64 * 1024  # a controller's UART does not buffer a whole day
+CLOCK_PPM = 40.0  # a controller's clock runs up to this fast or slow (a crystal's tolerance)
+
+
+@dataclass(frozen=True)
+class ControllerClock:
+    """A controller's millisecond clock: `boot_ms` at sim time 0, running `ppm` fast (slow
+    when negative), restarted from 0 at each time in `restarts` (a replug)."""
+
+    boot_ms: float
+    ppm: float
+    restarts: tuple[float, ...] = ()
+
+    def ms(self, t: float) -> int:
+        """The clock at sim time `t`, as the controller writes it (a uint32)."""
+        start, base = 0.0, self.boot_ms
+        for r in self.restarts:
+            if r <= t:
+                start, base = r, 0.0
+        return int(base + (t - start) * 1000 * (1 + self.ppm * 1e-6)) % WRAP_MS
 
 
 def beam_lanes(shelf: ShelfDef, pitch_m: float) -> int:
@@ -124,7 +150,11 @@ class _Plate:
 class ShelfGenerator:
     """Protocol lines per controller, tick by tick."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, *, clock: bool = True,
+                 reset_on_replug: bool = True) -> None:
+        """`clock`: stamp the lines with the controllers' clocks; `reset_on_replug`: a
+        controller unplugged (a scenario's shelf outage) restarts its clock when it is
+        plugged back in, else keeps it."""
         self.world = world
         self.p = world.params.shelf
         self.rng = random.Random(f"omo-sim:{world.seed}:{world.scenario.name}:shelf")
@@ -145,6 +175,7 @@ class ShelfGenerator:
                                           + pl.stock * pl.unit_grams,
                                           self.rng.uniform(0, 1 / self.p.rate_hz)))
         self.edges = self._beam_edges(world)
+        self.clocks = self._clocks(world, reset_on_replug) if clock else {}
         self.edge_i = 0
         self.seq: dict[str, int] = {s.controller: 0 for s in world.layout.shelves}
         self.sent: dict[str, int] = {s.id: 0 for s in world.layout.shelves}
@@ -153,6 +184,24 @@ class ShelfGenerator:
         self.beam_noise = random.Random(f"omo-sim:{world.seed}:{world.scenario.name}:beam-noise")
         self.damaged: dict[str, int] = {}  # per shelf: lines garbled in the last timed_lines
         self.clean: dict[str, int] = {}  # per shelf: clean lines in the last step
+
+    @staticmethod
+    def _clocks(world: World, reset_on_replug: bool) -> dict[str, ControllerClock]:
+        """Each controller's clock, from an rng of its own (the lines' noise is the same
+        with or without clocks)."""
+        rng = random.Random(f"omo-sim:{world.seed}:{world.scenario.name}:shelf-clock")
+        replugs: dict[str, list[float]] = {}
+        if reset_on_replug:
+            for target, _, on in world.outages("shelf"):
+                replugs.setdefault(target, []).append(on)
+        return {s.controller: ControllerClock(rng.uniform(0, WRAP_MS),
+                                              rng.uniform(-CLOCK_PPM, CLOCK_PPM),
+                                              tuple(sorted(replugs.get(s.id, ()))))
+                for s in world.layout.shelves}
+
+    def _stamp(self, controller: str, t: float) -> int | None:
+        clock = self.clocks.get(controller)
+        return None if clock is None else clock.ms(t)
 
     def _beam_edges(self, world: World) -> list[tuple[float, ShelfDef, int, int, bool]]:
         """Every beam edge of the run in time order: (t, shelf, plate, lane, broken). A hand
@@ -237,7 +286,8 @@ class ShelfGenerator:
                 grams = pl.base + self.load(pl.shelf.id, pl.number, t) + pl.drift \
                     + rng.gauss(0, p.noise_g)
                 ctrl = pl.shelf.controller
-                line = encode_line(ctrl, pl.number, grams, self.seq[ctrl])
+                line = encode_line(ctrl, pl.number, grams, self.seq[ctrl],
+                                   self._stamp(ctrl, t))
                 self.seq[ctrl] = (self.seq[ctrl] + 1) % 65536
                 if rng.random() < p.garbled:
                     line = garble(line, self.rng)
@@ -250,7 +300,7 @@ class ShelfGenerator:
             if t < t0:
                 continue
             ctrl = shelf.controller
-            line = encode_beam(ctrl, plate, lane, broken, self.seq[ctrl])
+            line = encode_beam(ctrl, plate, lane, broken, self.seq[ctrl], self._stamp(ctrl, t))
             self.seq[ctrl] = (self.seq[ctrl] + 1) % 65536
             if self.beam_noise.random() < p.garbled:  # its own stream: weights unchanged
                 line = garble(line, self.beam_noise)

@@ -5,7 +5,12 @@ detection can be tuned quickly; the full path (ptys, readers, event log) is `omo
     .venv/bin/python -m sim.shelf_offline --seeds 11-15 --duration 1800
 
 The line noise, drift, bumps and picks are the simulator's own (`sim.shelf.ShelfGenerator`);
-a sample's time is the time the controller wrote it (no reader latency).
+a sample's time is the time the controller wrote it (no reader latency), which is what
+dating each line on its controller's own clock gives (`drivers/device_clock.py`).
+`--reader-tick 0.1` has the reader read each tick's lines at its end, as `omo-edge sim`
+does, and date them then, as the full path does by default; with `--date-on-clock` it dates
+them on the controllers' clocks (the simulated controllers send it), as `omo-edge sim
+--shelf-clock` (`shelves[].date_on_clock`) does.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from drivers.device_clock import ClockSettings
 from drivers.readings import BeamEdge, Reading, WeightSample
 from drivers.shelf_serial import ShelfReader
 from edge.processing.processor import Output
@@ -48,14 +54,16 @@ METRICS = ("pick_precision", "pick_recall", "return_precision", "return_recall",
 def run(scenario: str, seed: int, duration: float,
         overrides: Mapping[str, Value] | None = None,
         detector: DetectorSettings | None = None, misses: bool = False,
-        reader_tick: float = 0.0, reconnect_s: float = 1.0) -> dict[str, Any]:
+        reader_tick: float = 0.0, reconnect_s: float = 1.0,
+        date_on_clock: bool = False, clock: bool = True) -> dict[str, Any]:
     """One run's shelf metrics (and the processor's counters); `detector` replaces the
     default detector settings (to try a tuning). `misses`: also "misses", each true pick or
     return not matched, each event matching none, and each wrong quantity, with its plate's
     samples and beam edges around it (`trace`, as in tests/data/shelf_traces.json).
-    `reader_tick` > 0: each line is dated at the end of the tick it was written in, as the
-    full path's reader dates it (`omo-edge sim` writes a tick's lines at once and reads them
-    at the tick's end), instead of when the controller wrote it. A scenario's shelf outage
+    `reader_tick` > 0: each tick's lines are read at its end, as the full path's reader
+    reads them (`omo-edge sim` writes a tick's lines at once), instead of each when the
+    controller wrote it, and dated then, or with `date_on_clock` on its controller's clock
+    (`clock` False: old firmware, the lines carry none). A scenario's shelf outage
     (an unplugged controller) loses that shelf's lines from the unplug until `reconnect_s`
     after the replug (the reader's back-off)."""
     chosen = scenarios()[scenario]
@@ -65,9 +73,10 @@ def run(scenario: str, seed: int, duration: float,
     config = sim_config(world, Path("/nonexistent-sim-offline"), None)
     settings = ShelfSettings(detector=detector) if detector is not None else None
     proc = ShelfProcessor(plate_specs(config), settings)
-    gen = ShelfGenerator(world)
+    gen = ShelfGenerator(world, clock=clock)
     epoch = world.start_epoch
-    readers = {s.id: ShelfReader(s.id, "loop://", 115200, now=lambda: 0.0)
+    readers = {s.id: ShelfReader(s.id, "loop://", 115200, now=lambda: 0.0,
+                                 clock=ClockSettings() if date_on_clock else None)
                for s in world.layout.shelves}
     events: list[EventView] = []
     kept: dict[tuple[str, int], list[WeightSample | BeamEdge]] = {}
@@ -91,16 +100,14 @@ def run(scenario: str, seed: int, duration: float,
         t1 = min(k * reader_tick if reader_tick > 0 else t + STEP_S, duration)
         for shelf_id, lines in gen.timed_lines(t, t1).items():
             reader = readers[shelf_id]
-            for when, line in lines:
-                if any(off <= when < on + reconnect_s for off, on in away.get(shelf_id, ())):
-                    continue
-                if reader_tick > 0:
-                    when = t1  # read at the end of the tick it was written in
-                reader.now = lambda when=when: epoch + when  # type: ignore[misc]
-                for part in reader.lines.feed(line):
-                    reading = reader.handle(part)
-                    if reading is not None:
-                        feed(reading, epoch + when)
+            sent = [(when, line) for when, line in lines if not any(
+                off <= when < on + reconnect_s for off, on in away.get(shelf_id, ()))]
+            reads = [(t1, [line for _, line in sent])] if reader_tick > 0 else [
+                (when, [line]) for when, line in sent]  # one read a tick, or a line
+            for when, chunk in reads:
+                parts = [part for line in chunk for part in reader.lines.feed(line)]
+                for reading in reader.handle_lines(parts, epoch + when):
+                    feed(reading, epoch + when)
         t = t1
         if t >= next_tick:
             out = Output(epoch + t)
@@ -211,8 +218,14 @@ def main(argv: list[str] | None = None) -> int:
                     "ramps.KEY: edge.shelf.ramps.RampSettings)")
     ap.add_argument("--json", action="store_true", help="one JSON line per run, then summary")
     ap.add_argument("--reader-tick", type=float, default=0.0, metavar="S",
-                    help="date each line at the end of its S-second tick, as the full path's "
-                         "reader does (omo-edge sim: 0.1); 0: when it was written")
+                    help="read each S-second tick's lines at its end and date them then, as "
+                         "the full path's reader does (omo-edge sim: 0.1); 0 (the default): "
+                         "each line when it was written, which is what dating it on its "
+                         "controller's clock gives")
+    ap.add_argument("--date-on-clock", action="store_true",
+                    help="date each line on its controller's clock (the simulated "
+                         "controllers send it), as omo-edge sim --shelf-clock "
+                         "(shelves[].date_on_clock) does")
     ap.add_argument("--reconnect-s", type=float, default=1.0, metavar="S",
                     help="an unplugged controller's lines are lost until S seconds after "
                          "it is plugged back in (the reader's back-off)")
@@ -235,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     dumped: dict[str, Any] = {}
     for seed in seeds(args.seeds):
         r = run(args.scenario, seed, args.duration, overrides, detector, args.misses,
-                args.reader_tick, args.reconnect_s)
+                args.reader_tick, args.reconnect_s, args.date_on_clock)
         runs.append(r)
         for m in r.pop("misses", []):
             print(f"  seed {seed} {m['what']} {m['kind']} {m['shelf']}/{m['plate']} "

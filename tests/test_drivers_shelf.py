@@ -11,6 +11,7 @@ import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drivers.device_clock import ClockSettings
 from drivers.readings import WeightSample
 from drivers.shelf_serial import (
     ProtocolError,
@@ -18,6 +19,7 @@ from drivers.shelf_serial import (
     checksum,
     encode_beam,
     encode_line,
+    parse_beam,
     parse_line,
 )
 from drivers.weighing import Skip
@@ -64,6 +66,69 @@ def test_reader_opens_pty_with_pyserial_and_counts_bad_lines(tmp_path: Path) -> 
     finally:
         reader.close()
         port.unplug()
+
+
+def test_the_controllers_clock_is_optional_and_checked() -> None:
+    """`$W` and `$B` with the clock (uint32 ms, its checksum over it) and without it (old
+    firmware); a clock beyond 2^32 - 1 is out of range, a damaged one a bad checksum."""
+    line = encode_line("C1", 2, 9688.4, 117, 5234871)
+    body = b"W,C1,2,9688.4,117,5234871"
+    assert line == b"$" + body + b"*" + f"{checksum(body):02X}".encode() + b"\r\n"
+    assert line == b"$W,C1,2,9688.4,117,5234871*27\r\n"  # the example in the protocol doc
+    assert parse_line(line).ms == 5234871 and parse_line(encode_line("C1", 2, 1.0, 1)).ms is None
+    assert parse_line(encode_line("C1", 2, 1.0, 1, 2**32 + 5)).ms == 5  # wraps
+    assert parse_beam(encode_beam("C1", 2, 3, True, 118, 4294967295)).ms == 4294967295
+    assert parse_beam(encode_beam("C1", 2, 3, True, 118)).ms is None
+    too_big = b"W,C1,2,1.0,1,4294967296"
+    with pytest.raises(ProtocolError) as err:
+        parse_line(b"$" + too_big + b"*" + f"{checksum(too_big):02X}".encode())
+    assert err.value.reason is Skip.OUT_OF_RANGE
+    with pytest.raises(ProtocolError) as err:
+        parse_line(line.replace(b"5234871", b"5234872"))
+    assert err.value.reason is Skip.BAD_CHECKSUM
+
+
+def test_the_reader_dates_lines_on_the_controllers_clock_over_a_real_pty(
+        tmp_path: Path) -> None:
+    """A controller writes 2 s of lines (weights and a beam edge, 50 ms apart on its clock)
+    that the reader reads in one go at t = 102: each is dated on the controller's clock,
+    the freshest at its arrival; the old firmware's lines on the same port are dated when
+    read. Then the controller restarts its clock: counted, re-anchored. (A reader that
+    does not date on the clock, the default, dates them all at 102.)"""
+    port = PtyPort(tmp_path / "shelf-1")
+    port.plug()
+    now = [102.0]
+    reader = ShelfReader("shelf-1", str(tmp_path / "shelf-1"), 115200, now=lambda: now[0],
+                         timeout_s=0.05, clock=ClockSettings())
+    try:
+        reader.open()
+        stream = b"".join(encode_line("C1", 1 + i % 3, 100.0 + i, i, 7_000_000 + 50 * i)
+                          for i in range(40)) + encode_beam("C1", 2, 3, True, 40, 7_002_000)
+        port.write(stream + encode_line("C9", 1, 5.0, 1))  # old firmware: no clock
+        readings = _collect(reader, 42)
+        dated = {(r.controller, r.seq): r.t for r in readings}
+        assert [dated[("C1", i)] for i in range(41)] == pytest.approx(
+            [100.0 + 0.05 * i for i in range(41)])
+        assert dated[("C9", 1)] == 102.0
+        now[0] = 103.0
+        port.write(encode_line("C1", 1, 1.0, 41, 7_002_900) + encode_line("C1", 1, 1.0, 42, 10))
+        later = _collect(reader, 2)
+        assert [r.t for r in later] == pytest.approx([102.9, 103.0], abs=1e-3)  # drift_ppm
+        assert reader.counters() == {"bad_lines": 0, "beam_edges": 1, "clock_dated": 43,
+                                     "clock_anchors": 2, "clock_resets": 1}
+    finally:
+        reader.close()
+        port.unplug()
+
+
+def test_by_default_the_reader_dates_lines_with_the_clock_when_it_read_them() -> None:
+    reader = ShelfReader("s", "loop://", 115200, now=lambda: 7.0)
+    lines = [encode_line("C1", 1, 1.0, i, 1000 + 100 * i)[:-2] for i in range(5)] + [
+        encode_beam("C1", 1, 2, True, 5, 1500)[:-2]]
+    assert [r.t for r in reader.handle_lines(lines, 7.0)] == [7.0] * 6
+    one = reader.handle(lines[0])
+    assert one is not None and one.t == 7.0
+    assert not any(k.startswith("clock_") for k in reader.counters())
 
 
 def test_unplugged_controller_raises_and_cannot_reopen(tmp_path: Path) -> None:
@@ -327,13 +392,14 @@ def test_an_rfc2217_url_with_nothing_listening_is_refused_not_crashed() -> None:
 CONTROLLER_CHARS = "abcXYZ019_-"
 
 
-def _frame(controller: str, plate: str, grams: str, seq: str, lower: bool) -> bytes:
-    body = f"W,{controller},{plate},{grams},{seq}".encode()
+def _frame(controller: str, plate: str, grams: str, seq: str, lower: bool,
+           ms: str | None = None) -> bytes:
+    body = f"W,{controller},{plate},{grams},{seq}{'' if ms is None else ',' + ms}".encode()
     cs = f"{checksum(body):02x}" if lower else f"{checksum(body):02X}"
     return b"$" + body + b"*" + cs.encode()
 
 
-def _careful(line: bytes) -> tuple[str, int, float, int] | None:
+def _careful(line: bytes) -> tuple[str, int, float, int, int] | None:
     from drivers.shelf_serial import _fields
     try:
         return _fields(line)
@@ -342,28 +408,32 @@ def _careful(line: bytes) -> tuple[str, int, float, int] | None:
 
 
 def _agree(line: bytes) -> None:
-    from drivers.shelf_serial import fast_sample
-    fast = fast_sample(line, "s", 1.0)
+    from drivers.shelf_serial import fast_samples
+    samples, stamps, _ = fast_samples([line], "s", 1.0)
     careful = _careful(line)
-    if fast is not None:  # the fast path is never wrong; when unsure it says None
-        assert careful == (fast.controller, fast.plate, fast.grams, fast.seq), line
+    if samples:  # the fast path is never wrong; when unsure it says None
+        fast = samples[0]
+        assert careful == (fast.controller, fast.plate, fast.grams, fast.seq, stamps[0]), line
         assert (fast.shelf, fast.t, fast.stable) == ("s", 1.0, None)
 
 
 @settings(max_examples=500, derandomize=True, deadline=None)
 @given(controller=st.text(CONTROLLER_CHARS, min_size=1, max_size=17),
        plate=st.integers(0, 120), grams=st.decimals(-10_000_000, 10_000_000, places=1),
-       seq=st.integers(0, 70_000), zeros=st.tuples(*[st.sampled_from([0, 0, 1, 2])] * 3),
-       lower=st.booleans())
+       seq=st.integers(0, 70_000), zeros=st.tuples(*[st.sampled_from([0, 0, 1, 2])] * 4),
+       lower=st.booleans(),
+       ms=st.one_of(st.none(), st.integers(0, 2**32 + 10), st.integers(0, 9999)))
 def test_the_fast_path_takes_every_frame_controllers_write_and_agrees_with_the_careful_one(
-        controller: str, plate: int, grams: object, seq: int, zeros: tuple[int, int, int],
-        lower: bool) -> None:
+        controller: str, plate: int, grams: object, seq: int,
+        zeros: tuple[int, int, int, int], lower: bool, ms: int | None) -> None:
     """Fields at and beyond their limits, sometimes with leading zeros (which the protocol's
-    field widths allow, and the careful path takes)."""
+    field widths allow, and the careful path takes), with the controller's clock or
+    without it."""
     from drivers.shelf_serial import fast_sample
     sign, number = ("-", str(grams)[1:]) if str(grams).startswith("-") else ("", str(grams))
     line = _frame(controller, "0" * zeros[0] + str(plate), sign + "0" * zeros[1] + number,
-                  "0" * zeros[2] + str(seq), lower)
+                  "0" * zeros[2] + str(seq), lower,
+                  None if ms is None else "0" * zeros[3] + str(ms))
     _agree(line)
     if _careful(line) is not None:
         assert fast_sample(line, "s", 1.0) is not None, line  # valid frames go fast
@@ -373,35 +443,50 @@ def test_the_fast_path_takes_every_frame_controllers_write_and_agrees_with_the_c
 @given(line=st.one_of(
     st.binary(max_size=60),
     st.tuples(st.sampled_from([encode_line("C1", 2, 9688.4, 117), encode_line("c_-9", 99, -0.4, 0),
-                               encode_line("C1", 7, 1234567.8, 65535)]),
+                               encode_line("C1", 7, 1234567.8, 65535),
+                               encode_line("C1", 2, 9688.4, 117, 5234871),
+                               encode_line("c_-9", 99, -0.4, 0, 4294967295),
+                               encode_line("C1", 7, 1234567.8, 65535, 1000)]),
               st.integers(0, 30), st.binary(min_size=1, max_size=3), st.booleans()).map(
         # a byte or three of damage somewhere in a good frame, or in place of it
         lambda x: (x[0][:-2][:x[1]] + x[2] + x[0][:-2][x[1] + (1 if x[3] else 0):])),
-    st.text("$W,C1*0123456789.-+_ eEinfa", max_size=30).map(str.encode)))
+    st.text("$W,C1*0123456789.-+_ eEinfa", max_size=30).map(str.encode),
+    st.text("0123456789,", max_size=16).map(  # anything after the seq
+        lambda tail: _frame("C1", "2", "9688.4", tail, False))))
 def test_the_fast_path_never_gives_a_sample_the_careful_path_would_not(line: bytes) -> None:
     _agree(line)
 
 
 @settings(max_examples=150, derandomize=True, deadline=None)
 @given(st.lists(st.one_of(
-    st.builds(lambda p, g, s: encode_line("C1", p, g, s), st.integers(1, 99),
-              st.floats(-9999, 99999, allow_nan=False), st.integers(0, 65535)),
-    st.builds(lambda p, s, b: encode_beam("C1", p, 3, b, s), st.integers(1, 99),
-              st.integers(0, 65535), st.booleans()),
+    st.builds(lambda p, g, s, ms: encode_line("C1", p, g, s, ms), st.integers(1, 99),
+              st.floats(-9999, 99999, allow_nan=False), st.integers(0, 65535),
+              st.one_of(st.none(), st.integers(0, 2**32 - 1))),
+    st.builds(lambda p, s, b, ms: encode_beam("C1", p, 3, b, s, ms), st.integers(1, 99),
+              st.integers(0, 65535), st.booleans(),
+              st.one_of(st.none(), st.integers(0, 2**32 - 1))),
     st.binary(max_size=12)), max_size=25))
 def test_the_readers_batches_give_what_line_by_line_careful_parsing_gives(
         pieces: list[bytes]) -> None:
     """`handle_lines` (fast path first) and `handle` (careful only), on the same lines split
-    by the same reader: the same samples, beam edges and counters."""
+    by the same reader: the same samples, beam edges and counters (the lines with the
+    controller's clock dated on it: a read at once, or a line at a time, so their times
+    may differ, never after the read)."""
+    from dataclasses import replace
     data = b"".join(pieces) + b"\r\n"
-    batch = ShelfReader("s", "loop://", 115200, now=lambda: 0.0)
-    careful = ShelfReader("s", "loop://", 115200, now=lambda: 0.0)
+    batch = ShelfReader("s", "loop://", 115200, now=lambda: 0.0, clock=ClockSettings())
+    careful = ShelfReader("s", "loop://", 115200, now=lambda: 0.0, clock=ClockSettings())
     lines = batch.lines.feed(data)
     assert careful.lines.feed(data) == lines
     got = batch.handle_lines(lines, 2.0)
     want = [r for r in (careful.handle(line, 2.0) for line in lines) if r is not None]
-    assert got == want
-    assert batch.counters() == careful.counters() and batch.good == careful.good
+    assert [replace(r, t=0.0) for r in got] == [replace(r, t=0.0) for r in want]
+    assert all(r.t <= 2.0 for r in got + want)
+
+    def lines_counted(reader: ShelfReader) -> dict[str, int]:
+        return {k: n for k, n in reader.counters().items() if not k.startswith("clock_")}
+    assert lines_counted(batch) == lines_counted(careful) and batch.good == careful.good
+    assert batch.clock_counters().dated == careful.clock_counters().dated
 
 
 def test_the_fast_path_takes_more_controllers_plates_and_weights_than_it_remembers(

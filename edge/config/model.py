@@ -146,6 +146,15 @@ class Shelf:
     unit: str = key("the unit a commercial scale is set to; lines in another mass unit are "
                     "converted and counted", "g", choices=SCALE_UNITS,
                     allowed="one of " + ", ".join(SCALE_UNITS))
+    date_on_clock: bool = key(
+        "omo: date each line that carries the controller's own clock on that clock "
+        "(docs/shelf-protocol.md); false: when it was read, like a line without it (the "
+        "default until the detector is tuned on such times: docs/shelf.md, Measured)", False)
+    clock_drift_ppm: float = key(
+        "omo, with `date_on_clock`: how far the controller's clock may run slow against the "
+        "edge's, in ppm (its crystal's tolerance; 5000-20000 for a ceramic resonator or RC "
+        "oscillator)", 200.0,
+        range=(1.0, 50_000.0), unit="a tolerance in ppm")
     plates: tuple[Plate, ...] = key(
         "The shelf's load-cell plates, one table each (a commercial scale: exactly one).")
 
