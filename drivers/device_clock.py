@@ -100,6 +100,8 @@ class DeviceClock:
         if dates[0] < st.last_date:
             floor = st.last_date
             dates = [max(d, floor) for d in dates]
+        if dates[-1] > arrival:  # the offset's float sum may land a hair after the read
+            dates = [min(d, arrival) for d in dates]
         st.last_date = dates[-1]
         return dates
 

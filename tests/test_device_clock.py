@@ -168,3 +168,13 @@ def test_the_edges_clock_stepping_forward_re_anchors_after_late_s() -> None:
 
 def test_no_stamps_no_dates() -> None:
     assert DeviceClock().place([], EPOCH) == []
+
+
+def test_a_half_wrap_step_is_never_dated_after_its_read() -> None:
+    """A step of just under 2^31 ms is taken as a wrap; re-anchored on a bound of
+    -4.29e6 s, the float sum once dated the line 4e-10 s after the read (found by the
+    reader's fuzz test)."""
+    for reads in ([[2147483652, 3]], [[2147483652], [3]]):
+        clock = DeviceClock()
+        dates = [d for stamps in reads for d in clock.place(stamps, 2.0)]
+        assert dates and all(d <= 2.0 for d in dates)
