@@ -86,3 +86,9 @@ def test_a_return_inside_a_pick_in_one_lane_is_found_only_with_its_switches(
     found = [(k, q) for k, q, _ in replay({**trace, **off})]
     assert found.count(("return", 1)) == truth.count(("return", 1)) - 1
     assert found.count(("pick", 1)) == truth.count(("pick", 1)) - 1
+
+
+def test_two_picks_one_inside_the_other_need_counts_doubt() -> None:
+    trace = TRACES["two_picks_one_short_inside_a_long_break"]
+    off = replay({**trace, "ramps": {"counts_doubt": 0.0}})
+    assert [(k, q) for k, q, _ in off] == [("pick", 1), ("pick", 2)]
