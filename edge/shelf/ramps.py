@@ -112,7 +112,7 @@ class RampSettings:
     # toucher's held touch (`_held_touch`: within `fit_within`, held `touch_held`) is taken
     # when it leaves at most this share of the counted pair's residual (not `better`);
     # 0: off (docs/shelf.md, shelf17)
-    touch_against: float = 0.0
+    touch_against: float = 1.0
 
 
 @dataclass(frozen=True)
