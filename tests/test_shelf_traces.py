@@ -86,3 +86,14 @@ def test_a_return_inside_a_pick_in_one_lane_is_found_only_with_its_switches(
     found = [(k, q) for k, q, _ in replay({**trace, **off})]
     assert found.count(("return", 1)) == truth.count(("return", 1)) - 1
     assert found.count(("pick", 1)) == truth.count(("pick", 1)) - 1
+
+
+@pytest.mark.parametrize("name", ["lift_beside_a_pick_counted_a_pick_of_three_and_a_return_of_two",
+                                  "press_beside_a_gum_pick_counted_a_pick_of_three_and_a_return_of_two"])
+def test_a_touch_counted_two_units_against_the_net_change_needs_touch_against(name: str) -> None:
+    """With `touch_against` off the beam split's pick of 3 and return of 2 stand (the pick's
+    quantity is wrong, and the return, after earlier picks, a false one)."""
+    trace = TRACES[name]
+    off = replay({**trace, "ramps": {"touch_against": 0.0}})
+    assert next((k, q) for k, q, _ in off) == ("pick", 3)
+    assert [(k, q) for k, q, _ in off] != [(r["type"], r["quantity"]) for r in trace["truth"]]
