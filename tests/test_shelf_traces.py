@@ -88,6 +88,17 @@ def test_a_return_inside_a_pick_in_one_lane_is_found_only_with_its_switches(
     assert found.count(("pick", 1)) == truth.count(("pick", 1)) - 1
 
 
+@pytest.mark.parametrize("name", ["lift_beside_a_pick_counted_a_pick_of_three_and_a_return_of_two",
+                                  "press_beside_a_gum_pick_counted_a_pick_of_three_and_a_return_of_two"])
+def test_a_touch_counted_two_units_against_the_net_change_needs_touch_against(name: str) -> None:
+    """With `touch_against` off the beam split's pick of 3 and return of 2 stand (the pick's
+    quantity is wrong, and the return, after earlier picks, a false one)."""
+    trace = TRACES[name]
+    off = replay({**trace, "ramps": {"touch_against": 0.0}})
+    assert next((k, q) for k, q, _ in off) == ("pick", 3)
+    assert [(k, q) for k, q, _ in off] != [(r["type"], r["quantity"]) for r in trace["truth"]]
+
+
 def test_two_picks_one_inside_the_other_need_counts_doubt() -> None:
     trace = TRACES["two_picks_one_short_inside_a_long_break"]
     off = replay({**trace, "ramps": {"counts_doubt": 0.0}})

@@ -185,3 +185,94 @@ def test_with_drift_a_walking_weak_face_starts_over_and_never_becomes_due() -> N
     stand = Births(BirthParams(score=0.3, frames=5, drift=1.0))  # swaying: due
     assert [len(stand.update([_d(100 + 3 * (k % 2))], [], 0.1 * k)) for k in range(6)] == \
         [0, 0, 0, 0, 1, 1]
+
+
+def _strong(x: float, s: float = 30) -> Detection:
+    return Detection(DetectionKind.FACE, Box(x, 50, x + s, 50 + s), 0.9)
+
+
+def test_with_yield_a_weak_only_track_gives_way_to_a_neighbours_strong_face() -> None:
+    # a weakly-born track on a standing shopper's weak face (a 10 px part of a 30 px face)
+    # and a neighbour's strong face 0.8 box sizes beside it: off, the neighbour's face
+    # continues the born track (one person for two); on, it starts a track of its own
+    for yield_s, tracks in ((0.0, 1), (1.0, 2)):
+        tr = Tracker(TrackParams(weak_yield_s=yield_s))
+        born = tr.birth(_d(110, s=10), 0.0, -1.0, hits=8)
+        tr.update([], 0.1, weak=[_d(110, s=10)], weak_only_born=True)
+        seen, _ = tr.update([_strong(118)], 0.2, weak=[_d(110, s=10)], weak_only_born=True)
+        assert len(tr.tracks) == tracks
+        if yield_s:
+            assert {t.id for t in seen} == set(tr.tracks) and born.hits == 8
+    # ... but the whole face around its weak part (holding the track's centre) is its own
+    tr = Tracker(TrackParams(weak_yield_s=1.0))
+    born = tr.birth(_d(110, s=10), 0.0, -1.0, hits=8)
+    seen, _ = tr.update([_strong(100)], 0.1)
+    assert [t.id for t in seen] == [born.id] and born.hits == 9 and born.strong_t == 0.1
+    # once a strong face continued it, it is followed as any track for weak_yield_s
+    seen, _ = tr.update([_strong(118)], 0.2)
+    assert [t.id for t in seen] == [born.id]
+
+
+def test_with_yield_an_adopted_track_takes_a_strong_face_only_in_its_clothes() -> None:
+    red = np.zeros(48, dtype=np.float32)
+    red[0] = 1.0
+    blue = np.zeros(48, dtype=np.float32)
+    blue[47] = 1.0
+    for look, tracks in ((red, 1), (blue, 2)):
+        tr = Tracker(TrackParams(weak_yield_s=1.0, timeout_s=5.0))
+        first = tr.update([_strong(100)], 0.0, looks=[red])[0][0]
+        first.born_weak = True  # adopted: weak faces continued it from 0.1 s
+        for k in range(1, 30):
+            tr.update([], 0.1 * k, weak=[_d(100)], weak_looks=[None], weak_only_born=True)
+        tr.update([_strong(102)], 3.0, looks=[look])
+        assert len(tr.tracks) == tracks
+
+
+def _strong_face(model: CvYuNet, weak: np.ndarray) -> np.ndarray:
+    """Another LFW photo, frontal (the simulator's head model at 0 degrees), that YuNet finds
+    at 0.6 or more, 30 px wide: the next shopper."""
+    first = ZoomedDetector(model, ZoomParams(2.0, (0.0, 1.0)))
+    for photo in face_photos():
+        face = turn(photo, 0, (30, 30, 35))
+        if face.shape == weak.shape and np.array_equal(face, weak):
+            continue
+        if all(len(f := first.detect(_frame(face, s))) == 1 and f[0].score >= 0.6
+               for s in range(3)):
+            return face
+    raise AssertionError("no frontal LFW photo scores strongly at 30 px")
+
+
+def test_with_yield_the_next_shopper_stepping_in_is_not_the_weak_track(
+        weak_face: np.ndarray) -> None:
+    # a shopper standing turned (born weak, 4 s) leaves; the next steps in two thirds of a
+    # face to the side, facing the camera: off, their strong face continues the weak track
+    # (one person for two); with yield, a track of their own
+    model = CvYuNet(yunet_path(), 0.3)
+    other = _strong_face(model, weak_face)
+    counts = {}
+    for yield_s in (0.0, 1.0):
+        p = VisionProcessor([CameraSpec("cam-1", "promo", "screen-1", fps=10.0)],
+                            DetectorSpec("yunet-cv2"),
+                            VisionSettings(window_s=10.0, k=1, grace_s=2.0, min_hits=8,
+                                           max_cpu_share=0.0, motion_threshold=0.0,
+                                           zoom=ZoomParams(2.0, (0.0, 1.0)),
+                                           birth=BirthParams(score=0.3, frames=10),
+                                           track=TrackParams(weak_yield_s=yield_s)),
+                            loader=lambda spec: model)
+        out: list[Any] = []
+        for i in range(80):
+            t = T0 + i / 10.0
+            o = Output(t)
+            img = _frame(weak_face if i < 40 else other, i, i % 2 + (0 if i < 40 else 20))
+            p.on_reading(Frame("cam-1", t, i, img), o)
+            out += o.emissions
+        for k in range(1, 30):
+            o = Output(T0 + 8.0 + k)
+            p.on_tick(T0 + 8.0 + k, o)
+            out += o.emissions
+        assert p.counts["weak_births"] == 1
+        counts[yield_s] = [e.data for e in out if e.type == PERSON_LEFT]
+    assert len(counts[0.0]) == 1 and len(counts[1.0]) == 2
+    assert counts[0.0][0]["dwell_s"] >= 7.0  # the weak track took the next shopper's frames
+    weak, nxt = sorted(counts[1.0], key=lambda e: int(e["track"]))
+    assert 3.0 <= weak["dwell_s"] <= 4.5 and nxt["dwell_s"] >= 3.0

@@ -571,6 +571,16 @@ class Vision:
         "0: track_timeout_s)", 0.0, range=(0.0, 120.0), unit="seconds")
     track_birth_looks: int = key("... second looks a camera frame at most (the cost's bound)",
                                  2, range=(1, 16), unit="looks")
+    track_birth_max_zoom: float = key(
+        "... the second look never enlarges its crop more than this (the 13-15 px boxes of a "
+        "turned 25-30 px head reach it first)", 8.0, range=(1.0, 20.0), unit="times")
+    track_birth_yield_s: float = key(
+        "... a weakly-born or adopted track that only weak faces continued for longer than "
+        "this gives way to a strong face that is not plainly its own (whose box does not "
+        "hold the track's centre, or whose clothes differ): that face starts a track of its "
+        "own, so a standing shopper's weak turned face does not take a neighbour's or the "
+        "next shopper's (0: off; a track born weak and never strong gives way at once)",
+        0.0, range=(0.0, 60.0), unit="seconds")
     track_min_iou: float = key(
         "a detection overlapping a track's box by at least this (intersection over union) "
         "may continue it", 0.1, range=(0.01, 1.0), unit="a share")

@@ -105,6 +105,14 @@ class RampSettings:
     # fits no better than the noise allows; then the pair is taken when it leaves less
     # than that touch (docs/shelf.md, shelf15); 0: off (`shaped_better` alone)
     touch_rests: float = 1.0
+    # two hands whose breaks nearly coincide: the beam split (ramps over whole breaks) can
+    # give a hand resting on the items two units or more against the net change and the
+    # other hand as many more (a pick of 3 and a return of 2 for one pick beside a lift),
+    # and two big ramps, refined, nearly cancel to fit a fraction of a unit's hold. Such a
+    # toucher's held touch (`_held_touch`: within `fit_within`, held `touch_held`) is taken
+    # when it leaves at most this share of the counted pair's residual (not `better`);
+    # 0: off (docs/shelf.md, shelf17)
+    touch_against: float = 1.0
     # the beam split's counts in doubt (`counts_by_ramps`): a hand's fitted units within
     # this much of half way between two counts (-1.53 of a unit: 1 or 2?) is weighed again,
     # each whole split adding up to the total with every moving hand's ramp refined inside
@@ -702,8 +710,9 @@ def _held_touch(t: Array, y: Array, period: float, hands: list[tuple[float, floa
     each refined from the coarse grid's best (`touch`: the touch's four ends and the other
     ramp's two; `pair`: the pair's four ends), every end inside its own hand's break. A
     touch when it explains the samples to within `fit_within` noise variances a sample,
-    leaves at most `better` of the pair's residual, and holds still (between its ramp in
-    and its ramp out) for at least `touch_held` sample periods: a hand resting on the
+    leaves at most `better` of the pair's residual (`_touch_ratio`: `touch_against` for
+    a toucher counted two units against the net change), and holds still (between its
+    ramp in and its ramp out) for at least `touch_held` sample periods: a hand resting on the
     items holds its fraction of a unit; the best touch through a real pick and return
     (two ramps the other way) is a peak, not a hold."""
     lo, hi = float(t[0]), float(t[-1])
@@ -731,7 +740,19 @@ def _held_touch(t: Array, y: Array, period: float, hands: list[tuple[float, floa
     if rss > s.fit_within * y.size * sigma ** 2 or best[2] - best[1] < s.touch_held * period:
         return False
     counted_rss = float(pair_cost(_refine(pair, lo, hi, step, last, pair_cost)[None, :])[0])
-    return rss <= s.better * counted_rss
+    return rss <= _touch_ratio(counted, toucher, unit, s) * counted_rss
+
+
+def _touch_ratio(counted: tuple[float, float], toucher: int, unit: float,
+                 s: RampSettings) -> float:
+    """The share of the counted pair's residual a held touch may leave: `better`, or
+    `touch_against` when the split gave the toucher two units or more against the net
+    change (a pick of n + 2 and a return of 2 at once is far rarer than a touch)."""
+    net = counted[0] + counted[1]
+    mine = counted[toucher]
+    if s.touch_against > 0 and mine * net < 0 and abs(mine) >= 1.5 * unit:
+        return max(s.better, s.touch_against)
+    return s.better
 
 
 def touches_by_hands(trace: list[tuple[float, float]], before: float,

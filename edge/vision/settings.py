@@ -29,7 +29,8 @@ def vision_settings(v: Vision) -> VisionSettings:
                           appearance=v.track_appearance,
                           standing_jump=v.track_standing_jump,
                           weak_min_iou=v.track_keep_iou,
-                          born_timeout_s=v.track_birth_timeout_s),
+                          born_timeout_s=v.track_birth_timeout_s,
+                          weak_yield_s=v.track_birth_yield_s),
         zoom=ZoomParams(v.zoom, (v.zoom_band_top, v.zoom_band_bottom)),
         refine=RefineParams(v.attention_refine_px, v.attention_refine_zoom),
         birth=BirthParams(v.track_birth_score, v.track_birth_frames,
@@ -37,4 +38,5 @@ def vision_settings(v: Vision) -> VisionSettings:
                           confirms=v.track_birth_confirms, adopt=v.track_birth_adopt,
                           gap_s=v.track_birth_gap_s,
                           confirm_window=v.track_birth_confirm_window,
-                          min_crop=v.track_birth_min_crop, drift=v.track_birth_drift))
+                          min_crop=v.track_birth_min_crop, drift=v.track_birth_drift,
+                          max_zoom=v.track_birth_max_zoom))

@@ -36,6 +36,15 @@ and only to one whose box they overlap by `weak_min_iou`: they keep a track aliv
 turned away scores lower for a few frames) but never start one and do not count as hits.
 With `weak_only_born`, they are matched only to weakly-born tracks (`birth`: a track a
 persistent weak face started once a second look confirmed it, `edge.vision.birth`).
+
+With `weak_yield_s` on, a weakly-born (or adopted) track that only weak faces have
+continued for longer than that (since its last strong face, or ever) gives way to a strong
+face that is not plainly its own: the strong face continues it only if its box holds the
+track's centre (a weak box is often a part of the face a strong detection finds whole;
+a neighbour's face beside it does not hold it) and, when both are known, its clothes agree
+(`appearance`). Otherwise the strong face starts a track of its own: without this a track
+kept alive by a standing shopper's weak turned face took the strong face of the neighbour
+or of the next shopper stepping into the place (docs/vision.md, vis11's merges).
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ class TrackParams:
     standing_speed: float = 0.5  # box sizes a second: a track slower than this is standing
     weak_min_iou: float = 0.3  # a weak detection continues only a track it overlaps this much
     born_timeout_s: float = 0.0  # a weakly-born track's timeout (0: timeout_s)
+    weak_yield_s: float = 0.0  # a weakly-born track weak-only this long gives way (0: off)
 
     @property
     def uses_appearance(self) -> bool:
@@ -88,6 +98,7 @@ class Track:
     vy: float = 0.0
     look: Histogram | None = None  # running clothes-colour histogram (appearance on)
     born_weak: bool = False  # started by a confirmed weak face (edge.vision.birth)
+    strong_t: float | None = None  # when a strong face last continued it (None: never)
 
     def predicted(self, t: float, p: TrackParams) -> Box:
         """Where the box is expected at `t`: moved on by the velocity for the time unseen."""
@@ -112,6 +123,8 @@ class Track:
             self.vx, self.vy = a * vx + (1 - a) * self.vx, a * vy + (1 - a) * self.vy
         self.box, self.last_t = box, t
         self.hits += hit
+        if hit:
+            self.strong_t = t
 
 
 def _costs(tracks: list[Box], dets: list[Box], p: TrackParams,
@@ -161,6 +174,27 @@ def _unlike(cost: npt.NDArray[np.float64], live: list[Track], looks: list[Histog
             continue
         for c, look in enumerate(looks):
             if look is not None and cost[r, c] < INFEASIBLE and distance(mine, look) > limit:
+                cost[r, c] = INFEASIBLE
+
+
+def _yield(cost: npt.NDArray[np.float64], live: list[Track], dets: list[Detection],
+           looks: list[Histogram | None] | None, t: float, p: TrackParams) -> None:
+    """Make infeasible, in place, the pairs of a weakly-born track weak-only for longer than
+    `weak_yield_s` and a strong detection not plainly its own: whose box does not hold the
+    track's centre, or whose clothes (both known) are further apart than `appearance`."""
+    for r, tr in enumerate(live):
+        if not tr.born_weak or (tr.strong_t is not None and t - tr.strong_t <= p.weak_yield_s):
+            continue
+        cx, cy = (tr.box.x1 + tr.box.x2) / 2, (tr.box.y1 + tr.box.y2) / 2
+        for c, d in enumerate(dets):
+            if cost[r, c] >= INFEASIBLE:
+                continue
+            b = d.box
+            holds = b.x1 <= cx <= b.x2 and b.y1 <= cy <= b.y2
+            look = looks[c] if looks is not None and p.uses_appearance else None
+            unlike = look is not None and tr.look is not None and \
+                distance(tr.look, look) > p.appearance
+            if not holds or unlike:
                 cost[r, c] = INFEASIBLE
 
 
@@ -220,7 +254,7 @@ class Tracker:
         for i, d in enumerate(detections):
             if i not in used:
                 tr = Track(self._next_id, d.box, t, t, detection=d,
-                           look=looks[i] if looks is not None else None)
+                           look=looks[i] if looks is not None else None, strong_t=t)
                 self._next_id += 1
                 self.tracks[tr.id] = tr
                 matched.append(tr)
@@ -259,6 +293,8 @@ class Tracker:
                       unseen, standing)
         if min_iou > 0:
             cost[cost > 1.0 - min_iou] = INFEASIBLE
+        if hit and p.weak_yield_s > 0:
+            _yield(cost, live, detections, looks, t, p)
         if looks is not None:
             _unlike(cost, live, looks, unseen > p.appearance_after_s, p.appearance)
             if p.jump_per_s > 0:
