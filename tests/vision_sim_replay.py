@@ -122,7 +122,9 @@ def replay(world: Any, where: Path, dets: dict[str, list[list[Detection]]],
                          for e in out)
 
     t0 = world.start_epoch
-    frames = max(len(v) for v in dets.values())
+    # the videos run 5 s past the scenario (`sim.runner` renders them so); the daemon's run
+    # ends with the scenario, so the replay stops feeding frames there too
+    frames = min(max(len(v) for v in dets.values()), round(world.duration * fps))
     next_tick = t0 + 1.0
     for i in range(frames):
         t = t0 + i / fps
