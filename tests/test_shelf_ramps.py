@@ -14,6 +14,7 @@ import pytest
 from edge.shelf.ramps import (
     RampSettings,
     cancel_by_hands,
+    counts_by_ramps,
     mixed_by_hands,
     split,
     touch_among_hands,
@@ -361,3 +362,37 @@ def test_real_touches_among_three_hands_or_more_hold(
         toucher, counts)
     assert touch_among_hands(samples, before, after, f["unit_grams"], hands, counted,
                              RampSettings(touch_among_held=False)) is None
+
+
+DOUBT = RampSettings(counts_doubt=0.2)
+LONG_SHORT = [(11.75, 13.72), (12.15, 13.11)]  # a long break, a short one inside it
+
+
+def test_counts_in_doubt_are_weighed_again_on_refined_ramps() -> None:
+    # two picks, the short one inside the long one: ramps over whole breaks fit about -0.5
+    # and -1.5 of a unit, rounded to nothing and a pick of 2
+    samples = trace((12.0, 13.53, -UNIT), (12.28, 12.9, -UNIT))
+    assert counts_by_ramps(samples, 5000.0, 5000.0 - 2 * UNIT, UNIT, LONG_SHORT,
+                           [-0.46, -1.53], [0, -2], DOUBT) == [-1, -1]
+    assert counts_by_ramps(samples, 5000.0, 5000.0 - 2 * UNIT, UNIT, LONG_SHORT,
+                           [-0.46, -1.53], [0, -2], RampSettings()) is None  # off
+
+
+def test_a_pick_of_two_by_one_hand_keeps_its_count() -> None:
+    samples = trace((12.28, 12.9, -2 * UNIT))  # the short break's hand took two
+    assert counts_by_ramps(samples, 5000.0, 5000.0 - 2 * UNIT, UNIT, LONG_SHORT,
+                           [-0.46, -1.53], [0, -2], DOUBT) is None
+
+
+def test_counts_in_doubt_never_gain_a_count_against_the_net_change() -> None:
+    samples = trace((12.0, 13.53, -UNIT), (12.28, 12.9, -UNIT))
+    hands = [*LONG_SHORT, (13.6, 16.0)]
+    got = counts_by_ramps(samples, 5000.0, 5000.0 - 2 * UNIT, UNIT, hands,
+                          [-0.46, -1.53, 0.45], [0, -2, 0], DOUBT)
+    assert got == [-1, -1, 0]
+
+
+def test_counts_not_in_doubt_are_not_weighed_again() -> None:
+    samples = trace((12.0, 13.53, -UNIT), (12.28, 12.9, -UNIT))
+    assert counts_by_ramps(samples, 5000.0, 5000.0 - 2 * UNIT, UNIT, LONG_SHORT,
+                           [-0.1, -1.9], [0, -2], DOUBT) is None

@@ -97,3 +97,9 @@ def test_a_touch_counted_two_units_against_the_net_change_needs_touch_against(na
     off = replay({**trace, "ramps": {"touch_against": 0.0}})
     assert next((k, q) for k, q, _ in off) == ("pick", 3)
     assert [(k, q) for k, q, _ in off] != [(r["type"], r["quantity"]) for r in trace["truth"]]
+
+
+def test_two_picks_one_inside_the_other_need_counts_doubt() -> None:
+    trace = TRACES["two_picks_one_short_inside_a_long_break"]
+    off = replay({**trace, "ramps": {"counts_doubt": 0.0}})
+    assert [(k, q) for k, q, _ in off] == [("pick", 1), ("pick", 2)]

@@ -24,6 +24,7 @@ from edge.shelf.ramps import (
     Ramp,
     RampSettings,
     cancel_by_hands,
+    counts_by_ramps,
     ends_by_hands,
     mixed_by_hands,
     touch_among_hands,
@@ -511,6 +512,10 @@ class PlateDetector:
             step = 1 if sum(counts) < n_total else -1
             i = max(range(k), key=lambda j: step * (units[j] - counts[j]))
             counts[i] += step
+        if self.s.ramps.counts_doubt > 0:
+            again = counts_by_ramps(trace, self.before, level, self.unit, hands, units,
+                                    counts, self.s.ramps)
+            counts = again or counts
         self.touched = False
         half = (total - n_total) * self.unit / 2  # the grams the counts leave, a hand each
         if k == 2 and n_total and counts[0] * counts[1] != 0 and (

@@ -113,6 +113,15 @@ class RampSettings:
     # when it leaves at most this share of the counted pair's residual (not `better`);
     # 0: off (docs/shelf.md, shelf17)
     touch_against: float = 1.0
+    # the beam split's counts in doubt (`counts_by_ramps`): a hand's fitted units within
+    # this much of half way between two counts (-1.53 of a unit: 1 or 2?) is weighed again,
+    # each whole split adding up to the total with every moving hand's ramp refined inside
+    # its break, and the split leaving the least residual is taken. Ramps over whole
+    # breaks put a unit in the wrong hand when one hand's move is short inside a long break
+    # (docs/shelf.md, shelf18); 0: off
+    counts_doubt: float = 0.0
+    counts_hands: int = 3  # at most this many hands in doubt are weighed again
+    counts_better: float = 0.5  # another split is taken when it leaves this share or less
 
 
 @dataclass(frozen=True)
@@ -1158,4 +1167,70 @@ def _counted_refined(t: Array, y: Array, period: float, brk: list[tuple[float, f
     start = np.array([e for h in movers for e in brk[h]])
     fitted = _refine_by_twos(start, float(t[0]), float(t[-1]), period / s.grid,
                              period / s.fine, cost)
+    return float(cost(fitted[None, :])[0])
+
+
+def counts_by_ramps(trace: list[tuple[float, float]], before: float, after: float,
+                    unit: float, hands: list[tuple[float, float]], units: list[float],
+                    counts: list[int], settings: RampSettings | None = None
+                    ) -> list[int] | None:
+    """The beam split's whole `counts` (from its fitted `units`, a hand each) weighed
+    again where they are in doubt: each hand whose fitted units lie within `counts_doubt`
+    of half way between two counts may have either (the others keep theirs); every such
+    split adding up to the episode's total is fitted with each moving hand's ramp refined
+    inside its beam break (from the whole break), and the best is returned when it leaves
+    at most `counts_better` of the residual `counts` leave. None when nothing is in doubt
+    (or more than `counts_hands` hands are), when a break is shorter than a sample
+    period, or when the counts stand. Raises nothing; bad input gives None."""
+    s = settings or RampSettings()
+    k = len(hands)
+    if s.counts_doubt <= 0 or k < 2 or len(units) != k or len(counts) != k \
+            or len(trace) < 8 or unit <= 0:
+        return None
+    n_total = round((after - before) / unit)
+    options: list[list[int]] = []
+    for u, c in zip(units, counts, strict=True):
+        low = math.floor(u)
+        doubt = abs(u - low - 0.5) < s.counts_doubt
+        # never a count against the net change the beam split did not give (a pick and
+        # a return fit any samples better than one ramp: two more ramps' freedom)
+        either = [v for v in (low, low + 1) if v * n_total >= 0 or v == c]
+        options.append(sorted({*either, c}) if doubt else [c])
+    if not 1 <= sum(len(o) > 1 for o in options) <= s.counts_hands:
+        return None
+    cands = [list(c) for c in itertools.product(*options) if sum(c) == n_total]
+    if len(cands) < 2 or counts not in cands:
+        return None
+    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
+    y = np.array([p[1] for p in trace], dtype=np.float64) - before
+    period = float(np.median(np.diff(t)))
+    lo, hi = float(t[0]), float(t[-1])
+    brk = [(max(a, lo), min(b, hi)) for a, b in hands]
+    if period <= 0 or any(b - a < period for a, b in brk):
+        return None
+    total = after - before
+    scored = [(_counts_refined(t, y, period, brk, _counts_grams(
+        np.array(c, dtype=np.float64), total, unit), s), c) for c in cands]
+    rss, best = min(scored, key=lambda x: x[0])
+    here = next(r for r, c in scored if c == counts)
+    return best if best != counts and rss < s.counts_better * here else None
+
+
+def _counts_refined(t: Array, y: Array, period: float, brk: list[tuple[float, float]],
+                    counted: Array, s: RampSettings) -> float:
+    """`_counted_refined`, also for one moving hand (its ramp refined alone) or none."""
+    movers = [h for h in range(len(brk)) if counted[h] != 0]
+    if len(movers) >= 2:
+        return _counted_refined(t, y, period, brk, counted, s)
+    if not movers:
+        return float(y @ y)
+    h = movers[0]
+    bounds = np.array([brk[h], brk[h]])
+    grams = (float(counted[h]),)
+
+    def cost(p: Array) -> Array:
+        return _inside(p, bounds, _ramps_rss(t, y, grams, p))
+
+    fitted = _refine(np.array(brk[h], dtype=np.float64), brk[h][0], brk[h][1],
+                     period / s.grid, period / s.fine, cost)
     return float(cost(fitted[None, :])[0])
