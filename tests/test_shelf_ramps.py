@@ -414,7 +414,9 @@ def test_a_pick_and_a_return_whose_weights_nearly_cancel_are_found_with_cancel_n
     assert pair is not None
     assert sorted(round(r.grams) for _, r in pair) == [-UNIT, UNIT]
     assert [round(r.end, 1) for _, r in pair] == [7.6, 7.7]  # in the order they ended
-    assert cancel_near(samples, 5000.0, 5000.0, UNIT, hands) is None  # off by default
+    assert cancel_near(samples, 5000.0, 5000.0, UNIT, hands) == pair  # on by default
+    assert cancel_near(samples, 5000.0, 5000.0, UNIT, hands, RampSettings(cancel_near=0.0)) \
+        is None  # 0: off
 
 
 def test_small_touches_in_two_lanes_are_no_nearly_cancelling_pair() -> None:

@@ -128,9 +128,10 @@ class RampSettings:
     # when the weight moved at least this many noise sigmas away (held two samples), a
     # unit ramp each way with free ends inside its hand's break, refined, explains the
     # samples to within `fit_within` noise variances a sample, and leaves at most
-    # `near_better` of what the best touch (in either lane) or two touches (one in each)
-    # leave, refined; 0: off (docs/shelf.md, shelf19)
-    cancel_near: float = 0.0
+    # `near_better` of what the best held touch (in either lane) or two (one in each)
+    # leave, refined; 0: off (docs/shelf.md, shelf19: tuning and validation seeds only
+    # lose lines)
+    cancel_near: float = 4.0
     near_better: float = 0.5
 
 
