@@ -103,3 +103,18 @@ def test_two_picks_one_inside_the_other_need_counts_doubt() -> None:
     trace = TRACES["two_picks_one_short_inside_a_long_break"]
     off = replay({**trace, "ramps": {"counts_doubt": 0.0}})
     assert [(k, q) for k, q, _ in off] == [("pick", 1), ("pick", 2)]
+
+
+@pytest.mark.parametrize("name", ["gum_lift_in_one_lane_read_as_a_pick_and_a_return",
+                                  "gum_press_after_a_pick_read_as_a_return_and_a_pick"])
+def test_a_light_touch_read_near_a_unit_needs_touch_deep(name: str) -> None:
+    """With `touch_deep` off the touch's plateau is a level: a false pick and a false
+    return of 1 (either order) beside the truth."""
+    trace = TRACES[name]
+    off = [(k, q) for k, q, _ in replay({**trace, "ramps": {"touch_deep": 0.0}})]
+    truth = [(r["type"], r["quantity"]) for r in trace["truth"]]
+    assert sorted(off) == sorted([*truth, ("pick", 1), ("return", 1)])
+
+
+def test_touch_deep_is_off_by_default() -> None:
+    assert DetectorSettings().ramps.touch_deep == 0.0

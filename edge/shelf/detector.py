@@ -30,6 +30,7 @@ from edge.shelf.ramps import (
     touch_among_hands,
     touch_by_hands,
     touch_by_hands_fine,
+    touch_rests_in,
     touches_by_hands,
 )
 from edge.shelf.ramps import split as split_ramps
@@ -325,12 +326,27 @@ class PlateDetector:
                 steps.append((g, tb, b))
         out = [Change(g, self.t_start, t, lv) for g, t, lv in steps
                if abs(g) >= self.min_change_g]
+        if len(hands) == 1 and self._touch_plateau(out, trace):
+            return None  # a hand resting on the items, its hold taken for a level
         if len(out) == 1:
             return self._one_move(trace, level, t_end, bool(hands)) or out
         if not out and hands:  # a hand was in, and the weight came back: a pick and a return?
             return self._by_shape(trace, level, t_end, cancel=True) \
                 or self._cancel(hands, trace, level, t_end)
         return out or None
+
+    def _touch_plateau(self, out: list[Change], trace: list[tuple[float, float]]) -> bool:
+        """A pick and a return (either way round) that cancel, split at a brief plateau
+        less than `touch_deep` of a unit away inside one hand's break: a resting hand
+        (`touch_rests_in`) whose hold the noise put within `plateau_off` of a whole unit
+        (a light item's press or partial lift, 0.7 of a unit, read 0.76), not a level."""
+        deep = self.s.ramps.touch_deep
+        if deep <= 0 or len(out) != 2 or (out[0].grams > 0) == (out[1].grams > 0):
+            return False
+        if abs(out[0].grams + out[1].grams) >= self.unit / 2 \
+                or abs(out[0].grams) >= deep * self.unit:
+            return False
+        return touch_rests_in(trace, self.before, self.unit, self.s.ramps)
 
     def _by_gap(self, hands: list[tuple[float, float]], trace: list[tuple[float, float]],
                 level: float, t_end: float) -> list[Change] | None:
