@@ -568,6 +568,8 @@ class PlateDetector:
                                    hands, self.s.ramps)
             for h, r in zip(hands, fitted or (), strict=False):
                 ends[h] = min(max(r.end, self.t_start, h[0]), ends[h])
+        if k >= 3 and self.s.ramps.ends_among:
+            self._ends_among(hands, counts, spare, trace, ends)
         out: list[Change] = []
         done = self.before  # the level once every hand that left before this one moved
         for c, (a, b) in sorted(zip(counts, hands, strict=True), key=lambda x: x[1][1]):
@@ -579,6 +581,34 @@ class PlateDetector:
                 out += alone or [Change(grams, max(self.t_start, a), ends[(a, b)], level)]
             done += sum(ch.grams for ch in alone) if alone else grams
         return sorted(out, key=lambda ch: ch.t)
+
+    def _ends_among(self, hands: list[tuple[float, float]], counts: list[int], spare: float,
+                    trace: list[tuple[float, float]],
+                    ends: dict[tuple[float, float], float]) -> None:
+        """Three hands or more: each two whose breaks overlap each other and no other
+        hand's, both counted, dated by their ramps' ends (`ends_by_hands`) as two hands
+        alone are, on the samples from the hands before them leaving to the hands after
+        them reaching in, from the level the hands before them left (`ends_among`)."""
+        order = sorted(range(len(hands)), key=lambda i: hands[i])
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and hands[i][0] < max(hands[j][1] for j in groups[-1]):
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        for n, group in enumerate(groups):
+            if len(group) != 2 or not all(counts[i] for i in group):
+                continue
+            lo = max(hands[j][1] for j in groups[n - 1]) if n else -math.inf
+            hi = min(hands[j][0] for j in groups[n + 1]) if n + 1 < len(groups) else math.inf
+            before = self.before + sum(counts[j] * self.unit + spare for g in groups[:n]
+                                       for j in g if counts[j])
+            pair = [hands[i] for i in group]
+            fitted = ends_by_hands([(t, g) for t, g in trace if lo <= t <= hi], before,
+                                   (counts[group[0]] * self.unit + spare,
+                                    counts[group[1]] * self.unit + spare), pair, self.s.ramps)
+            for h, r in zip(pair, fitted or (), strict=False):
+                ends[h] = min(max(r.end, self.t_start, h[0]), ends[h])
 
     def _alone(self, hand: tuple[float, float], hands: list[tuple[float, float]],
                trace: list[tuple[float, float]], before: float, grams: float, level: float,
