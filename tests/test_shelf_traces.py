@@ -118,8 +118,8 @@ def test_a_light_touch_read_near_a_unit_needs_touch_deep(name: str) -> None:
     assert sorted(off) == sorted([*truth, ("pick", 1), ("return", 1)])
 
 
-def test_touch_deep_is_off_by_default() -> None:
-    assert DetectorSettings().ramps.touch_deep == 0.0
+def test_touch_deep_is_on_by_default() -> None:
+    assert DetectorSettings().ramps.touch_deep == 0.9
 
 
 def test_two_picks_ending_close_among_three_hands_need_ends_among() -> None:

@@ -128,7 +128,7 @@ class RampSettings:
     # (`touch_rests_in`: at most `touch_max` of a unit deep, within `fit_within`, held), it
     # is a touch, not two changes. A light item's press or partial lift (gum, 15 g: 0.7 of
     # a unit) reads 0.75-0.9 of a unit through the noise (docs/shelf.md, shelf20); 0: off
-    touch_deep: float = 0.0
+    touch_deep: float = 0.9
     # three hands or more in one episode: each two whose breaks overlap each other and
     # no other's are dated by their ramps' ends (`ends_by_hands`), as two hands alone
     # are, not by their clears (two picks ending 0.3 s apart, cleared in the other
