@@ -16,6 +16,8 @@ from drivers.readings import BeamEdge, Reading, WeightSample
 from edge.processing.processor import Output
 from edge.shelf.detector import DetectorSettings
 from edge.shelf.processor import PlateSpec, ShelfProcessor, ShelfSettings
+from sim.scoring import match_by_time
+from sim.scoring.shelf import TOLERANCE_S
 
 TRACES: dict[str, dict[str, Any]] = json.loads(
     (Path(__file__).parent / "data" / "shelf_traces.json").read_text())
@@ -113,3 +115,39 @@ def test_a_pick_and_a_return_that_nearly_cancel_need_cancel_near(name: str) -> N
     trace = TRACES[name]
     off = replay({**trace, "ramps": {"cancel_near": 0.0}})
     assert [(k, q) for k, q, _ in off] == [("pick", 1)]
+
+
+@pytest.mark.parametrize("name", ["gum_lift_in_one_lane_read_as_a_pick_and_a_return",
+                                  "gum_press_after_a_pick_read_as_a_return_and_a_pick"])
+def test_a_light_touch_read_near_a_unit_needs_touch_deep(name: str) -> None:
+    """With `touch_deep` off the touch's plateau is a level: a false pick and a false
+    return of 1 (either order) beside the truth."""
+    trace = TRACES[name]
+    off = [(k, q) for k, q, _ in replay({**trace, "ramps": {"touch_deep": 0.0}})]
+    truth = [(r["type"], r["quantity"]) for r in trace["truth"]]
+    assert sorted(off) == sorted([*truth, ("pick", 1), ("return", 1)])
+
+
+def test_touch_deep_is_on_by_default() -> None:
+    assert DetectorSettings().ramps.touch_deep == 0.9
+
+
+def test_two_picks_ending_close_among_three_hands_need_ends_among() -> None:
+    """Matched as the scorer matches (closest in time first), each pick's quantity is
+    right only when the two overlapping hands are dated by their ramps' ends."""
+    trace = TRACES["two_picks_ending_close_among_three_hands"]
+
+    def matched(found: list[tuple[str, int, float]]) -> list[tuple[int, int]]:
+        truth = trace["truth"]
+        pairs = match_by_time([(r["t_end"], r) for r in truth], [(t, q) for _, q, t in found],
+                              TOLERANCE_S)
+        return [(truth[i]["quantity"], found[j][1]) for i, j in pairs]
+
+    on = matched(replay(trace))
+    assert len(on) == 3 and all(a == b for a, b in on)
+    off = matched(replay({**trace, "ramps": {"ends_among": False}}))
+    assert any(a != b for a, b in off)
+
+
+def test_ends_among_is_off_by_default() -> None:
+    assert DetectorSettings().ramps.ends_among is False

@@ -536,6 +536,16 @@ class Vision:
         "... and only a track whose box it overlaps by at least this (intersection over "
         "union; no jump without overlap: a standing neighbour's turned face is not the "
         "track's person)", 0.3, range=(0.01, 1.0), unit="a share")
+    track_keep_counts: int = key(
+        "... and a track with at least this many frames at min_score counts as a person once "
+        "it has min_track_frames frames of any score, the weak ones it continued too (a "
+        "face turned 40 degrees hovers about min_score: strong in a few frames, weak in the "
+        "ones between; 0: only frames at min_score count)", 0, range=(0, 100),
+        unit="frames")
+    track_keep_turned: bool = key(
+        "... and a weak face continuing a track is not looking at the screen (a frontal face "
+        "scores min_score or more; false: its yaw is unknown, a look goes on through it)",
+        False)
     track_birth_score: float = key(
         "weak births: a face scored below min_score but at least this may start a track once "
         "it has stayed at one place for track_birth_frames frames, away from every live "

@@ -31,6 +31,7 @@ from edge.shelf.ramps import (
     touch_among_hands,
     touch_by_hands,
     touch_by_hands_fine,
+    touch_rests_in,
     touches_by_hands,
 )
 from edge.shelf.ramps import split as split_ramps
@@ -326,12 +327,27 @@ class PlateDetector:
                 steps.append((g, tb, b))
         out = [Change(g, self.t_start, t, lv) for g, t, lv in steps
                if abs(g) >= self.min_change_g]
+        if len(hands) == 1 and self._touch_plateau(out, trace):
+            return None  # a hand resting on the items, its hold taken for a level
         if len(out) == 1:
             return self._one_move(trace, level, t_end, bool(hands)) or out
         if not out and hands:  # a hand was in, and the weight came back: a pick and a return?
             return self._by_shape(trace, level, t_end, cancel=True) \
                 or self._cancel(hands, trace, level, t_end)
         return out or None
+
+    def _touch_plateau(self, out: list[Change], trace: list[tuple[float, float]]) -> bool:
+        """A pick and a return (either way round) that cancel, split at a brief plateau
+        less than `touch_deep` of a unit away inside one hand's break: a resting hand
+        (`touch_rests_in`) whose hold the noise put within `plateau_off` of a whole unit
+        (a light item's press or partial lift, 0.7 of a unit, read 0.76), not a level."""
+        deep = self.s.ramps.touch_deep
+        if deep <= 0 or len(out) != 2 or (out[0].grams > 0) == (out[1].grams > 0):
+            return False
+        if abs(out[0].grams + out[1].grams) >= self.unit / 2 \
+                or abs(out[0].grams) >= deep * self.unit:
+            return False
+        return touch_rests_in(trace, self.before, self.unit, self.s.ramps)
 
     def _by_gap(self, hands: list[tuple[float, float]], trace: list[tuple[float, float]],
                 level: float, t_end: float) -> list[Change] | None:
@@ -556,6 +572,8 @@ class PlateDetector:
                                    hands, self.s.ramps)
             for h, r in zip(hands, fitted or (), strict=False):
                 ends[h] = min(max(r.end, self.t_start, h[0]), ends[h])
+        if k >= 3 and self.s.ramps.ends_among:
+            self._ends_among(hands, counts, spare, trace, ends)
         out: list[Change] = []
         done = self.before  # the level once every hand that left before this one moved
         for c, (a, b) in sorted(zip(counts, hands, strict=True), key=lambda x: x[1][1]):
@@ -567,6 +585,34 @@ class PlateDetector:
                 out += alone or [Change(grams, max(self.t_start, a), ends[(a, b)], level)]
             done += sum(ch.grams for ch in alone) if alone else grams
         return sorted(out, key=lambda ch: ch.t)
+
+    def _ends_among(self, hands: list[tuple[float, float]], counts: list[int], spare: float,
+                    trace: list[tuple[float, float]],
+                    ends: dict[tuple[float, float], float]) -> None:
+        """Three hands or more: each two whose breaks overlap each other and no other
+        hand's, both counted, dated by their ramps' ends (`ends_by_hands`) as two hands
+        alone are, on the samples from the hands before them leaving to the hands after
+        them reaching in, from the level the hands before them left (`ends_among`)."""
+        order = sorted(range(len(hands)), key=lambda i: hands[i])
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and hands[i][0] < max(hands[j][1] for j in groups[-1]):
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        for n, group in enumerate(groups):
+            if len(group) != 2 or not all(counts[i] for i in group):
+                continue
+            lo = max(hands[j][1] for j in groups[n - 1]) if n else -math.inf
+            hi = min(hands[j][0] for j in groups[n + 1]) if n + 1 < len(groups) else math.inf
+            before = self.before + sum(counts[j] * self.unit + spare for g in groups[:n]
+                                       for j in g if counts[j])
+            pair = [hands[i] for i in group]
+            fitted = ends_by_hands([(t, g) for t, g in trace if lo <= t <= hi], before,
+                                   (counts[group[0]] * self.unit + spare,
+                                    counts[group[1]] * self.unit + spare), pair, self.s.ramps)
+            for h, r in zip(pair, fitted or (), strict=False):
+                ends[h] = min(max(r.end, self.t_start, h[0]), ends[h])
 
     def _alone(self, hand: tuple[float, float], hands: list[tuple[float, float]],
                trace: list[tuple[float, float]], before: float, grams: float, level: float,

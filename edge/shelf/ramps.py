@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -133,6 +133,18 @@ class RampSettings:
     # lose lines)
     cancel_near: float = 4.0
     near_better: float = 0.5
+    # one hand in the episode (one lane) and a brief plateau splitting it into a pick and
+    # a return that cancel: when the plateau is less than this share of a unit away (and
+    # `plateau_off` let it through as a level) and a resting touch explains the samples
+    # (`touch_rests_in`: at most `touch_max` of a unit deep, within `fit_within`, held), it
+    # is a touch, not two changes. A light item's press or partial lift (gum, 15 g: 0.7 of
+    # a unit) reads 0.75-0.9 of a unit through the noise (docs/shelf.md, shelf20); 0: off
+    touch_deep: float = 0.9
+    # three hands or more in one episode: each two whose breaks overlap each other and
+    # no other's are dated by their ramps' ends (`ends_by_hands`), as two hands alone
+    # are, not by their clears (two picks ending 0.3 s apart, cleared in the other
+    # order, had their quantities swapped: docs/shelf.md, shelf20); off: by the clears
+    ends_among: bool = False
 
 
 @dataclass(frozen=True)
@@ -367,6 +379,30 @@ def _no_touch(two: float, touch: tuple[float, Array], period: float, noise: floa
     if rss > s.fit_within * noise and two <= s.shaped_better * rss:
         return True
     return s.touch_rests > 0 and not _rests(touch, period, noise, s) and two < rss
+
+
+def touch_rests_in(trace: list[tuple[float, float]], before: float, unit: float,
+                   settings: RampSettings | None = None) -> bool:
+    """Whether a hand resting on the items (a touch at most `touch_max` of a unit deep,
+    `_touch_fit`) explains the samples `trace` of an episode that came back to the level
+    `before`, and rests (`_rests`: within `fit_within` noise variances a sample, held
+    still for `touch_rests` sample periods; at least one when that is off)."""
+    s = settings or RampSettings()
+    if len(trace) < 8 or unit <= 0:
+        return False
+    t = retime(np.array([p[0] for p in trace], dtype=np.float64))
+    y = np.array([p[1] for p in trace], dtype=np.float64) - before
+    period = float(np.median(np.diff(t)))
+    margin = 3 * s.noise_floor_g
+    moving = np.nonzero(np.abs(y) > margin)[0]
+    if period <= 0 or moving.size < 2:
+        return False
+    lo, hi = float(t[max(0, moving[0] - 2)]), float(t[min(t.size - 1, moving[-1] + 2)])
+    flat = np.concatenate([y[:max(0, moving[0] - 1)], y[moving[-1] + 2:]])
+    sigma = max(s.noise_floor_g, float(np.std(flat)) if flat.size >= 4 else 0.0)
+    touch = _touch_fit(t, y, lo, hi, period, s.touch_max * unit, s)
+    held = replace(s, touch_rests=max(s.touch_rests, 1.0))
+    return _rests(touch, period, y.size * sigma ** 2, held)
 
 
 def _rests(touch: tuple[float, Array], period: float, noise: float, s: RampSettings) -> bool:

@@ -74,6 +74,8 @@ class VisionSettings:
     min_hits: int = 3
     min_score: float = 0.6
     keep_score: float = 0.0  # a face scored below min_score but this may only continue a track
+    keep_counts: int = 0  # ... and with this many strong frames, its frames count (0: off)
+    keep_turned: bool = False  # ... and such a weak face is not looking (False: unknown yaw)
     motion_threshold: float = 8.0
     motion_max_skip_s: float = 2.0
     max_cpu_share: float = 0.8
@@ -254,15 +256,31 @@ class VisionProcessor(BaseProcessor):
             gp = self.settings.gaze
             known = det is None or (det.score >= max(gp.min_score, self.settings.min_score)
                                     and max(det.box.width, det.box.height) >= gp.min_face_px)
-            att = gaze.update(yaw_ratio(lm) if lm is not None else None, t, known=known,
+            ratio = yaw_ratio(lm) if lm is not None else None
+            if self.settings.keep_turned and det is not None \
+                    and det.score < self.settings.min_score and not tr.born_weak:
+                # a weak face continuing a track: turned away (a frontal face scores higher)
+                known, ratio, lm = True, None, None
+            att = gaze.update(ratio, t, known=known,
                               width=width_ratio(lm) if lm is not None else None)
             pending = tr.extra.setdefault("pending", [])
             assert isinstance(pending, list)
             pending.append(Slice(tr.id, t, dt, att))
-            if tr.hits >= self.settings.min_hits:
+            if self._counts(tr):
                 for s in pending:
                     cam.audience.add(s)
                 pending.clear()
+
+    def _counts(self, tr: Track) -> bool:
+        """Whether `tr` counts as a person: `min_hits` strong frames, or with `keep_counts`
+        (and `keep_score`) on, `min_hits` frames of any score of which `keep_counts` strong
+        (a face turned 40 degrees hovers about `min_score`: strong in a few frames, weak in
+        the ones between, which continue its track)."""
+        s = self.settings
+        if tr.hits >= s.min_hits:
+            return True
+        return s.keep_counts > 0 and s.keep_score > 0 and tr.hits >= s.keep_counts \
+            and tr.frames >= s.min_hits
 
     def _births(self, cam: _Camera, weak: list[Detection], t: float,
                 image: np.ndarray) -> list[Track]:
@@ -303,7 +321,7 @@ class VisionProcessor(BaseProcessor):
 
     def _left(self, cam: _Camera, tr: Track, out: Output) -> None:
         gaze = tr.extra.get("gaze")
-        if tr.hits < self.settings.min_hits or not isinstance(gaze, Gaze):
+        if not self._counts(tr) or not isinstance(gaze, Gaze):
             self.counts["short_tracks"] += 1
             return
         att = gaze.stop(tr.last_t)

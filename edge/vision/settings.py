@@ -19,6 +19,7 @@ def vision_settings(v: Vision) -> VisionSettings:
         window_s=v.window_s, k=v.min_people, item_window_s=v.item_window_s,
         min_hits=v.min_track_frames,
         min_score=v.min_score, keep_score=v.track_keep_score,
+        keep_counts=v.track_keep_counts, keep_turned=v.track_keep_turned,
         motion_threshold=v.motion_threshold,
         max_cpu_share=v.max_cpu_share,
         gaze=GazeParams(v.attention_enter, v.attention_leave, v.attention_min_s,

@@ -92,6 +92,7 @@ class Track:
     first_t: float
     last_t: float
     hits: int = 1
+    frames: int = 1  # matches of any score (weak ones too; `hits` counts the strong ones)
     detection: Detection | None = None  # the detection matched at the last update, if any
     extra: dict[str, object] = field(default_factory=dict)
     vx: float = 0.0  # the centre's smoothed velocity, pixels a second
@@ -123,6 +124,7 @@ class Track:
             self.vx, self.vy = a * vx + (1 - a) * self.vx, a * vy + (1 - a) * self.vy
         self.box, self.last_t = box, t
         self.hits += hit
+        self.frames += 1
         if hit:
             self.strong_t = t
 
@@ -264,8 +266,8 @@ class Tracker:
               look: Histogram | None = None) -> Track:
         """Start a track from a confirmed weak face `d` seen at `t` (its candidate since
         `first_t`), with `hits` already (it counts as a person at once)."""
-        tr = Track(self._next_id, d.box, first_t, t, hits=hits, detection=d, look=look,
-                   born_weak=True)
+        tr = Track(self._next_id, d.box, first_t, t, hits=hits, frames=hits, detection=d,
+                   look=look, born_weak=True)
         self._next_id += 1
         self.tracks[tr.id] = tr
         return tr
