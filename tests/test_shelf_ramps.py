@@ -14,6 +14,7 @@ import pytest
 from edge.shelf.ramps import (
     RampSettings,
     cancel_by_hands,
+    cancel_near,
     counts_by_ramps,
     mixed_by_hands,
     split,
@@ -396,3 +397,46 @@ def test_counts_not_in_doubt_are_not_weighed_again() -> None:
     samples = trace((12.0, 13.53, -UNIT), (12.28, 12.9, -UNIT))
     assert counts_by_ramps(samples, 5000.0, 5000.0 - 2 * UNIT, UNIT, LONG_SHORT,
                            [-0.1, -1.9], [0, -2], DOUBT) is None
+
+
+NEAR = RampSettings(cancel_near=4.0)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_pick_and_a_return_whose_weights_nearly_cancel_are_found_with_cancel_near(
+        seed: int) -> None:
+    # a pick and a return of 521 g at once, 0.05 s apart at each end: the weight moves
+    # about 16 g each way, short of `excursion` for `cancel_by_hands`
+    samples = trace((6.0, 7.6, -UNIT), (5.95, 7.7, UNIT), seed=seed)
+    hands = [(5.85, 7.8), (5.85, 7.85)]
+    assert cancel_by_hands(samples, 5000.0, 5000.0, UNIT, hands) is None
+    pair = cancel_near(samples, 5000.0, 5000.0, UNIT, hands, NEAR)
+    assert pair is not None
+    assert sorted(round(r.grams) for _, r in pair) == [-UNIT, UNIT]
+    assert [round(r.end, 1) for _, r in pair] == [7.6, 7.7]  # in the order they ended
+    assert cancel_near(samples, 5000.0, 5000.0, UNIT, hands) == pair  # on by default
+    assert cancel_near(samples, 5000.0, 5000.0, UNIT, hands, RampSettings(cancel_near=0.0)) \
+        is None  # 0: off
+
+
+def test_small_touches_in_two_lanes_are_no_nearly_cancelling_pair() -> None:
+    # two hands resting on the items at once, 0.05 and 0.04 of a unit, each held
+    samples = trace((6.0, 6.4, -0.05 * UNIT), (8.8, 9.2, 0.05 * UNIT),
+                    (6.2, 6.6, 0.04 * UNIT), (8.4, 8.8, -0.04 * UNIT))
+    assert cancel_near(samples, 5000.0, 5000.0, UNIT, [(5.8, 9.4), (6.0, 9.0)], NEAR) is None
+
+
+def test_real_touches_in_two_lanes_are_no_nearly_cancelling_pair() -> None:
+    f = json.loads((Path(__file__).parent / "data" / "shelf_traces.json").read_text())[
+        "two_touches_overlapping_in_two_lanes"]
+    samples = [(t, g) for t, g in f["samples"] if 7.0 <= t <= 15.5]
+    before = sum(g for t, g in f["samples"] if t < 7.9) / sum(
+        1 for t, _ in f["samples"] if t < 7.9)
+    assert cancel_near(samples, before, before, 66.0, [(7.9, 12.0), (11.4, 14.2)], NEAR) is None
+
+
+def test_hands_one_after_the_other_or_a_net_change_are_not_weighed_by_cancel_near() -> None:
+    samples = trace((6.0, 7.6, -UNIT), (5.95, 7.7, UNIT))
+    assert cancel_near(samples, 5000.0, 5000.0, UNIT, [(5.0, 5.5), (5.85, 7.85)], NEAR) is None
+    assert cancel_near(samples, 5000.0, 5000.0 - UNIT, UNIT, [(5.85, 7.8), (5.85, 7.85)],
+                       NEAR) is None

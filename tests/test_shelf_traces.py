@@ -107,6 +107,16 @@ def test_two_picks_one_inside_the_other_need_counts_doubt() -> None:
     assert [(k, q) for k, q, _ in off] == [("pick", 1), ("pick", 2)]
 
 
+@pytest.mark.parametrize("name", ["pick_and_return_at_once_nearly_cancelling_in_two_lanes",
+                                  "pick_and_return_at_once_cancelling_heavy_items"])
+def test_a_pick_and_a_return_that_nearly_cancel_need_cancel_near(name: str) -> None:
+    """With `cancel_near` off the weight barely moved and nothing is reported for the two
+    hands (only the earlier pick in the trace)."""
+    trace = TRACES[name]
+    off = replay({**trace, "ramps": {"cancel_near": 0.0}})
+    assert [(k, q) for k, q, _ in off] == [("pick", 1)]
+
+
 @pytest.mark.parametrize("name", ["gum_lift_in_one_lane_read_as_a_pick_and_a_return",
                                   "gum_press_after_a_pick_read_as_a_return_and_a_pick"])
 def test_a_light_touch_read_near_a_unit_needs_touch_deep(name: str) -> None:

@@ -24,6 +24,7 @@ from edge.shelf.ramps import (
     Ramp,
     RampSettings,
     cancel_by_hands,
+    cancel_near,
     counts_by_ramps,
     ends_by_hands,
     mixed_by_hands,
@@ -429,8 +430,11 @@ class PlateDetector:
                 ) -> list[Change] | None:
         """Two hands in two lanes, and the weight came back: a pick and a return at once,
         each a unit's ramp inside its own hand's beam break (`edge.shelf.ramps`)?"""
-        pair = cancel_by_hands(trace, self.before if before is None else before, level,
-                               self.unit, hands, self.s.ramps)
+        start = self.before if before is None else before
+        pair = cancel_by_hands(trace, start, level, self.unit, hands, self.s.ramps)
+        if pair is None and self.s.ramps.cancel_near > 0:
+            # the weights nearly cancel: too little excursion for the coarse pair
+            pair = cancel_near(trace, start, level, self.unit, hands, self.s.ramps)
         return None if pair is None else self._pair_changes(pair, trace, level, t_end)
 
     def _pair_changes(self, pair: list[tuple[int, Ramp]],

@@ -122,6 +122,17 @@ class RampSettings:
     counts_doubt: float = 0.0
     counts_hands: int = 3  # at most this many hands in doubt are weighed again
     counts_better: float = 0.5  # another split is taken when it leaves this share or less
+    # two hands in two lanes whose breaks overlap, and the weight came back while moving
+    # less than `excursion` noise sigmas away (or `cancel_by_hands`' coarse grid found no
+    # pair): a pick and a return at once whose weights nearly cancel (`cancel_near`). Taken
+    # when the weight moved at least this many noise sigmas away (held two samples), a
+    # unit ramp each way with free ends inside its hand's break, refined, explains the
+    # samples to within `fit_within` noise variances a sample, and leaves at most
+    # `near_better` of what the best held touch (in either lane) or two (one in each)
+    # leave, refined; 0: off (docs/shelf.md, shelf19: tuning and validation seeds only
+    # lose lines)
+    cancel_near: float = 4.0
+    near_better: float = 0.5
     # one hand in the episode (one lane) and a brief plateau splitting it into a pick and
     # a return that cancel: when the plateau is less than this share of a unit away (and
     # `plateau_off` let it through as a level) and a resting touch explains the samples
@@ -1270,3 +1281,97 @@ def _counts_refined(t: Array, y: Array, period: float, brk: list[tuple[float, fl
     fitted = _refine(np.array(brk[h], dtype=np.float64), brk[h][0], brk[h][1],
                      period / s.grid, period / s.fine, cost)
     return float(cost(fitted[None, :])[0])
+
+
+def cancel_near(trace: list[tuple[float, float]], before: float, after: float, unit: float,
+                hands: list[tuple[float, float]], settings: RampSettings | None = None
+                ) -> list[tuple[int, Ramp]] | None:
+    """A pick and a return at once by two hands in two lanes whose breaks overlap, their
+    weights nearly cancelling (the ramps start and end close together, so the weight
+    barely moves): a unit ramp each way, with free ends inside its own hand's break,
+    refined off the coarse grid (`cancel_by_hands`' pair). Taken, as (hand index, ramp) in
+    the order the ramps ended, when the weight moved at least `cancel_near` noise sigmas
+    away (held two samples), the pair explains the samples to within `fit_within` noise
+    variances a sample and leaves at most `near_better` of the best of a touch in either
+    hand's break and a touch in each (refined; held or not: a pair of hands resting on
+    the items is the likelier story whenever it fits about as well). None otherwise, or
+    when `cancel_near` is off, there are not exactly two hands, their breaks do not
+    overlap or the weight did not come back."""
+    s = settings or RampSettings()
+    if s.cancel_near <= 0 or len(hands) != 2 or len(trace) < 8 or unit <= 0:
+        return None
+    (a1, b1), (a2, b2) = hands
+    if not (a1 < b2 and a2 < b1):
+        return None
+    total = after - before
+    if abs(total) >= unit / 2:
+        return None
+    fitted = _two_hands(trace, before, hands, s.hand_points)
+    if fitted is None:
+        return None
+    t, y, period, ((e1, r1), (e2, r2)) = fitted
+    sigma = max(s.noise_floor_g, float(np.std(y[-5:])))  # the settled samples' noise
+    if _turn(y - total * (t >= t[-1]), 0.0) < s.cancel_near * sigma:
+        return None
+    lo, hi = float(t[0]), float(t[-1])
+    brk = [(max(a, lo), min(b, hi)) for a, b in hands]
+    step, last = period / s.grid, period / s.fine
+    bounds = np.array([brk[0], brk[0], brk[1], brk[1]])
+    best: tuple[float, int, Array] | None = None
+    for c1 in (1, -1):  # hand 1's units (hand 2 moves the other way)
+        g = (c1 * unit + total / 2, -c1 * unit + total / 2)
+        _, i, j = _best_pair(y, r1, r2, g[0], g[1])
+
+        def pair_cost(p: Array, g: tuple[float, float] = g) -> Array:
+            return _inside(p, bounds, _two(t, y, g[0], g[1], p))
+
+        ends = _refine(np.concatenate([e1[i], e2[j]]), lo, hi, step, last, pair_cost)
+        rss = float(pair_cost(ends[None, :])[0])
+        if best is None or rss < best[0]:
+            best = (rss, c1, ends)
+    assert best is not None
+    rss2, c1, ends = best
+    if rss2 > s.fit_within * y.size * sigma ** 2:
+        return None
+    deepest = s.touch_max * unit
+    # the touches that explain the samples: each holds still for `touch_held` periods (a
+    # hand resting on the items holds; the best touches through two nearly cancelling
+    # ramps are peaks, in and straight out)
+    touches = [_touch_fit(t, y, a, b, period, deepest, s) for a, b in brk]
+    held = [rss for rss, e in touches if e[2] - e[1] >= s.touch_held * period]
+    two, two_held = _two_touches_refined(t, y, period, brk, unit, s)
+    if two_held >= s.touch_held:
+        held.append(two)
+    if held and rss2 > s.near_better * min(held):
+        return None
+    out = [(0, Ramp(c1 * unit + total / 2, float(ends[0]), float(ends[1]))),
+           (1, Ramp(-c1 * unit + total / 2, float(ends[2]), float(ends[3])))]
+    return sorted(out, key=lambda h: h[1].end)
+
+
+def _two_touches_refined(t: Array, y: Array, period: float, brk: list[tuple[float, float]],
+                         unit: float, s: RampSettings) -> tuple[float, float]:
+    """The residual of the best two touches, one inside each break of `brk` (clipped to
+    the samples), as `_two_touches_held` fits them (the coarse grids' best pair, then all
+    eight ends refined), and the shorter of their holds in sample periods; (infinity, 0)
+    when a break is too short for a touch."""
+    if any(b - a < period for a, b in brk):
+        return math.inf, 0.0
+    deepest = s.touch_max * unit
+    (q1, u), (q2, v) = [_touch_ends(t, a, b, period, s.touch_points) for a, b in brk]
+    if not (q1.size and q2.size):
+        return math.inf, 0.0
+    grid = _two_depths_rss(float(y @ y), (u @ y)[:, None], (v @ y)[None, :],
+                           np.einsum("ij,ij->i", u, u)[:, None],
+                           np.einsum("ij,ij->i", v, v)[None, :], u @ v.T, deepest)
+    i, j = divmod(int(np.argmin(grid)), grid.shape[1])
+    box = np.array([brk[0]] * 4 + [brk[1]] * 4)
+
+    def cost8(p: Array) -> Array:
+        ok = (p[:, 1] <= p[:, 2]) & (p[:, 5] <= p[:, 6])
+        return _inside(p, box, np.where(ok, _two_touches_rss(t, y, deepest, p), np.inf))
+
+    ends = _refine_by_twos(np.concatenate([q1[i], q2[j]]), float(t[0]), float(t[-1]),
+                           period / s.grid, period / s.fine, cost8)
+    held = min(ends[2] - ends[1], ends[6] - ends[5]) / period
+    return float(cost8(ends[None, :])[0]), float(held)
