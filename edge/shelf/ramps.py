@@ -876,30 +876,10 @@ def _two_touches_held(t: Array, y: Array, period: float, hands: list[tuple[float
     (as `_held_touch` for one touch)."""
     lo, hi = float(t[0]), float(t[-1])
     brk = [(max(a, lo), min(b, hi)) for a, b in hands]
-    if any(b - a < period for a, b in brk):
-        return False
-    deepest, step, last = s.touch_max * unit, period / s.grid, period / s.fine
+    step, last = period / s.grid, period / s.fine
     sigma = max(s.noise_floor_g, float(np.std(y[-5:])))  # the settled samples' noise
-    (q1, u), (q2, v) = [_touch_ends(t, a, b, period, s.touch_points) for a, b in brk]
-    if not (q1.size and q2.size):
-        return False
-    # every touch of one hand's grid with every touch of the other's, depths fitted together
-    grid = _two_depths_rss(float(y @ y), (u @ y)[:, None], (v @ y)[None, :],
-                           np.einsum("ij,ij->i", u, u)[:, None],
-                           np.einsum("ij,ij->i", v, v)[None, :], u @ v.T, deepest)
-    i, j = divmod(int(np.argmin(grid)), grid.shape[1])
-    ends = np.concatenate([q1[i], q2[j]])
-    box = np.array([brk[0]] * 4 + [brk[1]] * 4)
-
-    def cost8(p: Array) -> Array:
-        ok = (p[:, 1] <= p[:, 2]) & (p[:, 5] <= p[:, 6])
-        return _inside(p, box, np.where(ok, _two_touches_rss(t, y, deepest, p), np.inf))
-
-    ends = _refine_by_twos(ends, lo, hi, step, last, cost8)
-    rss = float(cost8(ends[None, :])[0])
-    if rss > s.fit_within * y.size * sigma ** 2:
-        return False
-    if ends[2] - ends[1] < s.touch_held * period or ends[6] - ends[5] < s.touch_held * period:
+    rss, held = _two_touches_refined(t, y, period, brk, unit, s)
+    if rss > s.fit_within * y.size * sigma ** 2 or held < s.touch_held:
         return False
     bounds = np.array([brk[0], brk[0], brk[1], brk[1]])
 
@@ -1352,9 +1332,11 @@ def cancel_near(trace: list[tuple[float, float]], before: float, after: float, u
 def _two_touches_refined(t: Array, y: Array, period: float, brk: list[tuple[float, float]],
                          unit: float, s: RampSettings) -> tuple[float, float]:
     """The residual of the best two touches, one inside each break of `brk` (clipped to
-    the samples), as `_two_touches_held` fits them (the coarse grids' best pair, then all
-    eight ends refined), and the shorter of their holds in sample periods; (infinity, 0)
-    when a break is too short for a touch."""
+    the samples): each touch sought on the coarse grid of `_touch_ends` (every pair of the
+    two grids' touches, depths fitted together), then all eight ends refined together
+    (`_refine_by_twos`: one touch's way out and the other's way in may overlap); and the
+    shorter of their holds in sample periods. (infinity, 0) when a break is too short for
+    a touch."""
     if any(b - a < period for a, b in brk):
         return math.inf, 0.0
     deepest = s.touch_max * unit
